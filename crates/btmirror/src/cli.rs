@@ -1,0 +1,320 @@
+//! The command line (design.md, "The command line"): one binary, seven subcommands.
+//!
+//! Values are checked while parsing (rates, piece sizes, URLs, addresses), so a bad value exits
+//! 2 with clap's message naming the argument.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::units;
+
+/// Default listen port of `run` and `get`.
+pub const DEFAULT_PORT: u16 = 6881;
+/// Default listen address of `run` and `get`.
+pub const DEFAULT_BIND: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+/// Default listen address of `btmirror tracker`.
+pub const DEFAULT_TRACKER_LISTEN: &str = "0.0.0.0:6969";
+
+/// btmirror keeps a directory of .torrent files mirrored: it seeds the data already there,
+/// downloads what is missing, and keeps seeding while the torrent stays in the directory.
+#[derive(Debug, Parser)]
+#[command(name = "btmirror", version, about, long_about = None)]
+#[command(
+    after_help = "Exit status: 0 done, 1 runtime failure, 2 bad usage or configuration.\n\
+    Log level: BTMIRROR_LOG=debug (or e.g. engine=debug,info)."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub cmd: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The daemon: watch DIRs (or those in the config) and keep every torrent in them seeded and downloaded.
+    Run(RunArgs),
+    /// Download one torrent in the foreground, then keep seeding until interrupted.
+    Get(GetArgs),
+    /// Live full-screen view of a running daemon.
+    Top(TopArgs),
+    /// One-shot status of a running daemon.
+    Status(StatusArgs),
+    /// Run an HTTP and UDP tracker with scrape and a statistics page.
+    Tracker(TrackerArgs),
+    /// Create a .torrent for a file or a directory.
+    Make(MakeArgs),
+    /// Verify data on disk against a torrent's piece hashes.
+    #[command(
+        after_help = "Exit status: 0 when all data is present and valid, 1 when some is missing or bad \
+                      (or on another failure), 2 on bad usage."
+    )]
+    Check(CheckArgs),
+}
+
+/// Options shared by `run` and `get`. Unset values fall back to the config file (for `run`)
+/// and then to the defaults; the accessors apply the defaults.
+#[derive(Clone, Debug, Default, Args)]
+pub struct SessionOpts {
+    /// Port to listen on for peers; 0 picks any free port [default: 6881].
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+    /// Address to listen on [default: 0.0.0.0].
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+    /// Directory for resume data and the control socket [default: $STATE_DIRECTORY,
+    /// else /var/lib/btmirror for root, else $XDG_STATE_HOME/btmirror or ~/.local/state/btmirror].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Upload limit in bytes per second, e.g. 500KiB or 10MiB; 0 = unlimited.
+    #[arg(long, value_name = "RATE", value_parser = units::parse_rate)]
+    pub max_upload_rate: Option<u64>,
+    /// Download limit in bytes per second, e.g. 500KiB or 10MiB; 0 = unlimited.
+    #[arg(long, value_name = "RATE", value_parser = units::parse_rate)]
+    pub max_download_rate: Option<u64>,
+}
+
+impl SessionOpts {
+    /// The listen port, defaulting to [`DEFAULT_PORT`].
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(DEFAULT_PORT)
+    }
+
+    /// The listen address, defaulting to [`DEFAULT_BIND`].
+    pub fn bind(&self) -> IpAddr {
+        self.bind.unwrap_or(DEFAULT_BIND)
+    }
+}
+
+/// `btmirror run [DIR...] [--config FILE]`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Directories of .torrent files to mirror (data lives beside each .torrent).
+    #[arg(value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Configuration file [default: $BTMIRROR_CONFIG, else /etc/btmirror/btmirror.toml,
+    /// else ~/.config/btmirror/btmirror.toml when present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Append logs to FILE instead of stderr/journald (reopened on SIGHUP).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+    /// Listening and limits.
+    #[command(flatten)]
+    pub session: SessionOpts,
+}
+
+/// `btmirror get TORRENT-or-URL [--dir DIR] [--no-seed]`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// A .torrent file, or an http(s) URL to fetch one from.
+    #[arg(value_name = "TORRENT-or-URL")]
+    pub torrent: String,
+    /// Directory to put the data in.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// Exit 0 once the data is complete and verified instead of seeding.
+    #[arg(long)]
+    pub no_seed: bool,
+    /// Full-screen display instead of a progress line.
+    #[arg(long)]
+    pub tui: bool,
+    /// Listening and limits.
+    #[command(flatten)]
+    pub session: SessionOpts,
+}
+
+/// `btmirror top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// The daemon's state directory (holds control.sock) [default: as for `run`].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `btmirror status [--json]`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the status as JSON (see the design's schema).
+    #[arg(long)]
+    pub json: bool,
+    /// The daemon's state directory (holds control.sock) [default: as for `run`].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `btmirror tracker [--listen ADDR] [--allowed-dir DIR]`.
+#[derive(Debug, Args)]
+pub struct TrackerArgs {
+    /// Address and port for HTTP and UDP.
+    #[arg(long, value_name = "ADDR:PORT", default_value = DEFAULT_TRACKER_LISTEN)]
+    pub listen: SocketAddr,
+    /// Track only the info-hashes of the .torrent files in DIR (rescanned, and on SIGHUP).
+    #[arg(long, value_name = "DIR")]
+    pub allowed_dir: Option<PathBuf>,
+    /// File that keeps completed-download counts across restarts.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Announce interval told to clients, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(10..=86_400))]
+    pub interval: Option<u32>,
+}
+
+/// `btmirror make PATH --announce URL [-o FILE]`.
+#[derive(Debug, Args)]
+pub struct MakeArgs {
+    /// The file or directory to make a torrent of.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Tracker URL (http, https or udp); repeat for backup trackers (one tier each).
+    #[arg(long, value_name = "URL", required = true, value_parser = parse_tracker_url)]
+    pub announce: Vec<String>,
+    /// Where to write the torrent [default: NAME.torrent in the current directory].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Overwrite the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Piece size, a power of two from 16KiB to 64MiB, e.g. 256KiB [default: picked from the total size].
+    #[arg(long, value_name = "N", value_parser = units::parse_size)]
+    pub piece_size: Option<u32>,
+    /// Mark the torrent private (BEP 27: peers only from the tracker).
+    #[arg(long)]
+    pub private: bool,
+    /// A comment stored in the torrent.
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+}
+
+/// `btmirror check TORRENT [--dir DIR]`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The .torrent file.
+    #[arg(value_name = "TORRENT")]
+    pub torrent: PathBuf,
+    /// Directory holding the data [default: the directory containing TORRENT].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Accepts `http://`, `https://` and `udp://` tracker URLs with a host.
+fn parse_tracker_url(s: &str) -> Result<String, String> {
+    let lower = s.to_ascii_lowercase();
+    let rest = ["http://", "https://", "udp://"]
+        .iter()
+        .find_map(|scheme| lower.strip_prefix(scheme))
+        .ok_or_else(|| "a tracker URL starts with http://, https:// or udp://".to_owned())?;
+    if rest.is_empty() || rest.starts_with('/') || rest.starts_with(':') {
+        return Err("the tracker URL has no host".to_owned());
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the tracker URL contains spaces or control characters".to_owned());
+    }
+    Ok(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("btmirror").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn make_parses_and_validates() {
+        let cli = parse(&[
+            "make",
+            "data",
+            "--announce",
+            "http://t/announce",
+            "--announce",
+            "udp://u:80",
+            "--piece-size",
+            "256KiB",
+            "-o",
+            "x.torrent",
+            "--private",
+        ])
+        .unwrap();
+        let Command::Make(m) = cli.cmd else {
+            panic!("not make")
+        };
+        assert_eq!(m.announce, ["http://t/announce", "udp://u:80"]);
+        assert_eq!(m.piece_size, Some(262_144));
+        assert_eq!(m.output, Some(PathBuf::from("x.torrent")));
+        assert!(m.private && !m.force);
+
+        let e = parse(&[
+            "make",
+            "data",
+            "--announce",
+            "http://t/a",
+            "--piece-size",
+            "100KiB",
+        ])
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation);
+        assert!(e.to_string().contains("--piece-size"), "{e}");
+        let e = parse(&["make", "data"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
+        let e = parse(&["make", "data", "--announce", "ftp://x"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn session_opts_defaults_and_rates() {
+        let cli = parse(&["get", "a.torrent", "--max-upload-rate", "500KiB"]).unwrap();
+        let Command::Get(g) = cli.cmd else {
+            panic!("not get")
+        };
+        assert_eq!(g.session.port(), DEFAULT_PORT);
+        assert_eq!(g.session.bind(), DEFAULT_BIND);
+        assert_eq!(g.session.max_upload_rate, Some(512_000));
+        assert_eq!(g.session.max_download_rate, None);
+        assert_eq!(g.dir, PathBuf::from("."));
+        let e = parse(&["run", "--max-download-rate", "lots"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation);
+        assert!(e.to_string().contains("--max-download-rate"), "{e}");
+        let cli = parse(&["run", "a", "b", "--port", "0"]).unwrap();
+        let Command::Run(r) = cli.cmd else {
+            panic!("not run")
+        };
+        assert_eq!(r.dirs.len(), 2);
+        assert_eq!(r.session.port(), 0);
+    }
+
+    #[test]
+    fn tracker_defaults() {
+        let cli = parse(&["tracker"]).unwrap();
+        let Command::Tracker(t) = cli.cmd else {
+            panic!("not tracker")
+        };
+        assert_eq!(
+            t.listen,
+            DEFAULT_TRACKER_LISTEN.parse::<SocketAddr>().unwrap()
+        );
+        assert!(parse(&["tracker", "--listen", "nowhere"]).is_err());
+        assert!(parse(&["tracker", "--interval", "1"]).is_err());
+    }
+
+    #[test]
+    fn tracker_urls() {
+        assert!(parse_tracker_url("http://tracker.example/announce").is_ok());
+        assert!(parse_tracker_url("HTTPS://t:443/a").is_ok());
+        assert!(parse_tracker_url("udp://t:6969").is_ok());
+        assert!(parse_tracker_url("http://").is_err());
+        assert!(parse_tracker_url("http:///x").is_err());
+        assert!(parse_tracker_url("tracker.example").is_err());
+        assert!(parse_tracker_url("http://a b").is_err());
+    }
+}

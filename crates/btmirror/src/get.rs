@@ -1,0 +1,242 @@
+//! `btmirror get`: one torrent in the foreground (the successor of btdownloadheadless).
+//!
+//! Downloads into `--dir`, then keeps seeding until SIGINT/SIGTERM; with `--no-seed` it exits 0
+//! as soon as the data is complete, verified and synced. On a terminal it shows a live progress
+//! bar, otherwise a plain log line every ten seconds.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use engine::{AddOptions, Session, SessionConfig, TorrentState, TorrentStats};
+use metainfo::Metainfo;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::cli::GetArgs;
+use crate::units::{format_bytes, format_duration, format_rate};
+
+/// Largest .torrent fetched from a URL.
+const MAX_TORRENT_SIZE: usize = 32 << 20;
+/// How long `stop` (announce `stopped`, flush) may take at exit.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+/// Log line interval when not on a terminal.
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Runs `btmirror get`.
+pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let bytes = load_torrent(&args.torrent).await?;
+    let meta = Metainfo::from_bytes(&bytes)
+        .with_context(|| format!("{}: not a usable torrent", args.torrent))?;
+    let meta = Arc::new(meta);
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    check_writable(&args.dir)?;
+
+    let mut cfg = SessionConfig {
+        listen: SocketAddr::new(args.session.bind(), args.session.port()),
+        ..SessionConfig::default()
+    };
+    cfg.max_upload_rate = args.session.max_upload_rate.unwrap_or(0);
+    cfg.max_download_rate = args.session.max_download_rate.unwrap_or(0);
+    let session = Session::start(cfg, shutdown.child_token())
+        .await
+        .context("starting the session")?;
+    info!(
+        torrent = %meta.info.name,
+        info_hash = %meta.info_hash,
+        size = %format_bytes(meta.info.total_length),
+        port = session.listen_addr().port(),
+        "starting"
+    );
+    let handle = session
+        .add_torrent(meta.clone(), args.dir.clone(), AddOptions::default())
+        .context("adding the torrent")?;
+
+    let mut stats = handle.subscribe();
+    let mut display = Display::new(&meta);
+    let mut ever_connected = false;
+    let mut announced_complete = false;
+    let outcome: anyhow::Result<()> = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                let s = stats.borrow().clone();
+                if args.no_seed && s.state != TorrentState::Seeding {
+                    break Err(anyhow::anyhow!(
+                        "interrupted at {:.1}% ({} of {})",
+                        s.progress * 100.0,
+                        format_bytes(s.have_bytes),
+                        format_bytes(s.size)
+                    ));
+                }
+                break Ok(());
+            }
+            changed = stats.changed() => {
+                if changed.is_err() {
+                    break Err(anyhow::anyhow!("the torrent stopped unexpectedly"));
+                }
+                let s = stats.borrow_and_update().clone();
+                display.update(&s);
+                ever_connected |= s.peers > 0;
+                match s.state {
+                    TorrentState::Error => {
+                        break Err(anyhow::anyhow!("{}", s.error.unwrap_or_else(|| "unknown error".into())));
+                    }
+                    TorrentState::Seeding => {
+                        if !announced_complete {
+                            announced_complete = true;
+                            display.finish(&s);
+                            info!(torrent = %meta.info.name, dir = %args.dir.display(), "complete and verified");
+                            if args.no_seed {
+                                break Ok(());
+                            }
+                            info!("seeding until interrupted (SIGINT/SIGTERM)");
+                        }
+                    }
+                    TorrentState::Downloading => {
+                        if let (Some(e), false, 0) = (&s.tracker_error, ever_connected, s.downloaded) {
+                            break Err(anyhow::anyhow!("tracker unreachable and no peers: {e}"));
+                        }
+                    }
+                    TorrentState::Checking | TorrentState::Paused => {}
+                }
+            }
+        }
+    };
+    display.clear();
+    handle.stop().await;
+    session.shutdown(SHUTDOWN_DEADLINE).await;
+    let s = handle.stats();
+    info!(
+        uploaded = %format_bytes(s.uploaded),
+        downloaded = %format_bytes(s.downloaded),
+        "stopped"
+    );
+    outcome
+}
+
+/// Reads a .torrent from a path or fetches it from an http(s) URL.
+async fn load_torrent(src: &str) -> anyhow::Result<Vec<u8>> {
+    if src.starts_with("http://") || src.starts_with("https://") {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .user_agent(engine::CLIENT_NAME)
+            .build()
+            .context("building the HTTP client")?;
+        let mut resp = client
+            .get(src)
+            .send()
+            .await
+            .with_context(|| format!("fetching {src}"))?;
+        if !resp.status().is_success() {
+            bail!("fetching {src}: HTTP {}", resp.status());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .with_context(|| format!("fetching {src}"))?
+        {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_TORRENT_SIZE {
+                bail!(
+                    "fetching {src}: larger than {} — not a torrent",
+                    format_bytes(MAX_TORRENT_SIZE as u64)
+                );
+            }
+        }
+        return Ok(body);
+    }
+    std::fs::read(src).with_context(|| format!("reading {src}"))
+}
+
+/// Fails early, with a clear message, when the data directory cannot be written.
+fn check_writable(dir: &Path) -> anyhow::Result<()> {
+    let probe = dir.join(format!(".btmirror-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| format!("{} is not writable", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Progress output: a bar on a terminal, a log line every [`LOG_INTERVAL`] otherwise.
+struct Display {
+    bar: Option<indicatif::ProgressBar>,
+    last_log: tokio::time::Instant,
+}
+
+impl Display {
+    fn new(meta: &Metainfo) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(meta.info.total_length),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            let style =
+                indicatif::ProgressStyle::with_template("{prefix} {wide_bar} {percent:>3}% {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_prefix(meta.info.name.clone());
+            bar
+        });
+        Self {
+            bar,
+            last_log: tokio::time::Instant::now(),
+        }
+    }
+
+    fn update(&mut self, s: &TorrentStats) {
+        let line = summary(s);
+        if let Some(bar) = &self.bar {
+            bar.set_position((s.progress * s.size as f64) as u64);
+            bar.set_message(line);
+        } else if self.last_log.elapsed() >= LOG_INTERVAL {
+            self.last_log = tokio::time::Instant::now();
+            info!("{line}");
+        }
+    }
+
+    fn finish(&mut self, s: &TorrentStats) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(s.size);
+            bar.set_message(summary(s));
+        }
+    }
+
+    fn clear(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// One line: state, progress, rates, peers, ETA.
+fn summary(s: &TorrentStats) -> String {
+    let eta = if s.state == TorrentState::Downloading && s.download_rate > 0 {
+        let left = s.size - s.have_bytes;
+        format!(
+            ", eta {}",
+            format_duration(Duration::from_secs(left / s.download_rate))
+        )
+    } else {
+        String::new()
+    };
+    let tracker = s
+        .tracker_error
+        .as_ref()
+        .map(|e| format!(", tracker: {e}"))
+        .unwrap_or_default();
+    format!(
+        "{} {:.1}% of {}, down {} up {}, {} peers ({} seeds), uploaded {}{eta}{tracker}",
+        s.state.as_str(),
+        s.progress * 100.0,
+        format_bytes(s.size),
+        format_rate(s.download_rate),
+        format_rate(s.upload_rate),
+        s.peers,
+        s.seeds,
+        format_bytes(s.uploaded),
+    )
+}

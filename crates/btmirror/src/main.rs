@@ -1,0 +1,138 @@
+//! `btmirror`: keeps a directory of `.torrent` files mirrored (design.md). This file builds the
+//! runtime, parses the command line, dispatches, and turns errors into exit codes
+//! (0 done, 1 runtime failure, 2 bad usage or configuration).
+//!
+//! Only this binary knows about host paths, configuration, signals and systemd; the library
+//! crates return typed errors that end here as one `btmirror: error: ...` line.
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use tokio_util::sync::CancellationToken;
+use tracing::level_filters::LevelFilter;
+
+/// `writeln!` to stdout that ignores a closed pipe (`btmirror status | head` must not panic).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `writeln!` to stderr that ignores a closed stream.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+mod check;
+mod cli;
+mod exit;
+mod get;
+mod logging;
+mod make;
+#[allow(
+    dead_code,
+    reason = "the state-dir and config rules serve run/status/top, which are not wired yet"
+)]
+mod paths;
+mod tracker_cmd;
+mod units;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Another provider already installed is fine: we only need one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("btmirror")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return exit::report(&anyhow::Error::new(e).context("starting the runtime")),
+    };
+    let result = runtime.block_on(dispatch(cli));
+    // Blocking hashing threads may still be running after a cancelled command; don't wait for them.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => exit::report(&err),
+    }
+}
+
+/// Runs one command to completion under a shutdown token cancelled by SIGINT/SIGTERM.
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let log_file = match &cli.cmd {
+        Command::Run(a) => a.log_file.clone(),
+        _ => None,
+    };
+    let _log = logging::init(LevelFilter::INFO, log_file.as_deref())?;
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone())?;
+    match cli.cmd {
+        Command::Run(_) => not_available("run"),
+        Command::Top(_) => not_available("top"),
+        Command::Status(_) => not_available("status"),
+        Command::Get(args) => get::run(args, shutdown).await,
+        Command::Tracker(args) => tracker_cmd::run(args, shutdown).await,
+        Command::Make(args) => make::run(args, shutdown).await,
+        Command::Check(args) => check::run(args, shutdown).await,
+    }
+}
+
+/// Placeholder for commands that are not part of this build yet.
+fn not_available(cmd: &str) -> anyhow::Result<()> {
+    anyhow::bail!("`btmirror {cmd}` is not available in this build yet")
+}
+
+/// First SIGINT/SIGTERM cancels `shutdown` (commands wind down cleanly); a second one exits 1 at once.
+fn spawn_signal_handler(shutdown: CancellationToken) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            if first {
+                tracing::info!("{name} received, shutting down (again to exit at once)");
+                shutdown.cancel();
+                first = false;
+            } else {
+                errln!("btmirror: error: second {name}, exiting without cleaning up");
+                std::process::exit(i32::from(exit::RUNTIME_FAILURE));
+            }
+        }
+    });
+    Ok(())
+}
+
+/// A progress bar on stderr when it is a terminal, else `None` (plain output only).
+/// With `bytes` the bar counts bytes, otherwise pieces.
+fn progress_bar(len: u64, bytes: bool) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let template = if bytes {
+        "{wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+    } else {
+        "{wide_bar} {pos}/{len} pieces {per_sec} eta {eta}"
+    };
+    let style = indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(style);
+    Some(bar)
+}

@@ -1,0 +1,162 @@
+//! The announce loop of one torrent: `started`, periodic re-announces at the tracker's interval
+//! (BEP 12 tiers, back-off on failure), `completed` when the download finishes, and `stopped`
+//! when the torrent stops.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use metainfo::Metainfo;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracker::client::{AnnounceRequest, Backoff, Event, Tiers};
+use tracing::{debug, info, warn};
+
+use crate::session::SessionCtx;
+
+/// How long the final `stopped` (and a pending `completed`) may take.
+const STOP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Transfer totals the tracker is told about.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Progress {
+    pub uploaded: u64,
+    pub downloaded: u64,
+    pub left: u64,
+}
+
+/// The running announce task of a torrent.
+#[derive(Debug)]
+pub(crate) struct Announcer {
+    cancel: CancellationToken,
+    join: JoinHandle<()>,
+    /// The last announce error, `None` after a success.
+    pub error: watch::Receiver<Option<String>>,
+}
+
+impl Announcer {
+    /// Starts announcing. `progress` is read before every announce; `completed` turning true
+    /// sends `completed`; peers go to `peers`.
+    pub(crate) fn spawn(
+        ctx: Arc<SessionCtx>,
+        meta: Arc<Metainfo>,
+        progress: watch::Receiver<Progress>,
+        completed: watch::Receiver<bool>,
+        peers: mpsc::Sender<Vec<SocketAddr>>,
+    ) -> Self {
+        let cancel = CancellationToken::new();
+        let (err_tx, error) = watch::channel(None);
+        let task = Task { ctx, meta, progress, completed, peers, cancel: cancel.clone(), err_tx };
+        Self { cancel, join: tokio::spawn(task.run()), error }
+    }
+
+    /// Sends `stopped` (after a pending `completed`) and waits for the task to end.
+    pub(crate) async fn stop(self) {
+        self.cancel.cancel();
+        let _ = tokio::time::timeout(STOP_DEADLINE + Duration::from_secs(1), self.join).await;
+    }
+}
+
+struct Task {
+    ctx: Arc<SessionCtx>,
+    meta: Arc<Metainfo>,
+    progress: watch::Receiver<Progress>,
+    completed: watch::Receiver<bool>,
+    peers: mpsc::Sender<Vec<SocketAddr>>,
+    cancel: CancellationToken,
+    err_tx: watch::Sender<Option<String>>,
+}
+
+impl Task {
+    async fn run(mut self) {
+        let mut tiers = Tiers::new(self.meta.tracker_tiers());
+        if tiers.is_empty() {
+            debug!("no trackers");
+            return;
+        }
+        let key = fastrand::u32(..);
+        let mut backoff = Backoff::new();
+        let mut event = Event::Started;
+        let mut started = false;
+        let mut completed_sent = *self.completed.borrow();
+        let mut last_error: Option<String> = None;
+        loop {
+            let req = self.request(event, key);
+            let result = tokio::select! {
+                _ = self.cancel.cancelled() => break,
+                r = tiers.announce(&self.ctx.tracker, &req) => r,
+            };
+            let delay = match result {
+                Ok((url, resp)) => {
+                    if event == Event::Started {
+                        started = true;
+                    }
+                    if last_error.take().is_some() {
+                        info!(%url, "tracker reachable again");
+                    }
+                    if let Some(w) = &resp.warning {
+                        warn!(%url, warning = %w, "tracker warning");
+                    }
+                    debug!(%url, ?event, peers = resp.peers.len(), interval = ?resp.interval, "announced");
+                    self.err_tx.send_replace(None);
+                    event = Event::None;
+                    backoff.reset();
+                    let _ = self.peers.send(resp.peers).await;
+                    resp.interval.clamp(Duration::from_secs(10), self.ctx.cfg.max_announce_interval)
+                }
+                Err(e) => {
+                    let msg = format!("{e}");
+                    if last_error.as_deref() != Some(&msg) {
+                        warn!(error = %msg, "announce failed");
+                        last_error = Some(msg.clone());
+                    }
+                    self.err_tx.send_replace(Some(msg));
+                    backoff.next_delay()
+                }
+            };
+            tokio::select! {
+                _ = self.cancel.cancelled() => break,
+                _ = tokio::time::sleep(delay) => {}
+                r = self.completed.wait_for(|c| *c), if !completed_sent => {
+                    if r.is_ok() && started {
+                        event = Event::Completed;
+                        completed_sent = true;
+                    } else if r.is_ok() {
+                        completed_sent = true;
+                    }
+                }
+            }
+        }
+        // Shutting down: a finished download still gets its `completed`, then `stopped`.
+        if !started {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + STOP_DEADLINE;
+        if !completed_sent && *self.completed.borrow() || event == Event::Completed {
+            let req = self.request(Event::Completed, key);
+            let _ = tokio::time::timeout_at(deadline, tiers.announce(&self.ctx.tracker, &req)).await;
+        }
+        let req = self.request(Event::Stopped, key);
+        match tokio::time::timeout_at(deadline, tiers.announce(&self.ctx.tracker, &req)).await {
+            Ok(Ok((url, _))) => debug!(%url, "announced stopped"),
+            Ok(Err(e)) => debug!(error = %e, "stopped announce failed"),
+            Err(_) => debug!("stopped announce timed out"),
+        }
+    }
+
+    fn request(&self, event: Event, key: u32) -> AnnounceRequest {
+        let p = *self.progress.borrow();
+        AnnounceRequest {
+            info_hash: self.meta.info_hash,
+            peer_id: self.ctx.peer_id,
+            port: self.ctx.announce_port,
+            uploaded: p.uploaded,
+            downloaded: p.downloaded,
+            left: p.left,
+            event,
+            numwant: Some(if event == Event::Stopped { 0 } else { 80 }),
+            key,
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The BitTorrent engine: a [`Session`] owns one listen port and many torrents; each torrent
+//! runs its swarm (peers, piece picker, choker, announces, rate limits) as tokio tasks over the
+//! `wire`, `storage` and `tracker` crates.
+//!
+//! The engine never reads the watch dir, config files, environment variables or systemd: the
+//! binary tells it what to do through [`Session`] and [`TorrentHandle`], and watches what it does
+//! through [`TorrentStats`].
+
+mod announce;
+mod choker;
+mod error;
+mod peer;
+mod picker;
+mod ratelimit;
+mod read_cache;
+mod session;
+mod stats;
+mod torrent;
+
+pub use choker::{ChokeView, Choker};
+pub use error::{AddError, SessionError};
+pub use picker::{BlockOutcome, Picker};
+pub use ratelimit::RateLimiter;
+pub use session::{AddOptions, Session, SessionConfig};
+pub use stats::{TorrentState, TorrentStats};
+pub use torrent::TorrentHandle;
+
+/// The client name in peer ids, extension handshakes and the HTTP user agent.
+pub const CLIENT_NAME: &str = concat!("btmirror/", env!("CARGO_PKG_VERSION"));

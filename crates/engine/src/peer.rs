@@ -1,0 +1,527 @@
+//! One peer connection: the reading half and the protocol logic run in this task, the writing
+//! half in [`writer`]. The peer asks the shared picker for blocks, stores what it receives,
+//! serves requests from the read cache or the disk, and obeys the torrent's choke decisions.
+
+mod writer;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use metainfo::{BLOCK_SIZE, Bitfield};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::debug;
+use wire::{BlockRequest, Codec, ExtensionHandshake, Message};
+
+use crate::picker::{BlockOutcome, PeerKey};
+use crate::ratelimit::acquire_all;
+use crate::torrent::{PeerEvent, Shared};
+
+/// A peer silent for this long is dropped (keep-alives come every two minutes at most).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+/// Requests unanswered for this long make the peer "snubbed": they are given to others.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A snubbed peer is asked again after this long.
+const SNUB_RETRY: Duration = Duration::from_secs(60);
+/// Requests in flight to one peer when it told us nothing (libtorrent's assumption).
+const DEFAULT_REQQ: usize = 250;
+/// Never more than this many requests in flight to one peer.
+const MAX_DEPTH: usize = 500;
+/// Requests in flight to a peer we know nothing about yet.
+const INITIAL_DEPTH: usize = 32;
+/// The request queue length we advertise (BEP 10 `reqq`).
+const OUR_REQQ: u32 = 500;
+/// A peer with more unanswered requests than this to us is dropped.
+const MAX_PENDING_UPLOADS: usize = 2048;
+
+/// Counters the torrent task reads for choking and stats.
+#[derive(Debug, Default)]
+pub(crate) struct PeerCounters {
+    pub downloaded: AtomicU64,
+    pub uploaded: AtomicU64,
+    pub peer_interested: AtomicBool,
+    pub snubbed: AtomicBool,
+    pub is_seed: AtomicBool,
+}
+
+/// What the torrent task tells a peer to do.
+#[derive(Debug)]
+pub(crate) enum PeerCommand {
+    Choke,
+    Unchoke,
+    /// We have a new piece.
+    Have(u32),
+    /// Someone else delivered this block first.
+    Cancel(BlockRequest),
+    /// Disconnect, saying why in the log.
+    Close(&'static str),
+}
+
+/// Everything a peer task starts with.
+pub(crate) struct PeerSetup {
+    pub key: PeerKey,
+    pub addr: SocketAddr,
+    pub stream: TcpStream,
+    pub reserved: [u8; 8],
+    pub counters: Arc<PeerCounters>,
+    pub commands: mpsc::UnboundedReceiver<PeerCommand>,
+    pub cancel: CancellationToken,
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// Starts the tasks of a connected peer.
+pub(crate) fn spawn(shared: Arc<Shared>, setup: PeerSetup, tasks: &TaskTracker) {
+    let PeerSetup { key, addr, stream, reserved, counters, commands, cancel, permit } = setup;
+    let (rd, wr) = stream.into_split();
+    let (out, out_rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    tasks.spawn(writer::run(wr, out_rx, queued.clone(), shared.clone(), counters.clone(), cancel.clone()));
+    let piece_count = shared.info.piece_count();
+    let peer = Peer {
+        key,
+        addr,
+        fast: wire::supports_fast(&reserved),
+        extended: wire::supports_extended(&reserved),
+        frames: FramedRead::with_capacity(rd, Codec::default(), 256 * 1024),
+        out,
+        queued,
+        counters,
+        commands,
+        cancel,
+        has: Bitfield::new(piece_count),
+        got_first_message: false,
+        am_interested: false,
+        peer_choking: true,
+        am_choking: true,
+        inflight: HashSet::new(),
+        depth: INITIAL_DEPTH,
+        max_depth: DEFAULT_REQQ,
+        last_progress: Instant::now(),
+        snubbed_at: None,
+        rate_window: (Instant::now(), 0),
+        reads: JoinSet::new(),
+        waiting_reads: HashMap::new(),
+        pick_buf: Vec::new(),
+        shared,
+        _permit: permit,
+    };
+    tasks.spawn(peer.run());
+}
+
+struct Peer {
+    key: PeerKey,
+    addr: SocketAddr,
+    fast: bool,
+    extended: bool,
+    frames: FramedRead<tokio::net::tcp::OwnedReadHalf, Codec>,
+    out: mpsc::UnboundedSender<Message>,
+    queued: Arc<AtomicUsize>,
+    counters: Arc<PeerCounters>,
+    commands: mpsc::UnboundedReceiver<PeerCommand>,
+    cancel: CancellationToken,
+    has: Bitfield,
+    got_first_message: bool,
+    am_interested: bool,
+    peer_choking: bool,
+    am_choking: bool,
+    inflight: HashSet<BlockRequest>,
+    depth: usize,
+    max_depth: usize,
+    last_progress: Instant,
+    snubbed_at: Option<Instant>,
+    rate_window: (Instant, u64),
+    reads: JoinSet<(u32, Result<Bytes, String>)>,
+    waiting_reads: HashMap<u32, Vec<BlockRequest>>,
+    pick_buf: Vec<BlockRequest>,
+    shared: Arc<Shared>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Why a connection ends.
+type Close = String;
+
+impl Peer {
+    async fn run(mut self) {
+        let reason = match self.run_inner().await {
+            Ok(()) => "stopped".to_string(),
+            Err(reason) => reason,
+        };
+        self.cancel.cancel();
+        self.release_all();
+        self.shared.picker().remove_peer(&self.has);
+        let _ = self.shared.events.send(PeerEvent::Closed { key: self.key, reason }).await;
+    }
+
+    async fn run_inner(&mut self) -> Result<(), Close> {
+        self.send_greeting();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return Ok(()),
+                cmd = self.commands.recv() => match cmd {
+                    Some(c) => self.on_command(c)?,
+                    None => return Ok(()),
+                },
+                frame = tokio::time::timeout(IDLE_TIMEOUT, self.frames.next()) => match frame {
+                    Ok(Some(Ok(msg))) => self.on_message(msg).await?,
+                    Ok(Some(Err(e))) => return Err(format!("protocol error: {e}")),
+                    Ok(None) => return Err("connection closed by peer".into()),
+                    Err(_) => return Err("idle timeout".into()),
+                },
+                Some(done) = self.reads.join_next(), if !self.reads.is_empty() => match done {
+                    Ok((piece, result)) => self.on_read(piece, result)?,
+                    Err(e) => return Err(format!("disk read task failed: {e}")),
+                },
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+    }
+
+    fn send(&self, m: Message) -> Result<(), Close> {
+        self.out.send(m).map_err(|_| "connection closed".to_string())
+    }
+
+    fn send_greeting(&mut self) {
+        let have = self.shared.have();
+        let msg = if self.fast && have.is_full() {
+            Some(Message::HaveAll)
+        } else if self.fast && have.count() == 0 {
+            Some(Message::HaveNone)
+        } else if have.count() > 0 {
+            Some(Message::Bitfield(Bytes::copy_from_slice(have.as_bytes())))
+        } else {
+            None
+        };
+        if let Some(m) = msg {
+            let _ = self.send(m);
+        }
+        if self.extended {
+            let hs = ExtensionHandshake {
+                client: Some(crate::CLIENT_NAME.to_string()),
+                reqq: Some(OUR_REQQ),
+                listen_port: Some(self.shared.ctx.announce_port),
+                ..ExtensionHandshake::default()
+            };
+            let _ = self.send(hs.to_message());
+        }
+    }
+
+    fn on_command(&mut self, cmd: PeerCommand) -> Result<(), Close> {
+        match cmd {
+            PeerCommand::Choke => {
+                self.am_choking = true;
+                self.send(Message::Choke)?;
+                let dropped: Vec<BlockRequest> = self.waiting_reads.drain().flat_map(|(_, v)| v).collect();
+                if self.fast {
+                    for r in dropped {
+                        self.send(Message::RejectRequest(r))?;
+                    }
+                }
+            }
+            PeerCommand::Unchoke => {
+                self.am_choking = false;
+                self.send(Message::Unchoke)?;
+            }
+            PeerCommand::Have(i) => {
+                self.send(Message::Have(i))?;
+                let complete = self.shared.picker().is_complete();
+                if complete && self.has.is_full() {
+                    return Err("both sides are seeds".into());
+                }
+                if self.am_interested && self.inflight.is_empty() {
+                    self.update_interest();
+                }
+            }
+            PeerCommand::Cancel(r) => {
+                if self.inflight.remove(&r) {
+                    self.send(Message::Cancel(r))?;
+                    self.fill_requests()?;
+                }
+            }
+            PeerCommand::Close(why) => return Err(why.to_string()),
+        }
+        Ok(())
+    }
+
+    async fn on_message(&mut self, msg: Message) -> Result<(), Close> {
+        let first = !self.got_first_message;
+        self.got_first_message = true;
+        match msg {
+            Message::KeepAlive | Message::Port(_) | Message::SuggestPiece(_) | Message::AllowedFast(_) => {}
+            Message::Bitfield(bytes) => {
+                if !first {
+                    return Err("bitfield after the first message".into());
+                }
+                let bf = wire::validate_bitfield(&bytes, self.has.len()).ok_or("malformed bitfield")?;
+                self.set_bitfield(bf)?;
+            }
+            Message::HaveAll if self.fast && first => self.set_bitfield(Bitfield::full(self.has.len()))?,
+            Message::HaveNone if self.fast && first => {}
+            Message::HaveAll | Message::HaveNone => return Err("unexpected have-all/have-none".into()),
+            Message::Have(i) => {
+                if i >= self.has.len() {
+                    return Err(format!("have for piece {i} out of range"));
+                }
+                if self.has.set(i) {
+                    let wants = {
+                        let mut p = self.shared.picker();
+                        p.peer_has(i);
+                        p.wants(i)
+                    };
+                    if self.has.is_full() {
+                        self.counters.is_seed.store(true, Ordering::Relaxed);
+                        if self.shared.picker().is_complete() {
+                            return Err("both sides are seeds".into());
+                        }
+                    }
+                    if wants && !self.am_interested {
+                        self.am_interested = true;
+                        self.send(Message::Interested)?;
+                    }
+                    self.fill_requests()?;
+                }
+            }
+            Message::Choke => {
+                self.peer_choking = true;
+                self.release_all();
+            }
+            Message::Unchoke => {
+                self.peer_choking = false;
+                self.last_progress = Instant::now();
+                self.fill_requests()?;
+            }
+            Message::Interested | Message::NotInterested => {
+                let interested = matches!(msg, Message::Interested);
+                if self.counters.peer_interested.swap(interested, Ordering::Relaxed) != interested {
+                    let _ = self.shared.events.send(PeerEvent::InterestChanged(self.key)).await;
+                }
+            }
+            Message::Request(r) => self.on_request(r)?,
+            Message::Cancel(r) => {
+                if let Some(v) = self.waiting_reads.get_mut(&r.index) {
+                    v.retain(|x| *x != r);
+                }
+            }
+            Message::Piece { index, begin, data } => self.on_block(index, begin, data).await?,
+            Message::RejectRequest(r) => {
+                if self.inflight.remove(&r) {
+                    self.shared.picker().release(&r);
+                }
+            }
+            Message::Extended { id: 0, payload } => {
+                if let Ok(hs) = ExtensionHandshake::decode(&payload) {
+                    if let Some(q) = hs.reqq {
+                        self.max_depth = (q as usize).clamp(1, MAX_DEPTH);
+                        self.depth = self.depth.min(self.max_depth);
+                    }
+                }
+            }
+            Message::Extended { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn set_bitfield(&mut self, bf: Bitfield) -> Result<(), Close> {
+        let wanted = {
+            let mut p = self.shared.picker();
+            p.add_peer(&bf);
+            p.wanted_from(&bf)
+        };
+        self.has = bf;
+        if self.has.is_full() {
+            self.counters.is_seed.store(true, Ordering::Relaxed);
+            if self.shared.picker().is_complete() {
+                return Err("both sides are seeds".into());
+            }
+        }
+        if wanted > 0 {
+            self.am_interested = true;
+            self.send(Message::Interested)?;
+        }
+        Ok(())
+    }
+
+    /// Re-evaluates whether we want anything from this peer (after we gained pieces).
+    fn update_interest(&mut self) {
+        let wanted = self.shared.picker().wanted_from(&self.has);
+        if wanted == 0 && self.am_interested {
+            self.am_interested = false;
+            let _ = self.send(Message::NotInterested);
+        }
+    }
+
+    fn fill_requests(&mut self) -> Result<(), Close> {
+        if !self.am_interested || self.peer_choking || self.snubbed_at.is_some() {
+            return Ok(());
+        }
+        let room = self.depth.saturating_sub(self.inflight.len());
+        // Top up in batches: fewer picker locks on the hot path.
+        if room == 0 || (!self.inflight.is_empty() && room < self.depth / 4) {
+            return Ok(());
+        }
+        if self.inflight.is_empty() {
+            self.last_progress = Instant::now();
+        }
+        let mut buf = std::mem::take(&mut self.pick_buf);
+        buf.clear();
+        let inflight = &self.inflight;
+        self.shared.picker().pick(&self.has, room, &|r| inflight.contains(r), &mut buf);
+        for r in &buf {
+            self.inflight.insert(*r);
+            self.send(Message::Request(*r))?;
+        }
+        let none = buf.is_empty();
+        self.pick_buf = buf;
+        if none && self.inflight.is_empty() {
+            self.update_interest();
+        }
+        Ok(())
+    }
+
+    async fn on_block(&mut self, index: u32, begin: u32, data: Bytes) -> Result<(), Close> {
+        let len = data.len() as u64;
+        let req = BlockRequest { index, begin, length: data.len() as u32 };
+        self.inflight.remove(&req);
+        self.counters.downloaded.fetch_add(len, Ordering::Relaxed);
+        self.shared.downloaded.fetch_add(len, Ordering::Relaxed);
+        self.last_progress = Instant::now();
+        if self.snubbed_at.take().is_some() {
+            self.counters.snubbed.store(false, Ordering::Relaxed);
+        }
+        let outcome = self.shared.picker().on_block(self.key, index, begin, &data);
+        match outcome {
+            BlockOutcome::Ignored => {
+                self.shared.wasted.fetch_add(len, Ordering::Relaxed);
+            }
+            BlockOutcome::Stored { duplicate_requests } => {
+                if duplicate_requests {
+                    let _ = self.shared.events.send(PeerEvent::CancelElsewhere { from: self.key, req }).await;
+                }
+            }
+            BlockOutcome::Complete(piece) => {
+                if piece.duplicate_requests {
+                    let _ = self.shared.events.send(PeerEvent::CancelElsewhere { from: self.key, req }).await;
+                }
+                self.shared.spawn_verify(piece);
+            }
+        }
+        acquire_all(&[&self.shared.ctx.down, &self.shared.down], len).await;
+        self.fill_requests()
+    }
+
+    fn on_request(&mut self, r: BlockRequest) -> Result<(), Close> {
+        if !r.is_valid_for(&self.shared.info) {
+            return Err(format!("invalid request {r:?}"));
+        }
+        let have = self.shared.picker().have().get(r.index);
+        if self.am_choking || !have {
+            if self.fast {
+                self.send(Message::RejectRequest(r))?;
+            }
+            return Ok(());
+        }
+        let pending = self.queued.load(Ordering::Relaxed) + self.waiting_reads.values().map(Vec::len).sum::<usize>();
+        if pending >= MAX_PENDING_UPLOADS {
+            return Err("too many outstanding requests".into());
+        }
+        if let Some(piece) = self.shared.cache.get(r.index) {
+            return self.serve(&piece, r);
+        }
+        match self.waiting_reads.get_mut(&r.index) {
+            Some(v) => v.push(r),
+            None => {
+                self.waiting_reads.insert(r.index, vec![r]);
+                let shared = self.shared.clone();
+                self.reads.spawn_blocking(move || {
+                    let len = shared.info.piece_len(r.index) as usize;
+                    let mut buf = vec![0u8; len];
+                    let res = shared.storage.read(r.index, 0, &mut buf).map(|()| Bytes::from(buf));
+                    (r.index, res.map_err(|e| crate::torrent::error_chain(&e)))
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn serve(&mut self, piece: &Bytes, r: BlockRequest) -> Result<(), Close> {
+        let start = r.begin as usize;
+        let end = start + r.length as usize;
+        if end > piece.len() {
+            return Err(format!("request {r:?} beyond the piece"));
+        }
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.send(Message::Piece { index: r.index, begin: r.begin, data: piece.slice(start..end) })
+    }
+
+    fn on_read(&mut self, piece: u32, result: Result<Bytes, String>) -> Result<(), Close> {
+        let waiting = self.waiting_reads.remove(&piece).unwrap_or_default();
+        match result {
+            Ok(data) => {
+                self.shared.cache.insert(piece, data.clone());
+                if self.am_choking {
+                    return Ok(());
+                }
+                for r in waiting {
+                    self.serve(&data, r)?;
+                }
+            }
+            Err(e) => {
+                let _ = self.shared.events.try_send(PeerEvent::ReadFailed(format!("reading piece {piece}: {e}")));
+                if self.fast {
+                    for r in waiting {
+                        self.send(Message::RejectRequest(r))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_tick(&mut self) {
+        // Adapt the request pipeline to about two seconds of data at the current rate.
+        let now = Instant::now();
+        let total = self.counters.downloaded.load(Ordering::Relaxed);
+        let (since, base) = self.rate_window;
+        let secs = now.duration_since(since).as_secs_f64();
+        if secs >= 1.0 {
+            let rate = (total - base) as f64 / secs;
+            let want = (rate * 2.0 / f64::from(BLOCK_SIZE)) as usize + 8;
+            self.depth = want.clamp(INITIAL_DEPTH.min(self.max_depth), self.max_depth);
+            self.rate_window = (now, total);
+        }
+        if !self.inflight.is_empty() && self.last_progress.elapsed() > REQUEST_TIMEOUT {
+            debug!(addr = %self.addr, inflight = self.inflight.len(), "requests timed out, peer snubbed");
+            self.release_all();
+            self.snubbed_at = Some(now);
+            self.counters.snubbed.store(true, Ordering::Relaxed);
+        }
+        if self.snubbed_at.is_some_and(|t| t.elapsed() > SNUB_RETRY) {
+            self.snubbed_at = None;
+            self.counters.snubbed.store(false, Ordering::Relaxed);
+            let _ = self.fill_requests();
+        } else if self.inflight.is_empty() {
+            let _ = self.fill_requests();
+        }
+    }
+
+    fn release_all(&mut self) {
+        if self.inflight.is_empty() {
+            return;
+        }
+        let mut p = self.shared.picker();
+        for r in self.inflight.drain() {
+            p.release(&r);
+        }
+    }
+}

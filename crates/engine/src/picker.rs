@@ -1,0 +1,522 @@
+//! The piece picker: which blocks to request from which peer, and the buffers of pieces being
+//! downloaded.
+//!
+//! Pure state, no I/O and no async: the peer tasks call it under the torrent's picker mutex
+//! (never across an `.await`). Policy: finish pieces already started first, then the rarest
+//! piece the peer has (random tie-break; a random piece while we have fewer than
+//! [`RANDOM_FIRST_PIECES`]), and in endgame (nothing left unrequested) request blocks already in
+//! flight elsewhere, at most [`ENDGAME_DUPLICATES`] times each.
+
+use std::collections::HashMap;
+
+use metainfo::{BLOCK_SIZE, Bitfield, Info};
+use wire::BlockRequest;
+
+/// While we have fewer pieces than this, new pieces are picked at random instead of rarest first,
+/// so that we quickly have something to trade.
+pub const RANDOM_FIRST_PIECES: u32 = 4;
+
+/// In endgame a block may be requested from at most this many peers at once.
+pub const ENDGAME_DUPLICATES: u8 = 2;
+
+/// Identifies a peer connection within a torrent.
+pub type PeerKey = u64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PieceState {
+    Missing,
+    Active,
+    Verifying,
+    Have,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Block {
+    Free,
+    Requested(u8),
+    Done,
+}
+
+/// A piece being downloaded: its buffer and which blocks are where.
+#[derive(Debug)]
+struct Active {
+    buf: Vec<u8>,
+    blocks: Vec<Block>,
+    received: u32,
+    free: u32,
+    contributors: Vec<PeerKey>,
+}
+
+/// What became of a block a peer sent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BlockOutcome {
+    /// Not requested or already received: wasted bytes.
+    Ignored,
+    /// Stored; `duplicate_requests` says other peers were also asked for it (endgame) and should
+    /// be sent a cancel.
+    Stored {
+        /// Whether the block was requested from more than one peer.
+        duplicate_requests: bool,
+    },
+    /// Stored, and it completed the piece: verify and write it.
+    Complete(CompletePiece),
+}
+
+/// A fully received piece, to be hashed and written off the runtime.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CompletePiece {
+    /// The piece index.
+    pub index: u32,
+    /// Its bytes.
+    pub data: Vec<u8>,
+    /// Every peer that sent at least one block of it (for banning on a hash failure).
+    pub contributors: Vec<PeerKey>,
+    /// Whether the last block was also requested from other peers.
+    pub duplicate_requests: bool,
+}
+
+/// Piece selection state of one torrent.
+#[derive(Debug)]
+pub struct Picker {
+    info_piece_len: Vec<u32>,
+    states: Vec<PieceState>,
+    have: Bitfield,
+    availability: Vec<u16>,
+    active: HashMap<u32, Active>,
+    max_active: usize,
+    rng: fastrand::Rng,
+}
+
+impl Picker {
+    /// A picker for `info`, starting from the pieces in `have`.
+    pub fn new(info: &Info, have: Bitfield, rng: fastrand::Rng) -> Self {
+        let n = info.piece_count();
+        let states = (0..n)
+            .map(|i| if have.get(i) { PieceState::Have } else { PieceState::Missing })
+            .collect();
+        // Keep at most ~64 MiB of piece buffers in flight, and at least 8 pieces.
+        let max_active = ((64 << 20) / info.piece_length.max(1) as usize).max(8);
+        Self {
+            info_piece_len: (0..n).map(|i| info.piece_len(i)).collect(),
+            states,
+            have,
+            availability: vec![0; n as usize],
+            active: HashMap::new(),
+            max_active,
+            rng,
+        }
+    }
+
+    /// Pieces we have (verified and written).
+    pub fn have(&self) -> &Bitfield {
+        &self.have
+    }
+
+    /// True when every piece is verified and written.
+    pub fn is_complete(&self) -> bool {
+        self.have.is_full()
+    }
+
+    /// True when we lack piece `i` and it is not being verified.
+    pub fn wants(&self, i: u32) -> bool {
+        matches!(self.states.get(i as usize), Some(PieceState::Missing | PieceState::Active))
+    }
+
+    /// Number of pieces a peer with `peer_has` has that we still want.
+    pub fn wanted_from(&self, peer_has: &Bitfield) -> u32 {
+        peer_has.ones().filter(|&i| self.wants(i)).count() as u32
+    }
+
+    /// Bytes of the pieces we don't have yet.
+    pub fn bytes_left(&self) -> u64 {
+        (0..self.states.len() as u32)
+            .filter(|&i| !self.have.get(i))
+            .map(|i| u64::from(self.piece_len(i)))
+            .sum()
+    }
+
+    fn piece_len(&self, i: u32) -> u32 {
+        self.info_piece_len.get(i as usize).copied().unwrap_or(0)
+    }
+
+    /// A peer joined with this bitfield.
+    pub fn add_peer(&mut self, has: &Bitfield) {
+        for i in has.ones() {
+            if let Some(a) = self.availability.get_mut(i as usize) {
+                *a = a.saturating_add(1);
+            }
+        }
+    }
+
+    /// A peer left (or its bitfield is being replaced).
+    pub fn remove_peer(&mut self, has: &Bitfield) {
+        for i in has.ones() {
+            if let Some(a) = self.availability.get_mut(i as usize) {
+                *a = a.saturating_sub(1);
+            }
+        }
+    }
+
+    /// A peer announced a new piece.
+    pub fn peer_has(&mut self, i: u32) {
+        if let Some(a) = self.availability.get_mut(i as usize) {
+            *a = a.saturating_add(1);
+        }
+    }
+
+    /// Appends up to `max` block requests for a peer that has `peer_has` to `out`, skipping
+    /// blocks in `already` (what this peer has in flight, consulted only in endgame).
+    pub fn pick(
+        &mut self,
+        peer_has: &Bitfield,
+        max: usize,
+        already: &dyn Fn(&BlockRequest) -> bool,
+        out: &mut Vec<BlockRequest>,
+    ) {
+        if max == 0 {
+            return;
+        }
+        let start = out.len();
+        // 1. Free blocks of pieces already in progress.
+        let mut started: Vec<u32> = self
+            .active
+            .iter()
+            .filter(|(i, a)| a.free > 0 && peer_has.get(**i))
+            .map(|(i, _)| *i)
+            .collect();
+        started.sort_unstable();
+        for i in started {
+            self.take_free_blocks(i, max - (out.len() - start), out);
+            if out.len() - start >= max {
+                return;
+            }
+        }
+        // 2. New pieces.
+        while out.len() - start < max && self.active.len() < self.max_active {
+            let Some(i) = self.choose_new_piece(peer_has) else { break };
+            self.start_piece(i);
+            self.take_free_blocks(i, max - (out.len() - start), out);
+        }
+        if out.len() > start {
+            return;
+        }
+        // 3. Endgame: nothing left unrequested that this peer could give us.
+        if self.active.len() >= self.max_active || self.choose_new_piece(peer_has).is_none() {
+            self.pick_endgame(peer_has, max, already, out);
+        }
+    }
+
+    fn choose_new_piece(&mut self, peer_has: &Bitfield) -> Option<u32> {
+        let n = self.states.len() as u32;
+        if n == 0 {
+            return None;
+        }
+        let offset = self.rng.u32(0..n);
+        let random = self.have.count() < RANDOM_FIRST_PIECES;
+        let mut best: Option<(u16, u32)> = None;
+        for k in 0..n {
+            let i = (offset + k) % n;
+            if self.states[i as usize] != PieceState::Missing || !peer_has.get(i) {
+                continue;
+            }
+            if random {
+                return Some(i);
+            }
+            let avail = self.availability[i as usize];
+            if best.is_none_or(|(b, _)| avail < b) {
+                best = Some((avail, i));
+                if avail <= 1 {
+                    break;
+                }
+            }
+        }
+        best.map(|(_, i)| i)
+    }
+
+    fn start_piece(&mut self, i: u32) {
+        let len = self.piece_len(i);
+        let nblocks = len.div_ceil(BLOCK_SIZE);
+        self.states[i as usize] = PieceState::Active;
+        self.active.insert(
+            i,
+            Active {
+                buf: vec![0; len as usize],
+                blocks: vec![Block::Free; nblocks as usize],
+                received: 0,
+                free: nblocks,
+                contributors: Vec::new(),
+            },
+        );
+    }
+
+    fn take_free_blocks(&mut self, i: u32, max: usize, out: &mut Vec<BlockRequest>) {
+        let len = self.piece_len(i);
+        let Some(a) = self.active.get_mut(&i) else { return };
+        let mut taken = 0;
+        for (b, state) in a.blocks.iter_mut().enumerate() {
+            if taken >= max || a.free == 0 {
+                break;
+            }
+            if *state == Block::Free {
+                *state = Block::Requested(1);
+                a.free -= 1;
+                taken += 1;
+                out.push(block_request(i, b as u32, len));
+            }
+        }
+    }
+
+    fn pick_endgame(
+        &mut self,
+        peer_has: &Bitfield,
+        max: usize,
+        already: &dyn Fn(&BlockRequest) -> bool,
+        out: &mut Vec<BlockRequest>,
+    ) {
+        let mut pieces: Vec<u32> = self.active.keys().copied().filter(|i| peer_has.get(*i)).collect();
+        pieces.sort_unstable();
+        let mut taken = 0;
+        for i in pieces {
+            let len = self.piece_len(i);
+            let Some(a) = self.active.get_mut(&i) else { continue };
+            for (b, state) in a.blocks.iter_mut().enumerate() {
+                if taken >= max {
+                    return;
+                }
+                let req = block_request(i, b as u32, len);
+                match *state {
+                    Block::Requested(n) if n < ENDGAME_DUPLICATES && !already(&req) => {
+                        *state = Block::Requested(n + 1);
+                        out.push(req);
+                        taken += 1;
+                    }
+                    Block::Free => {
+                        *state = Block::Requested(1);
+                        a.free -= 1;
+                        out.push(req);
+                        taken += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// A request will not be answered (peer choked us, rejected it, timed out or left).
+    pub fn release(&mut self, req: &BlockRequest) {
+        let Some(a) = self.active.get_mut(&req.index) else { return };
+        let Some(state) = a.blocks.get_mut((req.begin / BLOCK_SIZE) as usize) else { return };
+        match *state {
+            Block::Requested(1) => {
+                *state = Block::Free;
+                a.free += 1;
+            }
+            Block::Requested(n) => *state = Block::Requested(n - 1),
+            _ => {}
+        }
+    }
+
+    /// Stores a block a peer sent.
+    pub fn on_block(&mut self, peer: PeerKey, index: u32, begin: u32, data: &[u8]) -> BlockOutcome {
+        let len = self.piece_len(index);
+        let Some(a) = self.active.get_mut(&index) else { return BlockOutcome::Ignored };
+        if begin % BLOCK_SIZE != 0 {
+            return BlockOutcome::Ignored;
+        }
+        let b = (begin / BLOCK_SIZE) as usize;
+        let expected = block_request(index, b as u32, len).length as usize;
+        if data.len() != expected {
+            return BlockOutcome::Ignored;
+        }
+        let Some(state) = a.blocks.get_mut(b) else { return BlockOutcome::Ignored };
+        let duplicate_requests = match *state {
+            Block::Done => return BlockOutcome::Ignored,
+            Block::Free => {
+                a.free -= 1;
+                false
+            }
+            Block::Requested(n) => n > 1,
+        };
+        *state = Block::Done;
+        let start = begin as usize;
+        let Some(dst) = a.buf.get_mut(start..start + data.len()) else {
+            return BlockOutcome::Ignored;
+        };
+        dst.copy_from_slice(data);
+        a.received += 1;
+        if !a.contributors.contains(&peer) {
+            a.contributors.push(peer);
+        }
+        if a.received as usize == a.blocks.len() {
+            let Some(a) = self.active.remove(&index) else { return BlockOutcome::Ignored };
+            self.states[index as usize] = PieceState::Verifying;
+            return BlockOutcome::Complete(CompletePiece {
+                index,
+                data: a.buf,
+                contributors: a.contributors,
+                duplicate_requests,
+            });
+        }
+        BlockOutcome::Stored { duplicate_requests }
+    }
+
+    /// The verdict on a complete piece: `true` = hash ok and written (we have it now); `false` =
+    /// bad data or a write failure: it is downloaded again.
+    pub fn piece_done(&mut self, index: u32, ok: bool) {
+        let Some(state) = self.states.get_mut(index as usize) else { return };
+        if ok {
+            *state = PieceState::Have;
+            self.have.set(index);
+        } else {
+            *state = PieceState::Missing;
+        }
+    }
+
+    /// Number of pieces being downloaded right now.
+    pub fn active_pieces(&self) -> usize {
+        self.active.len()
+    }
+}
+
+/// The request for block `b` of piece `index` whose length is `piece_len`.
+pub fn block_request(index: u32, b: u32, piece_len: u32) -> BlockRequest {
+    let begin = b * BLOCK_SIZE;
+    BlockRequest { index, begin, length: (piece_len - begin).min(BLOCK_SIZE) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metainfo::FileEntry;
+
+    fn info(total: u64, piece_length: u32) -> Info {
+        let n = total.div_ceil(u64::from(piece_length)) as usize;
+        Info {
+            name: "x".into(),
+            piece_length,
+            pieces: vec![[0; 20]; n],
+            files: vec![FileEntry { path: "x".into(), length: total, offset: 0 }],
+            multi_file: false,
+            private: false,
+            total_length: total,
+        }
+    }
+
+    fn none(_: &BlockRequest) -> bool {
+        false
+    }
+
+    #[test]
+    fn picks_every_block_once_then_completes() {
+        let inf = info(3 * 32768 + 100, 32768);
+        let mut p = Picker::new(&inf, Bitfield::new(4), fastrand::Rng::with_seed(1));
+        let all = Bitfield::full(4);
+        p.add_peer(&all);
+        let mut reqs = Vec::new();
+        p.pick(&all, 1000, &none, &mut reqs);
+        assert_eq!(reqs.len(), 7);
+        let total: u64 = reqs.iter().map(|r| u64::from(r.length)).sum();
+        assert_eq!(total, inf.total_length);
+        let mut completed = 0;
+        for r in &reqs {
+            let data = vec![7u8; r.length as usize];
+            if let BlockOutcome::Complete(c) = p.on_block(1, r.index, r.begin, &data) {
+                assert_eq!(c.data.len(), inf.piece_len(c.index) as usize);
+                assert_eq!(c.contributors, vec![1]);
+                p.piece_done(c.index, true);
+                completed += 1;
+            }
+        }
+        assert_eq!(completed, 4);
+        assert!(p.is_complete());
+        assert_eq!(p.bytes_left(), 0);
+    }
+
+    #[test]
+    fn rarest_first_after_the_random_start() {
+        let inf = info(10 * 16384, 16384);
+        let mut have = Bitfield::new(10);
+        for i in 0..4 {
+            have.set(i);
+        }
+        let mut p = Picker::new(&inf, have, fastrand::Rng::with_seed(7));
+        let all = Bitfield::full(10);
+        p.add_peer(&all);
+        p.add_peer(&all);
+        let mut all_but_8 = Bitfield::full(10);
+        all_but_8.clear(8);
+        p.add_peer(&all_but_8);
+        // piece 8 has availability 2, all others 3.
+        let mut reqs = Vec::new();
+        p.pick(&all, 1, &none, &mut reqs);
+        assert_eq!(reqs[0].index, 8);
+    }
+
+    #[test]
+    fn release_makes_blocks_pickable_again_and_bad_pieces_are_retried() {
+        let inf = info(16384 * 2, 32768);
+        let mut p = Picker::new(&inf, Bitfield::new(1), fastrand::Rng::with_seed(3));
+        let all = Bitfield::full(1);
+        let mut reqs = Vec::new();
+        p.pick(&all, 1, &none, &mut reqs);
+        assert_eq!(reqs.len(), 1);
+        p.release(&reqs[0]);
+        let mut again = Vec::new();
+        p.pick(&all, 10, &none, &mut again);
+        assert_eq!(again.len(), 2);
+        for r in &again {
+            if let BlockOutcome::Complete(c) = p.on_block(5, r.index, r.begin, &[0; 16384]) {
+                p.piece_done(c.index, false);
+            }
+        }
+        assert!(p.wants(0));
+        let mut third = Vec::new();
+        p.pick(&all, 10, &none, &mut third);
+        assert_eq!(third.len(), 2, "a failed piece is requested again");
+    }
+
+    #[test]
+    fn endgame_duplicates_in_flight_blocks_up_to_the_limit() {
+        let inf = info(16384, 16384);
+        let mut p = Picker::new(&inf, Bitfield::new(1), fastrand::Rng::with_seed(3));
+        let all = Bitfield::full(1);
+        let mut a = Vec::new();
+        p.pick(&all, 10, &none, &mut a);
+        let mut b = Vec::new();
+        p.pick(&all, 10, &none, &mut b);
+        assert_eq!(b, a, "endgame: second peer asks for the same block");
+        let mut c = Vec::new();
+        p.pick(&all, 10, &none, &mut c);
+        assert!(c.is_empty(), "no more than ENDGAME_DUPLICATES requests per block");
+        let first = a[0];
+        let asked = |r: &BlockRequest| *r == first;
+        let mut d = Vec::new();
+        p.release(&first);
+        p.pick(&all, 10, &asked, &mut d);
+        assert!(d.is_empty(), "never the same block twice to one peer");
+        match p.on_block(1, 0, 0, &[1; 16384]) {
+            BlockOutcome::Complete(c) => assert!(!c.duplicate_requests),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p.on_block(2, 0, 0, &[1; 16384]), BlockOutcome::Ignored);
+    }
+
+    #[test]
+    fn unrequested_or_malformed_blocks_are_ignored() {
+        let inf = info(40000, 32768);
+        let mut p = Picker::new(&inf, Bitfield::new(2), fastrand::Rng::with_seed(3));
+        assert_eq!(p.on_block(1, 0, 0, &[0; 16384]), BlockOutcome::Ignored);
+        let all = Bitfield::full(2);
+        let mut reqs = Vec::new();
+        p.pick(&all, 100, &none, &mut reqs);
+        assert_eq!(p.on_block(1, 0, 1, &[0; 16384]), BlockOutcome::Ignored);
+        assert_eq!(p.on_block(1, 0, 0, &[0; 100]), BlockOutcome::Ignored);
+        assert_eq!(p.on_block(1, 9, 0, &[0; 16384]), BlockOutcome::Ignored);
+        assert_eq!(p.on_block(1, 1, 0, &[0; 7232]), BlockOutcome::Complete(CompletePiece {
+            index: 1,
+            data: vec![0; 7232],
+            contributors: vec![1],
+            duplicate_requests: false,
+        }));
+    }
+}

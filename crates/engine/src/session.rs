@@ -1,0 +1,279 @@
+//! The session: one listen port, the registry of torrents, and what they share (peer id,
+//! tracker client, open-file cache, global limits).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use metainfo::{Bitfield, InfoHash, Metainfo, PeerId};
+use storage::FdCache;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::error::{AddError, SessionError};
+use crate::ratelimit::RateLimiter;
+use crate::torrent::{self, Incoming, TorrentHandle};
+
+/// How long an incoming connection may take to send its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Session-wide settings.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Where to listen for peers (port 0 = any free port).
+    pub listen: SocketAddr,
+    /// Port to announce to trackers when it differs from the listen port (port forwarding).
+    pub announce_port: Option<u16>,
+    /// Open peer connections across all torrents.
+    pub max_connections: usize,
+    /// Open peer connections per torrent.
+    pub max_peers_per_torrent: usize,
+    /// Regular unchoke slots per torrent (plus one optimistic).
+    pub upload_slots: usize,
+    /// Global upload limit in bytes/s (0 = unlimited).
+    pub max_upload_rate: u64,
+    /// Global download limit in bytes/s (0 = unlimited).
+    pub max_download_rate: u64,
+    /// Torrents checking their data at the same time.
+    pub check_concurrency: usize,
+    /// Threads one data check uses.
+    pub check_threads: usize,
+    /// Pieces hashed at once while downloading.
+    pub verify_concurrency: usize,
+    /// Open data files across all torrents.
+    pub max_open_files: usize,
+    /// How often trackers are asked for peers at least (their `interval` is used when shorter).
+    pub max_announce_interval: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
+            announce_port: None,
+            max_connections: 500,
+            max_peers_per_torrent: 50,
+            upload_slots: 8,
+            max_upload_rate: 0,
+            max_download_rate: 0,
+            check_concurrency: 1,
+            check_threads: cpus,
+            verify_concurrency: cpus,
+            max_open_files: 256,
+            max_announce_interval: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// Per-torrent options when adding it.
+#[derive(Clone, Debug, Default)]
+pub struct AddOptions {
+    /// Pieces known to be present (trusted resume data): skips the initial data check.
+    pub have: Option<Bitfield>,
+    /// Upload limit for this torrent in bytes/s (0 = unlimited).
+    pub max_upload_rate: u64,
+    /// Download limit for this torrent in bytes/s (0 = unlimited).
+    pub max_download_rate: u64,
+}
+
+/// What torrents share, handed to each torrent task.
+#[derive(Debug)]
+pub(crate) struct SessionCtx {
+    pub peer_id: PeerId,
+    pub listen_addr: SocketAddr,
+    pub announce_port: u16,
+    pub tracker: tracker::Client,
+    pub files: Arc<FdCache>,
+    pub conn_limit: Arc<Semaphore>,
+    pub check_limit: Arc<Semaphore>,
+    pub verify_limit: Arc<Semaphore>,
+    pub up: Arc<RateLimiter>,
+    pub down: Arc<RateLimiter>,
+    pub cfg: SessionConfig,
+}
+
+/// A running session. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Session {
+    ctx: Arc<SessionCtx>,
+    torrents: Arc<Mutex<HashMap<InfoHash, TorrentHandle>>>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Session {
+    /// Binds the listen socket and starts accepting peers. Everything stops when `cancel` fires
+    /// (see [`Session::shutdown`] for an orderly stop).
+    pub async fn start(cfg: SessionConfig, cancel: CancellationToken) -> Result<Self, SessionError> {
+        let listener = TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|source| SessionError::Listen { addr: cfg.listen, source })?;
+        let listen_addr =
+            listener.local_addr().map_err(|source| SessionError::Listen { addr: cfg.listen, source })?;
+        let ctx = Arc::new(SessionCtx {
+            peer_id: new_peer_id(),
+            listen_addr,
+            announce_port: cfg.announce_port.unwrap_or(listen_addr.port()),
+            tracker: tracker::Client::new(crate::CLIENT_NAME)?,
+            files: Arc::new(FdCache::new(cfg.max_open_files)),
+            conn_limit: Arc::new(Semaphore::new(cfg.max_connections)),
+            check_limit: Arc::new(Semaphore::new(cfg.check_concurrency.max(1))),
+            verify_limit: Arc::new(Semaphore::new(cfg.verify_concurrency.max(1))),
+            up: Arc::new(RateLimiter::new(cfg.max_upload_rate)),
+            down: Arc::new(RateLimiter::new(cfg.max_download_rate)),
+            cfg,
+        });
+        let session = Self {
+            ctx,
+            torrents: Arc::new(Mutex::new(HashMap::new())),
+            cancel,
+            tasks: TaskTracker::new(),
+        };
+        let s = session.clone();
+        session.tasks.spawn(async move { s.accept_loop(listener).await });
+        info!(addr = %listen_addr, "listening for peers");
+        Ok(session)
+    }
+
+    /// The address peers connect to.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.ctx.listen_addr
+    }
+
+    /// Our peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.ctx.peer_id
+    }
+
+    /// Changes the global rate limits (bytes/s, 0 = unlimited).
+    pub fn set_rate_limits(&self, upload: u64, download: u64) {
+        self.ctx.up.set_rate(upload);
+        self.ctx.down.set_rate(download);
+    }
+
+    /// Starts a torrent whose data lives under `data_dir` (files at `data_dir/<torrent paths>`).
+    pub fn add_torrent(
+        &self,
+        meta: Arc<Metainfo>,
+        data_dir: PathBuf,
+        opts: AddOptions,
+    ) -> Result<TorrentHandle, AddError> {
+        if self.cancel.is_cancelled() {
+            return Err(AddError::ShuttingDown);
+        }
+        let Ok(mut map) = self.torrents.lock() else { return Err(AddError::ShuttingDown) };
+        if let Some(h) = map.get(&meta.info_hash) {
+            if !h.is_finished() {
+                return Err(AddError::Duplicate(meta.info_hash));
+            }
+        }
+        let handle = torrent::spawn(self.ctx.clone(), meta, data_dir, opts, self.cancel.child_token(), &self.tasks);
+        map.insert(handle.info_hash(), handle.clone());
+        Ok(handle)
+    }
+
+    /// Stops a torrent (announcing `stopped`) and forgets it; its data stays.
+    pub async fn remove_torrent(&self, info_hash: InfoHash) {
+        let handle = self.torrents.lock().ok().and_then(|mut m| m.remove(&info_hash));
+        if let Some(h) = handle {
+            h.stop().await;
+        }
+    }
+
+    /// All torrents in the session.
+    pub fn torrents(&self) -> Vec<TorrentHandle> {
+        self.torrents.lock().map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The torrent with this info-hash.
+    pub fn torrent(&self, info_hash: &InfoHash) -> Option<TorrentHandle> {
+        self.torrents.lock().ok()?.get(info_hash).cloned()
+    }
+
+    /// Orderly stop: every torrent announces `stopped` (concurrently) and ends; returns when all
+    /// are done or `deadline` passed.
+    pub async fn shutdown(&self, deadline: Duration) {
+        let handles = self.torrents();
+        let stops = handles.iter().map(|h| h.stop());
+        let all = futures_util::future::join_all(stops);
+        if tokio::time::timeout(deadline, all).await.is_err() {
+            warn!("shutdown deadline passed with torrents still stopping");
+        }
+        self.cancel.cancel();
+        self.tasks.close();
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.tasks.wait()).await;
+    }
+
+    async fn accept_loop(self, listener: TcpListener) {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let accepted = tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                r = listener.accept() => r,
+            };
+            let (stream, addr) = match accepted {
+                Ok(x) => {
+                    backoff = Duration::from_millis(10);
+                    x
+                }
+                Err(e) => {
+                    // EMFILE and friends: wait rather than spin.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let Ok(permit) = self.ctx.conn_limit.clone().try_acquire_owned() else {
+                debug!(%addr, "connection limit reached, dropping incoming peer");
+                continue;
+            };
+            let s = self.clone();
+            self.tasks.spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, s.route_incoming(stream, addr, permit)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => debug!(%addr, error = %e, "incoming handshake failed"),
+                    Err(_) => debug!(%addr, "incoming handshake timed out"),
+                }
+            });
+        }
+    }
+
+    async fn route_incoming(
+        &self,
+        mut stream: TcpStream,
+        addr: SocketAddr,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<(), wire::Error> {
+        let _ = stream.set_nodelay(true);
+        let (reserved, info_hash) = wire::read_handshake_head(&mut stream).await?;
+        let Some(t) = self.torrent(&info_hash) else {
+            debug!(%addr, %info_hash, "incoming peer for an unknown torrent");
+            return Ok(());
+        };
+        t.deliver_incoming(Incoming { stream, addr, reserved, permit }).await;
+        Ok(())
+    }
+}
+
+/// A fresh BEP 20 peer id: `-BM` + version digits + `-` + 12 random bytes.
+fn new_peer_id() -> PeerId {
+    use ring::rand::SecureRandom;
+    let mut id = *b"-BM0100-000000000000";
+    let v: Vec<u8> = env!("CARGO_PKG_VERSION").bytes().filter(u8::is_ascii_digit).take(4).collect();
+    for (i, d) in v.iter().enumerate() {
+        id[3 + i] = *d;
+    }
+    let mut rnd = [0u8; 12];
+    if ring::rand::SystemRandom::new().fill(&mut rnd).is_err() {
+        rnd = fastrand::u128(..).to_le_bytes()[..12].try_into().unwrap_or([7; 12]);
+    }
+    id[8..].copy_from_slice(&rnd);
+    PeerId(id)
+}

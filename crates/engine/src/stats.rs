@@ -1,0 +1,67 @@
+//! What a torrent reports about itself.
+
+
+/// Life cycle of a torrent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TorrentState {
+    /// Verifying the data on disk (or waiting for a check slot).
+    #[default]
+    Checking,
+    /// Downloading missing pieces.
+    Downloading,
+    /// All pieces present; serving them.
+    Seeding,
+    /// Stopped by request, data kept.
+    Paused,
+    /// Stopped by a failure (see `error`).
+    Error,
+}
+
+impl TorrentState {
+    /// The lower-case name used in status output (`checking`, `downloading`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Checking => "checking",
+            Self::Downloading => "downloading",
+            Self::Seeding => "seeding",
+            Self::Paused => "paused",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// A snapshot of a torrent, published about once a second.
+#[derive(Clone, Debug, Default)]
+pub struct TorrentStats {
+    /// Where it is in its life cycle.
+    pub state: TorrentState,
+    /// Fraction of the data verified present (while checking: fraction checked so far).
+    pub progress: f64,
+    /// Total size in bytes.
+    pub size: u64,
+    /// Verified bytes present.
+    pub have_bytes: u64,
+    /// Pieces present / total.
+    pub pieces_have: u32,
+    /// Total number of pieces.
+    pub pieces_total: u32,
+    /// Payload bytes received from peers in this session.
+    pub downloaded: u64,
+    /// Payload bytes sent to peers in this session.
+    pub uploaded: u64,
+    /// Bytes/s received (smoothed).
+    pub download_rate: u64,
+    /// Bytes/s sent (smoothed).
+    pub upload_rate: u64,
+    /// Connected peers.
+    pub peers: u32,
+    /// Connected peers that have every piece.
+    pub seeds: u32,
+    /// Pieces that failed their hash check.
+    pub hash_failures: u32,
+    /// The last tracker problem, if the last announce failed.
+    pub tracker_error: Option<String>,
+    /// Why the torrent is in the `Error` state.
+    pub error: Option<String>,
+}
+

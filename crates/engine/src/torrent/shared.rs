@@ -1,0 +1,135 @@
+//! What a torrent's peer tasks share: immutable torrent data plus the picker, the read cache
+//! and counters. Locks here are std mutexes held for microseconds and never across `.await`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use metainfo::{Bitfield, Info, Metainfo};
+use storage::Storage;
+use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
+use wire::BlockRequest;
+
+use crate::picker::{CompletePiece, PeerKey, Picker};
+use crate::ratelimit::RateLimiter;
+use crate::read_cache::ReadCache;
+use crate::session::{AddOptions, SessionCtx};
+
+/// Events from peer tasks (and verify jobs) to the torrent task.
+#[derive(Debug)]
+pub(crate) enum PeerEvent {
+    /// A handshake completed; the torrent decides whether to keep the connection.
+    Ready(super::task::Ready),
+    /// Dialing an address failed.
+    ConnectFailed(SocketAddr),
+    /// The peer became interested or not interested.
+    InterestChanged(PeerKey),
+    /// The connection ended.
+    Closed { key: PeerKey, reason: String },
+    /// A complete piece was hashed (and written when good).
+    PieceVerified { index: u32, result: Result<bool, String>, contributors: Vec<PeerKey> },
+    /// A block requested from several peers (endgame) arrived: cancel it elsewhere.
+    CancelElsewhere { from: PeerKey, req: BlockRequest },
+    /// Reading data for an upload failed.
+    ReadFailed(String),
+}
+
+/// Torrent state shared with peer tasks.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub ctx: Arc<SessionCtx>,
+    pub info: Arc<Info>,
+    pub storage: Arc<Storage>,
+    picker: Mutex<Picker>,
+    pub cache: ReadCache,
+    pub up: RateLimiter,
+    pub down: RateLimiter,
+    pub uploaded: AtomicU64,
+    pub downloaded: AtomicU64,
+    pub wasted: AtomicU64,
+    pub events: mpsc::Sender<PeerEvent>,
+    /// Verify-and-write jobs, awaited at shutdown so no verified piece is lost.
+    pub jobs: TaskTracker,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        ctx: Arc<SessionCtx>,
+        meta: &Metainfo,
+        data_dir: &Path,
+        opts: &AddOptions,
+        events: mpsc::Sender<PeerEvent>,
+    ) -> Self {
+        let info = Arc::new(meta.info.clone());
+        let storage = Arc::new(Storage::new(info.clone(), data_dir.to_path_buf(), ctx.files.clone()));
+        let picker = Picker::new(&info, Bitfield::new(info.piece_count()), fastrand::Rng::new());
+        let cache_bytes = (8usize << 20).max(2 * info.piece_length as usize);
+        Self {
+            info,
+            storage,
+            picker: Mutex::new(picker),
+            cache: ReadCache::new(cache_bytes),
+            up: RateLimiter::new(opts.max_upload_rate),
+            down: RateLimiter::new(opts.max_download_rate),
+            uploaded: AtomicU64::new(0),
+            downloaded: AtomicU64::new(0),
+            wasted: AtomicU64::new(0),
+            events,
+            jobs: TaskTracker::new(),
+            ctx,
+        }
+    }
+
+    /// Locks the picker. Never hold the guard across an `.await`.
+    pub(crate) fn picker(&self) -> MutexGuard<'_, Picker> {
+        // A panic while holding the lock is a bug; the data is still consistent enough to go on.
+        self.picker.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn replace_picker(&self, picker: Picker) {
+        *self.picker() = picker;
+    }
+
+    pub(crate) fn have(&self) -> Bitfield {
+        self.picker().have().clone()
+    }
+
+    pub(crate) fn transferred(&self) -> (u64, u64) {
+        (self.uploaded.load(Ordering::Relaxed), self.downloaded.load(Ordering::Relaxed))
+    }
+
+    /// Hashes a complete piece and writes it when good, off the runtime, bounded by the
+    /// session's verify limit; the verdict goes to the torrent task.
+    pub(crate) fn spawn_verify(self: &Arc<Self>, piece: CompletePiece) {
+        let shared = self.clone();
+        self.jobs.spawn(async move {
+            let permit = shared.ctx.verify_limit.clone().acquire_owned().await;
+            let CompletePiece { index, data, contributors, .. } = piece;
+            let s = shared.clone();
+            let joined = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                if !storage::piece_hash_matches(&s.info, index, &data) {
+                    return Ok(false);
+                }
+                s.storage.write_piece(index, &data).map(|()| true).map_err(|e| error_chain(&e))
+            })
+            .await;
+            let result = joined.unwrap_or_else(|e| Err(format!("verify task failed: {e}")));
+            let _ = shared.events.send(PeerEvent::PieceVerified { index, result, contributors }).await;
+        });
+    }
+}
+
+/// An error and its sources on one line.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}

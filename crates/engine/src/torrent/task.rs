@@ -1,0 +1,687 @@
+//! The torrent task: checks the data, then runs the swarm — peer table, connections, choking,
+//! stats — until stopped.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use metainfo::{Bitfield, Metainfo, PeerId};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+use wire::Handshake;
+
+use super::shared::{PeerEvent, Shared, error_chain};
+use super::{Command, Incoming};
+use crate::announce::{Announcer, Progress};
+use crate::choker::{ChokeView, Choker, RECHOKE_INTERVAL};
+use crate::peer::{self, PeerCommand, PeerCounters, PeerSetup};
+use crate::picker::{PeerKey, Picker};
+use crate::session::{AddOptions, SessionCtx};
+use crate::stats::{TorrentState, TorrentStats};
+
+/// Dialing a peer and exchanging handshakes may take this long.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Peer addresses that failed this often are forgotten.
+const MAX_CONNECT_FAILURES: u32 = 5;
+/// A peer whose data failed this many hash checks is banned (at once when it was the only source).
+const MAX_STRIKES: u32 = 3;
+
+/// A connection whose handshake completed.
+#[derive(Debug)]
+pub(crate) struct Ready {
+    stream: TcpStream,
+    addr: SocketAddr,
+    peer_id: PeerId,
+    reserved: [u8; 8],
+    outgoing: bool,
+    permit: OwnedSemaphorePermit,
+}
+
+struct PeerEntry {
+    addr: SocketAddr,
+    peer_id: PeerId,
+    cmd: mpsc::UnboundedSender<PeerCommand>,
+    counters: Arc<PeerCounters>,
+    am_choking: bool,
+    rate_down: u64,
+    rate_up: u64,
+    last_down: u64,
+    last_up: u64,
+    dial_addr: Option<SocketAddr>,
+}
+
+#[derive(Default)]
+struct Candidate {
+    failures: u32,
+    next_try: Option<Instant>,
+    connected: bool,
+    is_seed: bool,
+}
+
+pub(crate) struct TorrentTask {
+    ctx: Arc<SessionCtx>,
+    meta: Arc<Metainfo>,
+    shared: Arc<Shared>,
+    opts: AddOptions,
+    cmd_rx: mpsc::Receiver<Command>,
+    events_rx: mpsc::Receiver<PeerEvent>,
+    stats_tx: watch::Sender<TorrentStats>,
+    cancel: CancellationToken,
+    peers_cancel: CancellationToken,
+    peer_tasks: TaskTracker,
+    peers: HashMap<PeerKey, PeerEntry>,
+    next_key: PeerKey,
+    candidates: HashMap<SocketAddr, Candidate>,
+    queue: VecDeque<SocketAddr>,
+    connecting: usize,
+    banned_addrs: HashSet<SocketAddr>,
+    banned_ids: HashSet<PeerId>,
+    strikes: HashMap<PeerId, u32>,
+    choker: Choker,
+    rng: fastrand::Rng,
+    state: TorrentState,
+    error: Option<String>,
+    hash_failures: u32,
+    rate_down: u64,
+    rate_up: u64,
+    last_totals: (u64, u64),
+    progress_tx: watch::Sender<Progress>,
+    completed_tx: watch::Sender<bool>,
+}
+
+impl TorrentTask {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        ctx: Arc<SessionCtx>,
+        meta: Arc<Metainfo>,
+        shared: Arc<Shared>,
+        opts: AddOptions,
+        cmd_rx: mpsc::Receiver<Command>,
+        events_rx: mpsc::Receiver<PeerEvent>,
+        stats_tx: watch::Sender<TorrentStats>,
+        cancel: CancellationToken,
+    ) -> Self {
+        let peers_cancel = cancel.child_token();
+        Self {
+            ctx,
+            meta,
+            shared,
+            opts,
+            cmd_rx,
+            events_rx,
+            stats_tx,
+            cancel,
+            peers_cancel,
+            peer_tasks: TaskTracker::new(),
+            peers: HashMap::new(),
+            next_key: 1,
+            candidates: HashMap::new(),
+            queue: VecDeque::new(),
+            connecting: 0,
+            banned_addrs: HashSet::new(),
+            banned_ids: HashSet::new(),
+            strikes: HashMap::new(),
+            choker: Choker::new(),
+            rng: fastrand::Rng::new(),
+            state: TorrentState::Checking,
+            error: None,
+            hash_failures: 0,
+            rate_down: 0,
+            rate_up: 0,
+            last_totals: (0, 0),
+            progress_tx: watch::channel(Progress::default()).0,
+            completed_tx: watch::channel(false).0,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let name = self.meta.info.name.clone();
+        let span = tracing::info_span!("torrent", name = %name, hash = %&self.meta.info_hash.to_hex()[..8]);
+        let _enter = span.enter();
+        drop(_enter);
+        let Some(have) = self.check().await else {
+            self.finish(None).await;
+            return;
+        };
+        let complete = have.is_full();
+        info!(torrent = %name, have = have.count(), pieces = have.len(), "data checked");
+        self.shared.replace_picker(Picker::new(&self.shared.info, have, fastrand::Rng::new()));
+        self.state = if complete { TorrentState::Seeding } else { TorrentState::Downloading };
+        self.completed_tx.send_replace(complete);
+        self.update_progress();
+        let (peers_tx, mut peers_rx) = mpsc::channel(16);
+        let announcer = Announcer::spawn(
+            self.ctx.clone(),
+            self.meta.clone(),
+            self.progress_tx.subscribe(),
+            self.completed_tx.subscribe(),
+            peers_tx,
+        );
+        self.publish(Some(&announcer));
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => break,
+                Some(cmd) = self.cmd_rx.recv() => self.on_command(cmd),
+                Some(ev) = self.events_rx.recv() => self.on_event(ev).await,
+                Some(addrs) = peers_rx.recv() => self.add_candidates(addrs),
+                _ = tick.tick() => {
+                    ticks += 1;
+                    self.on_tick(ticks);
+                    self.publish(Some(&announcer));
+                }
+            }
+        }
+        self.finish(Some(announcer)).await;
+    }
+
+    /// The initial data check (skipped with trusted resume data). `None` when cancelled.
+    async fn check(&mut self) -> Option<Bitfield> {
+        if let Some(have) = self.opts.have.take() {
+            if have.len() == self.shared.info.piece_count() {
+                return Some(have);
+            }
+            warn!("resume data does not fit this torrent, checking the data");
+        }
+        self.publish(None);
+        let permit = tokio::select! {
+            _ = self.cancel.cancelled() => return None,
+            p = self.ctx.check_limit.clone().acquire_owned() => p.ok()?,
+        };
+        let storage = self.shared.storage.clone();
+        let threads = self.ctx.cfg.check_threads;
+        let abort = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (a, d) = (abort.clone(), done.clone());
+        let mut job = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            storage.check(threads, &|n| d.store(n, Ordering::Relaxed), &a)
+        });
+        let total = self.shared.info.piece_count().max(1);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => {
+                    abort.store(true, Ordering::Relaxed);
+                    let _ = job.await;
+                    return None;
+                }
+                r = &mut job => {
+                    return match r {
+                        Ok(Ok(have)) => Some(have),
+                        Ok(Err(e)) => {
+                            self.fail(format!("checking data: {}", error_chain(&e)));
+                            self.cancel.cancelled().await;
+                            None
+                        }
+                        Err(e) => {
+                            self.fail(format!("checking data: {e}"));
+                            self.cancel.cancelled().await;
+                            None
+                        }
+                    };
+                }
+                _ = tick.tick() => {
+                    let p = f64::from(done.load(Ordering::Relaxed)) / f64::from(total);
+                    self.stats_tx.send_modify(|s| s.progress = p.min(1.0));
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, msg: String) {
+        warn!(error = %msg, "torrent stopped by an error");
+        self.state = TorrentState::Error;
+        self.error = Some(msg);
+        self.peers_cancel.cancel();
+        self.publish(None);
+    }
+
+    async fn finish(&mut self, announcer: Option<Announcer>) {
+        self.peers_cancel.cancel();
+        self.peer_tasks.close();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.peer_tasks.wait()).await;
+        // Let verify/write jobs finish so no good piece is lost, then drain their verdicts.
+        self.shared.jobs.close();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.shared.jobs.wait()).await;
+        while let Ok(ev) = self.events_rx.try_recv() {
+            if let PeerEvent::PieceVerified { index, result, .. } = ev {
+                self.shared.picker().piece_done(index, matches!(result, Ok(true)));
+            }
+        }
+        self.update_progress();
+        if let Some(a) = announcer {
+            a.stop().await;
+        }
+        let storage = self.shared.storage.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let r = storage.sync();
+            storage.close();
+            r
+        })
+        .await;
+        if self.state != TorrentState::Error {
+            self.state = TorrentState::Paused;
+        }
+        self.peers.clear();
+        self.publish(None);
+        debug!(torrent = %self.meta.info.name, "torrent stopped");
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Incoming(inc) => self.on_incoming(inc),
+            Command::SetRateLimits { upload, download } => {
+                self.shared.up.set_rate(upload);
+                self.shared.down.set_rate(download);
+            }
+            Command::AddPeers(addrs) => self.add_candidates(addrs),
+        }
+    }
+
+    fn accepting(&self) -> bool {
+        matches!(self.state, TorrentState::Downloading | TorrentState::Seeding)
+    }
+
+    fn on_incoming(&mut self, inc: Incoming) {
+        if !self.accepting()
+            || self.peers.len() + self.connecting >= self.ctx.cfg.max_peers_per_torrent
+            || self.banned_addrs.contains(&inc.addr)
+        {
+            return;
+        }
+        let handshake = Handshake::new(self.meta.info_hash, self.ctx.peer_id);
+        let events = self.shared.events.clone();
+        self.connecting += 1;
+        self.peer_tasks.spawn(async move {
+            let Incoming { mut stream, addr, reserved, permit } = inc;
+            let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
+                wire::write_handshake(&mut stream, &handshake).await?;
+                wire::read_peer_id(&mut stream).await
+            })
+            .await;
+            let ev = match r {
+                Ok(Ok(peer_id)) => {
+                    PeerEvent::Ready(Ready { stream, addr, peer_id, reserved, outgoing: false, permit })
+                }
+                _ => PeerEvent::ConnectFailed(addr),
+            };
+            let _ = events.send(ev).await;
+        });
+    }
+
+    fn add_candidates(&mut self, addrs: Vec<SocketAddr>) {
+        for addr in addrs {
+            if self.is_self(addr) || self.banned_addrs.contains(&addr) || addr.port() == 0 {
+                continue;
+            }
+            let c = self.candidates.entry(addr).or_default();
+            if !c.connected && c.next_try.is_none() && !self.queue.contains(&addr) {
+                self.queue.push_back(addr);
+            }
+        }
+        self.connect_some();
+    }
+
+    fn is_self(&self, addr: SocketAddr) -> bool {
+        let listen = self.ctx.listen_addr;
+        addr.port() == listen.port()
+            && (addr.ip().is_loopback() || listen.ip().is_unspecified() || addr.ip() == listen.ip())
+    }
+
+    fn connect_some(&mut self) {
+        if !self.accepting() {
+            return;
+        }
+        let seeding = self.state == TorrentState::Seeding;
+        while self.peers.len() + self.connecting < self.ctx.cfg.max_peers_per_torrent {
+            let Some(addr) = self.queue.pop_front() else { break };
+            let Some(c) = self.candidates.get(&addr) else { continue };
+            if c.connected || (seeding && c.is_seed) {
+                continue;
+            }
+            let Ok(permit) = self.ctx.conn_limit.clone().try_acquire_owned() else {
+                self.queue.push_front(addr);
+                break;
+            };
+            self.connecting += 1;
+            if let Some(c) = self.candidates.get_mut(&addr) {
+                c.connected = true;
+            }
+            let handshake = Handshake::new(self.meta.info_hash, self.ctx.peer_id);
+            let events = self.shared.events.clone();
+            self.peer_tasks.spawn(async move {
+                let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
+                    let mut stream = TcpStream::connect(addr).await?;
+                    let _ = stream.set_nodelay(true);
+                    wire::write_handshake(&mut stream, &handshake).await?;
+                    let theirs = wire::read_handshake(&mut stream).await?;
+                    Ok::<_, wire::Error>((stream, theirs))
+                })
+                .await;
+                let ev = match r {
+                    Ok(Ok((stream, theirs))) if theirs.info_hash == handshake.info_hash => {
+                        PeerEvent::Ready(Ready {
+                            stream,
+                            addr,
+                            peer_id: theirs.peer_id,
+                            reserved: theirs.reserved,
+                            outgoing: true,
+                            permit,
+                        })
+                    }
+                    _ => PeerEvent::ConnectFailed(addr),
+                };
+                let _ = events.send(ev).await;
+            });
+        }
+    }
+
+    async fn on_event(&mut self, ev: PeerEvent) {
+        match ev {
+            PeerEvent::Ready(r) => self.on_ready(r),
+            PeerEvent::ConnectFailed(addr) => {
+                self.connecting = self.connecting.saturating_sub(1);
+                self.connect_failed(addr);
+            }
+            PeerEvent::InterestChanged(key) => self.on_interest(key),
+            PeerEvent::Closed { key, reason } => self.on_closed(key, &reason),
+            PeerEvent::PieceVerified { index, result, contributors } => {
+                self.on_verified(index, result, contributors).await;
+            }
+            PeerEvent::CancelElsewhere { from, req } => {
+                for (k, p) in &self.peers {
+                    if *k != from {
+                        let _ = p.cmd.send(PeerCommand::Cancel(req));
+                    }
+                }
+            }
+            PeerEvent::ReadFailed(msg) => {
+                if self.error.as_deref() != Some(&msg) {
+                    warn!(error = %msg, "reading data for upload failed");
+                    self.error = Some(msg);
+                }
+            }
+        }
+    }
+
+    fn connect_failed(&mut self, addr: SocketAddr) {
+        let Some(c) = self.candidates.get_mut(&addr) else { return };
+        c.connected = false;
+        c.failures += 1;
+        if c.failures >= MAX_CONNECT_FAILURES {
+            self.candidates.remove(&addr);
+        } else {
+            c.next_try = Some(Instant::now() + Duration::from_secs(15 * u64::from(c.failures)));
+        }
+    }
+
+    fn on_ready(&mut self, r: Ready) {
+        self.connecting = self.connecting.saturating_sub(1);
+        let dial_addr = r.outgoing.then_some(r.addr);
+        let reject = if r.peer_id == self.ctx.peer_id {
+            Some("connected to ourselves")
+        } else if self.banned_ids.contains(&r.peer_id) || self.banned_addrs.contains(&r.addr) {
+            Some("banned")
+        } else if self.peers.values().any(|p| p.peer_id == r.peer_id) {
+            Some("already connected")
+        } else if !self.accepting() {
+            Some("not accepting peers")
+        } else {
+            None
+        };
+        if let Some(why) = reject {
+            debug!(addr = %r.addr, why, "dropping connection");
+            if let Some(c) = dial_addr.and_then(|a| self.candidates.get_mut(&a)) {
+                c.connected = false;
+                if why == "connected to ourselves" {
+                    c.failures = MAX_CONNECT_FAILURES;
+                }
+            }
+            return;
+        }
+        let key = self.next_key;
+        self.next_key += 1;
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let counters = Arc::new(PeerCounters::default());
+        debug!(addr = %r.addr, peer = %String::from_utf8_lossy(&r.peer_id.0[..8]), outgoing = r.outgoing, "peer connected");
+        self.peers.insert(
+            key,
+            PeerEntry {
+                addr: r.addr,
+                peer_id: r.peer_id,
+                cmd: cmd_tx,
+                counters: counters.clone(),
+                am_choking: true,
+                rate_down: 0,
+                rate_up: 0,
+                last_down: 0,
+                last_up: 0,
+                dial_addr,
+            },
+        );
+        peer::spawn(
+            self.shared.clone(),
+            PeerSetup {
+                key,
+                addr: r.addr,
+                stream: r.stream,
+                reserved: r.reserved,
+                counters,
+                commands: cmd_rx,
+                cancel: self.peers_cancel.child_token(),
+                permit: r.permit,
+            },
+            &self.peer_tasks,
+        );
+    }
+
+    fn unchoked_count(&self) -> usize {
+        self.peers.values().filter(|p| !p.am_choking).count()
+    }
+
+    fn on_interest(&mut self, key: PeerKey) {
+        let slots = self.ctx.cfg.upload_slots + 1;
+        let unchoked = self.unchoked_count();
+        let Some(p) = self.peers.get_mut(&key) else { return };
+        let interested = p.counters.peer_interested.load(Ordering::Relaxed);
+        if interested && p.am_choking && unchoked < slots {
+            p.am_choking = false;
+            let _ = p.cmd.send(PeerCommand::Unchoke);
+        } else if !interested && !p.am_choking {
+            p.am_choking = true;
+            let _ = p.cmd.send(PeerCommand::Choke);
+        }
+    }
+
+    fn on_closed(&mut self, key: PeerKey, reason: &str) {
+        let Some(p) = self.peers.remove(&key) else { return };
+        debug!(addr = %p.addr, reason, "peer disconnected");
+        if let Some(c) = p.dial_addr.and_then(|a| self.candidates.get_mut(&a)) {
+            c.connected = false;
+            c.is_seed = p.counters.is_seed.load(Ordering::Relaxed);
+            c.next_try = Some(Instant::now() + Duration::from_secs(30));
+        }
+        if !p.am_choking {
+            self.fill_free_slots();
+        }
+    }
+
+    fn fill_free_slots(&mut self) {
+        let slots = self.ctx.cfg.upload_slots + 1;
+        let mut unchoked = self.unchoked_count();
+        for p in self.peers.values_mut() {
+            if unchoked >= slots {
+                break;
+            }
+            if p.am_choking && p.counters.peer_interested.load(Ordering::Relaxed) {
+                p.am_choking = false;
+                unchoked += 1;
+                let _ = p.cmd.send(PeerCommand::Unchoke);
+            }
+        }
+    }
+
+    async fn on_verified(&mut self, index: u32, result: Result<bool, String>, contributors: Vec<PeerKey>) {
+        match result {
+            Ok(true) => {
+                let complete = {
+                    let mut picker = self.shared.picker();
+                    picker.piece_done(index, true);
+                    picker.is_complete()
+                };
+                for p in self.peers.values() {
+                    let _ = p.cmd.send(PeerCommand::Have(index));
+                }
+                if complete && self.state == TorrentState::Downloading {
+                    self.on_complete().await;
+                }
+            }
+            Ok(false) => {
+                self.shared.picker().piece_done(index, false);
+                self.hash_failures += 1;
+                self.strike(index, &contributors);
+            }
+            Err(e) => {
+                self.shared.picker().piece_done(index, false);
+                self.fail(format!("writing piece {index}: {e}"));
+            }
+        }
+        self.update_progress();
+    }
+
+    async fn on_complete(&mut self) {
+        let storage = self.shared.storage.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.sync()).await {
+            self.fail(format!("syncing data to disk: {}", error_chain(&e)));
+            return;
+        }
+        info!(torrent = %self.meta.info.name, "download complete, seeding");
+        self.state = TorrentState::Seeding;
+        self.completed_tx.send_replace(true);
+    }
+
+    fn strike(&mut self, index: u32, contributors: &[PeerKey]) {
+        let sole = contributors.len() == 1;
+        for key in contributors {
+            let Some(p) = self.peers.get(key) else { continue };
+            let strikes = self.strikes.entry(p.peer_id).or_insert(0);
+            *strikes += 1;
+            warn!(addr = %p.addr, piece = index, strikes = *strikes, "piece failed its hash check");
+            if sole || *strikes >= MAX_STRIKES {
+                warn!(addr = %p.addr, "banned peer after hash failures");
+                self.banned_ids.insert(p.peer_id);
+                if let Some(a) = p.dial_addr {
+                    self.banned_addrs.insert(a);
+                }
+                let _ = p.cmd.send(PeerCommand::Close("banned after hash failures"));
+            }
+        }
+    }
+
+    fn on_tick(&mut self, ticks: u64) {
+        // Rates (bytes/s), smoothed.
+        let mut seeds = 0;
+        for p in self.peers.values_mut() {
+            let down = p.counters.downloaded.load(Ordering::Relaxed);
+            let up = p.counters.uploaded.load(Ordering::Relaxed);
+            p.rate_down = smooth(p.rate_down, down - p.last_down);
+            p.rate_up = smooth(p.rate_up, up - p.last_up);
+            p.last_down = down;
+            p.last_up = up;
+            if p.counters.is_seed.load(Ordering::Relaxed) {
+                seeds += 1;
+            }
+        }
+        let _ = seeds;
+        let (up, down) = self.shared.transferred();
+        self.rate_up = smooth(self.rate_up, up - self.last_totals.0);
+        self.rate_down = smooth(self.rate_down, down - self.last_totals.1);
+        self.last_totals = (up, down);
+        self.update_progress();
+
+        if ticks % RECHOKE_INTERVAL.as_secs() == 0 {
+            self.rechoke();
+            self.shared.cache.evict_idle();
+        }
+        // Retry candidates whose back-off expired.
+        let now = Instant::now();
+        for (addr, c) in self.candidates.iter_mut() {
+            if !c.connected && c.next_try.is_some_and(|t| t <= now) {
+                c.next_try = None;
+                self.queue.push_back(*addr);
+            }
+        }
+        self.connect_some();
+    }
+
+    fn rechoke(&mut self) {
+        let seeding = self.state == TorrentState::Seeding;
+        let views: Vec<ChokeView> = self
+            .peers
+            .iter()
+            .map(|(k, p)| ChokeView {
+                key: *k,
+                interested: p.counters.peer_interested.load(Ordering::Relaxed),
+                rate: if seeding { p.rate_up } else { p.rate_down },
+                snubbed: !seeding && p.counters.snubbed.load(Ordering::Relaxed),
+                unchoked: !p.am_choking,
+            })
+            .collect();
+        let unchoke = self.choker.rechoke(&views, self.ctx.cfg.upload_slots, &mut self.rng);
+        for (k, p) in self.peers.iter_mut() {
+            let want_choked = !unchoke.contains(k);
+            if want_choked != p.am_choking {
+                p.am_choking = want_choked;
+                let _ = p.cmd.send(if want_choked { PeerCommand::Choke } else { PeerCommand::Unchoke });
+            }
+        }
+    }
+
+    fn update_progress(&self) {
+        let (uploaded, downloaded) = self.shared.transferred();
+        let left = self.shared.picker().bytes_left();
+        self.progress_tx.send_replace(Progress { uploaded, downloaded, left });
+    }
+
+    fn publish(&self, announcer: Option<&Announcer>) {
+        let (uploaded, downloaded) = self.shared.transferred();
+        let (have_count, left) = {
+            let p = self.shared.picker();
+            (p.have().count(), p.bytes_left())
+        };
+        let size = self.shared.info.total_length;
+        let checking = self.state == TorrentState::Checking;
+        let tracker_error = announcer.and_then(|a| a.error.borrow().clone());
+        self.stats_tx.send_modify(|s| {
+            s.state = self.state;
+            if !checking {
+                s.progress = if size == 0 { 1.0 } else { (size - left) as f64 / size as f64 };
+                s.have_bytes = size - left;
+                s.pieces_have = have_count;
+            }
+            s.downloaded = downloaded;
+            s.uploaded = uploaded;
+            s.download_rate = self.rate_down;
+            s.upload_rate = self.rate_up;
+            s.peers = self.peers.len() as u32;
+            s.seeds = self.peers.values().filter(|p| p.counters.is_seed.load(Ordering::Relaxed)).count() as u32;
+            s.hash_failures = self.hash_failures;
+            s.tracker_error = tracker_error.clone();
+            s.error = self.error.clone();
+        });
+    }
+}
+
+/// Exponential smoothing of a per-second sample.
+fn smooth(prev: u64, sample: u64) -> u64 {
+    (prev * 3 + sample * 2) / 5
+}

@@ -1,0 +1,23 @@
+//! Torrent metadata: parsing and validating `.torrent` files (BEP 3, 12, 27), creating them,
+//! and the small value types every other crate shares (`InfoHash`, `PeerId`, `Bitfield`, piece
+//! arithmetic).
+//!
+//! Depends only on `bencode`. Must not know about sockets, disks or tasks.
+//!
+//! **Security invariant:** every path a `Metainfo` hands out has been checked: no `..`, no
+//! absolute path, no empty component, no NUL or `/` inside a component. A hostile torrent can
+//! never make anyone write outside its data directory.
+
+mod bitfield;
+mod create;
+mod error;
+mod parse;
+mod types;
+
+pub use bitfield::Bitfield;
+pub use create::{CreateOptions, create_torrent};
+pub use error::Error;
+pub use types::{FileEntry, Info, InfoHash, Metainfo, PeerId};
+
+/// Size of a block: the unit of a request on the wire (BEP 3 recommends 16 KiB, every client uses it).
+pub const BLOCK_SIZE: u32 = 16 * 1024;

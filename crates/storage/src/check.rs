@@ -1,0 +1,242 @@
+//! [`Storage::check`]: the full hash check of a torrent's data on several threads.
+//!
+//! Work is handed out in batches of consecutive pieces, so each thread reads sequentially (good
+//! for read-ahead) in large `pread` calls of several pieces, then hashes the pieces in its buffer.
+//! Pieces touching a missing or short file are counted absent without reading anything.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::thread;
+use std::time::Instant;
+
+use metainfo::Bitfield;
+
+use crate::error::Error;
+use crate::file_map::segments;
+use crate::storage::Storage;
+
+/// Bytes read by one `pread` (rounded to whole pieces, at least one piece).
+const READ_SPAN: u32 = 4 << 20;
+/// Bytes of consecutive pieces a thread takes at a time.
+const BATCH_SPAN: u32 = 64 << 20;
+
+/// What the check threads share.
+struct Shared<'a> {
+    /// Per file: exists with at least its full length.
+    available: Vec<bool>,
+    /// Next piece to hand out (64 bits so handing out past the end cannot wrap).
+    next: AtomicU64,
+    /// Pieces finished, for progress.
+    done: AtomicU32,
+    /// Set by a thread that hit an error so the others stop early.
+    failed: AtomicBool,
+    /// The caller's cancellation flag.
+    cancel: &'a AtomicBool,
+    /// The caller's progress callback.
+    progress: &'a (dyn Fn(u32) + Sync),
+    /// Pieces per batch.
+    batch: u32,
+    /// Pieces per read.
+    per_read: u32,
+}
+
+impl Shared<'_> {
+    fn stopped(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed) || self.failed.load(Ordering::Relaxed)
+    }
+
+    fn finished(&self, pieces: u32) {
+        let done = self.done.fetch_add(pieces, Ordering::Relaxed) + pieces;
+        (self.progress)(done);
+    }
+}
+
+impl Storage {
+    /// Checks every piece on `threads` threads (the caller's thread is one of them) and returns
+    /// the set of pieces whose data matches its hash.
+    ///
+    /// `progress(pieces_done)` is called after every few MiB; `cancel` is looked at between
+    /// reads and makes the check return [`Error::Cancelled`]. Missing and short files make their
+    /// pieces absent; other I/O errors abort the check.
+    pub fn check(
+        &self,
+        threads: usize,
+        progress: &(dyn Fn(u32) + Sync),
+        cancel: &AtomicBool,
+    ) -> Result<Bitfield, Error> {
+        let started = Instant::now();
+        let count = self.info.piece_count();
+        let piece_length = self.info.piece_length.max(1);
+        let per_read = (READ_SPAN / piece_length).max(1);
+        let shared = Shared {
+            available: self.available_files()?,
+            next: AtomicU64::new(0),
+            done: AtomicU32::new(0),
+            failed: AtomicBool::new(false),
+            cancel,
+            progress,
+            batch: (BATCH_SPAN / piece_length).max(per_read),
+            per_read,
+        };
+        let threads = threads.clamp(1, (count as usize).max(1));
+        let results: Vec<Result<Vec<u32>, Error>> = thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads)
+                .filter_map(|i| {
+                    thread::Builder::new()
+                        .name(format!("check-{i}"))
+                        .spawn_scoped(scope, || self.check_worker(&shared))
+                        .inspect_err(|e| tracing::warn!("cannot start a check thread: {e}"))
+                        .ok()
+                })
+                .collect();
+            let mut results = vec![self.check_worker(&shared)];
+            for helper in helpers {
+                match helper.join() {
+                    Ok(result) => results.push(result),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            results
+        });
+        let mut have = Bitfield::new(count);
+        for result in results {
+            for piece in result? {
+                have.set(piece);
+            }
+        }
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        tracing::debug!(
+            pieces = count,
+            have = have.count(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "check finished"
+        );
+        Ok(have)
+    }
+
+    /// Per file: whether it exists as a regular file of at least its torrent length.
+    fn available_files(&self) -> Result<Vec<bool>, Error> {
+        let info = &self.info;
+        (0..info.files.len())
+            .map(|index| {
+                let length = info.files.get(index).map_or(0, |f| f.length);
+                let path = self.path(index);
+                match std::fs::metadata(path) {
+                    Ok(meta) => Ok(meta.is_file() && meta.len() >= length),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                        ) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(e) => Err(Error::io(path, "reading metadata of", e)),
+                }
+            })
+            .collect()
+    }
+
+    /// True when every file piece `piece` touches is available.
+    fn readable(&self, shared: &Shared<'_>, piece: u32) -> bool {
+        let info = &self.info;
+        segments(
+            info,
+            info.piece_offset(piece),
+            u64::from(info.piece_len(piece)),
+        )
+        .all(|s| shared.available.get(s.file_index).copied().unwrap_or(false))
+    }
+
+    /// One check thread: takes batches until none are left; returns the good pieces it found.
+    fn check_worker(&self, shared: &Shared<'_>) -> Result<Vec<u32>, Error> {
+        let result = self.check_batches(shared);
+        if result.is_err() {
+            shared.failed.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn check_batches(&self, shared: &Shared<'_>) -> Result<Vec<u32>, Error> {
+        let info = &self.info;
+        let count = info.piece_count();
+        let mut good = Vec::new();
+        let mut buf = Vec::new();
+        loop {
+            let start = shared
+                .next
+                .fetch_add(u64::from(shared.batch), Ordering::Relaxed);
+            let Ok(start) = u32::try_from(start) else {
+                return Ok(good);
+            };
+            if start >= count {
+                return Ok(good);
+            }
+            let end = start.saturating_add(shared.batch).min(count);
+            let mut first = start;
+            while first < end {
+                if shared.stopped() {
+                    return Ok(good);
+                }
+                if !self.readable(shared, first) {
+                    let mut next = first + 1;
+                    while next < end && !self.readable(shared, next) {
+                        next += 1;
+                    }
+                    shared.finished(next - first);
+                    first = next;
+                    continue;
+                }
+                let mut next = first + 1;
+                while next < end && next - first < shared.per_read && self.readable(shared, next) {
+                    next += 1;
+                }
+                self.check_run(first, next, &mut buf, &mut good)?;
+                shared.finished(next - first);
+                first = next;
+            }
+        }
+    }
+
+    /// Reads pieces `first..next` in one go and records which match their hashes.
+    fn check_run(
+        &self,
+        first: u32,
+        next: u32,
+        buf: &mut Vec<u8>,
+        good: &mut Vec<u32>,
+    ) -> Result<(), Error> {
+        let info = &self.info;
+        let base = info.piece_offset(first);
+        let last = next.saturating_sub(1);
+        let span = info.piece_offset(last) + u64::from(info.piece_len(last)) - base;
+        buf.resize(span as usize, 0);
+        match self.read_at(first, 0, buf) {
+            Ok(()) => {
+                for piece in first..next {
+                    let from = (info.piece_offset(piece) - base) as usize;
+                    let to = from + info.piece_len(piece) as usize;
+                    if buf
+                        .get(from..to)
+                        .is_some_and(|data| crate::piece_hash_matches(info, piece, data))
+                    {
+                        good.push(piece);
+                    }
+                }
+                Ok(())
+            }
+            // A file changed under us since we looked: fall back to piece by piece.
+            Err(e) if e.is_missing_data() => {
+                for piece in first..next {
+                    if self.verify_piece(piece, buf)? {
+                        good.push(piece);
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

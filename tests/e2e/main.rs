@@ -1,0 +1,45 @@
+//! End-to-end tests: btmirror in loopback swarms with real clients and a real tracker.
+//!
+//! Every test starts its own opentracker on a free 127.0.0.1 port, generates a small payload,
+//! and checks the SHA-256 of everything downloaded against the source. Tests use their own
+//! ports and scratch directories, so they run in parallel. The helpers are in the
+//! `btmirror-e2e` library (`tests/src`).
+//!
+//! - `harness`: the harness against real clients only (no btmirror involved), so a failure
+//!   here points at the machine or the harness, not at btmirror.
+//! - `from_clients`: btmirror downloads from aria2 and libtorrent seeds.
+//! - `to_clients`: aria2, libtorrent and transmission download from a btmirror seed.
+//! - `btmirror_swarm`: btmirror to btmirror, single- and multi-file, several leechers at once.
+//! - `hostile`: a peer serving corrupt blocks is caught and banned.
+//! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
+//!
+//! The btmirror binary is `$BTMIRROR_BIN`, or built on first use (see `Btmirror::bin`).
+
+mod btmirror_swarm;
+mod from_clients;
+mod harness;
+mod hostile;
+mod make;
+mod to_clients;
+
+/// Single-file payload size for most tests: big enough for many pieces, small enough for a
+/// debug build on two shared cores.
+const SIZE: u64 = 8 * 1024 * 1024 + 12_345;
+
+/// Piece length for [`SIZE`]: 129 pieces, the last one short.
+const PIECE: u32 = 64 * 1024;
+
+/// File sizes of the multi-file torrents: empty and tiny files, sizes just around the piece
+/// length, and files much larger than a piece, so that pieces span several files.
+const MULTI_SIZES: &[u64] = &[
+    1,
+    0,
+    100_000,
+    3 * 1024 * 1024 + 17,
+    32 * 1024,
+    65_535,
+    1024 * 1024 + 1,
+];
+
+/// Piece length for [`MULTI_SIZES`].
+const MULTI_PIECE: u32 = 32 * 1024;

@@ -1,0 +1,63 @@
+//! `python3-libtorrent` (libtorrent-rasterbar, the engine of qBittorrent and Deluge) through
+//! `tests/scripts/lt_client.py`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{Peer, beside};
+use crate::process::Proc;
+use crate::torrent::Torrent;
+
+/// The client script, run by [`python`].
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lt_client.py");
+
+/// The interpreter: `$BTMIRROR_E2E_PYTHON`, else `/usr/bin/python3`.
+///
+/// Debian's python3-libtorrent only works with Debian's own python; a `python3` earlier on the
+/// PATH (pyenv, venv) usually lacks the module.
+fn python() -> PathBuf {
+    std::env::var_os("BTMIRROR_E2E_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/python3"))
+}
+
+/// Starts a libtorrent session in a loopback swarm.
+#[derive(Debug, Clone, Copy)]
+pub struct Libtorrent;
+
+impl Libtorrent {
+    /// Seeds `torrent` from data already in `dir` (`seed_mode`: pieces are hashed when first
+    /// uploaded), until stopped.
+    pub fn seed(torrent: &Torrent, dir: &Path, port: u16) -> Peer {
+        start("seed", torrent, dir, port, &[])
+    }
+
+    /// Like [`Libtorrent::seed`], re-announcing every `seconds` so that it learns about
+    /// leechers that cannot dial it (transmission on loopback).
+    pub fn seed_reannouncing(torrent: &Torrent, dir: &Path, port: u16, seconds: u32) -> Peer {
+        start("seed", torrent, dir, port, &[&seconds.to_string()])
+    }
+
+    /// Downloads `torrent` into `dir`. Once libtorrent says it is seeding and its write cache
+    /// is flushed it writes its done file and exits 0; see [`Peer::wait_done`].
+    pub fn leech(torrent: &Torrent, dir: &Path, port: u16) -> Peer {
+        start("leech", torrent, dir, port, &[])
+    }
+}
+
+fn start(role: &str, torrent: &Torrent, dir: &Path, port: u16, extra: &[&str]) -> Peer {
+    let done = beside(dir, &format!("libtorrent-{role}.done"));
+    let mut cmd = Command::new(python());
+    cmd.current_dir(dir)
+        .env("PYTHONUNBUFFERED", "1")
+        .arg(SCRIPT)
+        .arg(role)
+        .arg(&torrent.path)
+        .arg(dir)
+        .arg(port.to_string())
+        .arg(&done)
+        .args(extra);
+    let log = beside(dir, &format!("libtorrent-{role}.log"));
+    let proc = Proc::spawn(&format!("libtorrent {role} :{port}"), &mut cmd, &log);
+    Peer::new(proc, port, dir, Some(done))
+}
