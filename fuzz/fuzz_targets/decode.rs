@@ -19,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
     }
     let lenient = bencode::decode_lenient(data);
     if let Ok(v) = &lenient {
-        assert_eq!(reencode(v), data, "lenient input must round-trip in its own key order");
+        assert_eq!(
+            reencode(v),
+            data,
+            "lenient input must round-trip in its own key order"
+        );
     }
     // Strict acceptance implies lenient acceptance of the same value.
     if let (Ok(s), Ok(l)) = (&strict, &lenient) {

@@ -45,7 +45,8 @@ pub struct Opentracker {
 
 impl Opentracker {
     /// Starts opentracker with its chroot/working directory at `dir` (created), allowing
-    /// `info_hashes`. Waits until the port accepts connections.
+    /// `info_hashes`. Waits until the port accepts connections and announces for those
+    /// hashes are accepted.
     ///
     /// # Panics
     /// If opentracker is missing or does not come up (five tries with fresh ports).
@@ -53,12 +54,10 @@ impl Opentracker {
         std::fs::create_dir_all(dir)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         set_mode(dir, 0o755);
+        // Starts empty: opentracker may read it before it chroots, where the path does not
+        // resolve. `allow` adds the hashes and makes it reload once it runs.
         let whitelist = dir.join("whitelist.txt");
-        let list: String = info_hashes
-            .iter()
-            .map(|h| format!("{}\n", h.hex()))
-            .collect();
-        std::fs::write(&whitelist, list)
+        std::fs::write(&whitelist, "")
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", whitelist.display()));
         set_mode(&whitelist, 0o644);
         let is_root = nix::unistd::geteuid().is_root();
@@ -87,11 +86,15 @@ impl Opentracker {
                 (!proc.is_running()).then_some(false)
             });
             if up == Some(true) {
-                return Opentracker {
+                let mut tracker = Opentracker {
                     proc,
                     port,
                     whitelist,
                 };
+                if !info_hashes.is_empty() {
+                    tracker.allow(info_hashes);
+                }
+                return tracker;
             }
             last_failure = proc.failure("did not accept connections (is opentracker installed?)");
         }

@@ -44,9 +44,7 @@ pub async fn run(args: TrackerArgs, shutdown: CancellationToken) -> anyhow::Resu
     });
     notify(&[sd_notify::NotifyState::Ready]);
 
-    server.run(shutdown).await.context("running the tracker")?;
-    tracing::info!("tracker stopped");
-    Ok(())
+    server.run(shutdown).await.context("running the tracker")
 }
 
 /// The server settings for the command line; a bad `--allowed-dir` is a usage error.

@@ -99,7 +99,6 @@ pub(crate) fn spawn(shared: Arc<Shared>, setup: PeerSetup, tasks: &TaskTracker) 
         commands,
         cancel,
         has: Bitfield::new(piece_count),
-        got_first_message: false,
         am_interested: false,
         peer_choking: true,
         am_choking: true,
@@ -130,7 +129,6 @@ struct Peer {
     commands: mpsc::UnboundedReceiver<PeerCommand>,
     cancel: CancellationToken,
     has: Bitfield,
-    got_first_message: bool,
     am_interested: bool,
     peer_choking: bool,
     am_choking: bool,
@@ -255,20 +253,17 @@ impl Peer {
     }
 
     async fn on_message(&mut self, msg: Message) -> Result<(), Close> {
-        let first = !self.got_first_message;
-        self.got_first_message = true;
         match msg {
             Message::KeepAlive | Message::Port(_) | Message::SuggestPiece(_) | Message::AllowedFast(_) => {}
+            // BEP 3/6 want these first, but clients send their BEP 10 handshake before them and
+            // aria2 may follow have-none with a bitfield: a later one replaces what we knew.
             Message::Bitfield(bytes) => {
-                if !first {
-                    return Err("bitfield after the first message".into());
-                }
                 let bf = wire::validate_bitfield(&bytes, self.has.len()).ok_or("malformed bitfield")?;
                 self.set_bitfield(bf)?;
             }
-            Message::HaveAll if self.fast && first => self.set_bitfield(Bitfield::full(self.has.len()))?,
-            Message::HaveNone if self.fast && first => {}
-            Message::HaveAll | Message::HaveNone => return Err("unexpected have-all/have-none".into()),
+            Message::HaveAll if self.fast => self.set_bitfield(Bitfield::full(self.has.len()))?,
+            Message::HaveNone if self.fast => self.set_bitfield(Bitfield::new(self.has.len()))?,
+            Message::HaveAll | Message::HaveNone => return Err("have-all/have-none without the fast extension".into()),
             Message::Have(i) => {
                 if i >= self.has.len() {
                     return Err(format!("have for piece {i} out of range"));
@@ -335,6 +330,7 @@ impl Peer {
     fn set_bitfield(&mut self, bf: Bitfield) -> Result<(), Close> {
         let wanted = {
             let mut p = self.shared.picker();
+            p.remove_peer(&self.has);
             p.add_peer(&bf);
             p.wanted_from(&bf)
         };
@@ -345,11 +341,11 @@ impl Peer {
                 return Err("both sides are seeds".into());
             }
         }
-        if wanted > 0 {
+        if wanted > 0 && !self.am_interested {
             self.am_interested = true;
             self.send(Message::Interested)?;
         }
-        Ok(())
+        self.fill_requests()
     }
 
     /// Re-evaluates whether we want anything from this peer (after we gained pieces).

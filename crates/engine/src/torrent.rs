@@ -117,6 +117,11 @@ impl TorrentHandle {
         self.shared.have()
     }
 
+    /// The torrent's storage (for file sizes and mtimes in resume data, or a sync).
+    pub fn storage(&self) -> Arc<storage::Storage> {
+        self.shared.storage.clone()
+    }
+
     /// Total payload bytes (uploaded, downloaded) since the torrent started.
     pub fn transferred(&self) -> (u64, u64) {
         self.shared.transferred()

@@ -29,7 +29,9 @@ fn parse_args() -> Result<(ServerConfig, tracing::Level), String> {
                 cfg.interval = Duration::from_secs(secs);
             }
             "--max-connections" => {
-                cfg.max_connections = value()?.parse().map_err(|e| format!("--max-connections: {e}"))?;
+                cfg.max_connections = value()?
+                    .parse()
+                    .map_err(|e| format!("--max-connections: {e}"))?;
             }
             "--log" => level = value()?.parse().map_err(|e| format!("--log: {e}"))?,
             other => return Err(format!("unknown argument {other:?}")),
@@ -47,7 +49,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
     let server = match Server::bind(cfg).await {
         Ok(s) => s,
         Err(e) => {
@@ -60,9 +65,11 @@ async fn main() -> ExitCode {
     let reload = server.reload_handle();
     let t = token.clone();
     tokio::spawn(async move {
-        let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-        else {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
             return;
         };
         loop {

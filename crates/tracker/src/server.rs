@@ -141,7 +141,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn new(cfg: &ServerConfig, allowed: Option<std::collections::HashMap<InfoHash, Arc<str>>>) -> Result<Self, Error> {
+    fn new(
+        cfg: &ServerConfig,
+        allowed: Option<std::collections::HashMap<InfoHash, Arc<str>>>,
+    ) -> Result<Self, Error> {
         // Sub-second intervals only make sense in tests; clients are told at least 1 s.
         let interval = cfg.interval.max(Duration::from_millis(100));
         Ok(Shared {
@@ -193,7 +196,10 @@ impl Shared {
         } else {
             hashes
         };
-        hashes.iter().filter_map(|ih| Some((*ih, swarms.scrape(ih, now)?))).collect()
+        hashes
+            .iter()
+            .filter_map(|ih| Some((*ih, swarms.scrape(ih, now)?)))
+            .collect()
     }
 
     fn scrape_one(&self, ih: &InfoHash, now: Instant) -> Option<ScrapeEntry> {
@@ -242,7 +248,10 @@ impl Server {
                 })
                 .await
                 .map_err(Error::Task)?;
-                let set = res.map_err(|source| Error::AllowedDir { dir: dir.clone(), source })?;
+                let set = res.map_err(|source| Error::AllowedDir {
+                    dir: dir.clone(),
+                    source,
+                })?;
                 tracing::info!(dir = %dir.display(), torrents = set.len(), "allowed dir scanned");
                 (Some(ad), Some(set))
             }
@@ -258,7 +267,10 @@ impl Server {
             shared.swarms().load_downloaded(counts, Instant::now());
         }
         let (tcp, udp) = bind_pair(cfg.listen).await?;
-        let local_addr = tcp.local_addr().map_err(|source| Error::Bind { addr: cfg.listen, source })?;
+        let local_addr = tcp.local_addr().map_err(|source| Error::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
         tracing::info!(%local_addr, "tracker listening (http and udp)");
         Ok(Server {
             cfg,
@@ -278,7 +290,9 @@ impl Server {
 
     /// A handle that triggers allowed-dir rescans while the server runs.
     pub fn reload_handle(&self) -> ReloadHandle {
-        ReloadHandle { notify: self.reload.clone() }
+        ReloadHandle {
+            notify: self.reload.clone(),
+        }
     }
 
     /// Serves until `shutdown` is cancelled, then closes connections and saves the state file.
@@ -292,14 +306,27 @@ impl Server {
 async fn bind_pair(addr: SocketAddr) -> Result<(TcpListener, UdpSocket), Error> {
     let mut attempts = 0;
     loop {
-        let tcp = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
-        let local = tcp.local_addr().map_err(|source| Error::Bind { addr, source })?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
+        let local = tcp
+            .local_addr()
+            .map_err(|source| Error::Bind { addr, source })?;
         match UdpSocket::bind(local).await {
             Ok(udp) => return Ok((tcp, udp)),
-            Err(e) if addr.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse && attempts < 20 => {
+            Err(e)
+                if addr.port() == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && attempts < 20 =>
+            {
                 attempts += 1;
             }
-            Err(source) => return Err(Error::Bind { addr: local, source }),
+            Err(source) => {
+                return Err(Error::Bind {
+                    addr: local,
+                    source,
+                });
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! python3-libtorrent downloads over HTTP; two libtorrent sessions over UDP (BEP 15). Afterwards
 //! the scrape must show the download. Needs `aria2c`, `mktorrent` and `/usr/bin/python3` with
 //! the `libtorrent` module (Debian: aria2, mktorrent, python3-libtorrent).
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 #[path = "server_support/support.rs"]
 mod support;
@@ -15,10 +16,17 @@ use tokio::process::{Child, Command};
 
 use support::*;
 
-const LT_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/server_support/lt_swarm.py");
+const LT_SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/server_support/lt_swarm.py"
+);
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Writes `size` pseudo-random bytes to `dir/name` and returns them.
@@ -70,7 +78,11 @@ async fn wait_complete(child: &mut Child) {
         false
     })
     .await;
-    assert_eq!(found, Ok(true), "libtorrent finished the download through our tracker");
+    assert_eq!(
+        found,
+        Ok(true),
+        "libtorrent finished the download through our tracker"
+    );
 }
 
 /// Polls the scrape until it reads `want` = (complete, downloaded, incomplete).
@@ -104,7 +116,14 @@ fn swarm(url: &str) -> Swarm {
     let data = make_file(&seed_dir, "payload.bin", 300_000);
     let torrent = dir.path().join("payload.torrent");
     let ih = mktorrent(url, &seed_dir.join("payload.bin"), &torrent);
-    Swarm { _dir: dir, seed_dir, leech_dir, torrent, data, ih }
+    Swarm {
+        _dir: dir,
+        seed_dir,
+        leech_dir,
+        torrent,
+        data,
+        ih,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,9 +159,15 @@ async fn aria2c_seeds_libtorrent_downloads_over_http() {
     // aria2c's started announce makes it the swarm's one seeder.
     wait_scrape(srv.addr, &s.ih, (1, 0, 0)).await;
 
-    let mut lt = libtorrent(&s.torrent, &[format!("leech:{}:{}", s.leech_dir.display(), free_port())]);
+    let mut lt = libtorrent(
+        &s.torrent,
+        &[format!("leech:{}:{}", s.leech_dir.display(), free_port())],
+    );
     wait_complete(&mut lt).await;
-    assert!(std::fs::read(s.leech_dir.join("payload.bin")).unwrap() == s.data, "same bytes");
+    assert!(
+        std::fs::read(s.leech_dir.join("payload.bin")).unwrap() == s.data,
+        "same bytes"
+    );
     // libtorrent's `completed` announce: two seeders, one download.
     wait_scrape(srv.addr, &s.ih, (2, 1, 0)).await;
     drop(lt);
@@ -162,7 +187,10 @@ async fn libtorrent_swarms_over_udp() {
         ],
     );
     wait_complete(&mut lt).await;
-    assert!(std::fs::read(s.leech_dir.join("payload.bin")).unwrap() == s.data, "same bytes");
+    assert!(
+        std::fs::read(s.leech_dir.join("payload.bin")).unwrap() == s.data,
+        "same bytes"
+    );
     wait_scrape(srv.addr, &s.ih, (2, 1, 0)).await;
     drop(lt);
     srv.stop().await;

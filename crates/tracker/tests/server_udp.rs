@@ -1,4 +1,5 @@
 //! The UDP tracker protocol (BEP 15) over a real socket on 127.0.0.1, on the HTTP port number.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 #[path = "server_support/support.rs"]
 mod support;
@@ -15,7 +16,10 @@ const PROTOCOL_ID: u64 = 0x0417_2710_1980;
 async fn exchange(sock: &UdpSocket, to: SocketAddr, req: &[u8]) -> Vec<u8> {
     sock.send_to(req, to).await.unwrap();
     let mut buf = vec![0; 2048];
-    let (n, from) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf)).await.expect("reply").unwrap();
+    let (n, from) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+        .await
+        .expect("reply")
+        .unwrap();
     assert_eq!(from, to);
     buf.truncate(n);
     buf
@@ -35,7 +39,14 @@ async fn connect(sock: &UdpSocket, to: SocketAddr) -> u64 {
     u64::from_be_bytes(r[8..16].try_into().unwrap())
 }
 
-fn announce_packet(conn: u64, tid: u32, ih: &[u8; 20], left: u64, event: u32, port: u16) -> Vec<u8> {
+fn announce_packet(
+    conn: u64,
+    tid: u32,
+    ih: &[u8; 20],
+    left: u64,
+    event: u32,
+    port: u16,
+) -> Vec<u8> {
     let mut r = conn.to_be_bytes().to_vec();
     r.extend_from_slice(&1u32.to_be_bytes());
     r.extend_from_slice(&tid.to_be_bytes());
@@ -60,16 +71,27 @@ async fn connect_announce_scrape_and_http_agree() {
     let leecher = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let cs = connect(&seeder, srv.addr).await;
     let cl = connect(&leecher, srv.addr).await;
-    assert_eq!(cs, cl, "ids are per client IP (libtorrent shares them between its sessions)");
+    assert_eq!(
+        cs, cl,
+        "ids are per client IP (libtorrent shares them between its sessions)"
+    );
 
     let r = exchange(&seeder, srv.addr, &announce_packet(cs, 1, &ih, 0, 2, 7001)).await;
     assert_eq!((u32_at(&r, 0), u32_at(&r, 4)), (1, 1));
     assert_eq!(u32_at(&r, 8), 1800, "interval");
-    assert_eq!((u32_at(&r, 12), u32_at(&r, 16)), (0, 1), "leechers, seeders");
+    assert_eq!(
+        (u32_at(&r, 12), u32_at(&r, 16)),
+        (0, 1),
+        "leechers, seeders"
+    );
     assert_eq!(r.len(), 20);
 
     let r = exchange(&leecher, srv.addr, &announce_packet(cl, 2, &ih, 9, 2, 7002)).await;
-    assert_eq!(&r[20..], &[127, 0, 0, 1, 0x1b, 0x59], "the seeder at 127.0.0.1:7001");
+    assert_eq!(
+        &r[20..],
+        &[127, 0, 0, 1, 0x1b, 0x59],
+        "the seeder at 127.0.0.1:7001"
+    );
     let r = exchange(&leecher, srv.addr, &announce_packet(cl, 3, &ih, 0, 1, 7002)).await;
     assert_eq!((u32_at(&r, 12), u32_at(&r, 16)), (0, 2));
 
@@ -79,7 +101,11 @@ async fn connect_announce_scrape_and_http_agree() {
     scrape.extend_from_slice(&ih);
     let r = exchange(&leecher, srv.addr, &scrape).await;
     let words: Vec<u32> = (0..5).map(|i| u32_at(&r, i * 4)).collect();
-    assert_eq!(words, vec![2, 4, 2, 1, 0], "seeders 2, completed 1, leechers 0");
+    assert_eq!(
+        words,
+        vec![2, 4, 2, 1, 0],
+        "seeders 2, completed 1, leechers 0"
+    );
 
     // The same swarm over HTTP.
     let h = get(srv.addr, &format!("/scrape?info_hash={}", enc(&ih))).await;
@@ -92,16 +118,36 @@ async fn forged_connection_ids_get_error_action() {
     let srv = start(config()).await;
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let real = connect(&sock, srv.addr).await;
-    for forged in [0u64, PROTOCOL_ID, real.wrapping_add(1), real ^ (1 << 63), fastrand::u64(..)] {
-        let r = exchange(&sock, srv.addr, &announce_packet(forged, 77, &[1; 20], 0, 2, 7001)).await;
-        assert_eq!((u32_at(&r, 0), u32_at(&r, 4)), (3, 77), "error action for {forged:x}");
+    for forged in [
+        0u64,
+        PROTOCOL_ID,
+        real.wrapping_add(1),
+        real ^ (1 << 63),
+        fastrand::u64(..),
+    ] {
+        let r = exchange(
+            &sock,
+            srv.addr,
+            &announce_packet(forged, 77, &[1; 20], 0, 2, 7001),
+        )
+        .await;
+        assert_eq!(
+            (u32_at(&r, 0), u32_at(&r, 4)),
+            (3, 77),
+            "error action for {forged:x}"
+        );
         assert_eq!(&r[8..], b"invalid connection id");
     }
     // Nothing was recorded by the forged announces.
     let h = get(srv.addr, &format!("/scrape?info_hash={}", enc(&[1; 20]))).await;
     assert_eq!(scrape_entry(&h.body, &[1; 20]), Some((0, 0, 0)));
     // The genuine id still works.
-    let r = exchange(&sock, srv.addr, &announce_packet(real, 78, &[1; 20], 0, 2, 7001)).await;
+    let r = exchange(
+        &sock,
+        srv.addr,
+        &announce_packet(real, 78, &[1; 20], 0, 2, 7001),
+    )
+    .await;
     assert_eq!(u32_at(&r, 0), 1);
     srv.stop().await;
 }

@@ -33,7 +33,10 @@ pub(crate) struct AllowedDir {
 impl AllowedDir {
     /// Scans `dir` on demand.
     pub fn new(dir: PathBuf) -> Self {
-        AllowedDir { dir, seen: HashMap::new() }
+        AllowedDir {
+            dir,
+            seen: HashMap::new(),
+        }
     }
 
     /// The directory scanned.
@@ -50,7 +53,9 @@ impl AllowedDir {
             if path.extension().is_none_or(|e| e != "torrent") {
                 continue;
             }
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
             if !meta.is_file() {
                 continue;
             }

@@ -94,7 +94,10 @@ mod tests {
         let c = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 6881);
         let id = ids.issue(&a, t0);
         assert!(ids.verify(&a, id, t0));
-        assert!(ids.verify(&same_ip, id, t0), "the port is not part of the id");
+        assert!(
+            ids.verify(&same_ip, id, t0),
+            "the port is not part of the id"
+        );
         assert!(!ids.verify(&b, id, t0));
         assert!(!ids.verify(&c, id, t0));
         assert!(!ids.verify(&a, id ^ 1, t0));
@@ -102,6 +105,9 @@ mod tests {
         assert!(!ids.verify(&a, id, t0 + WINDOW * 2));
         assert_ne!(ids.issue(&a, t0 + WINDOW), id);
         let other = ConnIds::new(t0).unwrap();
-        assert!(!other.verify(&a, id, t0), "another key never accepts our ids");
+        assert!(
+            !other.verify(&a, id, t0),
+            "another key never accepts our ids"
+        );
     }
 }

@@ -36,13 +36,19 @@ pub(crate) async fn handle(
         "/scrape" => bencoded(scrape(&shared, query)),
         "/" => {
             let stats = shared.stats();
-            with_type(super::stats::html(&stats).into_bytes(), "text/html; charset=utf-8")
+            with_type(
+                super::stats::html(&stats).into_bytes(),
+                "text/html; charset=utf-8",
+            )
         }
         "/stats.json" => {
             let stats = shared.stats();
             match serde_json::to_vec(&stats) {
                 Ok(body) => with_type(body, "application/json"),
-                Err(_) => status(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode statistics\n"),
+                Err(_) => status(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot encode statistics\n",
+                ),
             }
         }
         _ => status(StatusCode::NOT_FOUND, "not found\n"),
@@ -52,8 +58,10 @@ pub(crate) async fn handle(
 
 fn with_type(body: Vec<u8>, content_type: &'static str) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    resp.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
 }
 
@@ -83,13 +91,19 @@ fn announce(shared: &Shared, remote: SocketAddr, query: &[u8]) -> Vec<u8> {
         Ok(q) => q,
         Err(QueryError(reason)) => return failure_body(reason),
     };
-    let numwant = if q.event == Event::Stopped { 0 } else { shared.numwant(q.numwant) };
+    let numwant = if q.event == Event::Stopped {
+        0
+    } else {
+        shared.numwant(q.numwant)
+    };
     let a = Announce {
         info_hash: q.info_hash,
         peer_id: q.peer_id,
         addr: SocketAddr::new(remote.ip().to_canonical(), q.port),
         // An absent `left` counts as "still downloading" unless the client says it completed.
-        left: q.left.unwrap_or(if q.event == Event::Completed { 0 } else { 1 }),
+        left: q
+            .left
+            .unwrap_or(if q.event == Event::Completed { 0 } else { 1 }),
         event: q.event,
         numwant,
         family: Family::Any,
@@ -163,7 +177,9 @@ fn scrape(shared: &Shared, query: &[u8]) -> Vec<u8> {
                     files.entry(&ih.0, |v| {
                         v.dict(|f| {
                             f.entry(b"complete", |v| v.int(i64::from(s.complete)));
-                            f.entry(b"downloaded", |v| v.int(i64::try_from(s.downloaded).unwrap_or(i64::MAX)));
+                            f.entry(b"downloaded", |v| {
+                                v.int(i64::try_from(s.downloaded).unwrap_or(i64::MAX))
+                            });
                             f.entry(b"incomplete", |v| v.int(i64::from(s.incomplete)));
                         })
                     });
@@ -180,6 +196,9 @@ mod tests {
 
     #[test]
     fn failure_is_bencoded() {
-        assert_eq!(failure_body("missing port"), b"d14:failure reason12:missing porte");
+        assert_eq!(
+            failure_body("missing port"),
+            b"d14:failure reason12:missing porte"
+        );
     }
 }

@@ -38,14 +38,20 @@ pub(crate) struct AnnounceQuery {
     pub no_peer_id: bool,
 }
 
+/// A percent-decoded `(key, value)`.
+type Pair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
 /// Splits a query into percent-decoded `(key, value)` pairs.
-fn pairs(query: &[u8]) -> impl Iterator<Item = Result<(Cow<'_, [u8]>, Cow<'_, [u8]>), QueryError>> {
-    query.split(|&b| b == b'&').filter(|p| !p.is_empty()).map(|pair| {
-        let mut kv = pair.splitn(2, |&b| b == b'=');
-        let k = kv.next().unwrap_or_default();
-        let v = kv.next().unwrap_or_default();
-        Ok((decode(k)?, decode(v)?))
-    })
+fn pairs(query: &[u8]) -> impl Iterator<Item = Result<Pair<'_>, QueryError>> {
+    query
+        .split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let mut kv = pair.splitn(2, |&b| b == b'=');
+            let k = kv.next().unwrap_or_default();
+            let v = kv.next().unwrap_or_default();
+            Ok((decode(k)?, decode(v)?))
+        })
 }
 
 /// Strict percent-decoding.
@@ -84,7 +90,11 @@ fn number(v: &[u8], what: &'static str) -> Result<u64, QueryError> {
     if v.is_empty() || v.len() > 20 || !v.iter().all(u8::is_ascii_digit) {
         return Err(QueryError(what));
     }
-    v.iter().try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))).ok_or(QueryError(what))
+    v.iter()
+        .try_fold(0u64, |acc, &d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .ok_or(QueryError(what))
 }
 
 fn twenty(v: &[u8], what: &'static str) -> Result<[u8; 20], QueryError> {
@@ -108,7 +118,12 @@ pub(crate) fn parse_announce(query: &[u8]) -> Result<AnnounceQuery, QueryError> 
             b"peer_id" => peer_id = Some(twenty(&v, "peer_id must be 20 bytes")?),
             b"port" => {
                 let p = number(&v, "invalid port")?;
-                port = Some(u16::try_from(p).ok().filter(|&p| p != 0).ok_or(QueryError("invalid port"))?);
+                port = Some(
+                    u16::try_from(p)
+                        .ok()
+                        .filter(|&p| p != 0)
+                        .ok_or(QueryError("invalid port"))?,
+                );
             }
             b"left" => left = Some(number(&v, "invalid left")?),
             b"uploaded" => {
@@ -206,21 +221,63 @@ mod tests {
     fn malformed_queries_are_errors() {
         let good_ih = enc(&[1; 20]);
         let cases: Vec<(String, &str)> = vec![
-            (format!("info_hash={}&peer_id=AAAAAAAAAAAAAAAAAAAA", good_ih), "missing port"),
-            (format!("info_hash={}&peer_id=AAAAAAAAAAAAAAAAAAAA&port=0", good_ih), "invalid port"),
-            (format!("info_hash={}&peer_id=AAAAAAAAAAAAAAAAAAAA&port=65536", good_ih), "invalid port"),
-            (format!("info_hash={}&peer_id=AAAAAAAAAAAAAAAAAAAA&port=-1", good_ih), "invalid port"),
-            (format!("info_hash={}&peer_id=AAAAAAAAAAAAAAAAAAAA&port=1&left=x", good_ih), "invalid left"),
             (
-                format!("info_hash={}&peer_id=AAAAAAAAAAAAAAAAAAAA&port=1&left=99999999999999999999", good_ih),
+                format!("info_hash={}&peer_id=AAAAAAAAAAAAAAAAAAAA", good_ih),
+                "missing port",
+            ),
+            (
+                format!("info_hash={}&peer_id=AAAAAAAAAAAAAAAAAAAA&port=0", good_ih),
+                "invalid port",
+            ),
+            (
+                format!(
+                    "info_hash={}&peer_id=AAAAAAAAAAAAAAAAAAAA&port=65536",
+                    good_ih
+                ),
+                "invalid port",
+            ),
+            (
+                format!("info_hash={}&peer_id=AAAAAAAAAAAAAAAAAAAA&port=-1", good_ih),
+                "invalid port",
+            ),
+            (
+                format!(
+                    "info_hash={}&peer_id=AAAAAAAAAAAAAAAAAAAA&port=1&left=x",
+                    good_ih
+                ),
                 "invalid left",
             ),
-            ("info_hash=abc&peer_id=AAAAAAAAAAAAAAAAAAAA&port=1".into(), "info_hash must be 20 bytes"),
-            (format!("info_hash={}%4&peer_id=AAAAAAAAAAAAAAAAAAAA&port=1", good_ih), "invalid percent-encoding"),
-            (format!("info_hash={}%zz&port=1", good_ih), "invalid percent-encoding"),
-            ("peer_id=AAAAAAAAAAAAAAAAAAAA&port=1".into(), "missing info_hash"),
+            (
+                format!(
+                    "info_hash={}&peer_id=AAAAAAAAAAAAAAAAAAAA&port=1&left=99999999999999999999",
+                    good_ih
+                ),
+                "invalid left",
+            ),
+            (
+                "info_hash=abc&peer_id=AAAAAAAAAAAAAAAAAAAA&port=1".into(),
+                "info_hash must be 20 bytes",
+            ),
+            (
+                format!(
+                    "info_hash={}%4&peer_id=AAAAAAAAAAAAAAAAAAAA&port=1",
+                    good_ih
+                ),
+                "invalid percent-encoding",
+            ),
+            (
+                format!("info_hash={}%zz&port=1", good_ih),
+                "invalid percent-encoding",
+            ),
+            (
+                "peer_id=AAAAAAAAAAAAAAAAAAAA&port=1".into(),
+                "missing info_hash",
+            ),
             (format!("info_hash={}&port=1", good_ih), "missing peer_id"),
-            (format!("info_hash={}&peer_id=short&port=1", good_ih), "peer_id must be 20 bytes"),
+            (
+                format!("info_hash={}&peer_id=short&port=1", good_ih),
+                "peer_id must be 20 bytes",
+            ),
         ];
         for (q, want) in cases {
             assert_eq!(parse_announce(q.as_bytes()), Err(QueryError(want)), "{q}");
@@ -230,15 +287,34 @@ mod tests {
     #[test]
     fn scrape_many_and_none() {
         assert!(parse_scrape(b"").unwrap().is_empty());
-        let q = format!("info_hash={}&info_hash={}&info_hash={}", enc(&[1; 20]), enc(&[2; 20]), enc(&[1; 20]));
-        assert_eq!(parse_scrape(q.as_bytes()).unwrap(), vec![InfoHash([1; 20]), InfoHash([2; 20])]);
+        let q = format!(
+            "info_hash={}&info_hash={}&info_hash={}",
+            enc(&[1; 20]),
+            enc(&[2; 20]),
+            enc(&[1; 20])
+        );
+        assert_eq!(
+            parse_scrape(q.as_bytes()).unwrap(),
+            vec![InfoHash([1; 20]), InfoHash([2; 20])]
+        );
         assert!(parse_scrape(b"info_hash=%").is_err());
-        let many: Vec<String> = (0..=MAX_SCRAPE_HASHES).map(|i| format!("info_hash={:040x}", i)).collect();
+        let many: Vec<String> = (0..=MAX_SCRAPE_HASHES)
+            .map(|i| format!("info_hash={:040x}", i))
+            .collect();
         // 40 hex chars are 40 bytes, not 20: rejected as a bad length.
         assert!(parse_scrape(many.join("&").as_bytes()).is_err());
-        let many: Vec<String> =
-            (0..=MAX_SCRAPE_HASHES as u32).map(|i| format!("info_hash={}", enc(&[&i.to_be_bytes()[..], &[0; 16]].concat()))).collect();
-        assert_eq!(parse_scrape(many.join("&").as_bytes()), Err(QueryError("too many info_hash values")));
+        let many: Vec<String> = (0..=MAX_SCRAPE_HASHES as u32)
+            .map(|i| {
+                format!(
+                    "info_hash={}",
+                    enc(&[&i.to_be_bytes()[..], &[0; 16]].concat())
+                )
+            })
+            .collect();
+        assert_eq!(
+            parse_scrape(many.join("&").as_bytes()),
+            Err(QueryError("too many info_hash values"))
+        );
     }
 
     #[test]
@@ -246,7 +322,9 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..20_000 {
             let len = rng.usize(0..200);
-            let q: Vec<u8> = (0..len).map(|_| b"%&=0aF9xinfo_hash"[rng.usize(..17)]).collect();
+            let q: Vec<u8> = (0..len)
+                .map(|_| b"%&=0aF9xinfo_hash"[rng.usize(..17)])
+                .collect();
             let _ = parse_announce(&q);
             let _ = parse_scrape(&q);
         }

@@ -49,7 +49,9 @@ pub(crate) fn load(path: &Path) -> Result<Vec<(InfoHash, u64)>, StateError> {
     for (hex, n) in file.completed {
         match InfoHash::from_hex(&hex) {
             Some(ih) => out.push((ih, n)),
-            None => tracing::warn!(key = %hex, "state file: ignoring a key that is not an info-hash"),
+            None => {
+                tracing::warn!(key = %hex, "state file: ignoring a key that is not an info-hash")
+            }
         }
     }
     Ok(out)
@@ -66,7 +68,10 @@ pub(crate) fn save(path: &Path, counts: &[(InfoHash, u64)]) -> Result<(), StateE
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "state".into());
+    let mut tmp_name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "state".into());
     tmp_name.push(format!(".tmp.{}", std::process::id()));
     let tmp = dir.join(tmp_name);
     let result = (|| {
@@ -97,8 +102,15 @@ mod tests {
         assert_eq!(load(&path).unwrap(), counts);
         save(&path, &counts[..1]).unwrap();
         assert_eq!(load(&path).unwrap(), counts[..1]);
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("tracker.json")], "no temp file left behind");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("tracker.json")],
+            "no temp file left behind"
+        );
     }
 
     #[test]

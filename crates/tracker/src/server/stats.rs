@@ -35,9 +35,9 @@ pub(crate) fn html(stats: &Stats) -> String {
         "code{font-size:.85em}\n</style>\n</head>\n<body>\n<h1>btmirror tracker</h1>\n",
     ));
     let t = &stats.totals;
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "<p>{} torrents, {} seeders, {} leechers, {} completed downloads.</p>\n",
+        "<p>{} torrents, {} seeders, {} leechers, {} completed downloads.</p>",
         t.torrents, t.seeders, t.leechers, t.completed
     );
     s.push_str(concat!(
@@ -66,7 +66,11 @@ pub(crate) fn html(stats: &Stats) -> String {
         t.torrents, t.seeders, t.leechers, t.completed
     );
     if stats.torrents.len() < t.torrents {
-        let _ = writeln!(s, "<p>Showing the first {} torrents.</p>", stats.torrents.len());
+        let _ = writeln!(
+            s,
+            "<p>Showing the first {} torrents.</p>",
+            stats.torrents.len()
+        );
     }
     s.push_str("<p><a href=\"/stats.json\">JSON</a></p>\n</body>\n</html>\n");
     s
@@ -87,11 +91,20 @@ mod tests {
                 leechers: 3,
                 completed: 4,
             }],
-            totals: Totals { torrents: 1, seeders: 2, leechers: 3, completed: 4 },
+            totals: Totals {
+                torrents: 1,
+                seeders: 2,
+                leechers: 3,
+                completed: 4,
+            },
         };
         let page = html(&stats);
         assert!(!page.contains("<script>"));
-        assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"));
-        assert!(page.contains("<td class=\"n\">2</td><td class=\"n\">3</td><td class=\"n\">4</td>"));
+        assert!(
+            page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;")
+        );
+        assert!(
+            page.contains("<td class=\"n\">2</td><td class=\"n\">3</td><td class=\"n\">4</td>")
+        );
     }
 }

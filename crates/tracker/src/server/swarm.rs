@@ -13,6 +13,10 @@ use metainfo::InfoHash;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use peer_list::{Peer, PeerList};
+
+mod peer_list;
+
 /// What the announcing client says it is doing (BEP 3 `event`, BEP 15 event codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Event {
@@ -131,57 +135,6 @@ pub(crate) struct Stats {
     pub totals: Totals,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Peer {
-    addr: SocketAddr,
-    peer_id: [u8; 20],
-    last_seen: Instant,
-}
-
-/// A list of peers with O(1) lookup, insert and removal (swap-remove plus an index map), and a
-/// dense vector so a random window of it is cheap to hand out.
-#[derive(Debug, Default)]
-struct PeerList {
-    peers: Vec<Peer>,
-    index: HashMap<SocketAddr, usize>,
-}
-
-impl PeerList {
-    fn len(&self) -> usize {
-        self.peers.len()
-    }
-
-    fn insert(&mut self, peer: Peer) {
-        self.index.insert(peer.addr, self.peers.len());
-        self.peers.push(peer);
-    }
-
-    fn remove(&mut self, addr: &SocketAddr) -> Option<Peer> {
-        let i = self.index.remove(addr)?;
-        if i >= self.peers.len() {
-            return None;
-        }
-        let peer = self.peers.swap_remove(i);
-        if let Some(moved) = self.peers.get(i) {
-            self.index.insert(moved.addr, i);
-        }
-        Some(peer)
-    }
-
-    /// Drops peers last seen before `cutoff`.
-    fn expire(&mut self, cutoff: Instant) {
-        let mut i = 0;
-        while let Some(p) = self.peers.get(i) {
-            if p.last_seen < cutoff {
-                let addr = p.addr;
-                self.remove(&addr);
-            } else {
-                i += 1;
-            }
-        }
-    }
-}
-
 /// One torrent's swarm.
 #[derive(Debug)]
 struct Swarm {
@@ -195,7 +148,12 @@ struct Swarm {
 
 impl Swarm {
     fn new(now: Instant) -> Self {
-        Swarm { seeders: PeerList::default(), leechers: PeerList::default(), downloaded: 0, next_sweep: now }
+        Swarm {
+            seeders: PeerList::default(),
+            leechers: PeerList::default(),
+            downloaded: 0,
+            next_sweep: now,
+        }
     }
 
     fn sweep_if_due(&mut self, now: Instant, timeout: Duration) {
@@ -223,7 +181,14 @@ impl Swarm {
 
     /// Up to `n` peers other than `me`, starting at a random point of the seeders-then-leechers
     /// sequence (seeders are skipped when `me` is a seeder), ignoring peers older than `cutoff`.
-    fn select(&self, me: SocketAddr, me_seeder: bool, n: usize, family: Family, cutoff: Instant) -> Vec<PeerOut> {
+    fn select(
+        &self,
+        me: SocketAddr,
+        me_seeder: bool,
+        n: usize,
+        family: Family,
+        cutoff: Instant,
+    ) -> Vec<PeerOut> {
         let seeders: &[Peer] = if me_seeder { &[] } else { &self.seeders.peers };
         let leechers: &[Peer] = &self.leechers.peers;
         let total = seeders.len() + leechers.len();
@@ -237,10 +202,17 @@ impl Swarm {
                 break;
             }
             let i = (start + k) % total;
-            let peer = if i < seeders.len() { seeders.get(i) } else { leechers.get(i - seeders.len()) };
+            let peer = if i < seeders.len() {
+                seeders.get(i)
+            } else {
+                leechers.get(i - seeders.len())
+            };
             let Some(p) = peer else { continue };
             if p.addr != me && p.last_seen >= cutoff && family.admits(&p.addr) {
-                out.push(PeerOut { addr: p.addr, peer_id: p.peer_id });
+                out.push(PeerOut {
+                    addr: p.addr,
+                    peer_id: p.peer_id,
+                });
             }
         }
         out
@@ -267,13 +239,25 @@ pub(crate) struct Swarms {
 
 impl Swarms {
     /// An empty table. `allowed` is `Some` in allowed-dir mode.
-    pub fn new(peer_timeout: Duration, max_torrents: usize, allowed: Option<HashMap<InfoHash, Arc<str>>>) -> Self {
-        Swarms { torrents: HashMap::new(), allowed, peer_timeout, max_torrents, dirty: false }
+    pub fn new(
+        peer_timeout: Duration,
+        max_torrents: usize,
+        allowed: Option<HashMap<InfoHash, Arc<str>>>,
+    ) -> Self {
+        Swarms {
+            torrents: HashMap::new(),
+            allowed,
+            peer_timeout,
+            max_torrents,
+            dirty: false,
+        }
     }
 
     /// Whether `info_hash` may be tracked.
     pub fn is_allowed(&self, info_hash: &InfoHash) -> bool {
-        self.allowed.as_ref().is_none_or(|a| a.contains_key(info_hash))
+        self.allowed
+            .as_ref()
+            .is_none_or(|a| a.contains_key(info_hash))
     }
 
     /// Replaces the allowed set (after a rescan); peers of torrents no longer allowed are dropped.
@@ -303,7 +287,10 @@ impl Swarms {
                 return Err(Refusal::TooManyTorrents);
             }
         }
-        let swarm = self.torrents.entry(a.info_hash).or_insert_with(|| Swarm::new(now));
+        let swarm = self
+            .torrents
+            .entry(a.info_hash)
+            .or_insert_with(|| Swarm::new(now));
         swarm.sweep_if_due(now, timeout);
 
         let was_seeder = swarm.seeders.remove(&a.addr).is_some();
@@ -315,7 +302,11 @@ impl Swarms {
         }
         let mut reply = AnnounceReply::default();
         if a.event != Event::Stopped {
-            let peer = Peer { addr: a.addr, peer_id: a.peer_id, last_seen: now };
+            let peer = Peer {
+                addr: a.addr,
+                peer_id: a.peer_id,
+                last_seen: now,
+            };
             if seeder {
                 swarm.seeders.insert(peer);
             } else {
@@ -363,14 +354,22 @@ impl Swarms {
             swarm.next_sweep = now;
             swarm.sweep_if_due(now, timeout);
         }
-        self.torrents.retain(|_, s| !s.is_empty() || s.downloaded > 0);
+        self.torrents
+            .retain(|_, s| !s.is_empty() || s.downloaded > 0);
     }
 
     /// Seeds the completed counts from the state file.
-    pub fn load_downloaded(&mut self, counts: impl IntoIterator<Item = (InfoHash, u64)>, now: Instant) {
+    pub fn load_downloaded(
+        &mut self,
+        counts: impl IntoIterator<Item = (InfoHash, u64)>,
+        now: Instant,
+    ) {
         for (ih, n) in counts {
             if n > 0 {
-                self.torrents.entry(ih).or_insert_with(|| Swarm::new(now)).downloaded = n;
+                self.torrents
+                    .entry(ih)
+                    .or_insert_with(|| Swarm::new(now))
+                    .downloaded = n;
             }
         }
     }
@@ -378,8 +377,12 @@ impl Swarms {
     /// The completed counts to persist, and whether they changed since the last call.
     pub fn take_downloaded(&mut self) -> (Vec<(InfoHash, u64)>, bool) {
         let dirty = std::mem::take(&mut self.dirty);
-        let mut v: Vec<(InfoHash, u64)> =
-            self.torrents.iter().filter(|(_, s)| s.downloaded > 0).map(|(ih, s)| (*ih, s.downloaded)).collect();
+        let mut v: Vec<(InfoHash, u64)> = self
+            .torrents
+            .iter()
+            .filter(|(_, s)| s.downloaded > 0)
+            .map(|(ih, s)| (*ih, s.downloaded))
+            .collect();
         v.sort_unstable_by_key(|(ih, _)| ih.0);
         (v, dirty)
     }
@@ -421,9 +424,16 @@ impl Swarms {
             leechers: rows.iter().map(|r| u64::from(r.leechers)).sum(),
             completed: rows.iter().map(|r| r.completed).sum(),
         };
-        rows.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.info_hash.cmp(&b.info_hash)));
+        rows.sort_by(|a, b| {
+            a.name
+                .cmp(&b.name)
+                .then_with(|| a.info_hash.cmp(&b.info_hash))
+        });
         rows.truncate(cap);
-        Stats { torrents: rows, totals }
+        Stats {
+            torrents: rows,
+            totals,
+        }
     }
 }
 
@@ -456,14 +466,21 @@ mod tests {
     async fn seeders_get_only_leechers() {
         let mut s = swarms();
         let now = Instant::now();
-        s.announce(&ann(1, addr(1, 1000), 0, Event::Started), now).unwrap();
-        s.announce(&ann(1, addr(2, 1000), 0, Event::Started), now).unwrap();
-        s.announce(&ann(1, addr(3, 1000), 5, Event::Started), now).unwrap();
-        let r = s.announce(&ann(1, addr(1, 1000), 0, Event::None), now).unwrap();
+        s.announce(&ann(1, addr(1, 1000), 0, Event::Started), now)
+            .unwrap();
+        s.announce(&ann(1, addr(2, 1000), 0, Event::Started), now)
+            .unwrap();
+        s.announce(&ann(1, addr(3, 1000), 5, Event::Started), now)
+            .unwrap();
+        let r = s
+            .announce(&ann(1, addr(1, 1000), 0, Event::None), now)
+            .unwrap();
         assert_eq!(r.peers.len(), 1);
         assert_eq!(r.peers[0].addr, addr(3, 1000));
         assert_eq!((r.complete, r.incomplete), (2, 1));
-        let r = s.announce(&ann(1, addr(3, 1000), 5, Event::None), now).unwrap();
+        let r = s
+            .announce(&ann(1, addr(3, 1000), 5, Event::None), now)
+            .unwrap();
         assert_eq!(r.peers.len(), 2);
         assert!(r.peers.iter().all(|p| p.addr != addr(3, 1000)));
     }
@@ -472,12 +489,18 @@ mod tests {
     async fn completed_counted_once_and_stopped_leaves() {
         let mut s = swarms();
         let now = Instant::now();
-        s.announce(&ann(1, addr(1, 1), 10, Event::Started), now).unwrap();
-        let r = s.announce(&ann(1, addr(1, 1), 0, Event::Completed), now).unwrap();
+        s.announce(&ann(1, addr(1, 1), 10, Event::Started), now)
+            .unwrap();
+        let r = s
+            .announce(&ann(1, addr(1, 1), 0, Event::Completed), now)
+            .unwrap();
         assert_eq!((r.complete, r.incomplete), (1, 0));
-        s.announce(&ann(1, addr(1, 1), 0, Event::Completed), now).unwrap();
+        s.announce(&ann(1, addr(1, 1), 0, Event::Completed), now)
+            .unwrap();
         assert_eq!(s.scrape(&InfoHash([1; 20]), now).unwrap().downloaded, 1);
-        let r = s.announce(&ann(1, addr(1, 1), 0, Event::Stopped), now).unwrap();
+        let r = s
+            .announce(&ann(1, addr(1, 1), 0, Event::Stopped), now)
+            .unwrap();
         assert_eq!((r.complete, r.incomplete), (0, 0));
         assert!(r.peers.is_empty());
         let (counts, dirty) = s.take_downloaded();
@@ -490,17 +513,28 @@ mod tests {
     async fn peers_expire_after_timeout() {
         let mut s = swarms();
         let t0 = Instant::now();
-        s.announce(&ann(1, addr(1, 1), 10, Event::Started), t0).unwrap();
+        s.announce(&ann(1, addr(1, 1), 10, Event::Started), t0)
+            .unwrap();
         let t1 = t0 + Duration::from_secs(59);
-        let r = s.announce(&ann(1, addr(2, 1), 10, Event::Started), t1).unwrap();
+        let r = s
+            .announce(&ann(1, addr(2, 1), 10, Event::Started), t1)
+            .unwrap();
         assert_eq!(r.peers.len(), 1);
         let t2 = t0 + Duration::from_secs(61);
-        let r = s.announce(&ann(1, addr(3, 1), 10, Event::Started), t2).unwrap();
-        assert_eq!(r.peers.iter().map(|p| p.addr).collect::<Vec<_>>(), vec![addr(2, 1)]);
+        let r = s
+            .announce(&ann(1, addr(3, 1), 10, Event::Started), t2)
+            .unwrap();
+        assert_eq!(
+            r.peers.iter().map(|p| p.addr).collect::<Vec<_>>(),
+            vec![addr(2, 1)]
+        );
         s.sweep(t2);
         assert_eq!(s.scrape(&InfoHash([1; 20]), t2).unwrap().incomplete, 2);
         s.sweep(t2 + Duration::from_secs(200));
-        assert!(s.torrents.is_empty(), "empty swarm without downloads is forgotten");
+        assert!(
+            s.torrents.is_empty(),
+            "empty swarm without downloads is forgotten"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -509,14 +543,23 @@ mod tests {
         let mut allowed = HashMap::new();
         allowed.insert(InfoHash([1; 20]), Arc::<str>::from("one"));
         let mut s = Swarms::new(Duration::from_secs(60), 1, Some(allowed));
-        assert_eq!(s.announce(&ann(2, addr(1, 1), 1, Event::None), now).unwrap_err(), Refusal::NotAllowed);
+        assert_eq!(
+            s.announce(&ann(2, addr(1, 1), 1, Event::None), now)
+                .unwrap_err(),
+            Refusal::NotAllowed
+        );
         assert!(s.scrape(&InfoHash([2; 20]), now).is_none());
-        s.announce(&ann(1, addr(1, 1), 1, Event::None), now).unwrap();
+        s.announce(&ann(1, addr(1, 1), 1, Event::None), now)
+            .unwrap();
         let st = s.stats(100);
         assert_eq!(st.torrents.len(), 1);
         assert_eq!(st.torrents[0].name.as_deref(), Some("one"));
         s.set_allowed(None);
-        assert_eq!(s.announce(&ann(3, addr(1, 1), 1, Event::None), now).unwrap_err(), Refusal::TooManyTorrents);
+        assert_eq!(
+            s.announce(&ann(3, addr(1, 1), 1, Event::None), now)
+                .unwrap_err(),
+            Refusal::TooManyTorrents
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -524,7 +567,8 @@ mod tests {
         let mut s = swarms();
         let now = Instant::now();
         for i in 1..=20 {
-            s.announce(&ann(1, addr(i, 1), 1, Event::None), now).unwrap();
+            s.announce(&ann(1, addr(i, 1), 1, Event::None), now)
+                .unwrap();
         }
         let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 7);
         s.announce(&ann(1, v6, 1, Event::None), now).unwrap();
@@ -537,20 +581,5 @@ mod tests {
         assert_eq!(r.peers.iter().map(|p| p.addr).collect::<Vec<_>>(), vec![v6]);
         a.family = Family::V4;
         assert_eq!(s.announce(&a, now).unwrap().peers.len(), 20);
-    }
-
-    #[test]
-    fn peer_list_swap_remove_keeps_index() {
-        let now = Instant::now();
-        let mut l = PeerList::default();
-        for i in 1..=4 {
-            l.insert(Peer { addr: addr(i, 1), peer_id: [0; 20], last_seen: now });
-        }
-        assert!(l.remove(&addr(1, 1)).is_some());
-        assert!(l.remove(&addr(1, 1)).is_none());
-        for i in 2..=4 {
-            assert_eq!(l.peers[l.index[&addr(i, 1)]].addr, addr(i, 1));
-        }
-        assert_eq!(l.len(), 3);
     }
 }

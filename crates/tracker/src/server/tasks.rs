@@ -32,11 +32,25 @@ const UDP_WORKERS: usize = 2;
 
 /// [`Server::run`]'s body.
 pub(super) async fn run(server: Server, shutdown: CancellationToken) -> Result<(), Error> {
-    let Server { cfg, shared, tcp, udp, allowed_dir, reload, .. } = server;
+    let Server {
+        cfg,
+        shared,
+        tcp,
+        udp,
+        allowed_dir,
+        reload,
+        ..
+    } = server;
     let tracker = TaskTracker::new();
     let token = shutdown.child_token();
     let limit = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
-    tracker.spawn(accept_loop(shared.clone(), tcp, limit, token.clone(), tracker.clone()));
+    tracker.spawn(accept_loop(
+        shared.clone(),
+        tcp,
+        limit,
+        token.clone(),
+        tracker.clone(),
+    ));
     for _ in 0..UDP_WORKERS {
         tracker.spawn(udp::serve(shared.clone(), udp.clone(), token.clone()));
     }
@@ -89,7 +103,13 @@ async fn accept_loop(
                 }
             },
         };
-        tracker.spawn(serve_connection(shared.clone(), stream, remote, token.clone(), permit));
+        tracker.spawn(serve_connection(
+            shared.clone(),
+            stream,
+            remote,
+            token.clone(),
+            permit,
+        ));
     }
 }
 
@@ -163,7 +183,9 @@ impl Maintenance {
     }
 
     async fn rescan(&mut self) -> Result<(), Error> {
-        let Some(mut ad) = self.allowed_dir.take() else { return Ok(()) };
+        let Some(mut ad) = self.allowed_dir.take() else {
+            return Ok(());
+        };
         let (ad, res) = tokio::task::spawn_blocking(move || {
             let r = ad.scan();
             (ad, r)
@@ -175,7 +197,9 @@ impl Maintenance {
                 tracing::debug!(dir = %ad.dir().display(), torrents = set.len(), "allowed dir rescanned");
                 self.shared.swarms().set_allowed(Some(set));
             }
-            Err(e) => tracing::warn!(dir = %ad.dir().display(), error = %e, "allowed dir rescan failed; keeping the old set"),
+            Err(e) => {
+                tracing::warn!(dir = %ad.dir().display(), error = %e, "allowed dir rescan failed; keeping the old set")
+            }
         }
         self.allowed_dir = Some(ad);
         Ok(())
@@ -183,13 +207,17 @@ impl Maintenance {
 
     /// Writes the completed counts when they changed.
     async fn save(&self) -> Result<(), Error> {
-        let Some(path) = self.state_file.clone() else { return Ok(()) };
+        let Some(path) = self.state_file.clone() else {
+            return Ok(());
+        };
         let (counts, dirty) = self.shared.swarms().take_downloaded();
         if !dirty {
             return Ok(());
         }
         let p = path.clone();
-        let res = tokio::task::spawn_blocking(move || state::save(&p, &counts)).await.map_err(Error::Task)?;
+        let res = tokio::task::spawn_blocking(move || state::save(&p, &counts))
+            .await
+            .map_err(Error::Task)?;
         if let Err(source) = res {
             self.shared.swarms().mark_dirty();
             return Err(Error::SaveState { path, source });

@@ -50,19 +50,27 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: Arc<UdpSocket>, token: Ca
 }
 
 fn be_u32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_be_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 fn be_u64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?))
+    Some(u64::from_be_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 fn be_i32(b: &[u8], at: usize) -> Option<i32> {
-    Some(i32::from_be_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
+    Some(i32::from_be_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 fn be_u16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
+    Some(u16::from_be_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 
 fn twenty(b: &[u8], at: usize) -> Option<[u8; 20]> {
@@ -83,7 +91,12 @@ fn error(tid: u32, message: &str) -> Vec<u8> {
 }
 
 /// The answer to one datagram from `from`, or `None` to stay silent.
-pub(crate) fn handle_packet(shared: &Shared, packet: &[u8], from: SocketAddr, now: Instant) -> Option<Vec<u8>> {
+pub(crate) fn handle_packet(
+    shared: &Shared,
+    packet: &[u8],
+    from: SocketAddr,
+    now: Instant,
+) -> Option<Vec<u8>> {
     let conn_id = be_u64(packet, 0)?;
     let action = be_u32(packet, 8)?;
     let tid = be_u32(packet, 12)?;
@@ -112,7 +125,16 @@ pub(crate) fn handle_packet(shared: &Shared, packet: &[u8], from: SocketAddr, no
 fn announce(shared: &Shared, p: &[u8], peer: SocketAddr, tid: u32, now: Instant) -> Vec<u8> {
     // Offsets per BEP 15: info_hash 16, peer_id 36, downloaded 56, left 64, uploaded 72,
     // event 80, ip 84 (ignored), key 88, num_want 92, port 96.
-    let parsed = (|| Some((twenty(p, 16)?, twenty(p, 36)?, be_u64(p, 64)?, be_u32(p, 80)?, be_i32(p, 92)?, be_u16(p, 96)?)))();
+    let parsed = (|| {
+        Some((
+            twenty(p, 16)?,
+            twenty(p, 36)?,
+            be_u64(p, 64)?,
+            be_u32(p, 80)?,
+            be_i32(p, 92)?,
+            be_u16(p, 96)?,
+        ))
+    })();
     let Some((info_hash, peer_id, left, event, num_want, port)) = parsed else {
         return error(tid, "malformed announce");
     };
@@ -126,8 +148,16 @@ fn announce(shared: &Shared, p: &[u8], peer: SocketAddr, tid: u32, now: Instant)
         _ => Event::None,
     };
     let wanted = u32::try_from(num_want).ok();
-    let numwant = if event == Event::Stopped { 0 } else { shared.numwant(wanted) };
-    let family = if peer.is_ipv4() { Family::V4 } else { Family::V6 };
+    let numwant = if event == Event::Stopped {
+        0
+    } else {
+        shared.numwant(wanted)
+    };
+    let family = if peer.is_ipv4() {
+        Family::V4
+    } else {
+        Family::V6
+    };
     let a = Announce {
         info_hash: InfoHash(info_hash),
         peer_id,
@@ -161,13 +191,20 @@ fn scrape(shared: &Shared, p: &[u8], tid: u32, now: Instant) -> Vec<u8> {
     if body.is_empty() || body.len() % 20 != 0 || body.len() / 20 > MAX_SCRAPE {
         return error(tid, "malformed scrape");
     }
-    let hashes: Vec<InfoHash> = body.chunks_exact(20).filter_map(|c| c.try_into().ok().map(InfoHash)).collect();
+    let hashes: Vec<InfoHash> = body
+        .chunks_exact(20)
+        .filter_map(|c| c.try_into().ok().map(InfoHash))
+        .collect();
     let mut out = header(SCRAPE, tid, 8 + hashes.len() * 12);
     for ih in &hashes {
         // Positional answer: torrents we do not track (or may not) read as all zeros.
         let s = shared.scrape_one(ih, now).unwrap_or_default();
         out.extend_from_slice(&s.complete.to_be_bytes());
-        out.extend_from_slice(&u32::try_from(s.downloaded).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(
+            &u32::try_from(s.downloaded)
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
         out.extend_from_slice(&s.incomplete.to_be_bytes());
     }
     out

@@ -1,6 +1,6 @@
 //! Helpers shared by the `server_*` integration tests: start a server on 127.0.0.1, a tiny
 //! hand-written HTTP/1.1 keep-alive client, query builders and a hand-built `.torrent` maker.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -25,13 +25,18 @@ impl Running {
     pub async fn stop(self) {
         self.token.cancel();
         let r = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-        r.expect("server stops in time").expect("server task").expect("server run ok");
+        r.expect("server stops in time")
+            .expect("server task")
+            .expect("server run ok");
     }
 }
 
 /// A config listening on 127.0.0.1 with a free port.
 pub fn config() -> ServerConfig {
-    ServerConfig { listen: "127.0.0.1:0".parse().unwrap(), ..ServerConfig::default() }
+    ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..ServerConfig::default()
+    }
 }
 
 pub async fn start(cfg: ServerConfig) -> Running {
@@ -40,7 +45,12 @@ pub async fn start(cfg: ServerConfig) -> Running {
     let reload = server.reload_handle();
     let token = CancellationToken::new();
     let task = tokio::spawn(server.run(token.clone()));
-    Running { addr, token, task, reload }
+    Running {
+        addr,
+        token,
+        task,
+        reload,
+    }
 }
 
 /// Percent-encodes every byte.
@@ -72,13 +82,18 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
 impl Http {
     pub async fn connect(addr: SocketAddr) -> Http {
-        Http { reader: BufReader::new(TcpStream::connect(addr).await.expect("connect")) }
+        Http {
+            reader: BufReader::new(TcpStream::connect(addr).await.expect("connect")),
+        }
     }
 
     /// Sends raw request-target bytes and reads the response (`Ok(None)` on a clean close).
@@ -91,7 +106,10 @@ impl Http {
     }
 
     pub async fn get(&mut self, target: &str) -> Resp {
-        self.get_raw(target.as_bytes()).await.expect("io").expect("a response")
+        self.get_raw(target.as_bytes())
+            .await
+            .expect("io")
+            .expect("a response")
     }
 
     async fn read_response(&mut self) -> std::io::Result<Option<Resp>> {
@@ -123,7 +141,11 @@ impl Http {
             .ok_or_else(|| std::io::Error::other("no content-length"))?;
         let mut body = vec![0; len];
         self.reader.read_exact(&mut body).await?;
-        Ok(Some(Resp { status, headers, body }))
+        Ok(Some(Resp {
+            status,
+            headers,
+            body,
+        }))
     }
 }
 
@@ -134,23 +156,31 @@ pub async fn get(addr: SocketAddr, target: &str) -> Resp {
 
 /// A small bencoded dictionary lookup helper: the body must be strict bencode.
 pub fn dict(body: &[u8]) -> bencode::Value<'_> {
-    let v = bencode::decode(body).unwrap_or_else(|e| panic!("not bencode ({e}): {:?}", String::from_utf8_lossy(body)));
+    let v = bencode::decode(body)
+        .unwrap_or_else(|e| panic!("not bencode ({e}): {:?}", String::from_utf8_lossy(body)));
     assert!(v.as_dict().is_some(), "not a dict");
     v
 }
 
 pub fn int(v: &bencode::Value<'_>, key: &str) -> i64 {
-    v.get(key.as_bytes()).and_then(|x| x.as_int()).unwrap_or_else(|| panic!("no int {key}"))
+    v.get(key.as_bytes())
+        .and_then(|x| x.as_int())
+        .unwrap_or_else(|| panic!("no int {key}"))
 }
 
 pub fn failure(body: &[u8]) -> Option<String> {
     let v = bencode::decode(body).ok()?;
-    v.get(b"failure reason").and_then(|r| r.as_str()).map(str::to_owned)
+    v.get(b"failure reason")
+        .and_then(|r| r.as_str())
+        .map(str::to_owned)
 }
 
 /// Compact `peers` as socket addresses.
 pub fn compact_peers(v: &bencode::Value<'_>) -> Vec<SocketAddr> {
-    let b = v.get(b"peers").and_then(|p| p.as_bytes()).expect("compact peers");
+    let b = v
+        .get(b"peers")
+        .and_then(|p| p.as_bytes())
+        .expect("compact peers");
     assert_eq!(b.len() % 6, 0);
     b.chunks_exact(6)
         .map(|c| SocketAddr::from(([c[0], c[1], c[2], c[3]], u16::from_be_bytes([c[4], c[5]]))))
@@ -161,7 +191,11 @@ pub fn compact_peers(v: &bencode::Value<'_>) -> Vec<SocketAddr> {
 pub fn scrape_entry(body: &[u8], ih: &[u8; 20]) -> Option<(i64, i64, i64)> {
     let v = dict(body);
     let f = v.get(b"files")?.get(ih)?;
-    Some((int(f, "complete"), int(f, "downloaded"), int(f, "incomplete")))
+    Some((
+        int(f, "complete"),
+        int(f, "downloaded"),
+        int(f, "incomplete"),
+    ))
 }
 
 /// Writes a single-file `.torrent` named `name` to `path` and returns its info-hash.
@@ -181,5 +215,8 @@ pub fn write_torrent(path: &Path, name: &str, length: i64) -> [u8; 20] {
     });
     let bytes = e.finish();
     std::fs::write(path, &bytes).unwrap();
-    metainfo::Metainfo::from_bytes(&bytes).expect("valid torrent").info_hash.0
+    metainfo::Metainfo::from_bytes(&bytes)
+        .expect("valid torrent")
+        .info_hash
+        .0
 }
