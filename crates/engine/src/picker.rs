@@ -83,7 +83,12 @@ pub struct Picker {
     have: Bitfield,
     availability: Vec<u16>,
     active: HashMap<u32, Active>,
+    /// Complete pieces handed out for hashing and writing, whose buffers are still alive.
+    verifying: usize,
     max_active: usize,
+    /// Piece buffers back from hashing, reused so the hot path neither zeroes nor faults in
+    /// fresh memory. Emptied when the download completes.
+    pool: Vec<Vec<u8>>,
     rng: fastrand::Rng,
 }
 
@@ -94,15 +99,18 @@ impl Picker {
         let states = (0..n)
             .map(|i| if have.get(i) { PieceState::Have } else { PieceState::Missing })
             .collect();
-        // Keep at most ~64 MiB of piece buffers in flight, and at least 8 pieces.
-        let max_active = ((64 << 20) / info.piece_length.max(1) as usize).max(8);
+        // Keep at most ~32 MiB of piece buffers in flight (small enough to stay warm in the
+        // caches between receiving, hashing and writing), and at least 8 pieces.
+        let max_active = ((32 << 20) / info.piece_length.max(1) as usize).max(8);
         Self {
             info_piece_len: (0..n).map(|i| info.piece_len(i)).collect(),
             states,
             have,
             availability: vec![0; n as usize],
             active: HashMap::new(),
+            verifying: 0,
             max_active,
+            pool: Vec::new(),
             rng,
         }
     }
@@ -192,7 +200,7 @@ impl Picker {
             }
         }
         // 2. New pieces.
-        while out.len() - start < max && self.active.len() < self.max_active {
+        while out.len() - start < max && self.active.len() + self.verifying < self.max_active {
             let Some(i) = self.choose_new_piece(peer_has) else { break };
             self.start_piece(i);
             self.take_free_blocks(i, max - (out.len() - start), out);
@@ -201,7 +209,7 @@ impl Picker {
             return;
         }
         // 3. Endgame: nothing left unrequested that this peer could give us.
-        if self.active.len() >= self.max_active || self.choose_new_piece(peer_has).is_none() {
+        if self.active.len() + self.verifying >= self.max_active || self.choose_new_piece(peer_has).is_none() {
             self.pick_endgame(peer_has, max, already, out);
         }
     }
@@ -240,7 +248,10 @@ impl Picker {
         self.active.insert(
             i,
             Active {
-                buf: vec![0; len as usize],
+                buf: match self.pool.pop() {
+                    Some(b) if b.len() == len as usize => b,
+                    _ => vec![0; len as usize],
+                },
                 blocks: vec![Block::Free; nblocks as usize],
                 received: 0,
                 free: nblocks,
@@ -350,6 +361,7 @@ impl Picker {
         if a.received as usize == a.blocks.len() {
             let Some(a) = self.active.remove(&index) else { return BlockOutcome::Ignored };
             self.states[index as usize] = PieceState::Verifying;
+            self.verifying += 1;
             return BlockOutcome::Complete(CompletePiece {
                 index,
                 data: a.buf,
@@ -364,12 +376,32 @@ impl Picker {
     /// bad data or a write failure: it is downloaded again.
     pub fn piece_done(&mut self, index: u32, ok: bool) {
         let Some(state) = self.states.get_mut(index as usize) else { return };
+        if *state == PieceState::Verifying {
+            self.verifying -= 1;
+        }
         if ok {
             *state = PieceState::Have;
             self.have.set(index);
         } else {
             *state = PieceState::Missing;
         }
+    }
+
+    /// Returns a piece buffer for reuse (dropped once the download is complete).
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        let full = self.info_piece_len.first().copied().unwrap_or(0) as usize;
+        if buf.len() == full && !self.is_complete() && self.pool.len() < self.max_active {
+            self.pool.push(buf);
+        }
+        if self.is_complete() {
+            self.pool = Vec::new();
+        }
+    }
+
+    /// Pieces whose buffers are held: being downloaded or being hashed and written. Bounded so a
+    /// leecher's memory does not grow with the torrent when the disk or the hashing lags.
+    pub fn buffered_pieces(&self) -> usize {
+        self.active.len() + self.verifying
     }
 
     /// Number of pieces being downloaded right now.
@@ -499,6 +531,29 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(p.on_block(2, 0, 0, &[1; 16384]), BlockOutcome::Ignored);
+    }
+
+    #[test]
+    fn pieces_waiting_for_their_hash_check_count_against_the_buffer_budget() {
+        let inf = info(80 * 1024 * 1024, 1024 * 1024);
+        let mut p = Picker::new(&inf, Bitfield::new(80), fastrand::Rng::with_seed(3));
+        let all = Bitfield::full(80);
+        let mut reqs = Vec::new();
+        p.pick(&all, 10_000, &none, &mut reqs);
+        let mut done = 0;
+        for r in &reqs {
+            if let BlockOutcome::Complete(_) = p.on_block(1, r.index, r.begin, &vec![0; r.length as usize]) {
+                done += 1;
+            }
+        }
+        assert!(done > 0);
+        assert_eq!(p.buffered_pieces(), p.max_active);
+        let mut more = Vec::new();
+        p.pick(&all, 10_000, &none, &mut more);
+        assert!(more.is_empty(), "no new piece while the hashing lags");
+        p.piece_done(reqs[0].index, true);
+        p.pick(&all, 10_000, &none, &mut more);
+        assert_eq!(more.len(), 64, "one new 1 MiB piece once one buffer is freed");
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub struct AddOptions {
     pub max_upload_rate: u64,
     /// Download limit for this torrent in bytes/s (0 = unlimited).
     pub max_download_rate: u64,
+    /// Limits this torrent's data check together with the other torrents sharing the semaphore
+    /// (the daemon uses one per file system); `None` uses the session's `check_concurrency`.
+    pub check_limit: Option<Arc<Semaphore>>,
 }
 
 /// What torrents share, handed to each torrent task.

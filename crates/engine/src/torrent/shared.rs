@@ -29,7 +29,7 @@ pub(crate) enum PeerEvent {
     /// The connection ended.
     Closed { key: PeerKey, reason: String },
     /// A complete piece was hashed (and written when good).
-    PieceVerified { index: u32, result: Result<bool, String>, contributors: Vec<PeerKey> },
+    PieceVerified { index: u32, result: Result<bool, String>, contributors: Vec<PeerKey>, buffer: Vec<u8> },
     /// A block requested from several peers (endgame) arrived: cancel it elsewhere.
     CancelElsewhere { from: PeerKey, req: BlockRequest },
     /// Reading data for an upload failed.
@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub events: mpsc::Sender<PeerEvent>,
     /// Verify-and-write jobs, awaited at shutdown so no verified piece is lost.
     pub jobs: TaskTracker,
+    /// Serialises piece writes of this torrent (see `spawn_verify`).
+    write_lock: Mutex<()>,
 }
 
 impl Shared {
@@ -78,6 +80,7 @@ impl Shared {
             wasted: AtomicU64::new(0),
             events,
             jobs: TaskTracker::new(),
+            write_lock: Mutex::new(()),
             ctx,
         }
     }
@@ -111,13 +114,17 @@ impl Shared {
             let joined = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
                 if !storage::piece_hash_matches(&s.info, index, &data) {
-                    return Ok(false);
+                    return (Ok(false), data);
                 }
-                s.storage.write_piece(index, &data).map(|()| true).map_err(|e| error_chain(&e))
+                // One writer at a time: concurrent buffered writes to one file spin on the
+                // inode lock in the kernel and burn CPU without going faster.
+                let _guard = s.write_lock.lock();
+                let r = s.storage.write_piece(index, &data).map(|()| true).map_err(|e| error_chain(&e));
+                (r, data)
             })
             .await;
-            let result = joined.unwrap_or_else(|e| Err(format!("verify task failed: {e}")));
-            let _ = shared.events.send(PeerEvent::PieceVerified { index, result, contributors }).await;
+            let (result, buffer) = joined.unwrap_or_else(|e| (Err(format!("verify task failed: {e}")), Vec::new()));
+            let _ = shared.events.send(PeerEvent::PieceVerified { index, result, contributors, buffer }).await;
         });
     }
 }

@@ -93,6 +93,7 @@ pub(crate) struct TorrentTask {
     last_totals: (u64, u64),
     progress_tx: watch::Sender<Progress>,
     completed_tx: watch::Sender<bool>,
+    tracker_error: Option<watch::Receiver<Option<String>>>,
 }
 
 impl TorrentTask {
@@ -137,6 +138,7 @@ impl TorrentTask {
             last_totals: (0, 0),
             progress_tx: watch::channel(Progress::default()).0,
             completed_tx: watch::channel(false).0,
+            tracker_error: None,
         }
     }
 
@@ -163,7 +165,8 @@ impl TorrentTask {
             self.completed_tx.subscribe(),
             peers_tx,
         );
-        self.publish(Some(&announcer));
+        self.tracker_error = Some(announcer.error.clone());
+        self.publish();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks: u64 = 0;
@@ -176,7 +179,7 @@ impl TorrentTask {
                 _ = tick.tick() => {
                     ticks += 1;
                     self.on_tick(ticks);
-                    self.publish(Some(&announcer));
+                    self.publish();
                 }
             }
         }
@@ -191,10 +194,10 @@ impl TorrentTask {
             }
             warn!("resume data does not fit this torrent, checking the data");
         }
-        self.publish(None);
+        self.publish();
         let permit = tokio::select! {
             _ = self.cancel.cancelled() => return None,
-            p = self.ctx.check_limit.clone().acquire_owned() => p.ok()?,
+            p = self.opts.check_limit.clone().unwrap_or_else(|| self.ctx.check_limit.clone()).acquire_owned() => p.ok()?,
         };
         let storage = self.shared.storage.clone();
         let threads = self.ctx.cfg.check_threads;
@@ -242,7 +245,7 @@ impl TorrentTask {
         self.state = TorrentState::Error;
         self.error = Some(msg);
         self.peers_cancel.cancel();
-        self.publish(None);
+        self.publish();
     }
 
     async fn finish(&mut self, announcer: Option<Announcer>) {
@@ -272,7 +275,7 @@ impl TorrentTask {
             self.state = TorrentState::Paused;
         }
         self.peers.clear();
-        self.publish(None);
+        self.publish();
         debug!(torrent = %self.meta.info.name, "torrent stopped");
     }
 
@@ -394,8 +397,9 @@ impl TorrentTask {
             }
             PeerEvent::InterestChanged(key) => self.on_interest(key),
             PeerEvent::Closed { key, reason } => self.on_closed(key, &reason),
-            PeerEvent::PieceVerified { index, result, contributors } => {
+            PeerEvent::PieceVerified { index, result, contributors, buffer } => {
                 self.on_verified(index, result, contributors).await;
+                self.shared.picker().recycle(buffer);
             }
             PeerEvent::CancelElsewhere { from, req } => {
                 for (k, p) in &self.peers {
@@ -567,6 +571,7 @@ impl TorrentTask {
         info!(torrent = %self.meta.info.name, "download complete, seeding");
         self.state = TorrentState::Seeding;
         self.completed_tx.send_replace(true);
+        self.publish();
     }
 
     fn strike(&mut self, index: u32, contributors: &[PeerKey]) {
@@ -652,7 +657,7 @@ impl TorrentTask {
         self.progress_tx.send_replace(Progress { uploaded, downloaded, left });
     }
 
-    fn publish(&self, announcer: Option<&Announcer>) {
+    fn publish(&self) {
         let (uploaded, downloaded) = self.shared.transferred();
         let (have_count, left) = {
             let p = self.shared.picker();
@@ -660,7 +665,7 @@ impl TorrentTask {
         };
         let size = self.shared.info.total_length;
         let checking = self.state == TorrentState::Checking;
-        let tracker_error = announcer.and_then(|a| a.error.borrow().clone());
+        let tracker_error = self.tracker_error.as_ref().and_then(|e| e.borrow().clone());
         self.stats_tx.send_modify(|s| {
             s.state = self.state;
             if !checking {
