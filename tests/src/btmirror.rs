@@ -53,8 +53,8 @@ impl Btmirror {
         cmd
     }
 
-    /// Starts `btmirror get TORRENT --dir DIR --port PORT --bind 127.0.0.1 --state-dir
-    /// <dir>.state EXTRA...`. Logs to `<dir>.btmirror.log`.
+    /// Starts `btmirror get TORRENT --dir DIR --port PORT --bind 127.0.0.1 --state-dir DIR.state
+    /// EXTRA...`. Logs to `DIR.btmirror.log`.
     ///
     /// Pass `&["--no-seed"]` for a leecher that exits 0 once complete ([`Peer::wait_done`]);
     /// without it, it seeds until [`Peer::terminate`].

@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -35,13 +35,23 @@ const MAX_BLOCK: u32 = 128 * 1024;
 /// Every `CORRUPT_STRIDE`-th byte of a block (starting with the first) is inverted.
 const CORRUPT_STRIDE: usize = 997;
 
+/// One accepted connection, as the test sees it.
+#[derive(Debug, Clone)]
+struct Conn {
+    from: SocketAddr,
+    /// The other side's peer id, once it sent a valid handshake.
+    peer_id: Option<[u8; 20]>,
+    /// Corrupt blocks sent on this connection.
+    blocks: u64,
+    /// Why it ended; `None` while open.
+    ended: Option<String>,
+}
+
 /// What the connection threads share with the test.
 #[derive(Debug, Default)]
 struct Shared {
     stop: AtomicBool,
-    accepted: AtomicU64,
-    closed: AtomicU64,
-    blocks_served: AtomicU64,
+    conns: Mutex<Vec<Conn>>,
     streams: Mutex<Vec<TcpStream>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     events: Mutex<Vec<String>>,
@@ -53,6 +63,16 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(text);
+    }
+
+    fn conns(&self) -> std::sync::MutexGuard<'_, Vec<Conn>> {
+        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn update(&self, idx: usize, f: impl FnOnce(&mut Conn)) {
+        if let Some(conn) = self.conns().get_mut(idx) {
+            f(conn);
+        }
     }
 }
 
@@ -148,46 +168,91 @@ impl CorruptPeer {
         self.addr
     }
 
-    /// Connections accepted so far.
-    pub fn connections(&self) -> u64 {
-        self.shared.accepted.load(Ordering::SeqCst)
+    /// Connections accepted so far (from anyone: other seeds may dial it too).
+    pub fn connections(&self) -> usize {
+        self.shared.conns().len()
     }
 
     /// Connections that have ended (closed by the other side, or after a protocol error).
-    pub fn closed_connections(&self) -> u64 {
-        self.shared.closed.load(Ordering::SeqCst)
+    pub fn closed_connections(&self) -> usize {
+        self.shared
+            .conns()
+            .iter()
+            .filter(|c| c.ended.is_some())
+            .count()
     }
 
-    /// Corrupted blocks sent so far.
+    /// Corrupt blocks sent so far, over all connections.
     pub fn blocks_served(&self) -> u64 {
-        self.shared.blocks_served.load(Ordering::SeqCst)
+        self.shared.conns().iter().map(|c| c.blocks).sum()
     }
 
-    /// Waits until at least one connection was accepted and every accepted connection has
-    /// been closed again. Returns whether that happened within `timeout`.
-    pub fn wait_all_closed(&self, timeout: Duration) -> bool {
+    /// Peer ids of the peers that were sent at least one corrupt block: the victims.
+    pub fn fed_peers(&self) -> Vec<[u8; 20]> {
+        let mut ids: Vec<[u8; 20]> = self
+            .shared
+            .conns()
+            .iter()
+            .filter(|c| c.blocks > 0)
+            .filter_map(|c| c.peer_id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// How many connections the peer with `peer_id` has made so far.
+    pub fn connections_from(&self, peer_id: &[u8; 20]) -> usize {
+        self.shared
+            .conns()
+            .iter()
+            .filter(|c| c.peer_id.as_ref() == Some(peer_id))
+            .count()
+    }
+
+    /// Waits until every connection from `peer_id` has been closed; returns whether that
+    /// happened within `timeout`.
+    pub fn wait_closed(&self, peer_id: &[u8; 20], timeout: Duration) -> bool {
         poll_until(timeout, Duration::from_millis(50), || {
-            let accepted = self.connections();
-            (accepted > 0 && self.closed_connections() == accepted).then_some(())
+            let conns = self.shared.conns();
+            conns
+                .iter()
+                .filter(|c| c.peer_id.as_ref() == Some(peer_id))
+                .all(|c| c.ended.is_some())
+                .then_some(())
         })
         .is_some()
     }
 
-    /// A one-paragraph account of what happened, for assertion messages.
+    /// An account of every connection, for assertion messages.
     pub fn summary(&self) -> String {
-        let events = self
+        let mut out = format!(
+            "corrupt peer {}: {} connection(s), {} corrupt block(s) served",
+            self.addr,
+            self.connections(),
+            self.blocks_served()
+        );
+        for c in self.shared.conns().iter() {
+            let id = c
+                .peer_id
+                .map(|id| String::from_utf8_lossy(&id).into_owned())
+                .unwrap_or_else(|| "-".into());
+            let state = c.ended.as_deref().unwrap_or("open");
+            out.push_str(&format!(
+                "\n  from {} peer id {id:?}: {} block(s), {state}",
+                c.from, c.blocks
+            ));
+        }
+        for e in self
             .shared
             .events
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .join("\n  ");
-        format!(
-            "corrupt peer {}: {} connection(s) accepted, {} closed, {} corrupt block(s) served\n  {events}",
-            self.addr,
-            self.connections(),
-            self.closed_connections(),
-            self.blocks_served()
-        )
+            .iter()
+        {
+            out.push_str(&format!("\n  {e}"));
+        }
+        out
     }
 }
 
@@ -232,7 +297,16 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, layout: &Arc<Layout
     while !shared.stop.load(Ordering::SeqCst) {
         match listener.accept() {
             Ok((stream, from)) => {
-                shared.accepted.fetch_add(1, Ordering::SeqCst);
+                let idx = {
+                    let mut conns = shared.conns();
+                    conns.push(Conn {
+                        from,
+                        peer_id: None,
+                        blocks: 0,
+                        ended: None,
+                    });
+                    conns.len() - 1
+                };
                 let registered = stream
                     .set_nonblocking(false)
                     .and_then(|()| stream.try_clone());
@@ -247,9 +321,8 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, layout: &Arc<Layout
                 let shared2 = Arc::clone(shared);
                 let layout = Arc::clone(layout);
                 let handle = std::thread::spawn(move || {
-                    let outcome = serve(stream, &layout, &shared2);
-                    shared2.event(format!("{from}: connection ended: {outcome}"));
-                    shared2.closed.fetch_add(1, Ordering::SeqCst);
+                    let outcome = serve(stream, &layout, &shared2, idx);
+                    shared2.update(idx, |c| c.ended = Some(outcome));
                 });
                 shared
                     .threads
@@ -269,7 +342,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, layout: &Arc<Layout
 }
 
 /// One connection, from handshake to close. Returns why it ended.
-fn serve(mut stream: TcpStream, layout: &Layout, shared: &Shared) -> String {
+fn serve(mut stream: TcpStream, layout: &Layout, shared: &Shared, idx: usize) -> String {
     let mut theirs = [0u8; 68];
     if let Err(e) = stream.read_exact(&mut theirs) {
         return format!("no handshake: {e}");
@@ -280,6 +353,9 @@ fn serve(mut stream: TcpStream, layout: &Layout, shared: &Shared) -> String {
     if theirs[28..48] != layout.info_hash.0 {
         return "handshake for another torrent".into();
     }
+    let mut peer_id = [0u8; 20];
+    peer_id.copy_from_slice(&theirs[48..68]);
+    shared.update(idx, |c| c.peer_id = Some(peer_id));
     let mut hello = Vec::with_capacity(68 + 64);
     hello.push(19);
     hello.extend_from_slice(b"BitTorrent protocol");
@@ -347,7 +423,7 @@ fn serve(mut stream: TcpStream, layout: &Layout, shared: &Shared) -> String {
         if let Err(e) = stream.write_all(&reply) {
             return format!("closed while sending a block ({e})");
         }
-        shared.blocks_served.fetch_add(1, Ordering::SeqCst);
+        shared.update(idx, |c| c.blocks += 1);
     }
 }
 
@@ -391,5 +467,48 @@ fn read_block(layout: &Layout, index: u32, begin: u32, length: u32) -> Result<Ve
         Ok(out)
     } else {
         Err("the files end before the block".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(dir: &Path) -> Layout {
+        let a = dir.join("a");
+        let b = dir.join("b");
+        std::fs::write(&a, (0u8..10).collect::<Vec<_>>()).unwrap();
+        std::fs::write(&b, (10u8..25).collect::<Vec<_>>()).unwrap();
+        Layout {
+            info_hash: InfoHash([0; 20]),
+            piece_length: 8,
+            total_length: 25,
+            num_pieces: 4,
+            files: vec![(a, 10), (b, 15)],
+        }
+    }
+
+    #[test]
+    fn blocks_are_read_across_file_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = layout(dir.path());
+        assert_eq!(
+            read_block(&layout, 1, 0, 8).unwrap(),
+            (8u8..16).collect::<Vec<_>>()
+        );
+        assert_eq!(read_block(&layout, 3, 0, 1).unwrap(), vec![24]);
+    }
+
+    #[test]
+    fn requests_outside_the_torrent_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = layout(dir.path());
+        assert!(
+            read_block(&layout, 3, 0, 2).is_err(),
+            "past the short last piece"
+        );
+        assert!(read_block(&layout, 4, 0, 1).is_err(), "no such piece");
+        assert!(read_block(&layout, 0, 4, 5).is_err(), "past the piece end");
+        assert!(read_block(&layout, 0, 0, 0).is_err(), "empty block");
     }
 }

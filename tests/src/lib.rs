@@ -14,6 +14,15 @@
 //! - Every wait is bounded. A timeout panics with a message that names what was awaited and
 //!   shows the tail of the relevant log.
 //! - A failed test keeps its scratch directory (see [`Scratch`]) and prints its path.
+//!
+//! Environment variables:
+//!
+//! - `BTMIRROR_BIN`: the btmirror binary to test (otherwise built with cargo, see [`Btmirror::bin`]).
+//! - `BTMIRROR_E2E_KEEP=1`: keep every scratch directory, not only those of failed tests.
+//! - `BTMIRROR_E2E_PYTHON`: the interpreter for libtorrent (default `/usr/bin/python3`).
+//!
+//! Needs the Debian packages `opentracker aria2 mktorrent python3-libtorrent transmission-cli`
+//! (`.ci/run` installs them).
 
 mod bencode;
 mod btmirror;
@@ -25,10 +34,12 @@ mod swarm;
 mod torrent;
 mod tracker;
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -44,25 +55,36 @@ pub use tracker::{Opentracker, ScrapeCounts};
 /// How long a download of a test payload (a few MiB on loopback) may take at most.
 ///
 /// Generous, because a debug build of btmirror shares two cores with everything else.
-pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(180);
+pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How long a seed may take to show up as complete at the tracker.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A free TCP port on 127.0.0.1, found by binding port 0 and closing the socket again.
 ///
-/// Another process may grab the port before the caller binds it; the window is tiny and
-/// callers that start a server on it ([`Opentracker::start`]) retry with a new port.
+/// Never returns the same port twice within one test process, so tests running in parallel
+/// do not race each other for a port. Another program may still grab the port before the
+/// caller binds it; the window is tiny, and [`Opentracker::start`] retries with a new port.
 ///
 /// # Panics
 /// If no socket can be bound on 127.0.0.1.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .unwrap_or_else(|e| panic!("cannot bind a socket on 127.0.0.1:0: {e}"));
-    listener
-        .local_addr()
-        .unwrap_or_else(|e| panic!("cannot read the local address of a bound socket: {e}"))
-        .port()
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .unwrap_or_else(|e| panic!("cannot bind a socket on 127.0.0.1:0: {e}"));
+        let port = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("cannot read the local address of a bound socket: {e}"))
+            .port();
+        if HANDED_OUT
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(port)
+        {
+            return port;
+        }
+    }
 }
 
 /// Writes `size` bytes of deterministic pseudo-random data to `path` (the same `seed` gives the
@@ -169,5 +191,38 @@ impl Drop for Scratch {
             let kept = dir.keep();
             eprintln!("scratch dir kept at {}", kept.display());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_is_deterministic_and_seed_dependent() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = payload(&dir.path().join("a"), 100_001, 1);
+        let b = payload(&dir.path().join("sub/b"), 100_001, 1);
+        let c = payload(&dir.path().join("c"), 100_001, 2);
+        assert_eq!(std::fs::metadata(&a).unwrap().len(), 100_001);
+        assert_eq!(sha256_file(&a), sha256_file(&b));
+        assert_ne!(sha256_file(&a), sha256_file(&c));
+    }
+
+    #[test]
+    fn sha256_of_a_known_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("abc");
+        std::fs::write(&p, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&p),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn free_port_never_repeats() {
+        let ports: BTreeSet<u16> = (0..50).map(|_| free_port()).collect();
+        assert_eq!(ports.len(), 50);
     }
 }

@@ -29,10 +29,6 @@ pub struct LogGuard {
     file: Option<Arc<ReopenFile>>,
 }
 
-#[expect(
-    dead_code,
-    reason = "used by `run`/`status`/`top`, which are not wired yet"
-)]
 impl LogGuard {
     /// Reopens the log file at its path (call it on SIGHUP); a no-op when logging elsewhere.
     pub fn reopen(&self) -> io::Result<()> {

@@ -30,6 +30,7 @@ macro_rules! errln {
 
 mod check;
 mod cli;
+mod control;
 mod exit;
 mod get;
 mod logging;
@@ -39,6 +40,9 @@ mod make;
     reason = "the state-dir and config rules serve run/status/top, which are not wired yet"
 )]
 mod paths;
+mod run;
+mod status;
+mod top;
 mod tracker_cmd;
 mod units;
 
@@ -68,16 +72,16 @@ fn main() -> ExitCode {
 /// Runs one command to completion under a shutdown token cancelled by SIGINT/SIGTERM.
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let log_file = match &cli.cmd {
-        Command::Run(a) => a.log_file.clone(),
+        Command::Run(a) => run::log_file(a),
         _ => None,
     };
-    let _log = logging::init(LevelFilter::INFO, log_file.as_deref())?;
+    let log = logging::init(LevelFilter::INFO, log_file.as_deref())?;
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone())?;
     match cli.cmd {
-        Command::Run(_) => not_available("run"),
-        Command::Top(_) => not_available("top"),
-        Command::Status(_) => not_available("status"),
+        Command::Run(args) => run::run(args, shutdown, log).await,
+        Command::Top(args) => top::run(args, shutdown).await,
+        Command::Status(args) => status::run(args).await,
         Command::Get(args) => get::run(args, shutdown).await,
         Command::Tracker(args) => tracker_cmd::run(args, shutdown).await,
         Command::Make(args) => make::run(args, shutdown).await,

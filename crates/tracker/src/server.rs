@@ -207,7 +207,9 @@ impl Shared {
     }
 
     fn stats(&self) -> Stats {
-        self.swarms().stats(MAX_STATS_ROWS)
+        let mut stats = self.swarms().stats();
+        stats.sort_and_cap(MAX_STATS_ROWS);
+        stats
     }
 }
 

@@ -334,10 +334,12 @@ impl TorrentTask {
         self.connect_some();
     }
 
+    /// Our own listen address as trackers hand it back. Other addresses of ours (a public IP)
+    /// are caught after the handshake by our peer id, and never dialled again.
     fn is_self(&self, addr: SocketAddr) -> bool {
         let listen = self.ctx.listen_addr;
-        addr.port() == listen.port()
-            && (addr.ip().is_loopback() || listen.ip().is_unspecified() || addr.ip() == listen.ip())
+        (addr.port() == listen.port() || addr.port() == self.ctx.announce_port)
+            && (addr.ip().is_loopback() || addr.ip() == listen.ip())
     }
 
     fn connect_some(&mut self) {

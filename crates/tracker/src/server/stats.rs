@@ -47,13 +47,13 @@ pub(crate) fn html(stats: &Stats) -> String {
     for row in &stats.torrents {
         let name = match &row.name {
             Some(n) => escape(n),
-            None => row.info_hash.clone(),
+            None => row.info_hash.to_hex(),
         };
         let _ = writeln!(
             s,
             "<tr><td>{name}</td><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td></tr>",
-            escape(&row.info_hash),
+            row.info_hash.to_hex(),
             row.seeders,
             row.leechers,
             row.completed
@@ -85,8 +85,8 @@ mod tests {
     fn names_are_escaped() {
         let stats = Stats {
             torrents: vec![TorrentStats {
-                info_hash: "ab".repeat(20),
-                name: Some("<script>alert('x')</script> & \"q\"".to_owned()),
+                info_hash: metainfo::InfoHash([0xab; 20]),
+                name: Some(std::sync::Arc::from("<script>alert('x')</script> & \"q\"")),
                 seeders: 2,
                 leechers: 3,
                 completed: 4,

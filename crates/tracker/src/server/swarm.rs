@@ -112,11 +112,24 @@ pub(crate) struct ScrapeEntry {
 /// One row of the statistics page.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct TorrentStats {
-    pub info_hash: String,
-    pub name: Option<String>,
+    #[serde(serialize_with = "hex")]
+    pub info_hash: InfoHash,
+    #[serde(serialize_with = "opt_str")]
+    pub name: Option<Arc<str>>,
     pub seeders: u32,
     pub leechers: u32,
     pub completed: u64,
+}
+
+fn hex<S: serde::Serializer>(ih: &InfoHash, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&ih.to_hex())
+}
+
+fn opt_str<S: serde::Serializer>(name: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+    match name {
+        Some(n) => s.serialize_some(&**n),
+        None => s.serialize_none(),
+    }
 }
 
 /// Sums over all rows of the statistics page.
@@ -392,31 +405,29 @@ impl Swarms {
         self.dirty = true;
     }
 
-    /// The statistics page's rows (sorted by name, then info-hash), at most `cap` of them; totals
-    /// cover every torrent.
-    pub fn stats(&self, cap: usize) -> Stats {
-        let mut rows: Vec<TorrentStats> = Vec::new();
-        let mut push = |ih: &InfoHash, name: Option<&str>, c: ScrapeEntry| {
-            rows.push(TorrentStats {
-                info_hash: ih.to_hex(),
-                name: name.map(str::to_owned),
-                seeders: c.complete,
-                leechers: c.incomplete,
-                completed: c.downloaded,
-            });
+    /// The statistics page's rows (unsorted) and totals. Cheap: no sorting or formatting
+    /// while the table is locked.
+    pub fn stats(&self) -> Stats {
+        let mut rows: Vec<TorrentStats> = Vec::with_capacity(self.torrents.len());
+        let row = |ih: &InfoHash, name: Option<Arc<str>>, c: ScrapeEntry| TorrentStats {
+            info_hash: *ih,
+            name,
+            seeders: c.complete,
+            leechers: c.incomplete,
+            completed: c.downloaded,
         };
         match &self.allowed {
             Some(allowed) => {
                 for (ih, name) in allowed {
                     let c = self.torrents.get(ih).map(Swarm::counts).unwrap_or_default();
-                    push(ih, Some(name), c);
+                    rows.push(row(ih, Some(name.clone()), c));
                 }
             }
-            None => {
-                for (ih, swarm) in &self.torrents {
-                    push(ih, None, swarm.counts());
-                }
-            }
+            None => rows.extend(
+                self.torrents
+                    .iter()
+                    .map(|(ih, swarm)| row(ih, None, swarm.counts())),
+            ),
         }
         let totals = Totals {
             torrents: rows.len(),
@@ -424,16 +435,22 @@ impl Swarms {
             leechers: rows.iter().map(|r| u64::from(r.leechers)).sum(),
             completed: rows.iter().map(|r| r.completed).sum(),
         };
-        rows.sort_by(|a, b| {
-            a.name
-                .cmp(&b.name)
-                .then_with(|| a.info_hash.cmp(&b.info_hash))
-        });
-        rows.truncate(cap);
         Stats {
             torrents: rows,
             totals,
         }
+    }
+}
+
+impl Stats {
+    /// Sorts the rows by name, then info-hash, and keeps the first `cap`.
+    pub fn sort_and_cap(&mut self, cap: usize) {
+        self.torrents.sort_unstable_by(|a, b| {
+            a.name
+                .cmp(&b.name)
+                .then_with(|| a.info_hash.0.cmp(&b.info_hash.0))
+        });
+        self.torrents.truncate(cap);
     }
 }
 
@@ -551,7 +568,7 @@ mod tests {
         assert!(s.scrape(&InfoHash([2; 20]), now).is_none());
         s.announce(&ann(1, addr(1, 1), 1, Event::None), now)
             .unwrap();
-        let st = s.stats(100);
+        let st = s.stats();
         assert_eq!(st.torrents.len(), 1);
         assert_eq!(st.torrents[0].name.as_deref(), Some("one"));
         s.set_allowed(None);

@@ -148,15 +148,17 @@ fn announce(shared: &Shared, p: &[u8], peer: SocketAddr, tid: u32, now: Instant)
         _ => Event::None,
     };
     let wanted = u32::try_from(num_want).ok();
-    let numwant = if event == Event::Stopped {
-        0
-    } else {
-        shared.numwant(wanted)
-    };
     let family = if peer.is_ipv4() {
         Family::V4
     } else {
         Family::V6
+    };
+    // Keep answers within one 1280-byte (IPv6 minimum MTU) datagram: 20 + 200 × 6 or 20 + 66 × 18.
+    let fits = if family == Family::V4 { 200 } else { 66 };
+    let numwant = if event == Event::Stopped {
+        0
+    } else {
+        shared.numwant(wanted).min(fits)
     };
     let a = Announce {
         info_hash: InfoHash(info_hash),
