@@ -17,6 +17,7 @@
 
 mod btmirror_swarm;
 mod from_clients;
+mod get_cli;
 mod harness;
 mod hostile;
 mod make;
