@@ -10,8 +10,8 @@ use metainfo::Metainfo;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracker::client::{AnnounceRequest, Backoff, Event, Tiers};
 use tracing::{debug, info, warn};
+use tracker::client::{AnnounceRequest, Backoff, Event, Tiers};
 
 use crate::session::SessionCtx;
 
@@ -47,8 +47,20 @@ impl Announcer {
     ) -> Self {
         let cancel = CancellationToken::new();
         let (err_tx, error) = watch::channel(None);
-        let task = Task { ctx, meta, progress, completed, peers, cancel: cancel.clone(), err_tx };
-        Self { cancel, join: tokio::spawn(task.run()), error }
+        let task = Task {
+            ctx,
+            meta,
+            progress,
+            completed,
+            peers,
+            cancel: cancel.clone(),
+            err_tx,
+        };
+        Self {
+            cancel,
+            join: tokio::spawn(task.run()),
+            error,
+        }
     }
 
     /// Sends `stopped` (after a pending `completed`) and waits for the task to end.
@@ -103,7 +115,8 @@ impl Task {
                     event = Event::None;
                     backoff.reset();
                     let _ = self.peers.send(resp.peers).await;
-                    resp.interval.clamp(Duration::from_secs(10), self.ctx.cfg.max_announce_interval)
+                    resp.interval
+                        .clamp(Duration::from_secs(10), self.ctx.cfg.max_announce_interval)
                 }
                 Err(e) => {
                     let msg = format!("{e}");
@@ -135,7 +148,8 @@ impl Task {
         let deadline = tokio::time::Instant::now() + STOP_DEADLINE;
         if !completed_sent && *self.completed.borrow() || event == Event::Completed {
             let req = self.request(Event::Completed, key);
-            let _ = tokio::time::timeout_at(deadline, tiers.announce(&self.ctx.tracker, &req)).await;
+            let _ =
+                tokio::time::timeout_at(deadline, tiers.announce(&self.ctx.tracker, &req)).await;
         }
         let req = self.request(Event::Stopped, key);
         match tokio::time::timeout_at(deadline, tiers.announce(&self.ctx.tracker, &req)).await {

@@ -50,9 +50,17 @@ impl Choker {
     }
 
     /// One round: returns the peers to have unchoked (all others get choked).
-    pub fn rechoke(&mut self, peers: &[ChokeView], slots: usize, rng: &mut fastrand::Rng) -> Vec<PeerKey> {
-        let mut candidates: Vec<(ChokeView, u32)> =
-            peers.iter().filter(|p| p.interested).map(|p| (*p, rng.u32(..))).collect();
+    pub fn rechoke(
+        &mut self,
+        peers: &[ChokeView],
+        slots: usize,
+        rng: &mut fastrand::Rng,
+    ) -> Vec<PeerKey> {
+        let mut candidates: Vec<(ChokeView, u32)> = peers
+            .iter()
+            .filter(|p| p.interested)
+            .map(|p| (*p, rng.u32(..)))
+            .collect();
         candidates.sort_by(|(a, ra), (b, rb)| {
             a.snubbed
                 .cmp(&b.snubbed)
@@ -67,12 +75,15 @@ impl Choker {
             .map(|(p, _)| p.key)
             .collect();
 
-        let rest: Vec<PeerKey> =
-            candidates.iter().map(|(p, _)| p.key).filter(|k| !unchoke.contains(k)).collect();
+        let rest: Vec<PeerKey> = candidates
+            .iter()
+            .map(|(p, _)| p.key)
+            .filter(|k| !unchoke.contains(k))
+            .collect();
         self.rounds += 1;
         let keep = self.optimistic.filter(|k| rest.contains(k));
         self.optimistic = match keep {
-            Some(k) if (self.rounds - 1) % OPTIMISTIC_ROUNDS != 0 => Some(k),
+            Some(k) if !(self.rounds - 1).is_multiple_of(OPTIMISTIC_ROUNDS) => Some(k),
             _ if rest.is_empty() => None,
             _ => rest.get(rng.usize(..rest.len())).copied(),
         };
@@ -88,7 +99,13 @@ mod tests {
     use super::*;
 
     fn view(key: PeerKey, rate: u64) -> ChokeView {
-        ChokeView { key, interested: true, rate, snubbed: false, unchoked: false }
+        ChokeView {
+            key,
+            interested: true,
+            rate,
+            snubbed: false,
+            unchoked: false,
+        }
     }
 
     #[test]
@@ -112,7 +129,11 @@ mod tests {
         peers[0].snubbed = true;
         let u = c.rechoke(&peers, 2, &mut rng);
         assert_eq!(&u[..2], &[2, 3]);
-        assert_eq!(u.get(2), Some(&1), "a snubbed peer can still be the optimistic unchoke");
+        assert_eq!(
+            u.get(2),
+            Some(&1),
+            "a snubbed peer can still be the optimistic unchoke"
+        );
     }
 
     #[test]
@@ -122,11 +143,18 @@ mod tests {
         let peers: Vec<ChokeView> = (0..20).map(|k| view(k, 0)).collect();
         let mut seen = Vec::new();
         for round in 1..=30 {
-            let first = peers.iter().map(|p| ChokeView { rate: 0, ..*p }).collect::<Vec<_>>();
+            let first = peers
+                .iter()
+                .map(|p| ChokeView { rate: 0, ..*p })
+                .collect::<Vec<_>>();
             c.rechoke(&first, 0, &mut rng);
             let o = c.optimistic().expect("an optimistic peer");
             if round % OPTIMISTIC_ROUNDS != 1 {
-                assert_eq!(Some(&o), seen.last(), "kept between rotations (round {round})");
+                assert_eq!(
+                    Some(&o),
+                    seen.last(),
+                    "kept between rotations (round {round})"
+                );
             }
             seen.push(o);
         }

@@ -81,11 +81,27 @@ pub(crate) struct PeerSetup {
 
 /// Starts the tasks of a connected peer.
 pub(crate) fn spawn(shared: Arc<Shared>, setup: PeerSetup, tasks: &TaskTracker) {
-    let PeerSetup { key, addr, stream, reserved, counters, commands, cancel, permit } = setup;
+    let PeerSetup {
+        key,
+        addr,
+        stream,
+        reserved,
+        counters,
+        commands,
+        cancel,
+        permit,
+    } = setup;
     let (rd, wr) = stream.into_split();
     let (out, out_rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
-    tasks.spawn(writer::run(wr, out_rx, queued.clone(), shared.clone(), counters.clone(), cancel.clone()));
+    tasks.spawn(writer::run(
+        wr,
+        out_rx,
+        queued.clone(),
+        shared.clone(),
+        counters.clone(),
+        cancel.clone(),
+    ));
     let piece_count = shared.info.piece_count();
     let peer = Peer {
         key,
@@ -157,7 +173,14 @@ impl Peer {
         self.cancel.cancel();
         self.release_all();
         self.shared.picker().remove_peer(&self.has);
-        let _ = self.shared.events.send(PeerEvent::Closed { key: self.key, reason }).await;
+        let _ = self
+            .shared
+            .events
+            .send(PeerEvent::Closed {
+                key: self.key,
+                reason,
+            })
+            .await;
     }
 
     async fn run_inner(&mut self) -> Result<(), Close> {
@@ -187,7 +210,9 @@ impl Peer {
     }
 
     fn send(&self, m: Message) -> Result<(), Close> {
-        self.out.send(m).map_err(|_| "connection closed".to_string())
+        self.out
+            .send(m)
+            .map_err(|_| "connection closed".to_string())
     }
 
     fn send_greeting(&mut self) {
@@ -220,7 +245,8 @@ impl Peer {
             PeerCommand::Choke => {
                 self.am_choking = true;
                 self.send(Message::Choke)?;
-                let dropped: Vec<BlockRequest> = self.waiting_reads.drain().flat_map(|(_, v)| v).collect();
+                let dropped: Vec<BlockRequest> =
+                    self.waiting_reads.drain().flat_map(|(_, v)| v).collect();
                 if self.fast {
                     for r in dropped {
                         self.send(Message::RejectRequest(r))?;
@@ -254,16 +280,22 @@ impl Peer {
 
     async fn on_message(&mut self, msg: Message) -> Result<(), Close> {
         match msg {
-            Message::KeepAlive | Message::Port(_) | Message::SuggestPiece(_) | Message::AllowedFast(_) => {}
+            Message::KeepAlive
+            | Message::Port(_)
+            | Message::SuggestPiece(_)
+            | Message::AllowedFast(_) => {}
             // BEP 3/6 want these first, but clients send their BEP 10 handshake before them and
             // aria2 may follow have-none with a bitfield: a later one replaces what we knew.
             Message::Bitfield(bytes) => {
-                let bf = wire::validate_bitfield(&bytes, self.has.len()).ok_or("malformed bitfield")?;
+                let bf =
+                    wire::validate_bitfield(&bytes, self.has.len()).ok_or("malformed bitfield")?;
                 self.set_bitfield(bf)?;
             }
             Message::HaveAll if self.fast => self.set_bitfield(Bitfield::full(self.has.len()))?,
             Message::HaveNone if self.fast => self.set_bitfield(Bitfield::new(self.has.len()))?,
-            Message::HaveAll | Message::HaveNone => return Err("have-all/have-none without the fast extension".into()),
+            Message::HaveAll | Message::HaveNone => {
+                return Err("have-all/have-none without the fast extension".into());
+            }
             Message::Have(i) => {
                 if i >= self.has.len() {
                     return Err(format!("have for piece {i} out of range"));
@@ -298,8 +330,17 @@ impl Peer {
             }
             Message::Interested | Message::NotInterested => {
                 let interested = matches!(msg, Message::Interested);
-                if self.counters.peer_interested.swap(interested, Ordering::Relaxed) != interested {
-                    let _ = self.shared.events.send(PeerEvent::InterestChanged(self.key)).await;
+                if self
+                    .counters
+                    .peer_interested
+                    .swap(interested, Ordering::Relaxed)
+                    != interested
+                {
+                    let _ = self
+                        .shared
+                        .events
+                        .send(PeerEvent::InterestChanged(self.key))
+                        .await;
                 }
             }
             Message::Request(r) => self.on_request(r)?,
@@ -315,11 +356,12 @@ impl Peer {
                 }
             }
             Message::Extended { id: 0, payload } => {
-                if let Ok(hs) = ExtensionHandshake::decode(&payload) {
-                    if let Some(q) = hs.reqq {
-                        self.max_depth = (q as usize).clamp(1, MAX_DEPTH);
-                        self.depth = self.depth.min(self.max_depth);
-                    }
+                if let Some(q) = ExtensionHandshake::decode(&payload)
+                    .ok()
+                    .and_then(|hs| hs.reqq)
+                {
+                    self.max_depth = (q as usize).clamp(1, MAX_DEPTH);
+                    self.depth = self.depth.min(self.max_depth);
                 }
             }
             Message::Extended { .. } => {}
@@ -372,7 +414,9 @@ impl Peer {
         let mut buf = std::mem::take(&mut self.pick_buf);
         buf.clear();
         let inflight = &self.inflight;
-        self.shared.picker().pick(&self.has, room, &|r| inflight.contains(r), &mut buf);
+        self.shared
+            .picker()
+            .pick(&self.has, room, &|r| inflight.contains(r), &mut buf);
         for r in &buf {
             self.inflight.insert(*r);
             self.send(Message::Request(*r))?;
@@ -387,7 +431,11 @@ impl Peer {
 
     async fn on_block(&mut self, index: u32, begin: u32, data: Bytes) -> Result<(), Close> {
         let len = data.len() as u64;
-        let req = BlockRequest { index, begin, length: data.len() as u32 };
+        let req = BlockRequest {
+            index,
+            begin,
+            length: data.len() as u32,
+        };
         self.inflight.remove(&req);
         self.counters.downloaded.fetch_add(len, Ordering::Relaxed);
         self.shared.downloaded.fetch_add(len, Ordering::Relaxed);
@@ -402,12 +450,26 @@ impl Peer {
             }
             BlockOutcome::Stored { duplicate_requests } => {
                 if duplicate_requests {
-                    let _ = self.shared.events.send(PeerEvent::CancelElsewhere { from: self.key, req }).await;
+                    let _ = self
+                        .shared
+                        .events
+                        .send(PeerEvent::CancelElsewhere {
+                            from: self.key,
+                            req,
+                        })
+                        .await;
                 }
             }
             BlockOutcome::Complete(piece) => {
                 if piece.duplicate_requests {
-                    let _ = self.shared.events.send(PeerEvent::CancelElsewhere { from: self.key, req }).await;
+                    let _ = self
+                        .shared
+                        .events
+                        .send(PeerEvent::CancelElsewhere {
+                            from: self.key,
+                            req,
+                        })
+                        .await;
                 }
                 self.shared.spawn_verify(piece);
             }
@@ -427,7 +489,8 @@ impl Peer {
             }
             return Ok(());
         }
-        let pending = self.queued.load(Ordering::Relaxed) + self.waiting_reads.values().map(Vec::len).sum::<usize>();
+        let pending = self.queued.load(Ordering::Relaxed)
+            + self.waiting_reads.values().map(Vec::len).sum::<usize>();
         if pending >= MAX_PENDING_UPLOADS {
             return Err("too many outstanding requests".into());
         }
@@ -442,7 +505,10 @@ impl Peer {
                 self.reads.spawn_blocking(move || {
                     let len = shared.info.piece_len(r.index) as usize;
                     let mut buf = vec![0u8; len];
-                    let res = shared.storage.read(r.index, 0, &mut buf).map(|()| Bytes::from(buf));
+                    let res = shared
+                        .storage
+                        .read(r.index, 0, &mut buf)
+                        .map(|()| Bytes::from(buf));
                     (r.index, res.map_err(|e| crate::torrent::error_chain(&e)))
                 });
             }
@@ -457,7 +523,11 @@ impl Peer {
             return Err(format!("request {r:?} beyond the piece"));
         }
         self.queued.fetch_add(1, Ordering::Relaxed);
-        self.send(Message::Piece { index: r.index, begin: r.begin, data: piece.slice(start..end) })
+        self.send(Message::Piece {
+            index: r.index,
+            begin: r.begin,
+            data: piece.slice(start..end),
+        })
     }
 
     fn on_read(&mut self, piece: u32, result: Result<Bytes, String>) -> Result<(), Close> {
@@ -473,7 +543,10 @@ impl Peer {
                 }
             }
             Err(e) => {
-                let _ = self.shared.events.try_send(PeerEvent::ReadFailed(format!("reading piece {piece}: {e}")));
+                let _ = self
+                    .shared
+                    .events
+                    .try_send(PeerEvent::ReadFailed(format!("reading piece {piece}: {e}")));
                 if self.fast {
                     for r in waiting {
                         self.send(Message::RejectRequest(r))?;

@@ -97,7 +97,13 @@ impl Picker {
     pub fn new(info: &Info, have: Bitfield, rng: fastrand::Rng) -> Self {
         let n = info.piece_count();
         let states = (0..n)
-            .map(|i| if have.get(i) { PieceState::Have } else { PieceState::Missing })
+            .map(|i| {
+                if have.get(i) {
+                    PieceState::Have
+                } else {
+                    PieceState::Missing
+                }
+            })
             .collect();
         // Keep at most ~32 MiB of piece buffers in flight (small enough to stay warm in the
         // caches between receiving, hashing and writing), and at least 8 pieces.
@@ -127,7 +133,10 @@ impl Picker {
 
     /// True when we lack piece `i` and it is not being verified.
     pub fn wants(&self, i: u32) -> bool {
-        matches!(self.states.get(i as usize), Some(PieceState::Missing | PieceState::Active))
+        matches!(
+            self.states.get(i as usize),
+            Some(PieceState::Missing | PieceState::Active)
+        )
     }
 
     /// Number of pieces a peer with `peer_has` has that we still want.
@@ -201,7 +210,9 @@ impl Picker {
         }
         // 2. New pieces.
         while out.len() - start < max && self.active.len() + self.verifying < self.max_active {
-            let Some(i) = self.choose_new_piece(peer_has) else { break };
+            let Some(i) = self.choose_new_piece(peer_has) else {
+                break;
+            };
             self.start_piece(i);
             self.take_free_blocks(i, max - (out.len() - start), out);
         }
@@ -209,7 +220,9 @@ impl Picker {
             return;
         }
         // 3. Endgame: nothing left unrequested that this peer could give us.
-        if self.active.len() + self.verifying >= self.max_active || self.choose_new_piece(peer_has).is_none() {
+        if self.active.len() + self.verifying >= self.max_active
+            || self.choose_new_piece(peer_has).is_none()
+        {
             self.pick_endgame(peer_has, max, already, out);
         }
     }
@@ -262,7 +275,9 @@ impl Picker {
 
     fn take_free_blocks(&mut self, i: u32, max: usize, out: &mut Vec<BlockRequest>) {
         let len = self.piece_len(i);
-        let Some(a) = self.active.get_mut(&i) else { return };
+        let Some(a) = self.active.get_mut(&i) else {
+            return;
+        };
         let mut taken = 0;
         for (b, state) in a.blocks.iter_mut().enumerate() {
             if taken >= max || a.free == 0 {
@@ -284,12 +299,19 @@ impl Picker {
         already: &dyn Fn(&BlockRequest) -> bool,
         out: &mut Vec<BlockRequest>,
     ) {
-        let mut pieces: Vec<u32> = self.active.keys().copied().filter(|i| peer_has.get(*i)).collect();
+        let mut pieces: Vec<u32> = self
+            .active
+            .keys()
+            .copied()
+            .filter(|i| peer_has.get(*i))
+            .collect();
         pieces.sort_unstable();
         let mut taken = 0;
         for i in pieces {
             let len = self.piece_len(i);
-            let Some(a) = self.active.get_mut(&i) else { continue };
+            let Some(a) = self.active.get_mut(&i) else {
+                continue;
+            };
             for (b, state) in a.blocks.iter_mut().enumerate() {
                 if taken >= max {
                     return;
@@ -315,8 +337,12 @@ impl Picker {
 
     /// A request will not be answered (peer choked us, rejected it, timed out or left).
     pub fn release(&mut self, req: &BlockRequest) {
-        let Some(a) = self.active.get_mut(&req.index) else { return };
-        let Some(state) = a.blocks.get_mut((req.begin / BLOCK_SIZE) as usize) else { return };
+        let Some(a) = self.active.get_mut(&req.index) else {
+            return;
+        };
+        let Some(state) = a.blocks.get_mut((req.begin / BLOCK_SIZE) as usize) else {
+            return;
+        };
         match *state {
             Block::Requested(1) => {
                 *state = Block::Free;
@@ -330,8 +356,10 @@ impl Picker {
     /// Stores a block a peer sent.
     pub fn on_block(&mut self, peer: PeerKey, index: u32, begin: u32, data: &[u8]) -> BlockOutcome {
         let len = self.piece_len(index);
-        let Some(a) = self.active.get_mut(&index) else { return BlockOutcome::Ignored };
-        if begin % BLOCK_SIZE != 0 {
+        let Some(a) = self.active.get_mut(&index) else {
+            return BlockOutcome::Ignored;
+        };
+        if !begin.is_multiple_of(BLOCK_SIZE) {
             return BlockOutcome::Ignored;
         }
         let b = (begin / BLOCK_SIZE) as usize;
@@ -339,7 +367,9 @@ impl Picker {
         if data.len() != expected {
             return BlockOutcome::Ignored;
         }
-        let Some(state) = a.blocks.get_mut(b) else { return BlockOutcome::Ignored };
+        let Some(state) = a.blocks.get_mut(b) else {
+            return BlockOutcome::Ignored;
+        };
         let duplicate_requests = match *state {
             Block::Done => return BlockOutcome::Ignored,
             Block::Free => {
@@ -359,7 +389,9 @@ impl Picker {
             a.contributors.push(peer);
         }
         if a.received as usize == a.blocks.len() {
-            let Some(a) = self.active.remove(&index) else { return BlockOutcome::Ignored };
+            let Some(a) = self.active.remove(&index) else {
+                return BlockOutcome::Ignored;
+            };
             self.states[index as usize] = PieceState::Verifying;
             self.verifying += 1;
             return BlockOutcome::Complete(CompletePiece {
@@ -375,7 +407,9 @@ impl Picker {
     /// The verdict on a complete piece: `true` = hash ok and written (we have it now); `false` =
     /// bad data or a write failure: it is downloaded again.
     pub fn piece_done(&mut self, index: u32, ok: bool) {
-        let Some(state) = self.states.get_mut(index as usize) else { return };
+        let Some(state) = self.states.get_mut(index as usize) else {
+            return;
+        };
         if *state == PieceState::Verifying {
             self.verifying -= 1;
         }
@@ -413,7 +447,11 @@ impl Picker {
 /// The request for block `b` of piece `index` whose length is `piece_len`.
 pub fn block_request(index: u32, b: u32, piece_len: u32) -> BlockRequest {
     let begin = b * BLOCK_SIZE;
-    BlockRequest { index, begin, length: (piece_len - begin).min(BLOCK_SIZE) }
+    BlockRequest {
+        index,
+        begin,
+        length: (piece_len - begin).min(BLOCK_SIZE),
+    }
 }
 
 #[cfg(test)]
@@ -427,7 +465,11 @@ mod tests {
             name: "x".into(),
             piece_length,
             pieces: vec![[0; 20]; n],
-            files: vec![FileEntry { path: "x".into(), length: total, offset: 0 }],
+            files: vec![FileEntry {
+                path: "x".into(),
+                length: total,
+                offset: 0,
+            }],
             multi_file: false,
             private: false,
             total_length: total,
@@ -519,7 +561,10 @@ mod tests {
         assert_eq!(b, a, "endgame: second peer asks for the same block");
         let mut c = Vec::new();
         p.pick(&all, 10, &none, &mut c);
-        assert!(c.is_empty(), "no more than ENDGAME_DUPLICATES requests per block");
+        assert!(
+            c.is_empty(),
+            "no more than ENDGAME_DUPLICATES requests per block"
+        );
         let first = a[0];
         let asked = |r: &BlockRequest| *r == first;
         let mut d = Vec::new();
@@ -542,7 +587,9 @@ mod tests {
         p.pick(&all, 10_000, &none, &mut reqs);
         let mut done = 0;
         for r in &reqs {
-            if let BlockOutcome::Complete(_) = p.on_block(1, r.index, r.begin, &vec![0; r.length as usize]) {
+            if let BlockOutcome::Complete(_) =
+                p.on_block(1, r.index, r.begin, &vec![0; r.length as usize])
+            {
                 done += 1;
             }
         }
@@ -553,7 +600,11 @@ mod tests {
         assert!(more.is_empty(), "no new piece while the hashing lags");
         p.piece_done(reqs[0].index, true);
         p.pick(&all, 10_000, &none, &mut more);
-        assert_eq!(more.len(), 64, "one new 1 MiB piece once one buffer is freed");
+        assert_eq!(
+            more.len(),
+            64,
+            "one new 1 MiB piece once one buffer is freed"
+        );
     }
 
     #[test]
@@ -567,11 +618,14 @@ mod tests {
         assert_eq!(p.on_block(1, 0, 1, &[0; 16384]), BlockOutcome::Ignored);
         assert_eq!(p.on_block(1, 0, 0, &[0; 100]), BlockOutcome::Ignored);
         assert_eq!(p.on_block(1, 9, 0, &[0; 16384]), BlockOutcome::Ignored);
-        assert_eq!(p.on_block(1, 1, 0, &[0; 7232]), BlockOutcome::Complete(CompletePiece {
-            index: 1,
-            data: vec![0; 7232],
-            contributors: vec![1],
-            duplicate_requests: false,
-        }));
+        assert_eq!(
+            p.on_block(1, 1, 0, &[0; 7232]),
+            BlockOutcome::Complete(CompletePiece {
+                index: 1,
+                data: vec![0; 7232],
+                contributors: vec![1],
+                duplicate_requests: false,
+            })
+        );
     }
 }

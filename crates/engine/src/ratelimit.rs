@@ -23,7 +23,13 @@ struct Bucket {
 impl RateLimiter {
     /// A limiter at `rate` bytes/s (0 = unlimited).
     pub fn new(rate: u64) -> Self {
-        Self { rate: AtomicU64::new(rate), bucket: Mutex::new(Bucket { tokens: 0.0, last: Instant::now() }) }
+        Self {
+            rate: AtomicU64::new(rate),
+            bucket: Mutex::new(Bucket {
+                tokens: 0.0,
+                last: Instant::now(),
+            }),
+        }
     }
 
     /// Changes the rate (0 = unlimited).
@@ -43,13 +49,19 @@ impl RateLimiter {
         if rate == 0 {
             return Duration::ZERO;
         }
-        let Ok(mut b) = self.bucket.lock() else { return Duration::ZERO };
+        let Ok(mut b) = self.bucket.lock() else {
+            return Duration::ZERO;
+        };
         let now = Instant::now();
         let burst = (rate as f64).max(65536.0);
         b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate as f64).min(burst);
         b.last = now;
         b.tokens -= n as f64;
-        if b.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-b.tokens / rate as f64) }
+        if b.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-b.tokens / rate as f64)
+        }
     }
 
     /// Waits until `n` bytes may be sent.

@@ -24,7 +24,10 @@ pub struct ReadCache {
 impl ReadCache {
     /// A cache holding at most `max_bytes` (at least one piece is always kept).
     pub fn new(max_bytes: usize) -> Self {
-        Self { max_bytes, inner: Mutex::new(HashMap::new()) }
+        Self {
+            max_bytes,
+            inner: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The cached piece, if present.
@@ -37,11 +40,15 @@ impl ReadCache {
 
     /// Caches a piece, evicting the least recently used ones beyond the byte bound.
     pub fn insert(&self, piece: u32, data: Bytes) {
-        let Ok(mut map) = self.inner.lock() else { return };
+        let Ok(mut map) = self.inner.lock() else {
+            return;
+        };
         map.insert(piece, (data, Instant::now()));
         let mut total: usize = map.values().map(|(d, _)| d.len()).sum();
         while total > self.max_bytes && map.len() > 1 {
-            let Some(oldest) = map.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k) else { break };
+            let Some(oldest) = map.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k) else {
+                break;
+            };
             if let Some((d, _)) = map.remove(&oldest) {
                 total -= d.len();
             }
@@ -58,7 +65,10 @@ impl ReadCache {
     /// Bytes held.
     #[cfg(test)]
     pub fn bytes(&self) -> usize {
-        self.inner.lock().map(|m| m.values().map(|(d, _)| d.len()).sum()).unwrap_or(0)
+        self.inner
+            .lock()
+            .map(|m| m.values().map(|(d, _)| d.len()).sum())
+            .unwrap_or(0)
     }
 }
 

@@ -53,7 +53,9 @@ pub struct SessionConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
             announce_port: None,
@@ -113,12 +115,23 @@ pub struct Session {
 impl Session {
     /// Binds the listen socket and starts accepting peers. Everything stops when `cancel` fires
     /// (see [`Session::shutdown`] for an orderly stop).
-    pub async fn start(cfg: SessionConfig, cancel: CancellationToken) -> Result<Self, SessionError> {
-        let listener = TcpListener::bind(cfg.listen)
-            .await
-            .map_err(|source| SessionError::Listen { addr: cfg.listen, source })?;
-        let listen_addr =
-            listener.local_addr().map_err(|source| SessionError::Listen { addr: cfg.listen, source })?;
+    pub async fn start(
+        cfg: SessionConfig,
+        cancel: CancellationToken,
+    ) -> Result<Self, SessionError> {
+        let listener =
+            TcpListener::bind(cfg.listen)
+                .await
+                .map_err(|source| SessionError::Listen {
+                    addr: cfg.listen,
+                    source,
+                })?;
+        let listen_addr = listener
+            .local_addr()
+            .map_err(|source| SessionError::Listen {
+                addr: cfg.listen,
+                source,
+            })?;
         let ctx = Arc::new(SessionCtx {
             peer_id: new_peer_id(),
             listen_addr,
@@ -139,7 +152,9 @@ impl Session {
             tasks: TaskTracker::new(),
         };
         let s = session.clone();
-        session.tasks.spawn(async move { s.accept_loop(listener).await });
+        session
+            .tasks
+            .spawn(async move { s.accept_loop(listener).await });
         info!(addr = %listen_addr, "listening for peers");
         Ok(session)
     }
@@ -170,20 +185,31 @@ impl Session {
         if self.cancel.is_cancelled() {
             return Err(AddError::ShuttingDown);
         }
-        let Ok(mut map) = self.torrents.lock() else { return Err(AddError::ShuttingDown) };
-        if let Some(h) = map.get(&meta.info_hash) {
-            if !h.is_finished() {
-                return Err(AddError::Duplicate(meta.info_hash));
-            }
+        let Ok(mut map) = self.torrents.lock() else {
+            return Err(AddError::ShuttingDown);
+        };
+        if map.get(&meta.info_hash).is_some_and(|h| !h.is_finished()) {
+            return Err(AddError::Duplicate(meta.info_hash));
         }
-        let handle = torrent::spawn(self.ctx.clone(), meta, data_dir, opts, self.cancel.child_token(), &self.tasks);
+        let handle = torrent::spawn(
+            self.ctx.clone(),
+            meta,
+            data_dir,
+            opts,
+            self.cancel.child_token(),
+            &self.tasks,
+        );
         map.insert(handle.info_hash(), handle.clone());
         Ok(handle)
     }
 
     /// Stops a torrent (announcing `stopped`) and forgets it; its data stays.
     pub async fn remove_torrent(&self, info_hash: InfoHash) {
-        let handle = self.torrents.lock().ok().and_then(|mut m| m.remove(&info_hash));
+        let handle = self
+            .torrents
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&info_hash));
         if let Some(h) = handle {
             h.stop().await;
         }
@@ -191,7 +217,10 @@ impl Session {
 
     /// All torrents in the session.
     pub fn torrents(&self) -> Vec<TorrentHandle> {
-        self.torrents.lock().map(|m| m.values().cloned().collect()).unwrap_or_default()
+        self.torrents
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The torrent with this info-hash.
@@ -239,7 +268,12 @@ impl Session {
             };
             let s = self.clone();
             self.tasks.spawn(async move {
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, s.route_incoming(stream, addr, permit)).await {
+                match tokio::time::timeout(
+                    HANDSHAKE_TIMEOUT,
+                    s.route_incoming(stream, addr, permit),
+                )
+                .await
+                {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => debug!(%addr, error = %e, "incoming handshake failed"),
                     Err(_) => debug!(%addr, "incoming handshake timed out"),
@@ -260,7 +294,13 @@ impl Session {
             debug!(%addr, %info_hash, "incoming peer for an unknown torrent");
             return Ok(());
         };
-        t.deliver_incoming(Incoming { stream, addr, reserved, permit }).await;
+        t.deliver_incoming(Incoming {
+            stream,
+            addr,
+            reserved,
+            permit,
+        })
+        .await;
         Ok(())
     }
 }
@@ -269,13 +309,19 @@ impl Session {
 fn new_peer_id() -> PeerId {
     use ring::rand::SecureRandom;
     let mut id = *b"-BM0100-000000000000";
-    let v: Vec<u8> = env!("CARGO_PKG_VERSION").bytes().filter(u8::is_ascii_digit).take(4).collect();
+    let v: Vec<u8> = env!("CARGO_PKG_VERSION")
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .take(4)
+        .collect();
     for (i, d) in v.iter().enumerate() {
         id[3 + i] = *d;
     }
     let mut rnd = [0u8; 12];
     if ring::rand::SystemRandom::new().fill(&mut rnd).is_err() {
-        rnd = fastrand::u128(..).to_le_bytes()[..12].try_into().unwrap_or([7; 12]);
+        rnd = fastrand::u128(..).to_le_bytes()[..12]
+            .try_into()
+            .unwrap_or([7; 12]);
     }
     id[8..].copy_from_slice(&rnd);
     PeerId(id)

@@ -1,6 +1,5 @@
 //! What a torrent reports about itself.
 
-
 /// Life cycle of a torrent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TorrentState {
@@ -64,4 +63,3 @@ pub struct TorrentStats {
     /// Why the torrent is in the `Error` state.
     pub error: Option<String>,
 }
-

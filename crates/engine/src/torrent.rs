@@ -129,7 +129,10 @@ impl TorrentHandle {
 
     /// Changes this torrent's rate limits (bytes/s, 0 = unlimited).
     pub async fn set_rate_limits(&self, upload: u64, download: u64) {
-        let _ = self.cmd.send(Command::SetRateLimits { upload, download }).await;
+        let _ = self
+            .cmd
+            .send(Command::SetRateLimits { upload, download })
+            .await;
     }
 
     /// Offers peer addresses to connect to (besides those the trackers give).

@@ -1,6 +1,8 @@
 //! Hostile peers against a seeding session on 127.0.0.1: garbage, oversized messages, bad
 //! requests and request floods get the connection dropped, and the session keeps serving.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,13 +29,34 @@ async fn seed() -> Seed {
         piece_length: Some(32 * 1024),
         ..CreateOptions::default()
     };
-    let meta = Arc::new(Metainfo::from_bytes(&metainfo::create_torrent(&file, &opts, &|_, _| {}).unwrap()).unwrap());
-    let cfg = SessionConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SessionConfig::default() };
+    let meta = Arc::new(
+        Metainfo::from_bytes(&metainfo::create_torrent(&file, &opts, &|_, _| {}).unwrap()).unwrap(),
+    );
+    let cfg = SessionConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..SessionConfig::default()
+    };
     let session = Session::start(cfg, CancellationToken::new()).await.unwrap();
-    let h = session.add_torrent(meta.clone(), dir.path().to_path_buf(), AddOptions::default()).unwrap();
+    let h = session
+        .add_torrent(
+            meta.clone(),
+            dir.path().to_path_buf(),
+            AddOptions::default(),
+        )
+        .unwrap();
     let mut rx = h.subscribe();
-    tokio::time::timeout(Duration::from_secs(20), rx.wait_for(|s| s.state == TorrentState::Seeding)).await.unwrap().unwrap();
-    Seed { session, meta, _dir: dir }
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        rx.wait_for(|s| s.state == TorrentState::Seeding),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    Seed {
+        session,
+        meta,
+        _dir: dir,
+    }
 }
 
 async fn connect(s: &Seed) -> TcpStream {
@@ -70,7 +93,10 @@ async fn still_serves(s: &Seed) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout_at(deadline, c.read(&mut chunk)).await.expect("seed went silent").unwrap();
+        let n = tokio::time::timeout_at(deadline, c.read(&mut chunk))
+            .await
+            .expect("seed went silent")
+            .unwrap();
         assert!(n > 0, "seed closed an honest connection");
         buf.extend_from_slice(&chunk[..n]);
         while buf.len() >= 4 {
@@ -116,7 +142,12 @@ async fn a_4_gib_message_length_is_refused_not_obeyed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_outside_the_torrent_or_too_large_are_dropped() {
     let s = seed().await;
-    for (index, begin, length) in [(0u32, 0u32, 65536u32), (999, 0, 16384), (9, 16000, 16384), (0, u32::MAX, 16384)] {
+    for (index, begin, length) in [
+        (0u32, 0u32, 65536u32),
+        (999, 0, 16384),
+        (9, 16000, 16384),
+        (0, u32::MAX, 16384),
+    ] {
         let mut c = connect(&s).await;
         let mut req = vec![0, 0, 0, 13, 6];
         req.extend_from_slice(&index.to_be_bytes());
@@ -133,12 +164,17 @@ async fn a_bad_bitfield_and_a_silent_handshake_do_not_hurt() {
     let s = seed().await;
     let mut c = connect(&s).await;
     // 10 pieces need a 2-byte bitfield; send 5 bytes.
-    c.write_all(&[0, 0, 0, 6, 5, 0xff, 0xff, 0xff, 0xff, 0xff]).await.unwrap();
+    c.write_all(&[0, 0, 0, 6, 5, 0xff, 0xff, 0xff, 0xff, 0xff])
+        .await
+        .unwrap();
     expect_closed(c).await;
     // A connection that never completes its handshake, and one for an unknown torrent.
     let _silent = TcpStream::connect(s.session.listen_addr()).await.unwrap();
     let mut unknown = TcpStream::connect(s.session.listen_addr()).await.unwrap();
-    unknown.write_all(&Handshake::new(metainfo::InfoHash([9; 20]), PeerId([1; 20])).encode()).await.unwrap();
+    unknown
+        .write_all(&Handshake::new(metainfo::InfoHash([9; 20]), PeerId([1; 20])).encode())
+        .await
+        .unwrap();
     expect_closed(unknown).await;
     still_serves(&s).await;
 }

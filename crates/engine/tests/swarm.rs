@@ -1,5 +1,7 @@
 //! In-process swarms on 127.0.0.1: sessions of our own engine trading real data over TCP.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,25 +30,41 @@ fn make_torrent(path: &Path, piece: u32) -> Arc<Metainfo> {
 }
 
 async fn session() -> Session {
-    let cfg = SessionConfig { listen: "127.0.0.1:0".parse().unwrap(), ..SessionConfig::default() };
+    let cfg = SessionConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..SessionConfig::default()
+    };
     Session::start(cfg, CancellationToken::new()).await.unwrap()
 }
 
 async fn wait_state(h: &TorrentHandle, want: TorrentState, secs: u64) {
     let mut rx = h.subscribe();
     let r = tokio::time::timeout(Duration::from_secs(secs), rx.wait_for(|s| s.state == want)).await;
-    assert!(r.is_ok(), "timed out waiting for {want:?}; stats now {:?}", h.stats());
+    assert!(
+        r.is_ok(),
+        "timed out waiting for {want:?}; stats now {:?}",
+        h.stats()
+    );
 }
 
 fn same_tree(a: &Path, b: &Path) {
     if a.is_file() {
-        assert!(std::fs::read(a).unwrap() == std::fs::read(b).unwrap(), "{} differs", b.display());
+        assert!(
+            std::fs::read(a).unwrap() == std::fs::read(b).unwrap(),
+            "{} differs",
+            b.display()
+        );
         return;
     }
     for entry in walk(a) {
         let rel = entry.strip_prefix(a).unwrap();
         let other = b.join(rel);
-        assert_eq!(std::fs::read(&entry).unwrap(), std::fs::read(&other).unwrap(), "{}", rel.display());
+        assert_eq!(
+            std::fs::read(&entry).unwrap(),
+            std::fs::read(&other).unwrap(),
+            "{}",
+            rel.display()
+        );
     }
 }
 
@@ -72,9 +90,13 @@ async fn single_file_seed_to_leecher() {
 
     let a = session().await;
     let b = session().await;
-    let seed = a.add_torrent(meta.clone(), seed_dir.clone(), AddOptions::default()).unwrap();
+    let seed = a
+        .add_torrent(meta.clone(), seed_dir.clone(), AddOptions::default())
+        .unwrap();
     wait_state(&seed, TorrentState::Seeding, 20).await;
-    let leech = b.add_torrent(meta.clone(), leech_dir.clone(), AddOptions::default()).unwrap();
+    let leech = b
+        .add_torrent(meta.clone(), leech_dir.clone(), AddOptions::default())
+        .unwrap();
     wait_state(&leech, TorrentState::Downloading, 20).await;
     leech.add_peers(vec![a.listen_addr()]).await;
     wait_state(&leech, TorrentState::Seeding, 60).await;
@@ -90,23 +112,37 @@ async fn multi_file_to_three_leechers_that_trade() {
     let dir = tempfile::tempdir().unwrap();
     let seed_dir = dir.path().join("seed");
     let root = seed_dir.join("tree");
-    let sizes = [1usize, 0, 100_000, 3 * 1024 * 1024 + 17, 32 * 1024, 5, 777_777];
+    let sizes = [
+        1usize,
+        0,
+        100_000,
+        3 * 1024 * 1024 + 17,
+        32 * 1024,
+        5,
+        777_777,
+    ];
     for (i, len) in sizes.iter().enumerate() {
         write_random(&root.join(format!("d{}/f{i}", i % 3)), *len, i as u64 + 10);
     }
     let meta = make_torrent(&root, 32 * 1024);
     let a = session().await;
-    let seed = a.add_torrent(meta.clone(), seed_dir.clone(), AddOptions::default()).unwrap();
+    let seed = a
+        .add_torrent(meta.clone(), seed_dir.clone(), AddOptions::default())
+        .unwrap();
     wait_state(&seed, TorrentState::Seeding, 20).await;
 
     let mut leechers = Vec::new();
     for i in 0..3 {
         let s = session().await;
         let d = dir.path().join(format!("leech{i}"));
-        let h = s.add_torrent(meta.clone(), d.clone(), AddOptions::default()).unwrap();
+        let h = s
+            .add_torrent(meta.clone(), d.clone(), AddOptions::default())
+            .unwrap();
         leechers.push((s, h, d));
     }
-    let addrs: Vec<_> = std::iter::once(a.listen_addr()).chain(leechers.iter().map(|(s, _, _)| s.listen_addr())).collect();
+    let addrs: Vec<_> = std::iter::once(a.listen_addr())
+        .chain(leechers.iter().map(|(s, _, _)| s.listen_addr()))
+        .collect();
     for (_, h, _) in &leechers {
         wait_state(h, TorrentState::Downloading, 20).await;
         h.add_peers(addrs.clone()).await;
@@ -140,16 +176,23 @@ async fn partial_data_is_completed_and_nothing_good_is_downloaded_again() {
 
     let a = session().await;
     let b = session().await;
-    let seed = a.add_torrent(meta.clone(), seed_dir, AddOptions::default()).unwrap();
+    let seed = a
+        .add_torrent(meta.clone(), seed_dir, AddOptions::default())
+        .unwrap();
     wait_state(&seed, TorrentState::Seeding, 20).await;
-    let leech = b.add_torrent(meta.clone(), leech_dir.clone(), AddOptions::default()).unwrap();
+    let leech = b
+        .add_torrent(meta.clone(), leech_dir.clone(), AddOptions::default())
+        .unwrap();
     wait_state(&leech, TorrentState::Downloading, 20).await;
     assert_eq!(leech.stats().pieces_have, 4);
     leech.add_peers(vec![a.listen_addr()]).await;
     wait_state(&leech, TorrentState::Seeding, 60).await;
     assert_eq!(std::fs::read(leech_dir.join("p.bin")).unwrap(), data);
     let got = leech.stats().downloaded;
-    assert!(got <= 1024 * 1024 + 256 * 1024, "downloaded {got} bytes for a 1 MiB gap");
+    assert!(
+        got <= 1024 * 1024 + 256 * 1024,
+        "downloaded {got} bytes for a 1 MiB gap"
+    );
     a.shutdown(Duration::from_secs(5)).await;
     b.shutdown(Duration::from_secs(5)).await;
 }

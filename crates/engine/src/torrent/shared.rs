@@ -29,7 +29,12 @@ pub(crate) enum PeerEvent {
     /// The connection ended.
     Closed { key: PeerKey, reason: String },
     /// A complete piece was hashed (and written when good).
-    PieceVerified { index: u32, result: Result<bool, String>, contributors: Vec<PeerKey>, buffer: Vec<u8> },
+    PieceVerified {
+        index: u32,
+        result: Result<bool, String>,
+        contributors: Vec<PeerKey>,
+        buffer: Vec<u8>,
+    },
     /// A block requested from several peers (endgame) arrived: cancel it elsewhere.
     CancelElsewhere { from: PeerKey, req: BlockRequest },
     /// Reading data for an upload failed.
@@ -65,8 +70,16 @@ impl Shared {
         events: mpsc::Sender<PeerEvent>,
     ) -> Self {
         let info = Arc::new(meta.info.clone());
-        let storage = Arc::new(Storage::new(info.clone(), data_dir.to_path_buf(), ctx.files.clone()));
-        let picker = Picker::new(&info, Bitfield::new(info.piece_count()), fastrand::Rng::new());
+        let storage = Arc::new(Storage::new(
+            info.clone(),
+            data_dir.to_path_buf(),
+            ctx.files.clone(),
+        ));
+        let picker = Picker::new(
+            &info,
+            Bitfield::new(info.piece_count()),
+            fastrand::Rng::new(),
+        );
         let cache_bytes = (8usize << 20).max(2 * info.piece_length as usize);
         Self {
             info,
@@ -100,7 +113,10 @@ impl Shared {
     }
 
     pub(crate) fn transferred(&self) -> (u64, u64) {
-        (self.uploaded.load(Ordering::Relaxed), self.downloaded.load(Ordering::Relaxed))
+        (
+            self.uploaded.load(Ordering::Relaxed),
+            self.downloaded.load(Ordering::Relaxed),
+        )
     }
 
     /// Hashes a complete piece and writes it when good, off the runtime, bounded by the
@@ -109,7 +125,12 @@ impl Shared {
         let shared = self.clone();
         self.jobs.spawn(async move {
             let permit = shared.ctx.verify_limit.clone().acquire_owned().await;
-            let CompletePiece { index, data, contributors, .. } = piece;
+            let CompletePiece {
+                index,
+                data,
+                contributors,
+                ..
+            } = piece;
             let s = shared.clone();
             let joined = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
@@ -119,12 +140,25 @@ impl Shared {
                 // One writer at a time: concurrent buffered writes to one file spin on the
                 // inode lock in the kernel and burn CPU without going faster.
                 let _guard = s.write_lock.lock();
-                let r = s.storage.write_piece(index, &data).map(|()| true).map_err(|e| error_chain(&e));
+                let r = s
+                    .storage
+                    .write_piece(index, &data)
+                    .map(|()| true)
+                    .map_err(|e| error_chain(&e));
                 (r, data)
             })
             .await;
-            let (result, buffer) = joined.unwrap_or_else(|e| (Err(format!("verify task failed: {e}")), Vec::new()));
-            let _ = shared.events.send(PeerEvent::PieceVerified { index, result, contributors, buffer }).await;
+            let (result, buffer) =
+                joined.unwrap_or_else(|e| (Err(format!("verify task failed: {e}")), Vec::new()));
+            let _ = shared
+                .events
+                .send(PeerEvent::PieceVerified {
+                    index,
+                    result,
+                    contributors,
+                    buffer,
+                })
+                .await;
         });
     }
 }

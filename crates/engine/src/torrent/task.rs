@@ -153,8 +153,13 @@ impl TorrentTask {
         };
         let complete = have.is_full();
         info!(torrent = %name, have = have.count(), pieces = have.len(), "data checked");
-        self.shared.replace_picker(Picker::new(&self.shared.info, have, fastrand::Rng::new()));
-        self.state = if complete { TorrentState::Seeding } else { TorrentState::Downloading };
+        self.shared
+            .replace_picker(Picker::new(&self.shared.info, have, fastrand::Rng::new()));
+        self.state = if complete {
+            TorrentState::Seeding
+        } else {
+            TorrentState::Downloading
+        };
         self.completed_tx.send_replace(complete);
         self.update_progress();
         let (peers_tx, mut peers_rx) = mpsc::channel(16);
@@ -257,7 +262,9 @@ impl TorrentTask {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.shared.jobs.wait()).await;
         while let Ok(ev) = self.events_rx.try_recv() {
             if let PeerEvent::PieceVerified { index, result, .. } = ev {
-                self.shared.picker().piece_done(index, matches!(result, Ok(true)));
+                self.shared
+                    .picker()
+                    .piece_done(index, matches!(result, Ok(true)));
             }
         }
         self.update_progress();
@@ -291,7 +298,10 @@ impl TorrentTask {
     }
 
     fn accepting(&self) -> bool {
-        matches!(self.state, TorrentState::Downloading | TorrentState::Seeding)
+        matches!(
+            self.state,
+            TorrentState::Downloading | TorrentState::Seeding
+        )
     }
 
     fn on_incoming(&mut self, inc: Incoming) {
@@ -305,16 +315,26 @@ impl TorrentTask {
         let events = self.shared.events.clone();
         self.connecting += 1;
         self.peer_tasks.spawn(async move {
-            let Incoming { mut stream, addr, reserved, permit } = inc;
+            let Incoming {
+                mut stream,
+                addr,
+                reserved,
+                permit,
+            } = inc;
             let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
                 wire::write_handshake(&mut stream, &handshake).await?;
                 wire::read_peer_id(&mut stream).await
             })
             .await;
             let ev = match r {
-                Ok(Ok(peer_id)) => {
-                    PeerEvent::Ready(Ready { stream, addr, peer_id, reserved, outgoing: false, permit })
-                }
+                Ok(Ok(peer_id)) => PeerEvent::Ready(Ready {
+                    stream,
+                    addr,
+                    peer_id,
+                    reserved,
+                    outgoing: false,
+                    permit,
+                }),
                 _ => PeerEvent::ConnectFailed(addr),
             };
             let _ = events.send(ev).await;
@@ -348,8 +368,12 @@ impl TorrentTask {
         }
         let seeding = self.state == TorrentState::Seeding;
         while self.peers.len() + self.connecting < self.ctx.cfg.max_peers_per_torrent {
-            let Some(addr) = self.queue.pop_front() else { break };
-            let Some(c) = self.candidates.get(&addr) else { continue };
+            let Some(addr) = self.queue.pop_front() else {
+                break;
+            };
+            let Some(c) = self.candidates.get(&addr) else {
+                continue;
+            };
             if c.connected || (seeding && c.is_seed) {
                 continue;
             }
@@ -399,7 +423,12 @@ impl TorrentTask {
             }
             PeerEvent::InterestChanged(key) => self.on_interest(key),
             PeerEvent::Closed { key, reason } => self.on_closed(key, &reason),
-            PeerEvent::PieceVerified { index, result, contributors, buffer } => {
+            PeerEvent::PieceVerified {
+                index,
+                result,
+                contributors,
+                buffer,
+            } => {
                 self.on_verified(index, result, contributors).await;
                 self.shared.picker().recycle(buffer);
             }
@@ -420,7 +449,9 @@ impl TorrentTask {
     }
 
     fn connect_failed(&mut self, addr: SocketAddr) {
-        let Some(c) = self.candidates.get_mut(&addr) else { return };
+        let Some(c) = self.candidates.get_mut(&addr) else {
+            return;
+        };
         c.connected = false;
         c.failures += 1;
         if c.failures >= MAX_CONNECT_FAILURES {
@@ -497,7 +528,9 @@ impl TorrentTask {
     fn on_interest(&mut self, key: PeerKey) {
         let slots = self.ctx.cfg.upload_slots + 1;
         let unchoked = self.unchoked_count();
-        let Some(p) = self.peers.get_mut(&key) else { return };
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
         let interested = p.counters.peer_interested.load(Ordering::Relaxed);
         if interested && p.am_choking && unchoked < slots {
             p.am_choking = false;
@@ -509,7 +542,9 @@ impl TorrentTask {
     }
 
     fn on_closed(&mut self, key: PeerKey, reason: &str) {
-        let Some(p) = self.peers.remove(&key) else { return };
+        let Some(p) = self.peers.remove(&key) else {
+            return;
+        };
         debug!(addr = %p.addr, reason, "peer disconnected");
         if let Some(c) = p.dial_addr.and_then(|a| self.candidates.get_mut(&a)) {
             c.connected = false;
@@ -536,7 +571,12 @@ impl TorrentTask {
         }
     }
 
-    async fn on_verified(&mut self, index: u32, result: Result<bool, String>, contributors: Vec<PeerKey>) {
+    async fn on_verified(
+        &mut self,
+        index: u32,
+        result: Result<bool, String>,
+        contributors: Vec<PeerKey>,
+    ) {
         match result {
             Ok(true) => {
                 let complete = {
@@ -579,7 +619,9 @@ impl TorrentTask {
     fn strike(&mut self, index: u32, contributors: &[PeerKey]) {
         let sole = contributors.len() == 1;
         for key in contributors {
-            let Some(p) = self.peers.get(key) else { continue };
+            let Some(p) = self.peers.get(key) else {
+                continue;
+            };
             let strikes = self.strikes.entry(p.peer_id).or_insert(0);
             *strikes += 1;
             warn!(addr = %p.addr, piece = index, strikes = *strikes, "piece failed its hash check");
@@ -615,7 +657,7 @@ impl TorrentTask {
         self.last_totals = (up, down);
         self.update_progress();
 
-        if ticks % RECHOKE_INTERVAL.as_secs() == 0 {
+        if ticks.is_multiple_of(RECHOKE_INTERVAL.as_secs()) {
             self.rechoke();
             self.shared.cache.evict_idle();
         }
@@ -643,12 +685,18 @@ impl TorrentTask {
                 unchoked: !p.am_choking,
             })
             .collect();
-        let unchoke = self.choker.rechoke(&views, self.ctx.cfg.upload_slots, &mut self.rng);
+        let unchoke = self
+            .choker
+            .rechoke(&views, self.ctx.cfg.upload_slots, &mut self.rng);
         for (k, p) in self.peers.iter_mut() {
             let want_choked = !unchoke.contains(k);
             if want_choked != p.am_choking {
                 p.am_choking = want_choked;
-                let _ = p.cmd.send(if want_choked { PeerCommand::Choke } else { PeerCommand::Unchoke });
+                let _ = p.cmd.send(if want_choked {
+                    PeerCommand::Choke
+                } else {
+                    PeerCommand::Unchoke
+                });
             }
         }
     }
@@ -656,7 +704,11 @@ impl TorrentTask {
     fn update_progress(&self) {
         let (uploaded, downloaded) = self.shared.transferred();
         let left = self.shared.picker().bytes_left();
-        self.progress_tx.send_replace(Progress { uploaded, downloaded, left });
+        self.progress_tx.send_replace(Progress {
+            uploaded,
+            downloaded,
+            left,
+        });
     }
 
     fn publish(&self) {
@@ -671,7 +723,11 @@ impl TorrentTask {
         self.stats_tx.send_modify(|s| {
             s.state = self.state;
             if !checking {
-                s.progress = if size == 0 { 1.0 } else { (size - left) as f64 / size as f64 };
+                s.progress = if size == 0 {
+                    1.0
+                } else {
+                    (size - left) as f64 / size as f64
+                };
                 s.have_bytes = size - left;
                 s.pieces_have = have_count;
             }
@@ -680,7 +736,11 @@ impl TorrentTask {
             s.download_rate = self.rate_down;
             s.upload_rate = self.rate_up;
             s.peers = self.peers.len() as u32;
-            s.seeds = self.peers.values().filter(|p| p.counters.is_seed.load(Ordering::Relaxed)).count() as u32;
+            s.seeds = self
+                .peers
+                .values()
+                .filter(|p| p.counters.is_seed.load(Ordering::Relaxed))
+                .count() as u32;
             s.hash_failures = self.hash_failures;
             s.tracker_error = tracker_error.clone();
             s.error = self.error.clone();
