@@ -196,3 +196,41 @@ async fn partial_data_is_completed_and_nothing_good_is_downloaded_again() {
     a.shutdown(Duration::from_secs(5)).await;
     b.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_the_torrent_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    let leech_dir = dir.path().join("leech");
+    let file = seed_dir.join("big.bin");
+    write_random(&file, 1024 * 1024, 8);
+    let meta = make_torrent(&file, 64 * 1024);
+    // The leecher's data file is /dev/full: every write fails with ENOSPC.
+    std::fs::create_dir_all(&leech_dir).unwrap();
+    std::os::unix::fs::symlink("/dev/full", leech_dir.join("big.bin")).unwrap();
+
+    let a = session().await;
+    let b = session().await;
+    let seed = a
+        .add_torrent(meta.clone(), seed_dir, AddOptions::default())
+        .unwrap();
+    wait_state(&seed, TorrentState::Seeding, 20).await;
+    let leech = b
+        .add_torrent(meta.clone(), leech_dir, AddOptions::default())
+        .unwrap();
+    wait_state(&leech, TorrentState::Downloading, 20).await;
+    leech.add_peers(vec![a.listen_addr()]).await;
+    wait_state(&leech, TorrentState::Error, 30).await;
+    let err = leech.stats().error.unwrap_or_default();
+    assert!(
+        err.contains("space"),
+        "error should say the disk is full: {err:?}"
+    );
+    assert_eq!(
+        leech.have().count(),
+        0,
+        "no piece counts as present after a failed write"
+    );
+    a.shutdown(Duration::from_secs(5)).await;
+    b.shutdown(Duration::from_secs(5)).await;
+}
