@@ -56,6 +56,7 @@ b=$(sha256sum < "$work/download/demo.iso" | cut -d' ' -f1)
 echo "source   sha256 $a"
 echo "download sha256 $b"
 [ "$a" = "$b" ] || { echo "MISMATCH"; exit 1; }
+sleep 1.5   # stats are published once a second
 "$bm" status --state-dir "$work/state" || true
 echo "== stopping the daemon (SIGTERM: announces stopped, saves resume data)"
 kill -TERM "$daemon"; wait "$daemon"

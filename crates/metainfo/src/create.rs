@@ -40,6 +40,9 @@ pub struct CreateOptions {
 
 /// The largest piece length picked automatically (16 MiB); larger ones can be asked for.
 const AUTO_MAX_PIECE_LENGTH: u32 = 16 * 1024 * 1024;
+/// The smallest piece length picked automatically (256 KiB, as mktorrent): smaller pieces cost
+/// every peer a request round trip and a hash per 16 KiB block for no benefit.
+const AUTO_MIN_PIECE_LENGTH: u32 = 256 * 1024;
 /// Automatic piece lengths grow until the piece count is at most this.
 const AUTO_MAX_PIECES: u64 = 2000;
 
@@ -192,10 +195,10 @@ fn walk(
     Ok(())
 }
 
-/// The smallest power of two from 16 KiB up to 16 MiB giving at most 2000 pieces (so, unless
+/// The smallest power of two from 256 KiB up to 16 MiB giving at most 2000 pieces (so, unless
 /// clamped, between 1000 and 2000).
 fn auto_piece_length(total: u64) -> u32 {
-    let mut pl = MIN_PIECE_LENGTH;
+    let mut pl = AUTO_MIN_PIECE_LENGTH.max(MIN_PIECE_LENGTH);
     while pl < AUTO_MAX_PIECE_LENGTH && total.div_ceil(u64::from(pl)) > AUTO_MAX_PIECES {
         pl *= 2;
     }

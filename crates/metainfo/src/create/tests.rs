@@ -120,12 +120,12 @@ fn directory_is_walked_sorted_and_pieces_cross_file_boundaries() {
 
 #[test]
 fn automatic_piece_length() {
-    assert_eq!(auto_piece_length(1), 16 * 1024);
-    assert_eq!(auto_piece_length(2000 * 16 * 1024), 16 * 1024);
-    assert_eq!(auto_piece_length(2000 * 16 * 1024 + 1), 32 * 1024);
+    assert_eq!(auto_piece_length(1), 256 * 1024);
+    assert_eq!(auto_piece_length(2000 * 256 * 1024), 256 * 1024);
+    assert_eq!(auto_piece_length(2000 * 256 * 1024 + 1), 512 * 1024);
     assert_eq!(auto_piece_length(1 << 30), 1 << 20);
     assert_eq!(auto_piece_length(1 << 50), 16 << 20);
-    for total in [50_000_000_u64, 700 << 20, 3 << 30, 20 << 30] {
+    for total in [700_u64 << 20, 3 << 30, 20 << 30] {
         let n = total.div_ceil(u64::from(auto_piece_length(total)));
         assert!((1000..=2000).contains(&n), "{total}: {n} pieces");
     }
