@@ -41,6 +41,8 @@ const MAX_DEPTH: usize = 500;
 const INITIAL_DEPTH: usize = 32;
 /// The request queue length we advertise (BEP 10 `reqq`).
 const OUR_REQQ: u32 = 500;
+/// The extended message id we want `ut_pex` messages under.
+const OUR_PEX_ID: u8 = 1;
 /// A peer with more unanswered requests than this to us is dropped.
 const MAX_PENDING_UPLOADS: usize = 2048;
 
@@ -65,6 +67,8 @@ pub(crate) enum PeerCommand {
     Cancel(BlockRequest),
     /// Disconnect, saying why in the log.
     Close(&'static str),
+    /// Tell the peer about other peers (BEP 11).
+    Pex(wire::PexMessage),
 }
 
 /// Everything a peer task starts with.
@@ -127,6 +131,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, setup: PeerSetup, tasks: &TaskTracker) 
         reads: JoinSet::new(),
         waiting_reads: HashMap::new(),
         pick_buf: Vec::new(),
+        their_pex_id: None,
         shared,
         _permit: permit,
     };
@@ -157,6 +162,8 @@ struct Peer {
     reads: JoinSet<(u32, Result<Bytes, String>)>,
     waiting_reads: HashMap<u32, Vec<BlockRequest>>,
     pick_buf: Vec<BlockRequest>,
+    /// The id the peer wants `ut_pex` under, when it speaks it.
+    their_pex_id: Option<u8>,
     shared: Arc<Shared>,
     _permit: OwnedSemaphorePermit,
 }
@@ -230,7 +237,13 @@ impl Peer {
             let _ = self.send(m);
         }
         if self.extended {
+            let m = if self.shared.info.private {
+                Vec::new()
+            } else {
+                vec![(wire::PEX_EXTENSION.to_string(), OUR_PEX_ID)]
+            };
             let hs = ExtensionHandshake {
+                m,
                 client: Some(crate::CLIENT_NAME.to_string()),
                 reqq: Some(OUR_REQQ),
                 listen_port: Some(self.shared.ctx.announce_port),
@@ -274,6 +287,14 @@ impl Peer {
                 }
             }
             PeerCommand::Close(why) => return Err(why.to_string()),
+            PeerCommand::Pex(msg) => {
+                if let Some(id) = self.their_pex_id {
+                    self.send(Message::Extended {
+                        id,
+                        payload: msg.encode(),
+                    })?;
+                }
+            }
         }
         Ok(())
     }
@@ -356,12 +377,31 @@ impl Peer {
                 }
             }
             Message::Extended { id: 0, payload } => {
-                if let Some(q) = ExtensionHandshake::decode(&payload)
-                    .ok()
-                    .and_then(|hs| hs.reqq)
-                {
+                let Ok(hs) = ExtensionHandshake::decode(&payload) else {
+                    return Ok(());
+                };
+                if let Some(q) = hs.reqq {
                     self.max_depth = (q as usize).clamp(1, MAX_DEPTH);
                     self.depth = self.depth.min(self.max_depth);
+                }
+                self.their_pex_id = hs
+                    .id_of(wire::PEX_EXTENSION)
+                    .filter(|_| !self.shared.info.private);
+                let ev = PeerEvent::Extensions {
+                    key: self.key,
+                    listen_port: hs.listen_port.filter(|p| *p != 0),
+                    pex: self.their_pex_id.is_some(),
+                };
+                let _ = self.shared.events.send(ev).await;
+            }
+            Message::Extended {
+                id: OUR_PEX_ID,
+                payload,
+            } if !self.shared.info.private => {
+                if let Ok(pex) = wire::PexMessage::decode(&payload)
+                    && !pex.added.is_empty()
+                {
+                    let _ = self.shared.events.send(PeerEvent::Pex(pex.added)).await;
                 }
             }
             Message::Extended { .. } => {}

@@ -49,6 +49,9 @@ pub struct SessionConfig {
     pub max_open_files: usize,
     /// How often trackers are asked for peers at least (their `interval` is used when shorter).
     pub max_announce_interval: Duration,
+    /// How often connected peers are told about our other peers (BEP 11; never for private
+    /// torrents).
+    pub pex_interval: Duration,
 }
 
 impl Default for SessionConfig {
@@ -69,6 +72,7 @@ impl Default for SessionConfig {
             verify_concurrency: cpus,
             max_open_files: 256,
             max_announce_interval: Duration::from_secs(30 * 60),
+            pex_interval: Duration::from_secs(60),
         }
     }
 }

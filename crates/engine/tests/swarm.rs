@@ -234,3 +234,82 @@ async fn a_full_disk_stops_the_torrent_with_a_clear_error() {
     a.shutdown(Duration::from_secs(5)).await;
     b.shutdown(Duration::from_secs(5)).await;
 }
+
+async fn session_with_pex(interval: Duration) -> Session {
+    let cfg = SessionConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        pex_interval: interval,
+        ..SessionConfig::default()
+    };
+    Session::start(cfg, CancellationToken::new()).await.unwrap()
+}
+
+/// A seeds; B and C only know A. Returns how many peers B and C end up with.
+async fn pex_swarm(private: bool) -> (u32, u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    let file = seed_dir.join("pex.bin");
+    write_random(&file, 4 * 1024 * 1024, 11);
+    let opts = CreateOptions {
+        announce: "http://127.0.0.1:1/announce".into(),
+        piece_length: Some(64 * 1024),
+        private,
+        ..CreateOptions::default()
+    };
+    let meta = Arc::new(
+        Metainfo::from_bytes(&metainfo::create_torrent(&file, &opts, &|_, _| {}).unwrap()).unwrap(),
+    );
+    let a = session_with_pex(Duration::from_secs(1)).await;
+    // A slow seed, so the leechers are still downloading when PEX runs.
+    let seed = a
+        .add_torrent(
+            meta.clone(),
+            seed_dir,
+            AddOptions {
+                max_upload_rate: 256 * 1024,
+                ..AddOptions::default()
+            },
+        )
+        .unwrap();
+    wait_state(&seed, TorrentState::Seeding, 20).await;
+    let b = session_with_pex(Duration::from_secs(1)).await;
+    let c = session_with_pex(Duration::from_secs(1)).await;
+    let hb = b
+        .add_torrent(meta.clone(), dir.path().join("b"), AddOptions::default())
+        .unwrap();
+    let hc = c
+        .add_torrent(meta.clone(), dir.path().join("c"), AddOptions::default())
+        .unwrap();
+    for h in [&hb, &hc] {
+        wait_state(h, TorrentState::Downloading, 20).await;
+        h.add_peers(vec![a.listen_addr()]).await;
+    }
+    // Stats are published once a second; B and C must each see two peers at some point.
+    let mut peers = (0, 0);
+    for (h, n) in [(&hb, &mut peers.0), (&hc, &mut peers.1)] {
+        let mut rx = h.subscribe();
+        let r = tokio::time::timeout(Duration::from_secs(6), rx.wait_for(|s| s.peers >= 2)).await;
+        *n = if r.is_ok() { 2 } else { h.stats().peers };
+    }
+    for s in [&a, &b, &c] {
+        s.shutdown(Duration::from_secs(5)).await;
+    }
+    peers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_exchange_introduces_leechers_to_each_other() {
+    if std::env::var_os("ENGINE_TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .try_init();
+    }
+    let (b, c) = pex_swarm(false).await;
+    assert_eq!((b, c), (2, 2), "B and C learn of each other through A");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_torrents_do_not_exchange_peers() {
+    let (b, c) = pex_swarm(true).await;
+    assert_eq!((b, c), (1, 1), "BEP 27: peers only from the tracker");
+}

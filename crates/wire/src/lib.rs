@@ -11,6 +11,7 @@ mod codec;
 mod extension;
 mod handshake;
 mod message;
+mod pex;
 
 pub use codec::{Codec, MAX_MESSAGE_LEN, PIECE_HEADER_LEN, encode_piece_header};
 pub use extension::{EXTENSION_HANDSHAKE_ID, ExtensionHandshake};
@@ -19,6 +20,7 @@ pub use handshake::{
     read_peer_id, supports_extended, supports_fast, write_handshake,
 };
 pub use message::{BlockRequest, Message, validate_bitfield};
+pub use pex::{MAX_PEX_PEERS, PEX_EXTENSION, PexMessage};
 
 /// Why a peer's bytes were refused. Every variant means "drop this peer".
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,10 @@
 //! The writing half of a peer connection: encodes queued messages in batches, applies upload
 //! rate limits to blocks, sends keep-alives when idle.
+//!
+//! Control messages (choke, have, cancel, peer exchange, ...) overtake queued blocks, so a
+//! rate-limited upload never delays them.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -14,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 use wire::{Codec, Message};
 
 use super::PeerCounters;
-use crate::ratelimit::acquire_all;
 use crate::torrent::Shared;
 
 /// Send a keep-alive after this long without writing anything.
@@ -24,47 +27,143 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Encode at most this much before writing.
 const BATCH: usize = 256 * 1024;
 
+struct Writer {
+    wr: OwnedWriteHalf,
+    rx: mpsc::UnboundedReceiver<Message>,
+    queued: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+    counters: Arc<PeerCounters>,
+    buf: BytesMut,
+    codec: Codec,
+    control: VecDeque<Message>,
+    blocks: VecDeque<Message>,
+    closed: bool,
+}
+
 pub(super) async fn run(
-    mut wr: OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Message>,
+    wr: OwnedWriteHalf,
+    rx: mpsc::UnboundedReceiver<Message>,
     queued: Arc<AtomicUsize>,
     shared: Arc<Shared>,
     counters: Arc<PeerCounters>,
     cancel: CancellationToken,
 ) {
-    let mut buf = BytesMut::with_capacity(BATCH + 32 * 1024);
-    let mut codec = Codec::default();
-    loop {
-        let first = tokio::select! {
-            _ = cancel.cancelled() => break,
-            m = tokio::time::timeout(KEEPALIVE, rx.recv()) => match m {
-                Ok(Some(m)) => m,
-                Ok(None) => break,
-                Err(_) => Message::KeepAlive,
-            },
-        };
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            if let Message::Piece { data, .. } = &msg {
-                let n = data.len() as u64;
-                acquire_all(&[&shared.ctx.up, &shared.up], n).await;
-                counters.uploaded.fetch_add(n, Ordering::Relaxed);
-                shared.uploaded.fetch_add(n, Ordering::Relaxed);
-                queued.fetch_sub(1, Ordering::Relaxed);
-            }
-            if codec.encode(&msg, &mut buf).is_err() {
-                cancel.cancel();
-                return;
-            }
-            if buf.len() < BATCH {
-                next = rx.try_recv().ok();
-            }
-        }
-        match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&buf)).await {
-            Ok(Ok(())) => buf.clear(),
-            _ => break,
-        }
+    let mut w = Writer {
+        wr,
+        rx,
+        queued,
+        shared,
+        counters,
+        buf: BytesMut::with_capacity(BATCH + 32 * 1024),
+        codec: Codec::default(),
+        control: VecDeque::new(),
+        blocks: VecDeque::new(),
+        closed: false,
+    };
+    tokio::select! {
+        _ = cancel.cancelled() => {}
+        r = w.run() => { let _ = r; }
     }
     cancel.cancel();
-    let _ = wr.shutdown().await;
+    let _ = w.wr.shutdown().await;
+}
+
+impl Writer {
+    async fn run(&mut self) -> Result<(), ()> {
+        loop {
+            if self.control.is_empty() && self.blocks.is_empty() {
+                if self.closed {
+                    return Ok(());
+                }
+                match tokio::time::timeout(KEEPALIVE, self.rx.recv()).await {
+                    Ok(Some(m)) => self.push(m),
+                    Ok(None) => return Ok(()),
+                    Err(_) => self.control.push_back(Message::KeepAlive),
+                }
+            }
+            self.drain_channel();
+            while let Some(m) = self.control.pop_front() {
+                self.encode(&m)?;
+            }
+            while self.buf.len() < BATCH {
+                let Some(m) = self.blocks.pop_front() else {
+                    break;
+                };
+                let n = match &m {
+                    Message::Piece { data, .. } => data.len() as u64,
+                    _ => 0,
+                };
+                let wait = self.shared.ctx.up.take(n).max(self.shared.up.take(n));
+                if !wait.is_zero() {
+                    // Send what is ready, then wait for the tokens while still taking messages.
+                    self.flush().await?;
+                    self.sleep_receiving(wait).await;
+                    while let Some(c) = self.control.pop_front() {
+                        self.encode(&c)?;
+                    }
+                }
+                self.counters.uploaded.fetch_add(n, Ordering::Relaxed);
+                self.shared.uploaded.fetch_add(n, Ordering::Relaxed);
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                self.encode(&m)?;
+                self.drain_channel();
+                if !self.control.is_empty() {
+                    break;
+                }
+            }
+            self.flush().await?;
+        }
+    }
+
+    fn push(&mut self, m: Message) {
+        if matches!(m, Message::Piece { .. }) {
+            self.blocks.push_back(m);
+        } else {
+            self.control.push_back(m);
+        }
+    }
+
+    fn drain_channel(&mut self) {
+        loop {
+            match self.rx.try_recv() {
+                Ok(m) => self.push(m),
+                Err(mpsc::error::TryRecvError::Empty) => return,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.closed = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn sleep_receiving(&mut self, wait: Duration) {
+        let sleep = tokio::time::sleep(wait);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return,
+                m = self.rx.recv(), if !self.closed => match m {
+                    Some(m) => self.push(m),
+                    None => self.closed = true,
+                },
+            }
+        }
+    }
+
+    fn encode(&mut self, m: &Message) -> Result<(), ()> {
+        self.codec.encode(m, &mut self.buf).map_err(|_| ())
+    }
+
+    async fn flush(&mut self) -> Result<(), ()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        match tokio::time::timeout(WRITE_TIMEOUT, self.wr.write_all(&self.buf)).await {
+            Ok(Ok(())) => {
+                self.buf.clear();
+                Ok(())
+            }
+            _ => Err(()),
+        }
+    }
 }

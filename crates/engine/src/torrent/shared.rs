@@ -39,6 +39,14 @@ pub(crate) enum PeerEvent {
     CancelElsewhere { from: PeerKey, req: BlockRequest },
     /// Reading data for an upload failed.
     ReadFailed(String),
+    /// The peer's extension handshake: its listen port and whether it speaks `ut_pex`.
+    Extensions {
+        key: PeerKey,
+        listen_port: Option<u16>,
+        pex: bool,
+    },
+    /// Addresses a peer told us about (BEP 11).
+    Pex(Vec<SocketAddr>),
 }
 
 /// Torrent state shared with peer tasks.

@@ -54,6 +54,12 @@ struct PeerEntry {
     last_down: u64,
     last_up: u64,
     dial_addr: Option<SocketAddr>,
+    /// Where the peer accepts connections (the dial address, or its BEP 10 `p` for inbound).
+    listen_addr: Option<SocketAddr>,
+    /// It speaks `ut_pex`.
+    pex: bool,
+    /// The addresses we last told it about.
+    pex_sent: HashSet<SocketAddr>,
 }
 
 #[derive(Default)]
@@ -343,7 +349,11 @@ impl TorrentTask {
 
     fn add_candidates(&mut self, addrs: Vec<SocketAddr>) {
         for addr in addrs {
-            if self.is_self(addr) || self.banned_addrs.contains(&addr) || addr.port() == 0 {
+            if self.is_self(addr)
+                || self.banned_addrs.contains(&addr)
+                || addr.port() == 0
+                || self.is_connected_to(addr)
+            {
                 continue;
             }
             let c = self.candidates.entry(addr).or_default();
@@ -352,6 +362,12 @@ impl TorrentTask {
             }
         }
         self.connect_some();
+    }
+
+    /// Whether a connected peer listens at `addr` (an inbound peer told us its port): dialling
+    /// it would only make a duplicate connection.
+    fn is_connected_to(&self, addr: SocketAddr) -> bool {
+        self.peers.values().any(|p| p.listen_addr == Some(addr))
     }
 
     /// Our own listen address as trackers hand it back. Other addresses of ours (a public IP)
@@ -374,7 +390,7 @@ impl TorrentTask {
             let Some(c) = self.candidates.get(&addr) else {
                 continue;
             };
-            if c.connected || (seeding && c.is_seed) {
+            if c.connected || (seeding && c.is_seed) || self.is_connected_to(addr) {
                 continue;
             }
             let Ok(permit) = self.ctx.conn_limit.clone().try_acquire_owned() else {
@@ -439,6 +455,24 @@ impl TorrentTask {
                     }
                 }
             }
+            PeerEvent::Extensions {
+                key,
+                listen_port,
+                pex,
+            } => {
+                if let Some(p) = self.peers.get_mut(&key) {
+                    p.pex = pex;
+                    if p.dial_addr.is_none() {
+                        p.listen_addr = listen_port.map(|port| SocketAddr::new(p.addr.ip(), port));
+                    }
+                }
+            }
+            PeerEvent::Pex(addrs) => {
+                debug!(peers = addrs.len(), "peers from peer exchange");
+                if !self.shared.info.private {
+                    self.add_candidates(addrs);
+                }
+            }
             PeerEvent::ReadFailed(msg) => {
                 if self.error.as_deref() != Some(&msg) {
                     warn!(error = %msg, "reading data for upload failed");
@@ -468,7 +502,7 @@ impl TorrentTask {
             Some("connected to ourselves")
         } else if self.banned_ids.contains(&r.peer_id) || self.banned_addrs.contains(&r.addr) {
             Some("banned")
-        } else if self.peers.values().any(|p| p.peer_id == r.peer_id) {
+        } else if !self.keep_if_duplicate(&r) {
             Some("already connected")
         } else if !self.accepting() {
             Some("not accepting peers")
@@ -503,6 +537,9 @@ impl TorrentTask {
                 last_down: 0,
                 last_up: 0,
                 dial_addr,
+                listen_addr: dial_addr,
+                pex: false,
+                pex_sent: HashSet::new(),
             },
         );
         peer::spawn(
@@ -519,6 +556,27 @@ impl TorrentTask {
             },
             &self.peer_tasks,
         );
+    }
+
+    /// Whether a new connection to a peer we may already be connected to should be kept. When
+    /// both sides dialled each other at once (after PEX, say), both keep the connection opened
+    /// by the side with the smaller peer id, so exactly one survives; the other is closed.
+    fn keep_if_duplicate(&mut self, r: &Ready) -> bool {
+        let Some(existing) = self.peers.values().find(|p| p.peer_id == r.peer_id) else {
+            return true;
+        };
+        let existing_outgoing = existing.dial_addr.is_some();
+        if existing_outgoing == r.outgoing {
+            return false;
+        }
+        let we_are_smaller = self.ctx.peer_id.0 < r.peer_id.0;
+        let keep_new = r.outgoing == we_are_smaller;
+        if keep_new {
+            let _ = existing
+                .cmd
+                .send(PeerCommand::Close("duplicate connection"));
+        }
+        keep_new
     }
 
     fn unchoked_count(&self) -> usize {
@@ -657,6 +715,10 @@ impl TorrentTask {
         self.last_totals = (up, down);
         self.update_progress();
 
+        let pex_secs = self.ctx.cfg.pex_interval.as_secs().max(1);
+        if ticks.is_multiple_of(pex_secs) && !self.shared.info.private {
+            self.send_pex();
+        }
         if ticks.is_multiple_of(RECHOKE_INTERVAL.as_secs()) {
             self.rechoke();
             self.shared.cache.evict_idle();
@@ -670,6 +732,41 @@ impl TorrentTask {
             }
         }
         self.connect_some();
+    }
+
+    /// BEP 11: tells every `ut_pex` peer which of our peers it has not heard about from us, and
+    /// which are gone.
+    fn send_pex(&mut self) {
+        let current: HashSet<SocketAddr> =
+            self.peers.values().filter_map(|p| p.listen_addr).collect();
+        for p in self.peers.values_mut().filter(|p| p.pex) {
+            let added: Vec<SocketAddr> = current
+                .iter()
+                .filter(|a| !p.pex_sent.contains(*a) && Some(**a) != p.listen_addr)
+                .take(50)
+                .copied()
+                .collect();
+            let dropped: Vec<SocketAddr> = p
+                .pex_sent
+                .iter()
+                .filter(|a| !current.contains(*a))
+                .take(50)
+                .copied()
+                .collect();
+            if added.is_empty() && dropped.is_empty() {
+                continue;
+            }
+            for a in &added {
+                p.pex_sent.insert(*a);
+            }
+            for a in &dropped {
+                p.pex_sent.remove(a);
+            }
+            debug!(addr = %p.addr, added = added.len(), dropped = dropped.len(), "sending peer exchange");
+            let _ = p
+                .cmd
+                .send(PeerCommand::Pex(wire::PexMessage { added, dropped }));
+        }
     }
 
     fn rechoke(&mut self) {
