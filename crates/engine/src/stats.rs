@@ -30,7 +30,7 @@ impl TorrentState {
 }
 
 /// A snapshot of a torrent, published about once a second.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TorrentStats {
     /// Where it is in its life cycle.
     pub state: TorrentState,

@@ -29,6 +29,10 @@ use crate::stats::{TorrentState, TorrentStats};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Peer addresses that failed this often are forgotten.
 const MAX_CONNECT_FAILURES: u32 = 5;
+/// How often a busy torrent updates rates, connects peers and publishes stats.
+const TICK: Duration = Duration::from_secs(1);
+/// The same for an idle torrent (no peers, nothing to connect to).
+const IDLE_TICK: Duration = Duration::from_secs(15);
 /// A peer whose data failed this many hash checks is banned (at once when it was the only source).
 const MAX_STRIKES: u32 = 3;
 
@@ -100,6 +104,8 @@ pub(crate) struct TorrentTask {
     progress_tx: watch::Sender<Progress>,
     completed_tx: watch::Sender<bool>,
     tracker_error: Option<watch::Receiver<Option<String>>>,
+    next_pex: Instant,
+    next_rechoke: Instant,
 }
 
 impl TorrentTask {
@@ -145,6 +151,8 @@ impl TorrentTask {
             progress_tx: watch::channel(Progress::default()).0,
             completed_tx: watch::channel(false).0,
             tracker_error: None,
+            next_pex: Instant::now() + Duration::from_secs(1),
+            next_rechoke: Instant::now() + RECHOKE_INTERVAL,
         }
     }
 
@@ -178,21 +186,23 @@ impl TorrentTask {
         );
         self.tracker_error = Some(announcer.error.clone());
         self.publish();
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut ticks: u64 = 0;
+        // A busy torrent ticks every second; an idle one (seeding, nobody connected) only every
+        // IDLE_TICK, so thousands of idle torrents cost next to no CPU.
+        let mut next_tick = Instant::now() + TICK;
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
                 Some(cmd) = self.cmd_rx.recv() => self.on_command(cmd),
                 Some(ev) = self.events_rx.recv() => self.on_event(ev).await,
                 Some(addrs) = peers_rx.recv() => self.add_candidates(addrs),
-                _ = tick.tick() => {
-                    ticks += 1;
-                    self.on_tick(ticks);
+                _ = tokio::time::sleep_until(next_tick) => {
+                    self.on_tick();
                     self.publish();
+                    next_tick = Instant::now() + if self.is_idle() { IDLE_TICK } else { TICK };
                 }
             }
+            next_tick =
+                next_tick.min(Instant::now() + if self.is_idle() { IDLE_TICK } else { TICK });
         }
         self.finish(Some(announcer)).await;
     }
@@ -694,7 +704,17 @@ impl TorrentTask {
         }
     }
 
-    fn on_tick(&mut self, ticks: u64) {
+    /// Nothing to do until something happens: no peers, no connection attempts, no traffic.
+    fn is_idle(&self) -> bool {
+        self.peers.is_empty()
+            && self.connecting == 0
+            && self.queue.is_empty()
+            && self.rate_up == 0
+            && self.rate_down == 0
+            && self.state != TorrentState::Checking
+    }
+
+    fn on_tick(&mut self) {
         // Rates (bytes/s), smoothed.
         let mut seeds = 0;
         for p in self.peers.values_mut() {
@@ -715,16 +735,17 @@ impl TorrentTask {
         self.last_totals = (up, down);
         self.update_progress();
 
-        let pex_secs = self.ctx.cfg.pex_interval.as_secs().max(1);
-        if ticks.is_multiple_of(pex_secs) && !self.shared.info.private {
+        let now = Instant::now();
+        if now >= self.next_pex && !self.shared.info.private {
+            self.next_pex = now + self.ctx.cfg.pex_interval;
             self.send_pex();
         }
-        if ticks.is_multiple_of(RECHOKE_INTERVAL.as_secs()) {
+        if now >= self.next_rechoke {
+            self.next_rechoke = now + RECHOKE_INTERVAL;
             self.rechoke();
             self.shared.cache.evict_idle();
         }
         // Retry candidates whose back-off expired.
-        let now = Instant::now();
         for (addr, c) in self.candidates.iter_mut() {
             if !c.connected && c.next_try.is_some_and(|t| t <= now) {
                 c.next_try = None;
@@ -817,7 +838,8 @@ impl TorrentTask {
         let size = self.shared.info.total_length;
         let checking = self.state == TorrentState::Checking;
         let tracker_error = self.tracker_error.as_ref().and_then(|e| e.borrow().clone());
-        self.stats_tx.send_modify(|s| {
+        self.stats_tx.send_if_modified(|s| {
+            let before = s.clone();
             s.state = self.state;
             if !checking {
                 s.progress = if size == 0 {
@@ -841,6 +863,7 @@ impl TorrentTask {
             s.hash_failures = self.hash_failures;
             s.tracker_error = tracker_error.clone();
             s.error = self.error.clone();
+            *s != before
         });
     }
 }
