@@ -139,21 +139,38 @@ impl CorruptPeer {
         };
         let tracker_port = port_of(announce_url)
             .unwrap_or_else(|| panic!("corrupt peer: not a loopback tracker URL: {announce_url}"));
-        let response = announce(
-            tracker_port,
-            &torrent.info_hash,
-            PEER_ID,
-            addr.port(),
-            0,
-            "started",
-        )
-        .unwrap_or_else(|e| panic!("corrupt peer: announce to {announce_url} failed: {e}"));
-        if let Some(reason) = response.get("failure reason").and_then(|r| r.bytes()) {
-            panic!(
-                "corrupt peer: tracker refused the announce: {}",
-                String::from_utf8_lossy(reason)
+        // opentracker swaps its whitelist in on a reload thread: an announce right after a
+        // reload can still be refused for a moment, so retry a refusal for a few seconds.
+        let mut last = String::new();
+        let accepted =
+            poll_until(
+                Duration::from_secs(10),
+                Duration::from_millis(100),
+                || match announce(
+                    tracker_port,
+                    &torrent.info_hash,
+                    PEER_ID,
+                    addr.port(),
+                    0,
+                    "started",
+                ) {
+                    Ok(r) => match r.get("failure reason").and_then(|r| r.bytes()) {
+                        Some(reason) => {
+                            last = format!(
+                                "tracker refused the announce: {}",
+                                String::from_utf8_lossy(reason)
+                            );
+                            None
+                        }
+                        None => Some(()),
+                    },
+                    Err(e) => {
+                        last = format!("announce to {announce_url} failed: {e}");
+                        None
+                    }
+                },
             );
-        }
+        assert!(accepted.is_some(), "corrupt peer: {last}");
         CorruptPeer {
             addr,
             tracker_port,
