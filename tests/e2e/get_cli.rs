@@ -164,3 +164,26 @@ fn get_into_an_unwritable_directory_exits_1_and_a_bad_torrent_too() {
         "{stderr}"
     );
 }
+
+#[test]
+fn get_accepts_a_file_url_as_browsers_pass_it() {
+    let swarm = Swarm::single_file("get-file-url", SIZE, PIECE);
+    let mut seed = Aria2::seed(&swarm.torrent, &swarm.seed_dir("seed"), free_port());
+    swarm.wait_for_seeds(1, &mut seed.proc);
+    // A name with a space, percent-encoded in the URL as a browser does.
+    let spaced = swarm.empty_dir("web").join("my torrent.torrent");
+    std::fs::copy(&swarm.torrent.path, &spaced).expect("copy torrent");
+    let url = format!("file://{}", spaced.display()).replace(' ', "%20");
+    let dir = swarm.empty_dir("leech");
+    let mut cmd = Btmirror::command();
+    cmd.arg("get").arg(&url).arg("--dir").arg(&dir).args([
+        "--port",
+        &free_port().to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--no-seed",
+    ]);
+    let (code, stderr) = run_to_end(cmd, TRANSFER_TIMEOUT);
+    assert_eq!(code, Some(0), "{stderr}");
+    swarm.assert_complete(&dir);
+}

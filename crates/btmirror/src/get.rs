@@ -150,7 +150,18 @@ async fn load_torrent(src: &str) -> anyhow::Result<Vec<u8>> {
         }
         return Ok(body);
     }
-    std::fs::read(src).with_context(|| format!("reading {src}"))
+    // Browsers hand a downloaded .torrent to the MIME handler (`btmirror get %u`) as a file://
+    // URL.
+    let path = match src.strip_prefix("file://") {
+        Some(rest) => {
+            let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+            percent_encoding::percent_decode_str(rest)
+                .decode_utf8_lossy()
+                .into_owned()
+        }
+        None => src.to_owned(),
+    };
+    std::fs::read(&path).with_context(|| format!("reading {path}"))
 }
 
 /// Fails early, with a clear message, when the data directory cannot be written.

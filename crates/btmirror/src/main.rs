@@ -89,11 +89,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Placeholder for commands that are not part of this build yet.
-fn not_available(cmd: &str) -> anyhow::Result<()> {
-    anyhow::bail!("`btmirror {cmd}` is not available in this build yet")
-}
-
 /// First SIGINT/SIGTERM cancels `shutdown` (commands wind down cleanly); a second one exits 1 at once.
 fn spawn_signal_handler(shutdown: CancellationToken) -> anyhow::Result<()> {
     use anyhow::Context as _;

@@ -185,12 +185,27 @@ impl Client {
     pub fn new(user_agent: &str) -> Result<Self, Error> {
         // Fails only when a provider is already installed, which is what we want anyway.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(user_agent)
-            .timeout(HTTP_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .build()
-            .map_err(|e| Error::Setup(Box::new(e)))?;
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(user_agent)
+                .timeout(HTTP_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::limited(5))
+        };
+        let http = match builder().build() {
+            Ok(c) => c,
+            // No CA certificates on a minimal system: plain HTTP and UDP trackers must still
+            // work, so go on without trusted roots (https announces then fail, saying why).
+            Err(e) => {
+                tracing::warn!(error = %e, "no usable CA certificates: https trackers will fail");
+                let tls = rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth();
+                builder()
+                    .use_preconfigured_tls(tls)
+                    .build()
+                    .map_err(|e| Error::Setup(Box::new(e)))?
+            }
+        };
         Ok(Self {
             http,
             http_timeout: HTTP_TIMEOUT,

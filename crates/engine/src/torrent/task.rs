@@ -262,6 +262,9 @@ impl TorrentTask {
     }
 
     fn fail(&mut self, msg: String) {
+        if self.state == TorrentState::Error {
+            return; // the first error is the one worth reporting
+        }
         warn!(error = %msg, "torrent stopped by an error");
         self.state = TorrentState::Error;
         self.error = Some(msg);

@@ -1,0 +1,450 @@
+//! The reconciler: the watch directories are the desired state, the session's torrents the
+//! running state, and [`Registry`] turns the difference into actions.
+//!
+//! A pass is [`Registry::plan`] (pure: which files to stop, which to read) followed by
+//! [`Registry::apply`] (start, replace or mark as failed with the prepared results). A file is
+//! only read once its size and mtime have been quiet for [`QUIET`]; a file that is not a usable
+//! torrent is retried with back-off for as long as it stays, its reason is shown in the status
+//! and logged once per reason and version of the file.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use engine::{AddError, AddOptions, Session, TorrentHandle};
+use metainfo::InfoHash;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use super::resume::{self, Prepared, ResumeNote, SaveKey};
+use super::watch::{Listed, Stamp};
+
+/// A file's size and mtime must stay unchanged this long before it is read.
+pub const QUIET: Duration = Duration::from_secs(1);
+/// First retry delay of an unusable file; doubled per failure up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+/// Longest retry delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// A torrent the engine stopped with an error (a full disk, a vanished file) is restarted after
+/// this long, so the mirror heals by itself once the operator fixed the cause; SIGHUP restarts
+/// it at once.
+pub const ERROR_RESTART: Duration = Duration::from_secs(5 * 60);
+
+/// Retry delay while the same torrent is still stopping (a quick replace A → B → A).
+const BUSY_RETRY: Duration = Duration::from_millis(500);
+
+/// Per-torrent settings the reconciler applies when adding.
+#[derive(Clone, Debug, Default)]
+pub struct AddPolicy {
+    /// Data root instead of the `.torrent`'s directory.
+    pub data_dir: Option<PathBuf>,
+    /// Per-torrent rate limits (bytes/s, 0 = unlimited).
+    pub upload_rate: u64,
+    /// See `upload_rate`.
+    pub download_rate: u64,
+    /// Data checks at once per file system.
+    pub check_concurrency: usize,
+}
+
+/// A running torrent and what the daemon keeps about it.
+#[derive(Debug)]
+pub struct Running {
+    /// The engine's handle.
+    pub handle: TorrentHandle,
+    /// Lifetime (uploaded, downloaded) before this run.
+    pub lifetime: (u64, u64),
+    /// The key of the resume data on disk, if it is current.
+    pub saved: Option<SaveKey>,
+    /// The initial check finished (so the bitfield may be saved).
+    pub checked: bool,
+    /// When the engine was first seen to have stopped it with an error.
+    pub error_seen: Option<Instant>,
+    /// Restart it at the next pass if it is in the error state (set by SIGHUP).
+    pub restart_on_error: bool,
+}
+
+/// What the daemon knows about one `.torrent` file.
+#[derive(Debug)]
+pub enum Slot {
+    /// Not read yet (waiting for the file to be quiet).
+    Pending,
+    /// Not a usable torrent (or a duplicate); retried later.
+    Failed(String),
+    /// Running in the session.
+    Running(Running),
+}
+
+/// One `.torrent` file in a watch directory.
+#[derive(Debug)]
+pub struct Entry {
+    /// The watch directory it is in.
+    pub dir: PathBuf,
+    /// Its size and mtime as last listed.
+    pub stamp: Stamp,
+    /// When `stamp` was first seen.
+    pub since: Instant,
+    /// The stamp the slot was last derived from (`None` before the first read).
+    pub read_stamp: Option<Stamp>,
+    /// Failed reads in a row and when to try again.
+    pub retry: Option<(u32, Instant)>,
+    /// Its state.
+    pub slot: Slot,
+}
+
+/// Everything the reconciler tracks, shared with the status report.
+#[derive(Debug, Default)]
+pub struct Registry {
+    /// Entries by `.torrent` path.
+    pub entries: BTreeMap<PathBuf, Entry>,
+    /// Torrents being stopped (their handles are gone from `entries`).
+    pub stopping: HashSet<InfoHash>,
+    /// Check limits per file system.
+    check_limits: HashMap<u64, Arc<Semaphore>>,
+}
+
+/// A torrent to stop (announce `stopped`, save its resume data) because its file went away or
+/// was replaced.
+#[derive(Debug)]
+pub struct Stop {
+    /// The torrent.
+    pub running: Running,
+    /// Why, for the log.
+    pub why: &'static str,
+    /// Its `.torrent` path.
+    pub path: PathBuf,
+}
+
+/// The result of planning one listing.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Torrents to stop.
+    pub stops: Vec<Stop>,
+    /// Files to read now, with the stamp they were listed with.
+    pub read: Vec<(PathBuf, Stamp)>,
+    /// When a file will be due (quiet, or its retry time).
+    pub wake: Option<Instant>,
+}
+
+impl Plan {
+    fn wake_at(&mut self, at: Instant) {
+        self.wake = Some(self.wake.map_or(at, |w| w.min(at)));
+    }
+}
+
+/// When a stamp first seen at `since` counts as quiet: its mtime is at least [`QUIET`] in
+/// the past, or (clock skew) it has been seen unchanged for that long.
+fn quiet_at(stamp: &Stamp, since: Instant, now: Instant, wall: SystemTime) -> Instant {
+    let by_watch = since + QUIET;
+    match wall.duration_since(stamp.mtime) {
+        Ok(age) => by_watch.min(now + QUIET.saturating_sub(age)),
+        Err(_) => by_watch,
+    }
+}
+
+impl Registry {
+    /// Plans the pass for `dirs` (which were listed; `listed` holds every candidate file in
+    /// them). Entries in those directories that are no longer listed are removed.
+    pub fn plan(
+        &mut self,
+        dirs: &[PathBuf],
+        listed: Vec<Listed>,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Plan {
+        let mut plan = Plan::default();
+        let present: HashSet<&Path> = listed.iter().map(|l| l.path.as_path()).collect();
+        let gone: Vec<PathBuf> = self
+            .entries
+            .iter()
+            .filter(|(p, e)| dirs.contains(&e.dir) && !present.contains(p.as_path()))
+            .map(|(p, _)| p.clone())
+            .collect();
+        // Torrents in the engine's error state for long enough are stopped here and started
+        // again below, as if their file had just appeared.
+        for (path, e) in self.entries.iter_mut() {
+            let Slot::Running(r) = &mut e.slot else {
+                continue;
+            };
+            if r.handle.stats().state != engine::TorrentState::Error {
+                r.error_seen = None;
+                r.restart_on_error = false;
+                continue;
+            }
+            let since = *r.error_seen.get_or_insert(now);
+            let due = since + ERROR_RESTART;
+            if due > now && !r.restart_on_error {
+                plan.wake_at(due);
+                continue;
+            }
+            if let Some(running) = take_running(&mut e.slot) {
+                self.stopping.insert(running.handle.info_hash());
+                plan.stops.push(Stop {
+                    running,
+                    why: "restarting after an error",
+                    path: path.clone(),
+                });
+                e.read_stamp = None;
+                e.since = now.checked_sub(Duration::from_secs(3600)).unwrap_or(now);
+            }
+        }
+        let mut any_gone = false;
+        for path in gone {
+            if let Some(e) = self.entries.remove(&path)
+                && let Slot::Running(running) = e.slot
+            {
+                self.stopping.insert(running.handle.info_hash());
+                plan.stops.push(Stop {
+                    running,
+                    why: "removed",
+                    path,
+                });
+                any_gone = true;
+            }
+        }
+        for l in listed {
+            let dir = l.path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let e = self.entries.entry(l.path.clone()).or_insert_with(|| Entry {
+                dir,
+                stamp: l.stamp,
+                since: now,
+                read_stamp: None,
+                retry: None,
+                slot: Slot::Pending,
+            });
+            if e.stamp != l.stamp {
+                e.stamp = l.stamp;
+                e.since = now;
+                e.retry = None;
+            }
+            // A duplicate may run now that another file went away.
+            if any_gone && matches!(e.slot, Slot::Failed(_)) {
+                e.retry = Some((e.retry.map_or(0, |r| r.0), now));
+            }
+            let due = if e.read_stamp != Some(e.stamp) {
+                // New or changed: read once quiet.
+                let quiet = quiet_at(&e.stamp, e.since, now, wall);
+                e.retry.map_or(quiet, |(_, at)| at.max(quiet))
+            } else {
+                match e.retry {
+                    Some((_, at)) => at,
+                    None => continue,
+                }
+            };
+            if due <= now {
+                plan.read.push((l.path, e.stamp));
+            } else {
+                plan.wake_at(due);
+            }
+        }
+        plan
+    }
+
+    /// Applies the result of reading `path` (listed with `stamp`): starts, replaces or marks
+    /// the torrent as failed. Returns a torrent to stop when it was replaced.
+    pub fn apply(
+        &mut self,
+        path: &Path,
+        stamp: Stamp,
+        result: Result<Prepared, String>,
+        session: &Session,
+        policy: &AddPolicy,
+        now: Instant,
+    ) -> Option<Stop> {
+        let duplicate_of = match &result {
+            Ok(p) => self
+                .entries
+                .iter()
+                .find(|(other, e)| {
+                    other.as_path() != path
+                        && matches!(&e.slot, Slot::Running(r) if r.handle.info_hash() == p.meta.info_hash)
+                })
+                .map(|(other, _)| other.clone()),
+            Err(_) => None,
+        };
+        let check_limit = result.as_ref().ok().map(|p| {
+            self.check_limits
+                .entry(p.device)
+                .or_insert_with(|| Arc::new(Semaphore::new(policy.check_concurrency.max(1))))
+                .clone()
+        });
+        let busy = result
+            .as_ref()
+            .is_ok_and(|p| self.stopping.contains(&p.meta.info_hash));
+        let e = self.entries.get_mut(path)?;
+        if e.stamp != stamp {
+            return None; // changed again meanwhile: the next pass reads it
+        }
+        let prepared = match result {
+            Err(reason) => {
+                // Rewritten into something unusable: the old torrent is no longer wanted.
+                let stop = take_running(&mut e.slot);
+                fail(e, path, reason, now);
+                return stop.map(|running| self.stopping_now(running, path, "replaced"));
+            }
+            Ok(p) => p,
+        };
+        if let Slot::Running(r) = &e.slot
+            && r.handle.info_hash() == prepared.meta.info_hash
+        {
+            e.read_stamp = Some(stamp); // touched or rewritten with the same torrent
+            e.retry = None;
+            return None;
+        }
+        if let Some(other) = duplicate_of {
+            fail(
+                e,
+                path,
+                format!(
+                    "the same torrent as {} (not started twice)",
+                    other.display()
+                ),
+                now,
+            );
+            return None;
+        }
+        if busy {
+            e.retry = Some((e.retry.map_or(0, |r| r.0), now + BUSY_RETRY));
+            return None;
+        }
+        let stop = take_running(&mut e.slot);
+        let Prepared {
+            meta,
+            data_dir,
+            have,
+            lifetime,
+            resume: note,
+            ..
+        } = prepared;
+        let saved = have.as_ref().map(|h| resume::loaded_key(h, lifetime));
+        let resumed = have.is_some();
+        let opts = AddOptions {
+            have,
+            max_upload_rate: policy.upload_rate,
+            max_download_rate: policy.download_rate,
+            check_limit,
+        };
+        match session.add_torrent(meta.clone(), data_dir.clone(), opts) {
+            Ok(handle) => {
+                match &note {
+                    ResumeNote::Resumed => info!(torrent = %meta.info.name, file = %path.display(),
+                        "added torrent, resumed without a check"),
+                    ResumeNote::Missing => info!(torrent = %meta.info.name, file = %path.display(),
+                        data = %data_dir.display(), "added torrent, checking its data"),
+                    ResumeNote::FilesChanged => {
+                        info!(torrent = %meta.info.name, file = %path.display(),
+                        "added torrent; files changed since the resume data was saved, checking")
+                    }
+                    ResumeNote::Unusable(why) => {
+                        warn!(torrent = %meta.info.name, file = %path.display(),
+                        "added torrent; resume data unusable ({why}), checking")
+                    }
+                }
+                e.slot = Slot::Running(Running {
+                    handle,
+                    lifetime,
+                    saved,
+                    checked: resumed,
+                    error_seen: None,
+                    restart_on_error: false,
+                });
+                e.read_stamp = Some(stamp);
+                e.retry = None;
+            }
+            Err(AddError::Duplicate(_)) => {
+                e.retry = Some((e.retry.map_or(0, |r| r.0), now + BUSY_RETRY));
+            }
+            Err(err) => fail(e, path, resume::chain(&err), now),
+        }
+        stop.map(|running| self.stopping_now(running, path, "replaced"))
+    }
+
+    fn stopping_now(&mut self, running: Running, path: &Path, why: &'static str) -> Stop {
+        self.stopping.insert(running.handle.info_hash());
+        Stop {
+            running,
+            why,
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// Running torrents in watch directories that are no longer watched, removed from the
+    /// registry (the caller stops them).
+    pub fn retain_dirs(&mut self, dirs: &[PathBuf]) -> Vec<Stop> {
+        let gone: Vec<PathBuf> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| !dirs.contains(&e.dir))
+            .map(|(p, _)| p.clone())
+            .collect();
+        let mut stops = Vec::new();
+        for path in gone {
+            if let Some(e) = self.entries.remove(&path)
+                && let Slot::Running(running) = e.slot
+            {
+                stops.push(self.stopping_now(running, &path, "no longer watched"));
+            }
+        }
+        stops
+    }
+
+    /// Makes every failed file due for a retry now, and every torrent the engine stopped with
+    /// an error due for a restart (after a reload).
+    pub fn retry_failed_now(&mut self, now: Instant) {
+        for e in self.entries.values_mut() {
+            match &mut e.slot {
+                Slot::Failed(_) => e.retry = Some((0, now)),
+                Slot::Running(r) => r.restart_on_error = true,
+                _ => {}
+            }
+        }
+    }
+
+    /// The earliest retry any entry waits for (set while applying, e.g. a torrent that was
+    /// still stopping), so the next scan is not left to the periodic rescan.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.entries
+            .values()
+            .filter_map(|e| e.retry.map(|(_, at)| at))
+            .min()
+    }
+
+    /// The running torrents.
+    pub fn running(&mut self) -> impl Iterator<Item = (&Path, &mut Running)> {
+        self.entries
+            .iter_mut()
+            .filter_map(|(p, e)| match &mut e.slot {
+                Slot::Running(r) => Some((p.as_path(), r)),
+                _ => None,
+            })
+    }
+}
+
+/// Takes the running torrent out of `slot` (leaving `Pending`); other slots are left as they are.
+fn take_running(slot: &mut Slot) -> Option<Running> {
+    match std::mem::replace(slot, Slot::Pending) {
+        Slot::Running(r) => Some(r),
+        other => {
+            *slot = other;
+            None
+        }
+    }
+}
+
+/// Marks `e` as failed with `reason`, logging it when it is new for this version of the file.
+fn fail(e: &mut Entry, path: &Path, reason: String, now: Instant) {
+    let attempts = e.retry.map_or(0, |r| r.0) + 1;
+    let same = e.read_stamp == Some(e.stamp) && matches!(&e.slot, Slot::Failed(r) if *r == reason);
+    if !same {
+        warn!(file = %path.display(), "not a usable torrent, will retry while it stays: {reason}");
+    }
+    let exp = attempts.saturating_sub(1).min(16);
+    let delay = FIRST_BACKOFF.saturating_mul(1 << exp).min(MAX_BACKOFF);
+    e.retry = Some((attempts, now + delay));
+    e.read_stamp = Some(e.stamp);
+    e.slot = Slot::Failed(reason);
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,94 @@
+//! The daemon's status: the design's status JSON built from the registry (served on the
+//! control socket) and the one-line summary sent to systemd as `STATUS=`.
+
+use std::path::Path;
+
+use super::reconcile::{Registry, Slot};
+use crate::status::{self, StatusReport, TorrentStatus, Totals};
+use crate::units::format_rate;
+
+/// The status of every `.torrent` file in the watch directories.
+pub fn build(reg: &Registry, listen_port: u16) -> StatusReport {
+    let torrents: Vec<TorrentStatus> = reg
+        .entries
+        .iter()
+        .map(|(path, e)| match &e.slot {
+            Slot::Pending => unparsed(path, "checking", None),
+            Slot::Failed(reason) => unparsed(path, "error", Some(reason.clone())),
+            Slot::Running(r) => {
+                let s = r.handle.stats();
+                let meta = r.handle.metainfo();
+                TorrentStatus {
+                    name: meta.info.name.clone(),
+                    info_hash: meta.info_hash.to_hex(),
+                    torrent_file: path.display().to_string(),
+                    state: s.state.as_str().to_owned(),
+                    progress: s.progress.clamp(0.0, 1.0),
+                    size: s.size,
+                    downloaded: s.downloaded,
+                    uploaded: s.uploaded,
+                    download_rate: s.download_rate,
+                    upload_rate: s.upload_rate,
+                    peers: s.peers,
+                    seeds: s.seeds,
+                    error: s.error.clone(),
+                    lifetime_uploaded: r.lifetime.0.saturating_add(s.uploaded),
+                    lifetime_downloaded: r.lifetime.1.saturating_add(s.downloaded),
+                }
+            }
+        })
+        .collect();
+    StatusReport {
+        totals: Totals::sum(&torrents),
+        torrents,
+        listen_port,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    }
+}
+
+/// A `.torrent` that is not running: named after its file, no info-hash.
+fn unparsed(path: &Path, state: &str, error: Option<String>) -> TorrentStatus {
+    TorrentStatus {
+        name: path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        torrent_file: path.display().to_string(),
+        state: state.to_owned(),
+        error,
+        ..TorrentStatus::default()
+    }
+}
+
+/// `12 seeding, 2 downloading; up 1.2 MiB/s, down 300 KiB/s` (for systemd's `STATUS=`).
+pub fn summary(report: &StatusReport) -> String {
+    format!(
+        "{}; up {}, down {}",
+        status::state_counts(&report.torrents),
+        format_rate(report.totals.upload_rate),
+        format_rate(report.totals.download_rate)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unparsed_files_show_their_name_and_reason() {
+        let t = unparsed(Path::new("/t/a.torrent"), "error", Some("bad".into()));
+        assert_eq!(t.name, "a.torrent");
+        assert_eq!(t.info_hash, "");
+        assert_eq!(t.torrent_file, "/t/a.torrent");
+        assert_eq!(t.error.as_deref(), Some("bad"));
+        let r = StatusReport {
+            torrents: vec![
+                t.clone(),
+                t,
+                unparsed(Path::new("b.torrent"), "checking", None),
+            ],
+            ..StatusReport::default()
+        };
+        let s = summary(&r);
+        assert!(s.starts_with("1 checking, 2 error; up "), "{s}");
+    }
+}

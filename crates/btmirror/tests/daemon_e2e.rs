@@ -1,0 +1,352 @@
+//! End-to-end tests of `btmirror run`: the real binary on 127.0.0.1 with our tracker
+//! (`btmirror tracker`) and a second `btmirror get` process as the other peer. State is read
+//! through the control socket (`btmirror status --json`).
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test by panicking"
+)]
+
+#[path = "daemon_e2e/support.rs"]
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use support::{
+    Daemon, Proc, Tracker, all_seeding, base_config, command, make_torrent, random_bytes,
+    sha256_file, torrents, wait_for,
+};
+
+const T: Duration = Duration::from_secs(30);
+
+/// Puts `name` with `data` and its torrent `name.torrent` into `dir`; returns the info-hash.
+fn seed_file(dir: &Path, name: &str, data: &[u8], announce: &str) -> String {
+    let (torrent, hash) = make_torrent(name, data, 16384, announce);
+    std::fs::write(dir.join(name), data).unwrap();
+    std::fs::write(dir.join(format!("{name}.torrent")), torrent).unwrap();
+    hash
+}
+
+#[test]
+fn config_typo_exits_2_naming_the_key_and_line() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = format!("{}max_upload_rte = \"1MiB\"\n", base_config(d.path()));
+    let mut daemon = Daemon::spawn(d.path(), &cfg);
+    let status = daemon.proc.wait_exit(T);
+    assert_eq!(status.code(), Some(2), "{}", daemon.proc.log());
+    let log = daemon.proc.log();
+    assert!(
+        log.contains("max_upload_rte") && log.contains("line 7"),
+        "{log}"
+    );
+}
+
+#[test]
+fn nothing_to_watch_exits_2_saying_what_to_pass() {
+    let d = tempfile::tempdir().unwrap();
+    let out = command(d.path()).arg("run").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("btmirror run DIR") && err.contains("--config"),
+        "{err}"
+    );
+}
+
+#[test]
+fn second_instance_on_the_same_state_dir_exits_1() {
+    let d = tempfile::tempdir().unwrap();
+    let first = Daemon::start(d.path(), &base_config(d.path()));
+    let mut second = Daemon::spawn(d.path(), &base_config(d.path()));
+    let status = second.proc.wait_exit(T);
+    assert_eq!(status.code(), Some(1));
+    let log = second.proc.log();
+    assert!(log.contains("already running"), "{log}");
+    assert!(
+        first.try_status().is_some(),
+        "the first instance must keep running"
+    );
+}
+
+#[test]
+fn watch_dir_is_the_desired_state() {
+    let d = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(d.path());
+    let daemon = Daemon::start(d.path(), &base_config(d.path()));
+    let watch = d.path().join("watch");
+
+    // Added: checked and seeded; the tracker learns about us.
+    let a = seed_file(
+        &watch,
+        "a.bin",
+        &random_bytes(100_000, 1),
+        &tracker.announce(),
+    );
+    let s = daemon.wait_status("a seeding", T, |s| all_seeding(s, 1));
+    assert_eq!(torrents(&s)[0]["info_hash"], a.as_str());
+    assert_eq!(
+        torrents(&s)[0]["torrent_file"],
+        watch.join("a.bin.torrent").to_str().unwrap()
+    );
+    assert!(wait_for(T, || (tracker.seeders(&a) == 1).then_some(())).is_some());
+
+    // Replaced under the same name by another torrent: the old stops, the new runs.
+    let (b_torrent, b) = make_torrent(
+        "b.bin",
+        &random_bytes(50_000, 2),
+        16384,
+        &tracker.announce(),
+    );
+    std::fs::write(watch.join("b.bin"), random_bytes(50_000, 2)).unwrap();
+    std::fs::write(watch.join(".a.tmp"), &b_torrent).unwrap();
+    std::fs::rename(watch.join(".a.tmp"), watch.join("a.bin.torrent")).unwrap();
+    daemon.wait_status("the replacement seeding", T, |s| {
+        all_seeding(s, 1) && torrents(s)[0]["info_hash"] == b.as_str()
+    });
+    assert!(wait_for(T, || (tracker.seeders(&a) == 0).then_some(())).is_some());
+
+    // Hidden and temporary files are ignored.
+    std::fs::write(watch.join("c.torrent.part"), b"d").unwrap();
+    std::fs::write(watch.join(".d.torrent"), b"d").unwrap();
+
+    // Removed: announces stopped, data kept, gone from the status.
+    std::fs::remove_file(watch.join("a.bin.torrent")).unwrap();
+    daemon.wait_status("no torrents", T, |s| torrents(s).is_empty());
+    assert!(wait_for(T, || (tracker.seeders(&b) == 0).then_some(())).is_some());
+    assert!(watch.join("a.bin").exists() && watch.join("b.bin").exists());
+    assert!(watch.join("c.torrent.part").exists() && watch.join(".d.torrent").exists());
+}
+
+#[test]
+fn slowly_written_torrent_is_an_error_until_complete() {
+    let d = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(d.path(), &base_config(d.path()));
+    let watch = d.path().join("watch");
+    let data = random_bytes(40_000, 3);
+    std::fs::write(watch.join("slow.bin"), &data).unwrap();
+    let (torrent, hash) = make_torrent("slow.bin", &data, 16384, "http://127.0.0.1:9/announce");
+    let (head, tail) = torrent.split_at(torrent.len() / 2);
+    let path = watch.join("slow.bin.torrent");
+    std::fs::write(&path, head).unwrap();
+    let s = daemon.wait_status("an error for the half-written file", T, |s| {
+        torrents(s).first().is_some_and(|t| t["state"] == "error")
+    });
+    let t = &torrents(&s)[0];
+    assert_eq!(t["info_hash"], "");
+    assert!(t["error"].as_str().is_some_and(|e| !e.is_empty()), "{t}");
+    std::thread::sleep(Duration::from_secs(2));
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, tail).unwrap();
+    drop(f);
+    let s = daemon.wait_status("the completed file seeding", T, |s| all_seeding(s, 1));
+    assert_eq!(torrents(&s)[0]["info_hash"], hash.as_str());
+    // The reason was logged once, not at every retry.
+    let log = daemon.proc.log();
+    assert_eq!(log.matches("not a usable torrent").count(), 1, "{log}");
+}
+
+#[test]
+fn two_hundred_torrents_added_at_once() {
+    let d = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(d.path(), &base_config(d.path()));
+    let watch = d.path().join("watch");
+    let staging = d.path().join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    for i in 0..200u64 {
+        let name = format!("f{i:03}.bin");
+        seed_file(
+            &staging,
+            &name,
+            &random_bytes(2000 + i as usize, i),
+            "http://127.0.0.1:9/a",
+        );
+    }
+    for entry in std::fs::read_dir(&staging).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::rename(&p, watch.join(p.file_name().unwrap())).unwrap();
+    }
+    let started = Instant::now();
+    daemon.wait_status("200 seeding", Duration::from_secs(60), |s| {
+        all_seeding(s, 200)
+    });
+    eprintln!("200 torrents seeding after {:?}", started.elapsed());
+}
+
+#[test]
+fn download_survives_kill_9_then_resumes_without_recheck() {
+    let d = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(d.path());
+    let data = random_bytes(2 << 20, 4);
+    let (torrent, hash) = make_torrent("big.bin", &data, 32768, &tracker.announce());
+
+    // The other side: `btmirror get` seeding the complete data.
+    let seed_dir = d.path().join("seed");
+    std::fs::create_dir(&seed_dir).unwrap();
+    std::fs::write(seed_dir.join("big.bin"), &data).unwrap();
+    std::fs::write(d.path().join("big.bin.torrent"), &torrent).unwrap();
+    let mut get = command(d.path());
+    get.arg("get")
+        .arg(d.path().join("big.bin.torrent"))
+        .arg("--dir")
+        .arg(&seed_dir)
+        .args([
+            "--port",
+            &support::free_port().to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .arg("--state-dir")
+        .arg(d.path().join("seed-state"));
+    let _seeder = Proc::spawn(&mut get, &d.path().join("seeder.log"));
+    assert!(wait_for(T, || (tracker.seeders(&hash) == 1).then_some(())).is_some());
+
+    // A slow download, killed with SIGKILL part way.
+    let root = d.path().join("mirror");
+    let slow = format!("{}max_download_rate = \"256KiB\"\n", base_config(&root));
+    let mut daemon = Daemon::start(&root, &slow);
+    std::fs::write(root.join("watch/big.bin.torrent"), &torrent).unwrap();
+    daemon.wait_status("a partial download", T, |s| {
+        torrents(s).first().is_some_and(|t| {
+            t["state"] == "downloading" && t["progress"].as_f64().is_some_and(|p| p > 0.3)
+        })
+    });
+    std::thread::sleep(Duration::from_millis(1500)); // let a resume save happen
+    daemon.proc.signal(Signal::SIGKILL);
+    daemon.proc.wait_exit(T);
+
+    // Restarted without the limit: completes with the right bytes.
+    let daemon = Daemon::start(&root, &base_config(&root));
+    daemon.wait_status("the download complete", Duration::from_secs(60), |s| {
+        all_seeding(s, 1)
+    });
+    assert_eq!(
+        sha256_file(&root.join("watch/big.bin")),
+        sha256_file(&seed_dir.join("big.bin"))
+    );
+    assert!(wait_for(T, || (tracker.seeders(&hash) == 2).then_some(())).is_some());
+
+    // SIGTERM: exit 0 within 10 s, and the tracker drops us (announce `stopped`).
+    let mut daemon = daemon;
+    let t0 = Instant::now();
+    daemon.proc.signal(Signal::SIGTERM);
+    let status = daemon.proc.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}: {}", daemon.proc.log());
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        tracker.seeders(&hash),
+        1,
+        "the tracker still lists the stopped daemon"
+    );
+
+    // Restart with resume data: seeding at once without a check, nothing downloaded again,
+    // the lifetime counter kept.
+    let log_before = std::fs::read_to_string(root.join("daemon.log"))
+        .unwrap()
+        .len();
+    let daemon = Daemon::start(&root, &base_config(&root));
+    daemon.wait_status("seeding from resume data", T, |s| all_seeding(s, 1));
+    let log = daemon.proc.log();
+    let this_run = log.get(log_before..).unwrap_or_default();
+    assert!(this_run.contains("resumed without a check"), "{this_run}");
+    std::thread::sleep(Duration::from_secs(2));
+    let s2 = daemon.try_status().unwrap();
+    assert_eq!(torrents(&s2)[0]["downloaded"], 0, "{s2}");
+    assert!(torrents(&s2)[0]["lifetime_downloaded"].as_u64().unwrap() >= data.len() as u64 / 2);
+}
+
+#[test]
+fn sighup_applies_a_changed_config_and_keeps_it_when_broken() {
+    let d = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(d.path(), &base_config(d.path()));
+    let other = d.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let hash = seed_file(
+        &other,
+        "o.bin",
+        &random_bytes(30_000, 5),
+        "http://127.0.0.1:9/a",
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(torrents(&daemon.try_status().unwrap()).is_empty());
+
+    // A second watch directory: its torrent starts after the reload.
+    let cfg = base_config(d.path()).replace(
+        "watch = [",
+        &format!("max_upload_rate = \"1MiB\"\nwatch = [{other:?}, "),
+    );
+    std::fs::write(&daemon.config, &cfg).unwrap();
+    daemon.proc.signal(Signal::SIGHUP);
+    let s = daemon.wait_status("the new directory's torrent", T, |s| all_seeding(s, 1));
+    assert_eq!(torrents(&s)[0]["info_hash"], hash.as_str());
+    let log = daemon.proc.log();
+    assert!(
+        log.contains("configuration reloaded") && log.contains("1.0 MiB/s"),
+        "{log}"
+    );
+
+    // A broken config is reported and the running one kept.
+    std::fs::write(&daemon.config, format!("{cfg}bogus_key = 1\n")).unwrap();
+    daemon.proc.signal(Signal::SIGHUP);
+    assert!(
+        wait_for(T, || daemon.proc.log().contains("bogus_key").then_some(())).is_some(),
+        "{}",
+        daemon.proc.log()
+    );
+    let s = daemon.try_status().unwrap();
+    assert!(all_seeding(&s, 1), "{s}");
+    let mut daemon = daemon;
+    assert!(daemon.proc.running());
+}
+
+#[test]
+fn a_torrent_stopped_by_a_full_disk_heals_after_the_cause_is_fixed() {
+    let d = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(d.path());
+    let data = random_bytes(1 << 20, 9);
+    let (torrent, hash) = make_torrent("full.bin", &data, 32768, &tracker.announce());
+    let seed_dir = d.path().join("seed");
+    std::fs::create_dir(&seed_dir).unwrap();
+    std::fs::write(seed_dir.join("full.bin"), &data).unwrap();
+    std::fs::write(d.path().join("full.bin.torrent"), &torrent).unwrap();
+    let mut get = command(d.path());
+    get.arg("get")
+        .arg(d.path().join("full.bin.torrent"))
+        .arg("--dir")
+        .arg(&seed_dir)
+        .args([
+            "--port",
+            &support::free_port().to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .arg("--state-dir")
+        .arg(d.path().join("seed-state"));
+    let _seeder = Proc::spawn(&mut get, &d.path().join("seeder.log"));
+    assert!(wait_for(T, || (tracker.seeders(&hash) == 1).then_some(())).is_some());
+
+    // The data file is /dev/full: every write fails with "no space left on device".
+    let root = d.path().join("mirror");
+    let daemon = Daemon::start(&root, &base_config(&root));
+    std::os::unix::fs::symlink("/dev/full", root.join("watch/full.bin")).unwrap();
+    std::fs::write(root.join("watch/full.bin.torrent"), &torrent).unwrap();
+    daemon.wait_status("the disk-full error", T, |s| {
+        torrents(s).first().is_some_and(|t| {
+            t["state"] == "error" && t["error"].as_str().is_some_and(|e| e.contains("space"))
+        })
+    });
+    // The operator frees space (here: replaces the file) and sends SIGHUP: it starts again.
+    std::fs::remove_file(root.join("watch/full.bin")).unwrap();
+    daemon.proc.signal(Signal::SIGHUP);
+    daemon.wait_status("the healed download", Duration::from_secs(60), |s| {
+        all_seeding(s, 1)
+    });
+    assert_eq!(
+        sha256_file(&root.join("watch/full.bin")),
+        sha256_file(&seed_dir.join("full.bin"))
+    );
+}

@@ -1,0 +1,135 @@
+//! `btmirror status` through the real binary: one error line and exit 1 when no daemon
+//! listens, and the table and the design's JSON when a daemon (here a stand-in speaking the
+//! control protocol on a unix socket) answers. Also `top` refusing to run without a terminal.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn btmirror(args: &[&str], state_dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_btmirror"))
+        .args(args)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .env_remove("BTMIRROR_LOG")
+        .output()
+        .expect("running btmirror")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The status a stand-in daemon reports.
+fn status_json() -> serde_json::Value {
+    serde_json::json!({
+        "torrents": [
+            {"name": "alpha.iso", "info_hash": "00112233445566778899aabbccddeeff00112233",
+             "torrent_file": "/w/alpha.iso.torrent", "state": "seeding", "progress": 1.0,
+             "size": 1048576, "downloaded": 0, "uploaded": 2097152, "download_rate": 0,
+             "upload_rate": 4096, "peers": 3, "seeds": 0, "error": null,
+             "lifetime_uploaded": 2097152, "lifetime_downloaded": 0},
+            {"name": "beta.tar", "info_hash": "", "torrent_file": "/w/beta.tar.torrent",
+             "state": "error", "progress": 0.0, "size": 0, "downloaded": 0, "uploaded": 0,
+             "download_rate": 0, "upload_rate": 0, "peers": 0, "seeds": 0,
+             "error": "invalid torrent: bad bencode at byte 7",
+             "lifetime_uploaded": 0, "lifetime_downloaded": 0}
+        ],
+        "totals": {"uploaded": 2097152, "downloaded": 0, "upload_rate": 4096, "download_rate": 0,
+                   "lifetime_uploaded": 2097152, "lifetime_downloaded": 0},
+        "listen_port": 51413,
+        "version": "0.1.0"
+    })
+}
+
+/// Serves `count` connections on `dir/control.sock` with protocol version 1, checking each
+/// request line.
+fn stand_in_daemon(dir: &Path, count: usize) -> std::thread::JoinHandle<()> {
+    let listener = UnixListener::bind(dir.join("control.sock")).expect("binding the socket");
+    std::thread::spawn(move || {
+        for _ in 0..count {
+            let (stream, _) = listener.accept().expect("accepting");
+            let mut reader = BufReader::new(stream.try_clone().expect("cloning the stream"));
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("reading the request");
+            let req: serde_json::Value = serde_json::from_str(&line).expect("the request is JSON");
+            assert_eq!(req["command"], "status");
+            assert_eq!(req["version"], 1);
+            let answer = serde_json::json!({"version": 1, "status": status_json()});
+            writeln!(&stream, "{answer}").expect("writing the answer");
+        }
+    })
+}
+
+#[test]
+fn status_without_a_daemon_exits_1_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["status"][..], &["status", "--json"]] {
+        let out = btmirror(args, dir.path());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+        let err = text(&out.stderr);
+        let sock = dir.path().join("control.sock");
+        assert_eq!(
+            err,
+            format!(
+                "btmirror: error: no btmirror daemon is listening on {} (is it running? use --state-dir)\n",
+                sock.display()
+            )
+        );
+    }
+}
+
+#[test]
+fn status_prints_a_table_and_json_from_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = stand_in_daemon(dir.path(), 2);
+
+    let out = btmirror(&["status"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("RATIO"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("alpha.iso") && lines[1].contains("seeding"),
+        "{table}"
+    );
+    assert!(
+        lines[1].contains("4.0 KiB/s") && lines[1].contains("3/0") && lines[1].contains("2.00"),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("beta.tar") && lines[2].contains("error"),
+        "{table}"
+    );
+    assert_eq!(
+        lines[3],
+        "    error: invalid torrent: bad bencode at byte 7"
+    );
+    assert!(
+        lines[4].starts_with("2 torrents (1 seeding, 1 error)") && lines[4].contains("port 51413"),
+        "{table}"
+    );
+
+    let out = btmirror(&["status", "--json"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed, status_json(), "the JSON passes through unchanged");
+    daemon.join().unwrap();
+}
+
+#[test]
+fn top_needs_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = btmirror(&["top"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("needs a terminal") && err.lines().count() == 1,
+        "{err}"
+    );
+}
