@@ -190,6 +190,10 @@ impl Client {
                 .user_agent(user_agent)
                 .timeout(HTTP_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::limited(5))
+                // Announces are minutes apart and many trackers (opentracker) close the
+                // connection after each answer: a pooled connection would only fail the next
+                // announce, the `stopped` one included.
+                .pool_max_idle_per_host(0)
         };
         let http = match builder().build() {
             Ok(c) => c,
