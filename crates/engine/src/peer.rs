@@ -484,35 +484,24 @@ impl Peer {
             self.counters.snubbed.store(false, Ordering::Relaxed);
         }
         let outcome = self.shared.picker().on_block(self.key, index, begin, &data);
-        match outcome {
+        let (duplicate, complete) = match outcome {
             BlockOutcome::Ignored => {
                 self.shared.wasted.fetch_add(len, Ordering::Relaxed);
+                (false, None)
             }
-            BlockOutcome::Stored { duplicate_requests } => {
-                if duplicate_requests {
-                    let _ = self
-                        .shared
-                        .events
-                        .send(PeerEvent::CancelElsewhere {
-                            from: self.key,
-                            req,
-                        })
-                        .await;
-                }
-            }
-            BlockOutcome::Complete(piece) => {
-                if piece.duplicate_requests {
-                    let _ = self
-                        .shared
-                        .events
-                        .send(PeerEvent::CancelElsewhere {
-                            from: self.key,
-                            req,
-                        })
-                        .await;
-                }
-                self.shared.spawn_verify(piece);
-            }
+            BlockOutcome::Stored { duplicate_requests } => (duplicate_requests, None),
+            BlockOutcome::Complete(piece) => (piece.duplicate_requests, Some(piece)),
+        };
+        if duplicate {
+            // Endgame: the block was also asked of others; cancel it there.
+            let ev = PeerEvent::CancelElsewhere {
+                from: self.key,
+                req,
+            };
+            let _ = self.shared.events.send(ev).await;
+        }
+        if let Some(piece) = complete {
+            self.shared.spawn_verify(piece);
         }
         acquire_all(&[&self.shared.ctx.down, &self.shared.down], len).await;
         self.fill_requests()
