@@ -101,6 +101,9 @@ pub struct RunArgs {
     /// Append logs to FILE instead of stderr/journald (reopened on SIGHUP).
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. 127.0.0.1:9100 [default: off].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<SocketAddr>,
     /// Listening and limits.
     #[command(flatten)]
     pub session: SessionOpts,
@@ -291,6 +294,14 @@ mod tests {
         };
         assert_eq!(r.dirs.len(), 2);
         assert_eq!(r.session.port(), 0);
+        assert_eq!(r.metrics, None);
+        let cli = parse(&["run", "--metrics", "127.0.0.1:9100"]).unwrap();
+        let Command::Run(r) = cli.cmd else {
+            panic!("not run")
+        };
+        assert_eq!(r.metrics, Some("127.0.0.1:9100".parse().unwrap()));
+        let e = parse(&["run", "--metrics", "9100"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation);
     }
 
     #[test]

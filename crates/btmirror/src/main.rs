@@ -35,6 +35,7 @@ mod exit;
 mod get;
 mod logging;
 mod make;
+mod metrics;
 #[allow(
     dead_code,
     reason = "the state-dir and config rules serve run/status/top, which are not wired yet"

@@ -90,8 +90,10 @@ struct Daemon {
     session: Session,
     registry: Arc<Mutex<Registry>>,
     resume_dir: PathBuf,
+    /// Stops the control socket and the metrics server.
     control: CancellationToken,
     control_task: JoinHandle<anyhow::Result<()>>,
+    metrics_task: Option<JoinHandle<()>>,
     stop_tasks: TaskTracker,
     stopped_tx: mpsc::UnboundedSender<InfoHash>,
     stopped_rx: mpsc::UnboundedReceiver<InfoHash>,
@@ -129,18 +131,25 @@ impl Daemon {
         let session = Session::start(settings.session_config(), CancellationToken::new())
             .await
             .context("starting the session")?;
+        // Bound now so that a taken address stops the start; served once the socket is up.
+        let metrics_listener = match settings.metrics {
+            Some(addr) => Some(crate::metrics::bind(addr).await?),
+            None => None,
+        };
         let registry = Arc::new(Mutex::new(Registry::default()));
         let port = session.listen_addr().port();
         let reg = registry.clone();
         let report: crate::control::ReportFn = Arc::new(move || report::build(&lock(&reg), port));
         let socket = paths::control_socket(&settings.state_dir);
         let control = CancellationToken::new();
-        let (c, path) = (control.clone(), socket.clone());
+        let (c, path, r) = (control.clone(), socket.clone(), report.clone());
         let mut control_task =
-            tokio::spawn(async move { crate::control::serve(&path, report, c).await });
+            tokio::spawn(async move { crate::control::serve(&path, r, c).await });
         startup::wait_for_socket(&socket, &mut control_task, Duration::from_secs(10))
             .await
             .context("starting the control socket")?;
+        let metrics_task = metrics_listener
+            .map(|l| tokio::spawn(crate::metrics::serve(l, report, control.clone())));
         info!(
             watch = %settings.watch.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
             state_dir = %settings.state_dir.display(),
@@ -162,6 +171,7 @@ impl Daemon {
             resume_dir,
             control,
             control_task,
+            metrics_task,
             stop_tasks: TaskTracker::new(),
             stopped_tx,
             stopped_rx,
@@ -406,6 +416,7 @@ impl Daemon {
             check_concurrency: self.settings.check_concurrency,
             max_open_files: self.settings.max_open_files,
             log_file: self.settings.log_file.clone(),
+            metrics: self.settings.metrics,
             ..new
         };
         info!(
@@ -511,6 +522,9 @@ impl Daemon {
         }
         self.control.cancel();
         let _ = tokio::time::timeout(Duration::from_millis(500), self.control_task).await;
+        if let Some(task) = self.metrics_task {
+            let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
+        }
         info!("stopped");
     }
 }

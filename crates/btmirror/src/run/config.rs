@@ -74,6 +74,8 @@ pub struct Config {
     pub max_open_files: Option<usize>,
     /// Append logs to this file (reopened on SIGHUP).
     pub log_file: Option<PathBuf>,
+    /// Serve Prometheus metrics at `http://ADDR:PORT/metrics`.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// A number that must be at least 1.
@@ -215,6 +217,8 @@ pub struct Settings {
     pub max_open_files: usize,
     /// The log file, if any.
     pub log_file: Option<PathBuf>,
+    /// Where the Prometheus metrics are served, if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// The configuration file the daemon uses: `--config`, `$BTMIRROR_CONFIG`, or a readable
@@ -298,6 +302,7 @@ pub fn resolve(
             .as_deref()
             .map(absolute)
             .or_else(|| cfg.log_file.clone()),
+        metrics: args.metrics.or(cfg.metrics),
     })
 }
 
@@ -343,6 +348,7 @@ impl Settings {
         );
         check(self.max_open_files != new.max_open_files, "max_open_files");
         check(self.log_file != new.log_file, "log_file");
+        check(self.metrics != new.metrics, "metrics");
         v
     }
 }
@@ -394,6 +400,7 @@ resume_interval = 30
 check_concurrency = 2
 max_open_files = 64
 log_file = "log/btmirror.log"
+metrics = "127.0.0.1:9100"
 "#;
 
     #[test]
@@ -420,6 +427,7 @@ log_file = "log/btmirror.log"
         assert_eq!(s.rescan_interval, Duration::from_secs(5));
         assert_eq!(s.check_concurrency, 2);
         assert_eq!(s.torrent_upload_rate, 100 << 10);
+        assert_eq!(s.metrics, Some("127.0.0.1:9100".parse().unwrap()));
     }
 
     #[test]
@@ -449,6 +457,7 @@ log_file = "log/btmirror.log"
             ("bind = \"nowhere\"\n", "bind", 1),
             ("watch = [\n  \"/a\",\n  5,\n]\n", "watch", 3),
             ("rescan_interval = -1\n", "rescan_interval", 1),
+            ("\nmetrics = \"9100\"\n", "metrics", 2),
         ] {
             let msg = Config::parse(text, Path::new("c.toml"))
                 .unwrap_err()
@@ -472,6 +481,8 @@ log_file = "log/btmirror.log"
                 "0",
                 "--state-dir",
                 "/s",
+                "--metrics",
+                "[::1]:9200",
             ]),
             &cfg,
             None,
@@ -482,6 +493,7 @@ log_file = "log/btmirror.log"
         assert_eq!(s.listen.port(), 0);
         assert_eq!(s.max_upload_rate, 0);
         assert_eq!(s.state_dir, Path::new("/s"));
+        assert_eq!(s.metrics, Some("[::1]:9200".parse().unwrap()));
     }
 
     #[test]
@@ -505,11 +517,14 @@ log_file = "log/btmirror.log"
         assert_eq!(s.listen.port(), DEFAULT_PORT);
         assert_eq!(s.state_dir, Path::new("/home/u/.local/state/btmirror"));
         assert_eq!(s.rescan_interval, Duration::from_secs(DEFAULT_RESCAN_SECS));
+        assert_eq!(s.metrics, None);
         let mut t = s.clone();
         t.max_upload_rate = 5;
         t.watch.push("/u".into());
         assert!(s.restart_needed(&t).is_empty());
         t.upload_slots += 1;
         assert_eq!(s.restart_needed(&t), ["upload_slots"]);
+        t.metrics = Some("127.0.0.1:9100".parse().unwrap());
+        assert_eq!(s.restart_needed(&t), ["upload_slots", "metrics"]);
     }
 }

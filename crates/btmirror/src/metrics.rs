@@ -1,0 +1,366 @@
+//! `btmirror run --metrics ADDR:PORT`: the daemon's status in the Prometheus text format
+//! (version 0.0.4) at `http://ADDR:PORT/metrics`.
+//!
+//! The numbers come from the same report function as the control socket's status, so
+//! `btmirror status`, `btmirror top` and a scrape always agree. Per-torrent series carry the
+//! `info_hash` and `name` labels; `.torrent` files that could not be parsed have no info-hash
+//! and are only counted (`btmirror_watch_rejected_torrents`, `btmirror_torrents{state}`).
+//! The per-torrent byte counters are the lifetime counters, kept across restarts in the
+//! resume data.
+//!
+//! The server is deliberately small: HTTP/1.1 on hyper, `GET`/`HEAD /metrics` only, a few
+//! connections at once, a deadline for request heads, and it stops when its token is
+//! cancelled.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::control::ReportFn;
+use crate::status::{self, StatusReport, TorrentStatus};
+
+/// The path the metrics are served at.
+pub const PATH: &str = "/metrics";
+/// The content type of the Prometheus text format.
+pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Most connections served at once; further ones wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 16;
+/// A client must send its request head within this long (also bounds idle keep-alive).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read buffer cap per connection: longer request heads are refused by hyper.
+const MAX_HEAD: usize = 16 * 1024;
+/// How long stopping waits for open connections to finish.
+const DRAIN: Duration = Duration::from_millis(500);
+
+/// Binds the metrics listener (a failure is a start-up error naming the address).
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for metrics on {addr} (--metrics / metrics)"))
+}
+
+/// Serves `GET /metrics` on `listener` until `cancel` fires, rendering `report()` per request.
+pub async fn serve(listener: TcpListener, report: ReportFn, cancel: CancellationToken) {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!("serving Prometheus metrics at http://{addr}{PATH}");
+    }
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let tasks = TaskTracker::new();
+    loop {
+        let permit = tokio::select! {
+            () = cancel.cancelled() => break,
+            p = limit.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            () = cancel.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!("metrics: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        tasks.spawn(connection(stream, report.clone(), cancel.clone(), permit));
+    }
+    drop(listener);
+    tasks.close();
+    let _ = tokio::time::timeout(DRAIN, tasks.wait()).await;
+}
+
+/// Serves one HTTP connection until it ends or `cancel` fires.
+async fn connection(
+    stream: TcpStream,
+    report: ReportFn,
+    cancel: CancellationToken,
+    _permit: OwnedSemaphorePermit,
+) {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |req: Request<Incoming>| {
+        let resp = respond(req.method(), req.uri().path(), &report);
+        async move { Ok::<_, Infallible>(resp) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_HEAD)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::trace!("metrics connection ended: {e}");
+            }
+            return;
+        }
+        () = cancel.cancelled() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(DRAIN, conn).await;
+}
+
+/// The answer to `method path`: the metrics, 405 for other methods on [`PATH`], else 404.
+fn respond(method: &Method, path: &str, report: &ReportFn) -> Response<Full<Bytes>> {
+    if path != PATH {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "not found: the metrics are at /metrics\n",
+        );
+    }
+    if method != Method::GET && method != Method::HEAD {
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    let mut r = Response::new(Full::new(Bytes::from(render(&report()))));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// A short plain-text answer with status `code`.
+fn plain(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = code;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// A sample value: counters stay exact integers, ratios are floats.
+#[derive(Clone, Copy, Debug)]
+enum Value {
+    Int(u64),
+    Float(f64),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::Int(n) => write!(f, "{n}"),
+            Self::Float(x) if x.is_nan() => f.write_str("NaN"),
+            Self::Float(x) if x == f64::INFINITY => f.write_str("+Inf"),
+            Self::Float(x) if x == f64::NEG_INFINITY => f.write_str("-Inf"),
+            Self::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// A per-torrent metric: name, type, help, and how to read it from a torrent's status.
+type TorrentMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&TorrentStatus) -> Value,
+);
+
+/// The per-torrent metrics, in output order.
+const TORRENT_METRICS: [TorrentMetric; 9] = [
+    (
+        "btmirror_torrent_uploaded_bytes_total",
+        "counter",
+        "Bytes uploaded to peers over the torrent's life (kept across restarts).",
+        |t| Value::Int(t.lifetime_uploaded),
+    ),
+    (
+        "btmirror_torrent_downloaded_bytes_total",
+        "counter",
+        "Bytes downloaded from peers over the torrent's life (kept across restarts).",
+        |t| Value::Int(t.lifetime_downloaded),
+    ),
+    (
+        "btmirror_torrent_size_bytes",
+        "gauge",
+        "Total size of the torrent's data.",
+        |t| Value::Int(t.size),
+    ),
+    (
+        "btmirror_torrent_progress_ratio",
+        "gauge",
+        "Fraction of the data present and verified (0 to 1).",
+        |t| Value::Float(t.progress),
+    ),
+    (
+        "btmirror_torrent_peers",
+        "gauge",
+        "Connected peers, seeds included.",
+        |t| Value::Int(u64::from(t.peers)),
+    ),
+    (
+        "btmirror_torrent_seeds",
+        "gauge",
+        "Connected peers that have the whole torrent.",
+        |t| Value::Int(u64::from(t.seeds)),
+    ),
+    (
+        "btmirror_torrent_upload_rate_bytes",
+        "gauge",
+        "Current upload rate in bytes per second.",
+        |t| Value::Int(t.upload_rate),
+    ),
+    (
+        "btmirror_torrent_download_rate_bytes",
+        "gauge",
+        "Current download rate in bytes per second.",
+        |t| Value::Int(t.download_rate),
+    ),
+    (
+        "btmirror_torrent_error",
+        "gauge",
+        "1 while the torrent is stopped by an error, else 0.",
+        |t| Value::Int(u64::from(t.state == "error" || t.error.is_some())),
+    ),
+];
+
+/// `report` in the Prometheus text format (version 0.0.4).
+pub fn render(report: &StatusReport) -> String {
+    let mut out = String::with_capacity(1024 + report.torrents.len() * 1200);
+    // One series per info-hash: a duplicate would make Prometheus reject the whole scrape.
+    let mut seen = HashSet::new();
+    let torrents: Vec<(&TorrentStatus, String)> = report
+        .torrents
+        .iter()
+        .filter(|t| !t.info_hash.is_empty() && seen.insert(t.info_hash.as_str()))
+        .map(|t| {
+            let labels = format!(
+                "info_hash=\"{}\",name=\"{}\"",
+                escape(&t.info_hash),
+                escape(&t.name)
+            );
+            (t, labels)
+        })
+        .collect();
+    for (name, kind, help, get) in TORRENT_METRICS {
+        family(&mut out, name, kind, help);
+        for (t, labels) in &torrents {
+            let _ = writeln!(out, "{name}{{{labels}}} {}", get(t));
+        }
+    }
+
+    family(
+        &mut out,
+        "btmirror_torrents",
+        "gauge",
+        "Torrents (.torrent files in the watch directories) by state.",
+    );
+    for (state, n) in state_counts(&report.torrents) {
+        let _ = writeln!(out, "btmirror_torrents{{state=\"{}\"}} {n}", escape(state));
+    }
+    let rejected = report
+        .torrents
+        .iter()
+        .filter(|t| t.info_hash.is_empty() && t.state == "error")
+        .count();
+    family(
+        &mut out,
+        "btmirror_watch_rejected_torrents",
+        "gauge",
+        "Files in the watch directories that are not usable torrents (unparseable .torrent files).",
+    );
+    let _ = writeln!(out, "btmirror_watch_rejected_torrents {rejected}");
+
+    let totals = &report.totals;
+    for (name, kind, help, value) in [
+        (
+            "btmirror_uploaded_bytes_total",
+            "counter",
+            "Bytes uploaded since the daemon started, by the torrents watched now.",
+            totals.uploaded,
+        ),
+        (
+            "btmirror_downloaded_bytes_total",
+            "counter",
+            "Bytes downloaded since the daemon started, by the torrents watched now.",
+            totals.downloaded,
+        ),
+        (
+            "btmirror_upload_rate_bytes",
+            "gauge",
+            "Current upload rate of all torrents in bytes per second.",
+            totals.upload_rate,
+        ),
+        (
+            "btmirror_download_rate_bytes",
+            "gauge",
+            "Current download rate of all torrents in bytes per second.",
+            totals.download_rate,
+        ),
+    ] {
+        family(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    family(
+        &mut out,
+        "btmirror_build_info",
+        "gauge",
+        "Always 1; the version of the running daemon.",
+    );
+    let _ = writeln!(
+        out,
+        "btmirror_build_info{{version=\"{}\"}} 1",
+        escape(&report.version)
+    );
+    out
+}
+
+/// The `# HELP` and `# TYPE` lines of a metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Torrents per state: every known state (0 when none), then unknown ones as they come.
+fn state_counts(torrents: &[TorrentStatus]) -> Vec<(&str, usize)> {
+    let mut counts: Vec<(&str, usize)> = status::STATES.iter().map(|s| (*s, 0)).collect();
+    for t in torrents {
+        match counts.iter_mut().find(|(s, _)| *s == t.state) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((t.state.as_str(), 1)),
+        }
+    }
+    counts
+}
+
+/// A label value escaped for the text format: backslash, double quote and newline.
+fn escape(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests;
