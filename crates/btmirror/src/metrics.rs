@@ -237,6 +237,12 @@ const TORRENT_METRICS: [TorrentMetric; 9] = [
         "1 while the torrent is stopped by an error, else 0.",
         |t| Value::Int(u64::from(t.state == "error" || t.error.is_some())),
     ),
+    (
+        "btmirror_torrent_tracker_error",
+        "gauge",
+        "1 while the last announce failed on every tracker, else 0.",
+        |t| Value::Int(u64::from(t.tracker_error.is_some())),
+    ),
 ];
 
 /// `report` in the Prometheus text format (version 0.0.4).

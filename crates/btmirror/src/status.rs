@@ -61,6 +61,9 @@ pub struct TorrentStatus {
     /// Bytes downloaded over the torrent's whole life (persisted across restarts).
     #[serde(default)]
     pub lifetime_downloaded: u64,
+    /// Why the last announce failed (every tracker), else `null`; the torrent keeps trying.
+    #[serde(default)]
+    pub tracker_error: Option<String>,
 }
 
 /// Sums over all torrents.
@@ -161,6 +164,8 @@ pub fn format_table(report: &StatusReport) -> String {
         );
         if let Some(err) = &t.error {
             let _ = writeln!(out, "    error: {}", one_line(err));
+        } else if let Some(err) = &t.tracker_error {
+            let _ = writeln!(out, "    tracker: {}", one_line(err));
         }
     }
     let totals = &report.totals;

@@ -34,6 +34,7 @@ pub fn build(reg: &Registry, listen_port: u16) -> StatusReport {
                     error: s.error.clone(),
                     lifetime_uploaded: r.lifetime.0.saturating_add(s.uploaded),
                     lifetime_downloaded: r.lifetime.1.saturating_add(s.downloaded),
+                    tracker_error: s.tracker_error.clone(),
                 }
             }
         })

@@ -21,6 +21,7 @@ pub(crate) fn sample() -> StatusReport {
             error: None,
             lifetime_uploaded: 1400 * 1024 * 1024,
             lifetime_downloaded: 0,
+            tracker_error: None,
         },
         TorrentStatus {
             name: "snapshot-2026.tar".into(),
@@ -38,6 +39,9 @@ pub(crate) fn sample() -> StatusReport {
             error: None,
             lifetime_uploaded: 0,
             lifetime_downloaded: 1024 * 1024,
+            tracker_error: Some(
+                "every tracker failed: http://t.example/announce: timed out".into(),
+            ),
         },
         TorrentStatus {
             name: "broken.torrent".into(),
@@ -93,6 +97,7 @@ fn json_has_the_design_keys() {
         "error",
         "lifetime_uploaded",
         "lifetime_downloaded",
+        "tracker_error",
     ];
     for t in v["torrents"].as_array().unwrap() {
         assert_eq!(keys(t), sorted(&torrent_keys));
@@ -180,16 +185,21 @@ fn table_shows_every_torrent_and_totals() {
     assert!(lines[1].contains("200.0 KiB/s") && lines[1].contains("4/0"));
     assert!(lines[1].contains("2.00"), "ratio: {}", lines[1]);
     assert!(lines[2].contains("downloading") && lines[2].contains("25.0%"));
-    assert!(lines[3].starts_with("broken.torrent") && lines[3].contains("error"));
+    // A failing tracker, on a line of its own under its torrent.
+    assert_eq!(
+        lines[3],
+        "    tracker: every tracker failed: http://t.example/announce: timed out"
+    );
+    assert!(lines[4].starts_with("broken.torrent") && lines[4].contains("error"));
     // The error reason, on one line of its own.
-    assert_eq!(lines[4], "    error: invalid torrent: truncated at byte 12");
-    let totals = lines[5];
+    assert_eq!(lines[5], "    error: invalid torrent: truncated at byte 12");
+    let totals = lines[6];
     assert!(
         totals.starts_with("3 torrents (1 downloading, 1 seeding, 1 error)"),
         "{totals}"
     );
     assert!(totals.contains("port 6881") && totals.contains("1.4 GiB up"));
-    assert_eq!(lines.len(), 6);
+    assert_eq!(lines.len(), 7);
 }
 
 #[test]
