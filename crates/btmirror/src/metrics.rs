@@ -182,7 +182,7 @@ type TorrentMetric = (
 );
 
 /// The per-torrent metrics, in output order.
-const TORRENT_METRICS: [TorrentMetric; 9] = [
+const TORRENT_METRICS: [TorrentMetric; 10] = [
     (
         "btmirror_torrent_uploaded_bytes_total",
         "counter",
