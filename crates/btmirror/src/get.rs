@@ -56,8 +56,46 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
         .add_torrent(meta.clone(), args.dir.clone(), AddOptions::default())
         .context("adding the torrent")?;
 
+    // `--tui`: the full-screen readout of `btmirror top`, for this one torrent. Quitting it
+    // (q) ends the command like Ctrl-C.
+    let tui = (args.tui && std::io::stdout().is_terminal()).then(|| {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let stop = shutdown.child_token();
+        let h = handle.clone();
+        let port = session.listen_addr().port();
+        let file = args.torrent.clone();
+        let feeder = stop.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    () = feeder.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                if tx
+                    .send(Ok(one_torrent_report(&h, &file, port)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let quit = shutdown.clone();
+        let screen_stop = stop.clone();
+        let screen = tokio::spawn(async move {
+            let r = crate::top::show("btmirror get", rx, &screen_stop).await;
+            quit.cancel();
+            r
+        });
+        (stop, screen)
+    });
     let mut stats = handle.subscribe();
-    let mut display = Display::new(&meta);
+    let mut display = if tui.is_some() {
+        Display::quiet()
+    } else {
+        Display::new(&meta)
+    };
     let mut ever_connected = false;
     let mut announced_complete = false;
     let outcome: anyhow::Result<()> = loop {
@@ -107,6 +145,12 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
         }
     };
     display.clear();
+    if let Some((stop, screen)) = tui {
+        stop.cancel();
+        if let Ok(Err(e)) = screen.await {
+            tracing::warn!("the full-screen display failed: {e:#}");
+        }
+    }
     handle.stop().await;
     session.shutdown(SHUTDOWN_DEADLINE).await;
     let s = handle.stats();
@@ -179,6 +223,14 @@ struct Display {
 }
 
 impl Display {
+    /// No output at all (the full-screen display shows the progress).
+    fn quiet() -> Self {
+        Self {
+            bar: None,
+            last_log: tokio::time::Instant::now() + Duration::from_secs(1 << 30),
+        }
+    }
+
     fn new(meta: &Metainfo) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::with_draw_target(
@@ -220,6 +272,40 @@ impl Display {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// A status report holding just this torrent, for the full-screen display.
+fn one_torrent_report(
+    h: &engine::TorrentHandle,
+    file: &str,
+    port: u16,
+) -> crate::status::StatusReport {
+    let s = h.stats();
+    let meta = h.metainfo();
+    let t = crate::status::TorrentStatus {
+        name: meta.info.name.clone(),
+        info_hash: meta.info_hash.to_hex(),
+        torrent_file: file.to_owned(),
+        state: s.state.as_str().to_owned(),
+        progress: s.progress.clamp(0.0, 1.0),
+        size: s.size,
+        downloaded: s.downloaded,
+        uploaded: s.uploaded,
+        download_rate: s.download_rate,
+        upload_rate: s.upload_rate,
+        peers: s.peers,
+        seeds: s.seeds,
+        error: s.error.clone(),
+        lifetime_uploaded: s.uploaded,
+        lifetime_downloaded: s.downloaded,
+        tracker_error: s.tracker_error.clone(),
+    };
+    crate::status::StatusReport {
+        totals: crate::status::Totals::sum(std::slice::from_ref(&t)),
+        torrents: vec![t],
+        listen_port: port,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
     }
 }
 

@@ -76,7 +76,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(a) => run::log_file(a),
         _ => None,
     };
-    let log = logging::init(LevelFilter::INFO, log_file.as_deref())?;
+    // Full-screen commands would have log lines drawn over them: only warnings and errors.
+    let level = match &cli.cmd {
+        Command::Top(_) => LevelFilter::WARN,
+        Command::Get(a) if a.tui && std::io::stdout().is_terminal() => LevelFilter::WARN,
+        _ => LevelFilter::INFO,
+    };
+    let log = logging::init(level, log_file.as_deref())?;
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone())?;
     match cli.cmd {

@@ -11,7 +11,7 @@ mod model;
 mod render;
 
 use std::io::IsTerminal as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -50,9 +50,21 @@ pub async fn run(args: TopArgs, shutdown: CancellationToken) -> anyhow::Result<(
     let (tx, rx) = mpsc::channel(4);
     let poller_stop = shutdown.child_token();
     tokio::spawn(poll(socket.clone(), tx, poller_stop.clone()));
-    let guard = TerminalGuard::enter()?;
-    let result = screen_loop(&socket, rx, &shutdown).await;
+    let result = show(&socket.display().to_string(), rx, &shutdown).await;
     poller_stop.cancel();
+    result
+}
+
+/// The full-screen readout over any source of reports (the daemon's socket for `top`, one
+/// torrent of `btmirror get --tui`), until `q`, Ctrl-C or `shutdown`. `source` names where the
+/// reports come from in the footer.
+pub async fn show(
+    source: &str,
+    answers: mpsc::Receiver<Result<StatusReport, String>>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let guard = TerminalGuard::enter()?;
+    let result = screen_loop(source, answers, shutdown).await;
     drop(guard);
     result
 }
@@ -113,14 +125,13 @@ impl Screen {
 
 /// Draws and reacts until quit or shutdown.
 async fn screen_loop(
-    socket: &Path,
+    shown: &str,
     mut answers: mpsc::Receiver<Result<StatusReport, String>>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let backend = CrosstermBackend::new(std::io::stdout());
     let mut term = Terminal::new(backend).context("opening the terminal")?;
     term.clear().context("clearing the terminal")?;
-    let shown = socket.display().to_string();
     let mut screen = Screen {
         report: None,
         link: Link::Connecting,
@@ -135,7 +146,7 @@ async fn screen_loop(
                 screen.report.as_ref(),
                 &screen.link,
                 &mut screen.view,
-                &shown,
+                shown,
             );
         })
         .context("drawing the screen")?;

@@ -544,3 +544,74 @@ fn top_shows_a_real_daemon_seeding_two_torrents() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn get_tui_shows_the_download_and_exits_cleanly() {
+    let Some(tmux) = Tmux::start("get") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let (seed_dir, leech_dir) = (work.path().join("seed"), work.path().join("leech"));
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    let (_tracker, announce) = tracker(work.path());
+    std::fs::write(seed_dir.join("charlie.bin"), data(4 << 20, 3)).unwrap();
+    let torrent = work.path().join("charlie.torrent");
+    let made = Command::new(BIN)
+        .args([
+            "make",
+            &seed_dir.join("charlie.bin").display().to_string(),
+            "--announce",
+            &announce,
+            "-o",
+        ])
+        .arg(&torrent)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    // A seed limited to 1 MiB/s, so the download is on screen for a few seconds.
+    let _seed = btmirror(
+        &[
+            "get",
+            &torrent.display().to_string(),
+            "--dir",
+            &seed_dir.display().to_string(),
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--max-upload-rate",
+            "1MiB",
+            "--state-dir",
+            &work.path().join("seed-state").display().to_string(),
+        ],
+        &work.path().join("seed.log"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (before, after) = (
+        work.path().join("stty.before"),
+        work.path().join("stty.after"),
+    );
+    tmux.type_line(&format!(
+        "clear; stty -g > {b}; {BIN} get {t} --dir {d} --port 0 --bind 127.0.0.1 --no-seed --tui \
+         --state-dir {s}; echo \"top exited $?\"; stty -g > {a}",
+        b = before.display(),
+        t = torrent.display(),
+        d = leech_dir.display(),
+        s = work.path().join("leech-state").display(),
+        a = after.display(),
+    ));
+    let screen = tmux.wait_for("the download on screen", Duration::from_secs(20), |s| {
+        s.contains("charlie.bin") && s.contains("downloading")
+    });
+    assert!(screen.contains("btmirror get"), "{screen}");
+    // --no-seed: it leaves by itself once complete, with the terminal restored.
+    assert_exited_sanely(&tmux, work.path());
+    assert_eq!(
+        std::fs::read(leech_dir.join("charlie.bin")).unwrap(),
+        data(4 << 20, 3)
+    );
+}
