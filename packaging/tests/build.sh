@@ -38,7 +38,7 @@ deb_version=$(dpkg-deb -f "$DEB" Version)
 check "the .deb's version is the crate version" test "$deb_version" = "$cargo_version"
 contents=$(dpkg-deb -c "$DEB" | awk '{ print $6 }')
 for f in ./usr/bin/btmirror ./etc/btmirror/btmirror.toml ./etc/default/btmirror ./etc/init.d/btmirror \
-	./etc/logrotate.d/btmirror ./lib/systemd/system/btmirror.service ./lib/systemd/system/btmirror@.service \
+	./etc/logrotate.d/btmirror ./lib/systemd/system/btmirror.service ./lib/systemd/system/btmirror@.service ./lib/systemd/system/btmirror-tracker.service \
 	./usr/lib/systemd/user/btmirror.service ./usr/share/applications/btmirror.desktop \
 	./usr/share/man/man1/btmirror.1.gz ./usr/share/man/man1/btmirror-run.1.gz \
 	./usr/share/bash-completion/completions/btmirror ./usr/share/zsh/vendor-completions/_btmirror \

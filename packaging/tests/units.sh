@@ -11,7 +11,7 @@ trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/bin" "$T/system" "$T/user" "$T/runtime"
 printf '#!/bin/sh\nexit 0\n' >"$T/bin/btmirror"
 chmod +x "$T/bin/btmirror"
-for f in btmirror.service btmirror@.service; do
+for f in btmirror.service btmirror@.service btmirror-tracker.service; do
 	sed "s#/usr/bin/btmirror#$T/bin/btmirror#" "$ROOT/systemd/$f" >"$T/system/$f"
 done
 cp "$T/system/btmirror@.service" "$T/system/btmirror@srv-iso.service"
@@ -22,7 +22,7 @@ verify_silent() {
 	out=$("$@" 2>&1)
 	[ -z "$out" ] || { printf '%s\n' "$out"; return 1; }
 }
-for u in btmirror.service btmirror@srv-iso.service; do
+for u in btmirror.service btmirror@srv-iso.service btmirror-tracker.service; do
 	check "systemd-analyze verify $u prints nothing" verify_silent systemd-analyze verify --man=no "$T/system/$u"
 done
 check "systemd-analyze --user verify user/btmirror.service prints nothing" \
@@ -36,7 +36,7 @@ else
 	pass "verify catches a bad key"
 fi
 
-for u in btmirror.service btmirror@srv-iso.service; do
+for u in btmirror.service btmirror@srv-iso.service btmirror-tracker.service; do
 	out=$(systemd-analyze security --offline=yes --man=no --threshold=20 "$T/system/$u" 2>&1)
 	rc=$?
 	level=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\) \([A-Z]*\).*/\1 \2/p')

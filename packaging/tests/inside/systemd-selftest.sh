@@ -173,6 +173,29 @@ phase_user_unit() {
 	loginctl disable-linger alice
 }
 
+# The packaged tracker unit: installed but not enabled; serves HTTP (stats) and reloads.
+http_get() { # PATH: prints the response of our tracker on 127.0.0.1:6969
+	exec 3<>/dev/tcp/127.0.0.1/6969 && printf 'GET %s HTTP/1.0\r\n\r\n' "$1" >&3 && cat <&3
+}
+phase_tracker_unit() {
+	systemctl stop bt-tracker 2>/dev/null
+	check "tracker unit not enabled by the package" \
+		test "$(systemctl is-enabled btmirror-tracker.service)" != enabled
+	check "tracker unit: start" systemctl start btmirror-tracker.service
+	if ! wait_for 20 bash -c 'exec 3<>/dev/tcp/127.0.0.1/6969'; then
+		fail "tracker unit listens on 6969" "$(systemctl status --no-pager btmirror-tracker.service 2>&1 | tail -n 6)"
+		return 1
+	fi
+	check "tracker unit: runs as btmirror" test \
+		"$(ps -o user= -p "$(systemctl show -P MainPID btmirror-tracker.service)")" = btmirror
+	cp "$MIRROR/payload.bin.torrent" /var/lib/btmirror/tracker/allowed/
+	check "tracker unit: reload" systemctl reload btmirror-tracker.service
+	check "tracker unit: stats page lists the allowed torrent" \
+		wait_for 10 bash -c "$(declare -f http_get); http_get /stats.json | grep -q payload.bin"
+	check "tracker unit: stop, exit status 0" bash -c 'systemctl stop btmirror-tracker.service &&
+		[ "$(systemctl show -P Result btmirror-tracker.service)" = success ]'
+}
+
 phase_purge() {
 	if dpkg -P btmirror >/root/dpkg-purge.log 2>&1; then pass "dpkg -P"; else
 		fail "dpkg -P" "$(tail -n 5 /root/dpkg-purge.log)"
@@ -194,6 +217,7 @@ active btmirror.service && phase_watchdog
 active btmirror.service && phase_stop
 phase_template
 phase_user_unit
+phase_tracker_unit
 phase_purge
 systemctl stop bt-tracker 2>/dev/null
 journalctl -b --no-pager >/root/journal.txt 2>&1
