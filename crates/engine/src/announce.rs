@@ -121,7 +121,12 @@ impl Task {
                 Err(e) => {
                     let msg = format!("{e}");
                     if last_error.as_deref() != Some(&msg) {
-                        warn!(error = %msg, "announce failed");
+                        // Thousands of torrents on one dead tracker: one warning, not thousands.
+                        if self.ctx.first_report(&msg) {
+                            warn!(torrent = %self.meta.info.name, error = %msg, "announce failed (same error for other torrents is logged at debug level for 10 minutes)");
+                        } else {
+                            debug!(error = %msg, "announce failed");
+                        }
                         last_error = Some(msg.clone());
                     }
                     self.err_tx.send_replace(Some(msg));

@@ -105,6 +105,27 @@ pub(crate) struct SessionCtx {
     pub up: Arc<RateLimiter>,
     pub down: Arc<RateLimiter>,
     pub cfg: SessionConfig,
+    /// When each distinct error message was last logged as a warning (see `first_report`).
+    pub reported: Mutex<HashMap<String, std::time::Instant>>,
+}
+
+impl SessionCtx {
+    /// True when `msg` was not reported in the last ten minutes by any torrent (and records it):
+    /// the same failure shared by many torrents is logged once.
+    pub(crate) fn first_report(&self, msg: &str) -> bool {
+        let Ok(mut map) = self.reported.lock() else {
+            return true;
+        };
+        let now = std::time::Instant::now();
+        map.retain(|_, t| now.duration_since(*t) < Duration::from_secs(600));
+        if map.contains_key(msg) {
+            return false;
+        }
+        if map.len() < 1000 {
+            map.insert(msg.to_owned(), now);
+        }
+        true
+    }
 }
 
 /// A running session. Cheap to clone.
@@ -147,6 +168,7 @@ impl Session {
             verify_limit: Arc::new(Semaphore::new(cfg.verify_concurrency.max(1))),
             up: Arc::new(RateLimiter::new(cfg.max_upload_rate)),
             down: Arc::new(RateLimiter::new(cfg.max_download_rate)),
+            reported: Mutex::new(HashMap::new()),
             cfg,
         });
         let session = Self {
@@ -329,4 +351,21 @@ fn new_peer_id() -> PeerId {
     }
     id[8..].copy_from_slice(&rnd);
     PeerId(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_same_failure_is_reported_once_across_torrents() {
+        let cfg = SessionConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..SessionConfig::default()
+        };
+        let s = Session::start(cfg, CancellationToken::new()).await.unwrap();
+        assert!(s.ctx.first_report("http://t/announce: connection refused"));
+        assert!(!s.ctx.first_report("http://t/announce: connection refused"));
+        assert!(s.ctx.first_report("http://u/announce: timed out"));
+    }
 }
