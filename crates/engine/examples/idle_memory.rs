@@ -49,7 +49,7 @@ async fn main() {
         )
         .unwrap();
         let opts = CreateOptions {
-            announce: String::new(),
+            announce: std::env::var("ANNOUNCE").unwrap_or_default(),
             piece_length: Some(16384),
             ..CreateOptions::default()
         };

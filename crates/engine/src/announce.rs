@@ -97,7 +97,9 @@ impl Task {
             let req = self.request(event, key);
             let result = tokio::select! {
                 _ = self.cancel.cancelled() => break,
-                r = tiers.announce(&self.ctx.tracker, &req) => r,
+                // Boxed: the HTTP future is large, and an idle torrent should not carry its
+                // space in its task between announces.
+                r = Box::pin(tiers.announce(&self.ctx.tracker, &req)) => r,
             };
             let delay = match result {
                 Ok((url, resp)) => {
@@ -153,11 +155,16 @@ impl Task {
         let deadline = tokio::time::Instant::now() + STOP_DEADLINE;
         if !completed_sent && *self.completed.borrow() || event == Event::Completed {
             let req = self.request(Event::Completed, key);
-            let _ =
-                tokio::time::timeout_at(deadline, tiers.announce(&self.ctx.tracker, &req)).await;
+            let _ = tokio::time::timeout_at(
+                deadline,
+                Box::pin(tiers.announce(&self.ctx.tracker, &req)),
+            )
+            .await;
         }
         let req = self.request(Event::Stopped, key);
-        match tokio::time::timeout_at(deadline, tiers.announce(&self.ctx.tracker, &req)).await {
+        match tokio::time::timeout_at(deadline, Box::pin(tiers.announce(&self.ctx.tracker, &req)))
+            .await
+        {
             Ok(Ok((url, _))) => debug!(%url, "announced stopped"),
             Ok(Err(e)) => debug!(error = %e, "stopped announce failed"),
             Err(_) => debug!("stopped announce timed out"),
