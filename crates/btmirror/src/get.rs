@@ -281,26 +281,7 @@ fn one_torrent_report(
     file: &str,
     port: u16,
 ) -> crate::status::StatusReport {
-    let s = h.stats();
-    let meta = h.metainfo();
-    let t = crate::status::TorrentStatus {
-        name: meta.info.name.clone(),
-        info_hash: meta.info_hash.to_hex(),
-        torrent_file: file.to_owned(),
-        state: s.state.as_str().to_owned(),
-        progress: s.progress.clamp(0.0, 1.0),
-        size: s.size,
-        downloaded: s.downloaded,
-        uploaded: s.uploaded,
-        download_rate: s.download_rate,
-        upload_rate: s.upload_rate,
-        peers: s.peers,
-        seeds: s.seeds,
-        error: s.error.clone(),
-        lifetime_uploaded: s.uploaded,
-        lifetime_downloaded: s.downloaded,
-        tracker_error: s.tracker_error.clone(),
-    };
+    let t = crate::status::TorrentStatus::from_handle(h, file.to_owned(), (0, 0));
     crate::status::StatusReport {
         totals: crate::status::Totals::sum(std::slice::from_ref(&t)),
         torrents: vec![t],

@@ -100,6 +100,35 @@ impl Totals {
 }
 
 impl TorrentStatus {
+    /// The status of a running torrent from the engine's handle; `lifetime` is (uploaded,
+    /// downloaded) before this run.
+    pub fn from_handle(
+        h: &engine::TorrentHandle,
+        torrent_file: String,
+        lifetime: (u64, u64),
+    ) -> Self {
+        let s = h.stats();
+        let meta = h.metainfo();
+        Self {
+            name: meta.info.name.clone(),
+            info_hash: meta.info_hash.to_hex(),
+            torrent_file,
+            state: s.state.as_str().to_owned(),
+            progress: s.progress.clamp(0.0, 1.0),
+            size: s.size,
+            downloaded: s.downloaded,
+            uploaded: s.uploaded,
+            download_rate: s.download_rate,
+            upload_rate: s.upload_rate,
+            peers: s.peers,
+            seeds: s.seeds,
+            error: s.error,
+            lifetime_uploaded: lifetime.0.saturating_add(s.uploaded),
+            lifetime_downloaded: lifetime.1.saturating_add(s.downloaded),
+            tracker_error: s.tracker_error,
+        }
+    }
+
     /// Upload/download ratio over the torrent's life: uploaded bytes divided by the size
     /// (the data a seeder never downloaded still counts), `None` for an empty torrent.
     pub fn ratio(&self) -> Option<f64> {

@@ -29,6 +29,39 @@ fn seed_file(dir: &Path, name: &str, data: &[u8], announce: &str) -> String {
     hash
 }
 
+/// Starts `btmirror get` seeding `data` as `name` (torrent `name.torrent` in `dir`) and waits
+/// until the tracker lists it; returns the seeder and the seed's data directory.
+fn start_seeder(
+    dir: &Path,
+    tracker: &Tracker,
+    name: &str,
+    data: &[u8],
+    torrent: &[u8],
+    hash: &str,
+) -> (Proc, std::path::PathBuf) {
+    let seed_dir = dir.join("seed");
+    std::fs::create_dir(&seed_dir).unwrap();
+    std::fs::write(seed_dir.join(name), data).unwrap();
+    let torrent_path = dir.join(format!("{name}.torrent"));
+    std::fs::write(&torrent_path, torrent).unwrap();
+    let mut get = command(dir);
+    get.arg("get")
+        .arg(&torrent_path)
+        .arg("--dir")
+        .arg(&seed_dir)
+        .args([
+            "--port",
+            &support::free_port().to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .arg("--state-dir")
+        .arg(dir.join("seed-state"));
+    let seeder = Proc::spawn(&mut get, &dir.join("seeder.log"));
+    assert!(wait_for(T, || (tracker.seeders(hash) == 1).then_some(())).is_some());
+    (seeder, seed_dir)
+}
+
 #[test]
 fn config_typo_exits_2_naming_the_key_and_line() {
     let d = tempfile::tempdir().unwrap();
@@ -185,25 +218,7 @@ fn download_survives_kill_9_then_resumes_without_recheck() {
     let (torrent, hash) = make_torrent("big.bin", &data, 32768, &tracker.announce());
 
     // The other side: `btmirror get` seeding the complete data.
-    let seed_dir = d.path().join("seed");
-    std::fs::create_dir(&seed_dir).unwrap();
-    std::fs::write(seed_dir.join("big.bin"), &data).unwrap();
-    std::fs::write(d.path().join("big.bin.torrent"), &torrent).unwrap();
-    let mut get = command(d.path());
-    get.arg("get")
-        .arg(d.path().join("big.bin.torrent"))
-        .arg("--dir")
-        .arg(&seed_dir)
-        .args([
-            "--port",
-            &support::free_port().to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
-        .arg("--state-dir")
-        .arg(d.path().join("seed-state"));
-    let _seeder = Proc::spawn(&mut get, &d.path().join("seeder.log"));
-    assert!(wait_for(T, || (tracker.seeders(&hash) == 1).then_some(())).is_some());
+    let (_seeder, seed_dir) = start_seeder(d.path(), &tracker, "big.bin", &data, &torrent, &hash);
 
     // A slow download, killed with SIGKILL part way.
     let root = d.path().join("mirror");
@@ -309,25 +324,7 @@ fn a_torrent_stopped_by_a_full_disk_heals_after_the_cause_is_fixed() {
     let tracker = Tracker::start(d.path());
     let data = random_bytes(1 << 20, 9);
     let (torrent, hash) = make_torrent("full.bin", &data, 32768, &tracker.announce());
-    let seed_dir = d.path().join("seed");
-    std::fs::create_dir(&seed_dir).unwrap();
-    std::fs::write(seed_dir.join("full.bin"), &data).unwrap();
-    std::fs::write(d.path().join("full.bin.torrent"), &torrent).unwrap();
-    let mut get = command(d.path());
-    get.arg("get")
-        .arg(d.path().join("full.bin.torrent"))
-        .arg("--dir")
-        .arg(&seed_dir)
-        .args([
-            "--port",
-            &support::free_port().to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
-        .arg("--state-dir")
-        .arg(d.path().join("seed-state"));
-    let _seeder = Proc::spawn(&mut get, &d.path().join("seeder.log"));
-    assert!(wait_for(T, || (tracker.seeders(&hash) == 1).then_some(())).is_some());
+    let (_seeder, seed_dir) = start_seeder(d.path(), &tracker, "full.bin", &data, &torrent, &hash);
 
     // The data file is /dev/full: every write fails with "no space left on device".
     let root = d.path().join("mirror");

@@ -16,26 +16,7 @@ pub fn build(reg: &Registry, listen_port: u16) -> StatusReport {
             Slot::Pending => unparsed(path, "checking", None),
             Slot::Failed(reason) => unparsed(path, "error", Some(reason.clone())),
             Slot::Running(r) => {
-                let s = r.handle.stats();
-                let meta = r.handle.metainfo();
-                TorrentStatus {
-                    name: meta.info.name.clone(),
-                    info_hash: meta.info_hash.to_hex(),
-                    torrent_file: path.display().to_string(),
-                    state: s.state.as_str().to_owned(),
-                    progress: s.progress.clamp(0.0, 1.0),
-                    size: s.size,
-                    downloaded: s.downloaded,
-                    uploaded: s.uploaded,
-                    download_rate: s.download_rate,
-                    upload_rate: s.upload_rate,
-                    peers: s.peers,
-                    seeds: s.seeds,
-                    error: s.error.clone(),
-                    lifetime_uploaded: r.lifetime.0.saturating_add(s.uploaded),
-                    lifetime_downloaded: r.lifetime.1.saturating_add(s.downloaded),
-                    tracker_error: s.tracker_error.clone(),
-                }
+                TorrentStatus::from_handle(&r.handle, path.display().to_string(), r.lifetime)
             }
         })
         .collect();
