@@ -3,7 +3,7 @@
 //! Values are checked while parsing (rates, piece sizes, URLs, addresses), so a bad value exits
 //! 2 with clap's message naming the argument.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -12,8 +12,9 @@ use crate::units;
 
 /// Default listen port of `run` and `get`.
 pub const DEFAULT_PORT: u16 = 6881;
-/// Default listen address of `run` and `get`.
-pub const DEFAULT_BIND: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+/// Default listen address of `run` and `get`: `::`, which on Linux takes IPv4 connections too
+/// (dual stack); the engine falls back to 0.0.0.0 where IPv6 is off.
+pub const DEFAULT_BIND: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 /// Default listen address of `btmirror tracker`.
 pub const DEFAULT_TRACKER_LISTEN: &str = "0.0.0.0:6969";
 
@@ -61,7 +62,7 @@ pub struct SessionOpts {
     /// Port to listen on for peers; 0 picks any free port [default: 6881].
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
-    /// Address to listen on [default: 0.0.0.0].
+    /// Address to listen on [default: :: (IPv6 and IPv4; 0.0.0.0 where IPv6 is off)].
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<IpAddr>,
     /// Directory for resume data and the control socket [default: $STATE_DIRECTORY,

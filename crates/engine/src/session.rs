@@ -144,13 +144,29 @@ impl Session {
         cfg: SessionConfig,
         cancel: CancellationToken,
     ) -> Result<Self, SessionError> {
-        let listener =
-            TcpListener::bind(cfg.listen)
-                .await
-                .map_err(|source| SessionError::Listen {
+        let listener = match TcpListener::bind(cfg.listen).await {
+            Ok(l) => l,
+            // `::` is dual stack (IPv6 and IPv4); on a host with IPv6 turned off, IPv4 alone.
+            Err(e)
+                if cfg.listen.ip() == std::net::Ipv6Addr::UNSPECIFIED
+                    && (matches!(
+                        e.kind(),
+                        std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::Unsupported
+                    ) || e.raw_os_error() == Some(97 /* EAFNOSUPPORT */)) =>
+            {
+                let v4 = SocketAddr::from(([0, 0, 0, 0], cfg.listen.port()));
+                info!(error = %e, "no IPv6 here, listening on IPv4 only");
+                TcpListener::bind(v4)
+                    .await
+                    .map_err(|source| SessionError::Listen { addr: v4, source })?
+            }
+            Err(source) => {
+                return Err(SessionError::Listen {
                     addr: cfg.listen,
                     source,
-                })?;
+                });
+            }
+        };
         let listen_addr = listener
             .local_addr()
             .map_err(|source| SessionError::Listen {
@@ -276,9 +292,11 @@ impl Session {
                 r = listener.accept() => r,
             };
             let (stream, addr) = match accepted {
-                Ok(x) => {
+                Ok((s, a)) => {
                     backoff = Duration::from_millis(10);
-                    x
+                    // An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d: use a.b.c.d,
+                    // so bans, PEX and duplicate checks see one address per peer.
+                    (s, SocketAddr::new(a.ip().to_canonical(), a.port()))
                 }
                 Err(e) => {
                     // EMFILE and friends: wait rather than spin.

@@ -313,3 +313,45 @@ async fn private_torrents_do_not_exchange_peers() {
     let (b, c) = pex_swarm(true).await;
     assert_eq!((b, c), (1, 1), "BEP 27: peers only from the tracker");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dual_stack_seed_serves_ipv4_and_ipv6_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    let file = seed_dir.join("ds.bin");
+    write_random(&file, 1024 * 1024, 21);
+    let meta = make_torrent(&file, 64 * 1024);
+    let cfg = SessionConfig {
+        listen: "[::]:0".parse().unwrap(),
+        ..SessionConfig::default()
+    };
+    let a = Session::start(cfg, CancellationToken::new()).await.unwrap();
+    let seed = a
+        .add_torrent(meta.clone(), seed_dir, AddOptions::default())
+        .unwrap();
+    wait_state(&seed, TorrentState::Seeding, 20).await;
+    let port = a.listen_addr().port();
+    let ipv6 = a.listen_addr().is_ipv6();
+    let mut targets = vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))];
+    if ipv6 {
+        targets.push(std::net::SocketAddr::from((
+            std::net::Ipv6Addr::LOCALHOST,
+            port,
+        )));
+    } else {
+        eprintln!("no IPv6 on this machine: only the IPv4 half is tested");
+    }
+    for (i, target) in targets.into_iter().enumerate() {
+        let b = session().await;
+        let d = dir.path().join(format!("leech{i}"));
+        let h = b
+            .add_torrent(meta.clone(), d.clone(), AddOptions::default())
+            .unwrap();
+        wait_state(&h, TorrentState::Downloading, 20).await;
+        h.add_peers(vec![target]).await;
+        wait_state(&h, TorrentState::Seeding, 60).await;
+        same_tree(&file, &d.join("ds.bin"));
+        b.shutdown(Duration::from_secs(5)).await;
+    }
+    a.shutdown(Duration::from_secs(5)).await;
+}
