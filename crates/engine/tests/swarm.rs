@@ -355,3 +355,42 @@ async fn a_dual_stack_seed_serves_ipv4_and_ipv6_peers() {
     }
     a.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_whose_data_vanishes_stops_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    let file = seed_dir.join("gone.bin");
+    write_random(&file, 1024 * 1024, 31);
+    let meta = make_torrent(&file, 64 * 1024);
+    let a = session().await;
+    let seed = a
+        .add_torrent(meta.clone(), seed_dir, AddOptions::default())
+        .unwrap();
+    wait_state(&seed, TorrentState::Seeding, 20).await;
+    // Someone truncates the file after the check.
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    let b = session().await;
+    let leech = b
+        .add_torrent(
+            meta.clone(),
+            dir.path().join("leech"),
+            AddOptions::default(),
+        )
+        .unwrap();
+    wait_state(&leech, TorrentState::Downloading, 20).await;
+    leech.add_peers(vec![a.listen_addr()]).await;
+    wait_state(&seed, TorrentState::Error, 30).await;
+    let err = seed.stats().error.unwrap_or_default();
+    assert!(
+        err.contains("gone.bin"),
+        "the error names the file: {err:?}"
+    );
+    a.shutdown(Duration::from_secs(5)).await;
+    b.shutdown(Duration::from_secs(5)).await;
+}

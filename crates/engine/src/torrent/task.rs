@@ -486,12 +486,10 @@ impl TorrentTask {
                     self.add_candidates(addrs);
                 }
             }
-            PeerEvent::ReadFailed(msg) => {
-                if self.error.as_deref() != Some(&msg) {
-                    warn!(error = %msg, "reading data for upload failed");
-                    self.error = Some(msg);
-                }
-            }
+            // The data changed under us (a file deleted or truncated by someone else): stop
+            // with the reason rather than serve errors; whoever restarts the torrent (the
+            // daemon does after a while) checks the data again and downloads what is missing.
+            PeerEvent::ReadFailed(msg) => self.fail(msg),
         }
     }
 
