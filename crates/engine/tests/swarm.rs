@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,47 @@ async fn session() -> Session {
         ..SessionConfig::default()
     };
     Session::start(cfg, CancellationToken::new()).await.unwrap()
+}
+
+/// A session seeding one generated file, `dir/seed/NAME`.
+struct Seeded {
+    session: Session,
+    handle: TorrentHandle,
+    meta: Arc<Metainfo>,
+    file: PathBuf,
+}
+
+async fn seed_file(dir: &Path, name: &str, len: usize, piece: u32, rng_seed: u64) -> Seeded {
+    let seed_dir = dir.join("seed");
+    let file = seed_dir.join(name);
+    write_random(&file, len, rng_seed);
+    let meta = make_torrent(&file, piece);
+    let session = session().await;
+    let handle = session
+        .add_torrent(meta.clone(), seed_dir, AddOptions::default())
+        .unwrap();
+    wait_state(&handle, TorrentState::Seeding, 20).await;
+    Seeded {
+        session,
+        handle,
+        meta,
+        file,
+    }
+}
+
+/// A leecher session for `meta` with its data in `data_dir`, told to dial `peer`.
+async fn leech(
+    meta: &Arc<Metainfo>,
+    data_dir: PathBuf,
+    peer: SocketAddr,
+) -> (Session, TorrentHandle) {
+    let session = session().await;
+    let handle = session
+        .add_torrent(meta.clone(), data_dir, AddOptions::default())
+        .unwrap();
+    wait_state(&handle, TorrentState::Downloading, 20).await;
+    handle.add_peers(vec![peer]).await;
+    (session, handle)
 }
 
 async fn wait_state(h: &TorrentHandle, want: TorrentState, secs: u64) {
@@ -82,23 +124,21 @@ fn walk(p: &Path) -> Vec<PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_file_seed_to_leecher() {
     let dir = tempfile::tempdir().unwrap();
-    let seed_dir = dir.path().join("seed");
     let leech_dir = dir.path().join("leech");
-    let file = seed_dir.join("data.bin");
-    write_random(&file, 3 * 1024 * 1024 + 12345, 1);
-    let meta = make_torrent(&file, 64 * 1024);
-
-    let a = session().await;
-    let b = session().await;
-    let seed = a
-        .add_torrent(meta.clone(), seed_dir.clone(), AddOptions::default())
-        .unwrap();
-    wait_state(&seed, TorrentState::Seeding, 20).await;
-    let leech = b
-        .add_torrent(meta.clone(), leech_dir.clone(), AddOptions::default())
-        .unwrap();
-    wait_state(&leech, TorrentState::Downloading, 20).await;
-    leech.add_peers(vec![a.listen_addr()]).await;
+    let Seeded {
+        session: a,
+        handle: seed,
+        meta,
+        file,
+    } = seed_file(
+        dir.path(),
+        "data.bin",
+        3 * 1024 * 1024 + 12345,
+        64 * 1024,
+        1,
+    )
+    .await;
+    let (b, leech) = leech(&meta, leech_dir.clone(), a.listen_addr()).await;
     wait_state(&leech, TorrentState::Seeding, 60).await;
     same_tree(&file, &leech_dir.join("data.bin"));
     assert!(seed.transferred().0 >= meta.info.total_length);
@@ -200,26 +240,14 @@ async fn partial_data_is_completed_and_nothing_good_is_downloaded_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_stops_the_torrent_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let seed_dir = dir.path().join("seed");
     let leech_dir = dir.path().join("leech");
-    let file = seed_dir.join("big.bin");
-    write_random(&file, 1024 * 1024, 8);
-    let meta = make_torrent(&file, 64 * 1024);
+    let Seeded {
+        session: a, meta, ..
+    } = seed_file(dir.path(), "big.bin", 1024 * 1024, 64 * 1024, 8).await;
     // The leecher's data file is /dev/full: every write fails with ENOSPC.
     std::fs::create_dir_all(&leech_dir).unwrap();
     std::os::unix::fs::symlink("/dev/full", leech_dir.join("big.bin")).unwrap();
-
-    let a = session().await;
-    let b = session().await;
-    let seed = a
-        .add_torrent(meta.clone(), seed_dir, AddOptions::default())
-        .unwrap();
-    wait_state(&seed, TorrentState::Seeding, 20).await;
-    let leech = b
-        .add_torrent(meta.clone(), leech_dir, AddOptions::default())
-        .unwrap();
-    wait_state(&leech, TorrentState::Downloading, 20).await;
-    leech.add_peers(vec![a.listen_addr()]).await;
+    let (b, leech) = leech(&meta, leech_dir, a.listen_addr()).await;
     wait_state(&leech, TorrentState::Error, 30).await;
     let err = leech.stats().error.unwrap_or_default();
     assert!(
@@ -359,15 +387,12 @@ async fn a_dual_stack_seed_serves_ipv4_and_ipv6_peers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seed_whose_data_vanishes_stops_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let seed_dir = dir.path().join("seed");
-    let file = seed_dir.join("gone.bin");
-    write_random(&file, 1024 * 1024, 31);
-    let meta = make_torrent(&file, 64 * 1024);
-    let a = session().await;
-    let seed = a
-        .add_torrent(meta.clone(), seed_dir, AddOptions::default())
-        .unwrap();
-    wait_state(&seed, TorrentState::Seeding, 20).await;
+    let Seeded {
+        session: a,
+        handle: seed,
+        meta,
+        file,
+    } = seed_file(dir.path(), "gone.bin", 1024 * 1024, 64 * 1024, 31).await;
     // Someone truncates the file after the check.
     std::fs::File::options()
         .write(true)
@@ -375,16 +400,7 @@ async fn a_seed_whose_data_vanishes_stops_with_the_reason() {
         .unwrap()
         .set_len(1000)
         .unwrap();
-    let b = session().await;
-    let leech = b
-        .add_torrent(
-            meta.clone(),
-            dir.path().join("leech"),
-            AddOptions::default(),
-        )
-        .unwrap();
-    wait_state(&leech, TorrentState::Downloading, 20).await;
-    leech.add_peers(vec![a.listen_addr()]).await;
+    let (b, _leech) = leech(&meta, dir.path().join("leech"), a.listen_addr()).await;
     wait_state(&seed, TorrentState::Error, 30).await;
     let err = seed.stats().error.unwrap_or_default();
     assert!(
