@@ -219,7 +219,8 @@ fn check_writable(dir: &Path) -> anyhow::Result<()> {
 /// Progress output: a bar on a terminal, a log line every [`LOG_INTERVAL`] otherwise.
 struct Display {
     bar: Option<indicatif::ProgressBar>,
-    last_log: tokio::time::Instant,
+    /// When the last log line went out; `None` when no log lines are wanted at all.
+    last_log: Option<tokio::time::Instant>,
 }
 
 impl Display {
@@ -227,7 +228,7 @@ impl Display {
     fn quiet() -> Self {
         Self {
             bar: None,
-            last_log: tokio::time::Instant::now() + Duration::from_secs(1 << 30),
+            last_log: None,
         }
     }
 
@@ -246,7 +247,7 @@ impl Display {
         });
         Self {
             bar,
-            last_log: tokio::time::Instant::now(),
+            last_log: Some(tokio::time::Instant::now()),
         }
     }
 
@@ -255,8 +256,10 @@ impl Display {
         if let Some(bar) = &self.bar {
             bar.set_position((s.progress * s.size as f64) as u64);
             bar.set_message(line);
-        } else if self.last_log.elapsed() >= LOG_INTERVAL {
-            self.last_log = tokio::time::Instant::now();
+        } else if let Some(last) = self.last_log.as_mut()
+            && last.elapsed() >= LOG_INTERVAL
+        {
+            *last = tokio::time::Instant::now();
             info!("{line}");
         }
     }

@@ -81,6 +81,8 @@ pub struct Picker {
     info_piece_len: Vec<u32>,
     states: Vec<PieceState>,
     have: Bitfield,
+    /// Bytes of the pieces not in `have`, kept up to date by `piece_done`.
+    left: u64,
     availability: Vec<u16>,
     active: HashMap<u32, Active>,
     /// Complete pieces handed out for hashing and writing, whose buffers are still alive.
@@ -111,6 +113,10 @@ impl Picker {
         Self {
             info_piece_len: (0..n).map(|i| info.piece_len(i)).collect(),
             states,
+            left: (0..n)
+                .filter(|&i| !have.get(i))
+                .map(|i| u64::from(info.piece_len(i)))
+                .sum(),
             have,
             availability: vec![0; n as usize],
             active: HashMap::new(),
@@ -146,10 +152,7 @@ impl Picker {
 
     /// Bytes of the pieces we don't have yet.
     pub fn bytes_left(&self) -> u64 {
-        (0..self.states.len() as u32)
-            .filter(|&i| !self.have.get(i))
-            .map(|i| u64::from(self.piece_len(i)))
-            .sum()
+        self.left
     }
 
     fn piece_len(&self, i: u32) -> u32 {
@@ -415,7 +418,9 @@ impl Picker {
         }
         if ok {
             *state = PieceState::Have;
-            self.have.set(index);
+            if self.have.set(index) {
+                self.left -= u64::from(self.piece_len(index));
+            }
         } else {
             *state = PieceState::Missing;
         }

@@ -73,9 +73,15 @@ impl RateLimiter {
     }
 }
 
+/// Takes `n` bytes from several limiters (e.g. session and torrent) and returns how long to
+/// wait before sending them: the longest of their waits.
+pub fn take_all(limiters: &[&RateLimiter], n: u64) -> Duration {
+    limiters.iter().map(|l| l.take(n)).max().unwrap_or_default()
+}
+
 /// Waits on several limiters (e.g. session then torrent) for `n` bytes.
 pub async fn acquire_all(limiters: &[&RateLimiter], n: u64) {
-    let wait = limiters.iter().map(|l| l.take(n)).max().unwrap_or_default();
+    let wait = take_all(limiters, n);
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use wire::{Codec, Message};
 
 use super::PeerCounters;
+use crate::ratelimit::take_all;
 use crate::torrent::Shared;
 
 /// Send a keep-alive after this long without writing anything.
@@ -93,7 +94,7 @@ impl Writer {
                     Message::Piece { data, .. } => data.len() as u64,
                     _ => 0,
                 };
-                let wait = self.shared.ctx.up.take(n).max(self.shared.up.take(n));
+                let wait = take_all(&[&self.shared.ctx.up, &self.shared.up], n);
                 if !wait.is_zero() {
                     // Send what is ready, then wait for the tokens while still taking messages.
                     self.flush().await?;

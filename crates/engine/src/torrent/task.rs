@@ -501,7 +501,6 @@ impl TorrentTask {
 
     fn on_tick(&mut self) {
         // Rates (bytes/s), smoothed.
-        let mut seeds = 0;
         for p in self.peers.values_mut() {
             let down = p.counters.downloaded.load(Ordering::Relaxed);
             let up = p.counters.uploaded.load(Ordering::Relaxed);
@@ -509,11 +508,7 @@ impl TorrentTask {
             p.rate_up = smooth(p.rate_up, up - p.last_up);
             p.last_down = down;
             p.last_up = up;
-            if p.counters.is_seed.load(Ordering::Relaxed) {
-                seeds += 1;
-            }
         }
-        let _ = seeds;
         let (up, down) = self.shared.transferred();
         self.rate_up = smooth(self.rate_up, up - self.last_totals.0);
         self.rate_down = smooth(self.rate_down, down - self.last_totals.1);
