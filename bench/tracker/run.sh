@@ -19,7 +19,7 @@ LOADGEN_THREADS=${LOADGEN_THREADS:-1}
 command -v opentracker >/dev/null || { echo "run.sh: opentracker is not installed (apt-get install opentracker)" >&2; exit 2; }
 
 echo "building (release)..." >&2
-cargo build --quiet --release --manifest-path "$ROOT/Cargo.toml" -p btmirror-tracker --example tracker_server
+cargo build --quiet --release --manifest-path "$ROOT/Cargo.toml" -p btmirror-tracker-server --example tracker_server
 cargo build --quiet --release --manifest-path "$ROOT/bench/tracker/Cargo.toml"
 TRACKER="$ROOT/target/release/examples/tracker_server"
 LOADGEN="$ROOT/bench/tracker/target/release/tracker-loadgen"

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
-use tracker::server::{Server, ServerConfig};
+use tracker_server::{Server, ServerConfig};
 
 use crate::cli::TrackerArgs;
 use crate::exit::UsageError;

@@ -146,7 +146,7 @@ const MIN_INTERVAL: Duration = Duration::from_secs(10);
 const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// Clamps an interval in seconds given by a tracker into `MIN_INTERVAL..=MAX_INTERVAL`.
-fn clamp_interval(secs: u64) -> Duration {
+pub(crate) fn clamp_interval(secs: u64) -> Duration {
     Duration::from_secs(secs).clamp(MIN_INTERVAL, MAX_INTERVAL)
 }
 

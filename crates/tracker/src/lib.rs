@@ -1,10 +1,11 @@
-//! BitTorrent tracker protocol: the announce/scrape client (HTTP per BEP 3/23/7, UDP per BEP 15,
-//! multitracker tiers per BEP 12) and the `btmirror tracker` server.
+//! BitTorrent tracker protocol, client side: the announce/scrape client (HTTP per BEP 3/23/7, UDP
+//! per BEP 15, multitracker tiers per BEP 12), and the wire formats the client and the
+//! `tracker-server` crate share ([`wire`]: bencoded answers, compact peers, UDP packet layouts).
 //!
-//! Depends on `bencode` and `metainfo` only; it knows nothing of peer connections, storage or
-//! the engine.
+//! Depends on `bencode` and `metainfo` only; it knows nothing of peer connections, storage, the
+//! engine or the server.
 pub mod client;
-pub mod server;
+pub mod wire;
 pub use client::{
     AnnounceRequest, AnnounceResponse, Backoff, Client, Error, Event, ScrapeStats, Tiers,
 };

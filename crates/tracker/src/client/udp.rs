@@ -8,8 +8,6 @@
 //! waiter to that waiter's oneshot. Nothing outlives the requests, so the client works in any
 //! runtime, and dropping a request (timeout, cancellation) unregisters it.
 
-mod wire;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
@@ -21,6 +19,7 @@ use tokio::sync::{OnceCell, oneshot};
 use tokio::time::Instant;
 
 use super::{AnnounceRequest, AnnounceResponse, Error, ScrapeStats};
+use crate::wire::udp as wire;
 
 /// How long a connection id may be reused (BEP 15: one minute).
 const CONNECTION_ID_TTL: Duration = Duration::from_secs(60);

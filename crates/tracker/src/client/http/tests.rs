@@ -178,7 +178,7 @@ fn missing_peers_is_empty() {
 #[test]
 fn compact_port_zero_is_skipped() {
     let mut out = Vec::new();
-    parse_compact_v4(
+    crate::wire::compact::parse_v4(
         b"\x01\x02\x03\x04\x00\x00\x01\x02\x03\x04\x00\x01",
         &mut out,
     )

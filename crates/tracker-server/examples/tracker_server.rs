@@ -2,7 +2,7 @@
 //! allowed dir). A stand-in for `btmirror tracker` used by `bench/tracker/run.sh`.
 //!
 //! ```text
-//! cargo run --release -p btmirror-tracker --example tracker_server -- \
+//! cargo run --release -p btmirror-tracker-server --example tracker_server -- \
 //!     [--listen 127.0.0.1:6969] [--allowed-dir DIR] [--state FILE] [--interval SECS] \
 //!     [--max-connections N] [--log error|warn|info|debug|trace]
 //! ```
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
-use tracker::server::{Server, ServerConfig};
+use tracker_server::{Server, ServerConfig};
 
 fn parse_args() -> Result<(ServerConfig, tracing::Level), String> {
     let mut cfg = ServerConfig::default();

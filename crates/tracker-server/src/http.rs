@@ -14,9 +14,10 @@ use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use tokio::time::Instant;
 
-use super::Shared;
-use super::query::{self, QueryError};
-use super::swarm::{Announce, AnnounceReply, Event, Family};
+use crate::Shared;
+use crate::query::{self, QueryError};
+use crate::swarm::{Announce, AnnounceReply, Event, Family};
+use tracker::wire::http::{AnnounceAnswer, PeerForm, announce_body, failure_body, scrape_body};
 
 /// Longest request target (path and query) answered; longer ones get a `failure reason`.
 pub(crate) const MAX_TARGET: usize = 8 * 1024;
@@ -37,7 +38,7 @@ pub(crate) async fn handle(
         "/" => {
             let stats = shared.stats();
             with_type(
-                super::stats::html(&stats).into_bytes(),
+                crate::stats::html(&stats).into_bytes(),
                 "text/html; charset=utf-8",
             )
         }
@@ -79,13 +80,6 @@ fn failure(reason: &str) -> Response<Full<Bytes>> {
     bencoded(failure_body(reason))
 }
 
-/// `d14:failure reason<len>:<reason>e`.
-pub(crate) fn failure_body(reason: &str) -> Vec<u8> {
-    let mut e = bencode::Encoder::new();
-    e.dict(|d| d.entry(b"failure reason", |v| v.bytes(reason.as_bytes())));
-    e.finish()
-}
-
 fn announce(shared: &Shared, remote: SocketAddr, query: &[u8]) -> Vec<u8> {
     let q = match query::parse_announce(query) {
         Ok(q) => q,
@@ -114,52 +108,22 @@ fn announce(shared: &Shared, remote: SocketAddr, query: &[u8]) -> Vec<u8> {
     }
 }
 
-/// The bencoded announce answer (keys in sorted order).
+/// The bencoded announce answer.
 fn encode_announce(shared: &Shared, r: &AnnounceReply, compact: bool, no_peer_id: bool) -> Vec<u8> {
     let (interval, min_interval) = shared.interval_secs();
-    let (interval, min_interval) = (i64::from(interval), i64::from(min_interval));
-    let mut e = bencode::Encoder::new();
-    e.dict(|d| {
-        d.entry(b"complete", |v| v.int(i64::from(r.complete)));
-        d.entry(b"incomplete", |v| v.int(i64::from(r.incomplete)));
-        d.entry(b"interval", |v| v.int(interval));
-        d.entry(b"min interval", |v| v.int(min_interval));
-        if compact {
-            let mut v4 = Vec::with_capacity(r.peers.len() * 6);
-            let mut v6 = Vec::new();
-            for p in &r.peers {
-                match p.addr {
-                    SocketAddr::V4(a) => {
-                        v4.extend_from_slice(&a.ip().octets());
-                        v4.extend_from_slice(&a.port().to_be_bytes());
-                    }
-                    SocketAddr::V6(a) => {
-                        v6.extend_from_slice(&a.ip().octets());
-                        v6.extend_from_slice(&a.port().to_be_bytes());
-                    }
-                }
-            }
-            d.entry(b"peers", |v| v.bytes(&v4));
-            if !v6.is_empty() {
-                d.entry(b"peers6", |v| v.bytes(&v6));
-            }
-        } else {
-            d.entry(b"peers", |v| {
-                v.list(|l| {
-                    for p in &r.peers {
-                        l.dict(|pd| {
-                            pd.entry(b"ip", |v| v.bytes(p.addr.ip().to_string().as_bytes()));
-                            if !no_peer_id {
-                                pd.entry(b"peer id", |v| v.bytes(&p.peer_id));
-                            }
-                            pd.entry(b"port", |v| v.int(i64::from(p.addr.port())));
-                        });
-                    }
-                })
-            });
-        }
-    });
-    e.finish()
+    let form = match (compact, no_peer_id) {
+        (true, _) => PeerForm::Compact,
+        (false, false) => PeerForm::Dicts,
+        (false, true) => PeerForm::DictsWithoutPeerId,
+    };
+    let answer = AnnounceAnswer {
+        interval,
+        min_interval,
+        complete: r.complete,
+        incomplete: r.incomplete,
+        peers: &r.peers,
+    };
+    announce_body(&answer, form)
 }
 
 fn scrape(shared: &Shared, query: &[u8]) -> Vec<u8> {
@@ -169,36 +133,5 @@ fn scrape(shared: &Shared, query: &[u8]) -> Vec<u8> {
     };
     let mut entries = shared.scrape(&hashes, Instant::now());
     entries.sort_unstable_by_key(|(ih, _)| ih.0);
-    let mut e = bencode::Encoder::new();
-    e.dict(|d| {
-        d.entry(b"files", |v| {
-            v.dict(|files| {
-                for (ih, s) in &entries {
-                    files.entry(&ih.0, |v| {
-                        v.dict(|f| {
-                            f.entry(b"complete", |v| v.int(i64::from(s.complete)));
-                            f.entry(b"downloaded", |v| {
-                                v.int(i64::try_from(s.downloaded).unwrap_or(i64::MAX))
-                            });
-                            f.entry(b"incomplete", |v| v.int(i64::from(s.incomplete)));
-                        })
-                    });
-                }
-            })
-        });
-    });
-    e.finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failure_is_bencoded() {
-        assert_eq!(
-            failure_body("missing port"),
-            b"d14:failure reason12:missing porte"
-        );
-    }
+    scrape_body(&entries)
 }

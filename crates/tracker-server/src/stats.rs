@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::swarm::Stats;
+use crate::swarm::Stats;
 
 /// Escapes `&`, `<`, `>`, `"` and `'` for HTML text and attribute values.
 pub(crate) fn escape(s: &str) -> String {
@@ -79,7 +79,7 @@ pub(crate) fn html(stats: &Stats) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::swarm::{TorrentStats, Totals};
+    use crate::swarm::{TorrentStats, Totals};
 
     #[test]
     fn names_are_escaped() {

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use support::*;
-use tracker::server::ServerConfig;
+use tracker_server::ServerConfig;
 
 const IH: [u8; 20] = [0xA1; 20];
 

@@ -2,6 +2,10 @@
 //! tracker protocol (BEP 15) on the same port number, an optional allowed dir, a statistics page
 //! and persisted completed-download counts.
 //!
+//! Depends on `tracker` for the wire formats it shares with the client (bencoded answers,
+//! compact peers, UDP packet layouts: [`tracker::wire`]), on `metainfo` and `bencode`; nothing
+//! of the engine links it.
+//!
 //! Shape: one [`Swarms`](swarm::Swarms) table behind a `std::sync::Mutex` (never held across an
 //! await), shared by the HTTP connection tasks, the UDP loops and one maintenance task (expiry
 //! sweeps, allowed-dir rescans, state saves). A peer's IP is always the remote address of its
@@ -33,7 +37,7 @@ pub use state::StateError;
 
 use allowed::AllowedDir;
 use connid::ConnIds;
-use swarm::{Announce, AnnounceReply, Refusal, ScrapeEntry, Stats, Swarms};
+use swarm::{Announce, AnnounceReply, Refusal, ScrapeFile, Stats, Swarms};
 
 /// Most rows the statistics page and `/stats.json` list (totals still cover everything).
 const MAX_STATS_ROWS: usize = 10_000;
@@ -187,7 +191,7 @@ impl Shared {
 
     /// Scrape entries for `hashes` (all tracked torrents, capped, when empty); torrents that
     /// are not allowed are left out.
-    fn scrape(&self, hashes: &[InfoHash], now: Instant) -> Vec<(InfoHash, ScrapeEntry)> {
+    fn scrape(&self, hashes: &[InfoHash], now: Instant) -> Vec<(InfoHash, ScrapeFile)> {
         let mut swarms = self.swarms();
         let all;
         let hashes = if hashes.is_empty() {
@@ -202,7 +206,7 @@ impl Shared {
             .collect()
     }
 
-    fn scrape_one(&self, ih: &InfoHash, now: Instant) -> Option<ScrapeEntry> {
+    fn scrape_one(&self, ih: &InfoHash, now: Instant) -> Option<ScrapeFile> {
         self.swarms().scrape(ih, now)
     }
 

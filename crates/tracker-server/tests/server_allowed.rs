@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use support::*;
-use tracker::server::{Error, Server, ServerConfig};
+use tracker_server::{Error, Server, ServerConfig};
 
 #[tokio::test]
 async fn allowed_dir_refuses_others_and_rescans_on_reload() {

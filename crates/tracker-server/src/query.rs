@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use metainfo::InfoHash;
 
-use super::swarm::Event;
+use crate::swarm::Event;
 
 /// Most `info_hash` values one scrape may ask about.
 pub(crate) const MAX_SCRAPE_HASHES: usize = 256;

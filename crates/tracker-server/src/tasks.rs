@@ -16,8 +16,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::allowed::AllowedDir;
-use super::{Error, Server, Shared, http, state, udp};
+use crate::allowed::AllowedDir;
+use crate::{Error, Server, Shared, http, state, udp};
 
 /// A client must send a request head within this long (also bounds idle keep-alive).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(15);

@@ -8,22 +8,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use metainfo::InfoHash;
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
-use super::swarm::{Announce, Event, Family};
-
-/// The magic `connection_id` of a connect request.
-const PROTOCOL_ID: u64 = 0x0417_2710_1980;
-const CONNECT: u32 = 0;
-const ANNOUNCE: u32 = 1;
-const SCRAPE: u32 = 2;
-const ERROR: u32 = 3;
-/// Most info-hashes one scrape may carry (BEP 15: about 74 fit a packet).
-const MAX_SCRAPE: usize = 74;
+use crate::Shared;
+use crate::swarm::{Announce, Event, Family};
+use tracker::ScrapeStats;
+use tracker::wire::udp;
 
 /// Receives and answers packets until `token` is cancelled.
 pub(crate) async fn serve(shared: Arc<Shared>, socket: Arc<UdpSocket>, token: CancellationToken) {
@@ -49,47 +41,6 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: Arc<UdpSocket>, token: Ca
     }
 }
 
-fn be_u32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-fn be_u64(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(
-        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
-
-fn be_i32(b: &[u8], at: usize) -> Option<i32> {
-    Some(i32::from_be_bytes(
-        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-
-fn be_u16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(
-        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-
-fn twenty(b: &[u8], at: usize) -> Option<[u8; 20]> {
-    b.get(at..at.checked_add(20)?)?.try_into().ok()
-}
-
-fn header(action: u32, tid: u32, capacity: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(capacity);
-    out.extend_from_slice(&action.to_be_bytes());
-    out.extend_from_slice(&tid.to_be_bytes());
-    out
-}
-
-fn error(tid: u32, message: &str) -> Vec<u8> {
-    let mut out = header(ERROR, tid, 8 + message.len());
-    out.extend_from_slice(message.as_bytes());
-    out
-}
-
 /// The answer to one datagram from `from`, or `None` to stay silent.
 pub(crate) fn handle_packet(
     shared: &Shared,
@@ -97,57 +48,36 @@ pub(crate) fn handle_packet(
     from: SocketAddr,
     now: Instant,
 ) -> Option<Vec<u8>> {
-    let conn_id = be_u64(packet, 0)?;
-    let action = be_u32(packet, 8)?;
-    let tid = be_u32(packet, 12)?;
+    let head = udp::parse_request_header(packet)?;
+    let tid = head.transaction_id;
     // Connection ids are bound to the canonical address (an IPv4 client on a dual-stack
     // socket shows up as ::ffff:a.b.c.d).
     let peer = SocketAddr::new(from.ip().to_canonical(), from.port());
-    if action == CONNECT {
-        if conn_id != PROTOCOL_ID {
+    if head.action == udp::ACTION_CONNECT {
+        if head.connection_id != udp::PROTOCOL_ID {
             return None;
         }
-        let mut out = header(CONNECT, tid, 16);
-        out.extend_from_slice(&shared.conn_ids.issue(&peer, now).to_be_bytes());
-        return Some(out);
+        let id = shared.conn_ids.issue(&peer, now);
+        return Some(udp::connect_reply(tid, id));
     }
-    if !shared.conn_ids.verify(&peer, conn_id, now) {
-        tracing::debug!(%from, action, "udp: invalid connection id");
-        return Some(error(tid, "invalid connection id"));
+    if !shared.conn_ids.verify(&peer, head.connection_id, now) {
+        tracing::debug!(%from, action = head.action, "udp: invalid connection id");
+        return Some(udp::error_reply(tid, "invalid connection id"));
     }
-    match action {
-        ANNOUNCE => Some(announce(shared, packet, peer, tid, now)),
-        SCRAPE => Some(scrape(shared, packet, tid, now)),
-        _ => Some(error(tid, "unknown action")),
+    match head.action {
+        udp::ACTION_ANNOUNCE => Some(announce(shared, packet, peer, tid, now)),
+        udp::ACTION_SCRAPE => Some(scrape(shared, packet, tid, now)),
+        _ => Some(udp::error_reply(tid, "unknown action")),
     }
 }
 
 fn announce(shared: &Shared, p: &[u8], peer: SocketAddr, tid: u32, now: Instant) -> Vec<u8> {
-    // Offsets per BEP 15: info_hash 16, peer_id 36, downloaded 56, left 64, uploaded 72,
-    // event 80, ip 84 (ignored), key 88, num_want 92, port 96.
-    let parsed = (|| {
-        Some((
-            twenty(p, 16)?,
-            twenty(p, 36)?,
-            be_u64(p, 64)?,
-            be_u32(p, 80)?,
-            be_i32(p, 92)?,
-            be_u16(p, 96)?,
-        ))
-    })();
-    let Some((info_hash, peer_id, left, event, num_want, port)) = parsed else {
-        return error(tid, "malformed announce");
+    let Some(req) = udp::parse_announce_request(p) else {
+        return udp::error_reply(tid, "malformed announce");
     };
-    if port == 0 {
-        return error(tid, "invalid port");
+    if req.port == 0 {
+        return udp::error_reply(tid, "invalid port");
     }
-    let event = match event {
-        1 => Event::Completed,
-        2 => Event::Started,
-        3 => Event::Stopped,
-        _ => Event::None,
-    };
-    let wanted = u32::try_from(num_want).ok();
     let family = if peer.is_ipv4() {
         Family::V4
     } else {
@@ -155,67 +85,62 @@ fn announce(shared: &Shared, p: &[u8], peer: SocketAddr, tid: u32, now: Instant)
     };
     // Keep answers within one 1280-byte (IPv6 minimum MTU) datagram: 20 + 200 × 6 or 20 + 66 × 18.
     let fits = if family == Family::V4 { 200 } else { 66 };
-    let numwant = if event == Event::Stopped {
+    let numwant = if req.event == Event::Stopped {
         0
     } else {
-        shared.numwant(wanted).min(fits)
+        shared.numwant(req.numwant).min(fits)
     };
     let a = Announce {
-        info_hash: InfoHash(info_hash),
-        peer_id,
-        addr: SocketAddr::new(peer.ip(), port),
-        left,
-        event,
+        info_hash: req.info_hash,
+        peer_id: req.peer_id.0,
+        addr: SocketAddr::new(peer.ip(), req.port),
+        left: req.left,
+        event: req.event,
         numwant,
         family,
     };
     let reply = match shared.announce(&a, now) {
         Ok(r) => r,
-        Err(refusal) => return error(tid, refusal.reason()),
+        Err(refusal) => return udp::error_reply(tid, refusal.reason()),
     };
     let (interval, _) = shared.interval_secs();
-    let mut out = header(ANNOUNCE, tid, 20 + reply.peers.len() * 18);
-    out.extend_from_slice(&interval.to_be_bytes());
-    out.extend_from_slice(&reply.incomplete.to_be_bytes());
-    out.extend_from_slice(&reply.complete.to_be_bytes());
-    for p in &reply.peers {
-        match p.addr {
-            SocketAddr::V4(a) => out.extend_from_slice(&a.ip().octets()),
-            SocketAddr::V6(a) => out.extend_from_slice(&a.ip().octets()),
-        }
-        out.extend_from_slice(&p.addr.port().to_be_bytes());
-    }
-    out
+    let peers = reply.peers.iter().map(|p| p.addr);
+    udp::announce_reply(tid, interval, reply.incomplete, reply.complete, peers)
 }
 
 fn scrape(shared: &Shared, p: &[u8], tid: u32, now: Instant) -> Vec<u8> {
-    let body = p.get(16..).unwrap_or_default();
-    if body.is_empty() || body.len() % 20 != 0 || body.len() / 20 > MAX_SCRAPE {
-        return error(tid, "malformed scrape");
-    }
-    let hashes: Vec<InfoHash> = body
-        .chunks_exact(20)
-        .filter_map(|c| c.try_into().ok().map(InfoHash))
+    let Some(hashes) = udp::parse_scrape_request(p) else {
+        return udp::error_reply(tid, "malformed scrape");
+    };
+    let stats: Vec<ScrapeStats> = hashes
+        .iter()
+        .map(|ih| {
+            // Positional answer: torrents we do not track (or may not) read as all zeros.
+            let s = shared.scrape_one(ih, now).unwrap_or_default();
+            ScrapeStats {
+                complete: s.complete,
+                incomplete: s.incomplete,
+                downloaded: u32::try_from(s.downloaded).unwrap_or(u32::MAX),
+            }
+        })
         .collect();
-    let mut out = header(SCRAPE, tid, 8 + hashes.len() * 12);
-    for ih in &hashes {
-        // Positional answer: torrents we do not track (or may not) read as all zeros.
-        let s = shared.scrape_one(ih, now).unwrap_or_default();
-        out.extend_from_slice(&s.complete.to_be_bytes());
-        out.extend_from_slice(
-            &u32::try_from(s.downloaded)
-                .unwrap_or(u32::MAX)
-                .to_be_bytes(),
-        );
-        out.extend_from_slice(&s.incomplete.to_be_bytes());
-    }
-    out
+    udp::scrape_reply(tid, &stats)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::{IpAddr, Ipv4Addr};
+    use udp::{ACTION_ANNOUNCE as ANNOUNCE, ACTION_CONNECT as CONNECT, ACTION_ERROR as ERROR};
+    use udp::{ACTION_SCRAPE as SCRAPE, PROTOCOL_ID};
+
+    fn be_u32(b: &[u8], at: usize) -> Option<u32> {
+        Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    }
+
+    fn be_u64(b: &[u8], at: usize) -> Option<u64> {
+        Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    }
 
     fn shared() -> Shared {
         Shared::for_tests()

@@ -13,22 +13,12 @@ use metainfo::InfoHash;
 use serde::Serialize;
 use tokio::time::Instant;
 
+pub(crate) use tracker::Event;
+pub(crate) use tracker::wire::http::{PeerEntry, ScrapeFile};
+
 use peer_list::{Peer, PeerList};
 
 mod peer_list;
-
-/// What the announcing client says it is doing (BEP 3 `event`, BEP 15 event codes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Event {
-    /// A regular re-announce.
-    None,
-    /// The client started the torrent.
-    Started,
-    /// The client finished downloading.
-    Completed,
-    /// The client stopped the torrent; it leaves the swarm.
-    Stopped,
-}
 
 /// Which address families a reply may carry (UDP replies carry only the socket's family).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,13 +55,6 @@ pub(crate) struct Announce {
     pub family: Family,
 }
 
-/// A peer handed back to an announcing client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PeerOut {
-    pub addr: SocketAddr,
-    pub peer_id: [u8; 20],
-}
-
 /// The answer to an [`Announce`].
 #[derive(Debug, Default)]
 pub(crate) struct AnnounceReply {
@@ -79,7 +62,7 @@ pub(crate) struct AnnounceReply {
     pub complete: u32,
     /// Leechers in the swarm (after this announce).
     pub incomplete: u32,
-    pub peers: Vec<PeerOut>,
+    pub peers: Vec<PeerEntry>,
 }
 
 /// Why an announce was refused.
@@ -99,14 +82,6 @@ impl Refusal {
             Refusal::TooManyTorrents => "tracker is full",
         }
     }
-}
-
-/// Scrape counters for one torrent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct ScrapeEntry {
-    pub complete: u32,
-    pub incomplete: u32,
-    pub downloaded: u64,
 }
 
 /// One row of the statistics page.
@@ -180,8 +155,8 @@ impl Swarm {
         self.next_sweep = now + timeout / 8;
     }
 
-    fn counts(&self) -> ScrapeEntry {
-        ScrapeEntry {
+    fn counts(&self) -> ScrapeFile {
+        ScrapeFile {
             complete: count(self.seeders.len()),
             incomplete: count(self.leechers.len()),
             downloaded: self.downloaded,
@@ -201,7 +176,7 @@ impl Swarm {
         n: usize,
         family: Family,
         cutoff: Instant,
-    ) -> Vec<PeerOut> {
+    ) -> Vec<PeerEntry> {
         let seeders: &[Peer] = if me_seeder { &[] } else { &self.seeders.peers };
         let leechers: &[Peer] = &self.leechers.peers;
         let total = seeders.len() + leechers.len();
@@ -222,7 +197,7 @@ impl Swarm {
             };
             let Some(p) = peer else { continue };
             if p.addr != me && p.last_seen >= cutoff && family.admits(&p.addr) {
-                out.push(PeerOut {
+                out.push(PeerEntry {
                     addr: p.addr,
                     peer_id: p.peer_id,
                 });
@@ -335,7 +310,7 @@ impl Swarms {
     }
 
     /// Scrape counters for `info_hash`; `None` when it is not allowed.
-    pub fn scrape(&mut self, info_hash: &InfoHash, now: Instant) -> Option<ScrapeEntry> {
+    pub fn scrape(&mut self, info_hash: &InfoHash, now: Instant) -> Option<ScrapeFile> {
         if !self.is_allowed(info_hash) {
             return None;
         }
@@ -345,7 +320,7 @@ impl Swarms {
                 swarm.sweep_if_due(now, timeout);
                 swarm.counts()
             }
-            None => ScrapeEntry::default(),
+            None => ScrapeFile::default(),
         })
     }
 
@@ -409,7 +384,7 @@ impl Swarms {
     /// while the table is locked.
     pub fn stats(&self) -> Stats {
         let mut rows: Vec<TorrentStats> = Vec::with_capacity(self.torrents.len());
-        let row = |ih: &InfoHash, name: Option<Arc<str>>, c: ScrapeEntry| TorrentStats {
+        let row = |ih: &InfoHash, name: Option<Arc<str>>, c: ScrapeFile| TorrentStats {
             info_hash: *ih,
             name,
             seeders: c.complete,

@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracker::server::{Error, ReloadHandle, Server, ServerConfig};
+use tracker_server::{Error, ReloadHandle, Server, ServerConfig};
 
 /// A running server.
 pub struct Running {
