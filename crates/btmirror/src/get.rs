@@ -283,10 +283,10 @@ fn one_torrent_report(
     h: &engine::TorrentHandle,
     file: &str,
     port: u16,
-) -> crate::status::StatusReport {
-    let t = crate::status::TorrentStatus::from_handle(h, file.to_owned(), (0, 0));
-    crate::status::StatusReport {
-        totals: crate::status::Totals::sum(std::slice::from_ref(&t)),
+) -> daemon::control::protocol::StatusReport {
+    let t = daemon::control::protocol::TorrentStatus::from_handle(h, file.to_owned(), (0, 0));
+    daemon::control::protocol::StatusReport {
+        totals: daemon::control::protocol::Totals::sum(std::slice::from_ref(&t)),
         torrents: vec![t],
         listen_port: port,
         version: env!("CARGO_PKG_VERSION").to_owned(),

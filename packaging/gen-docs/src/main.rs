@@ -18,7 +18,7 @@ use clap::CommandFactory as _;
 use clap_complete::Shell;
 
 #[allow(dead_code, missing_docs)]
-#[path = "../../../crates/btmirror/src/units.rs"]
+#[path = "../../../crates/daemon/src/units.rs"]
 mod units;
 
 #[allow(dead_code, missing_docs)]

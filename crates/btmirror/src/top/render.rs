@@ -6,6 +6,7 @@
 //! the column header, one line per torrent, and a footer with the keys. Columns that do not fit are dropped, least
 //! important first, so that the name keeps at least [`MIN_NAME`] cells.
 
+use daemon::control::protocol::{StatusReport, TorrentStatus, state_counts};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -13,7 +14,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::model::{Link, SortKey, View};
-use crate::status::{self, StatusReport, TorrentStatus};
+use crate::status;
 use crate::units;
 
 /// Fewest cells the name column keeps before other columns are dropped.
@@ -372,7 +373,7 @@ fn link_line(link: &Link, report: Option<&StatusReport>) -> Line<'static> {
         format!(
             "{} torrents: {}",
             r.torrents.len(),
-            status::state_counts(&r.torrents)
+            state_counts(&r.torrents)
         )
     };
     match (link, report) {

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::control::ReportFn;
-use crate::status::{self, StatusReport, TorrentStatus};
+use crate::control::protocol::{STATES, StatusReport, TorrentStatus};
 
 /// The path the metrics are served at.
 pub const PATH: &str = "/metrics";
@@ -344,7 +344,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// Torrents per state: every known state (0 when none), then unknown ones as they come.
 fn state_counts(torrents: &[TorrentStatus]) -> Vec<(&str, usize)> {
-    let mut counts: Vec<(&str, usize)> = status::STATES.iter().map(|s| (*s, 0)).collect();
+    let mut counts: Vec<(&str, usize)> = STATES.iter().map(|s| (*s, 0)).collect();
     for t in torrents {
         match counts.iter_mut().find(|(s, _)| *s == t.state) {
             Some((_, n)) => *n += 1,

@@ -18,7 +18,8 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::resume::{self, Prepared, ResumeNote, SaveKey};
+use super::prepare::{PrepareError, Prepared, ResumeNote};
+use super::resume::{self, SaveKey};
 use super::watch::{Listed, Stamp};
 
 /// A file's size and mtime must stay unchanged this long before it is read.
@@ -247,20 +248,13 @@ impl Registry {
         &mut self,
         path: &Path,
         stamp: Stamp,
-        result: Result<Prepared, String>,
+        result: Result<Prepared, PrepareError>,
         session: &Session,
         policy: &AddPolicy,
         now: Instant,
     ) -> Option<Stop> {
         let duplicate_of = match &result {
-            Ok(p) => self
-                .entries
-                .iter()
-                .find(|(other, e)| {
-                    other.as_path() != path
-                        && matches!(&e.slot, Slot::Running(r) if r.handle.info_hash() == p.meta.info_hash)
-                })
-                .map(|(other, _)| other.clone()),
+            Ok(p) => self.duplicate_of(path, &p.meta.info_hash),
             Err(_) => None,
         };
         let check_limit = result.as_ref().ok().map(|p| {
@@ -277,10 +271,10 @@ impl Registry {
             return None; // changed again meanwhile: the next pass reads it
         }
         let prepared = match result {
-            Err(reason) => {
+            Err(err) => {
                 // Rewritten into something unusable: the old torrent is no longer wanted.
                 let stop = take_running(&mut e.slot);
-                fail(e, path, reason, now);
+                fail(e, path, resume::chain(&err), now);
                 return stop.map(|running| self.stopping_now(running, path, "replaced"));
             }
             Ok(p) => p,
@@ -327,20 +321,7 @@ impl Registry {
         };
         match session.add_torrent(meta.clone(), data_dir.clone(), opts) {
             Ok(handle) => {
-                match &note {
-                    ResumeNote::Resumed => info!(torrent = %meta.info.name, file = %path.display(),
-                        "added torrent, resumed without a check"),
-                    ResumeNote::Missing => info!(torrent = %meta.info.name, file = %path.display(),
-                        data = %data_dir.display(), "added torrent, checking its data"),
-                    ResumeNote::FilesChanged => {
-                        info!(torrent = %meta.info.name, file = %path.display(),
-                        "added torrent; files changed since the resume data was saved, checking")
-                    }
-                    ResumeNote::Unusable(why) => {
-                        warn!(torrent = %meta.info.name, file = %path.display(),
-                        "added torrent; resume data unusable ({why}), checking")
-                    }
-                }
+                log_added(&note, &meta.info.name, path, &data_dir);
                 e.slot = Slot::Running(Running {
                     handle,
                     lifetime,
@@ -358,6 +339,17 @@ impl Registry {
             Err(err) => fail(e, path, resume::chain(&err), now),
         }
         stop.map(|running| self.stopping_now(running, path, "replaced"))
+    }
+
+    /// Another `.torrent` file already running the torrent `hash`.
+    fn duplicate_of(&self, path: &Path, hash: &InfoHash) -> Option<PathBuf> {
+        self.entries
+            .iter()
+            .find(|(other, e)| {
+                other.as_path() != path
+                    && matches!(&e.slot, Slot::Running(r) if r.handle.info_hash() == *hash)
+            })
+            .map(|(other, _)| other.clone())
     }
 
     fn stopping_now(&mut self, running: Running, path: &Path, why: &'static str) -> Stop {
@@ -418,6 +410,20 @@ impl Registry {
                 Slot::Running(r) => Some((p.as_path(), r)),
                 _ => None,
             })
+    }
+}
+
+/// Logs that the torrent `name` of `path` was added, saying what its resume data `note` means.
+fn log_added(note: &ResumeNote, name: &str, path: &Path, data_dir: &Path) {
+    match note {
+        ResumeNote::Resumed => info!(torrent = %name, file = %path.display(),
+            "added torrent, resumed without a check"),
+        ResumeNote::Missing => info!(torrent = %name, file = %path.display(),
+            data = %data_dir.display(), "added torrent, checking its data"),
+        ResumeNote::FilesChanged => info!(torrent = %name, file = %path.display(),
+            "added torrent; files changed since the resume data was saved, checking"),
+        ResumeNote::Unusable(why) => warn!(torrent = %name, file = %path.display(),
+            "added torrent; resume data unusable ({why}), checking"),
     }
 }
 
