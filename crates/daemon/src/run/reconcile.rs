@@ -270,7 +270,7 @@ impl Registry {
         if e.stamp != stamp {
             return None; // changed again meanwhile: the next pass reads it
         }
-        let prepared = match result {
+        let mut prepared = match result {
             Err(err) => {
                 // Rewritten into something unusable: the old torrent is no longer wanted.
                 let stop = take_running(&mut e.slot);
@@ -303,41 +303,13 @@ impl Registry {
             return None;
         }
         let stop = take_running(&mut e.slot);
-        let Prepared {
-            meta,
-            data_dir,
-            have,
-            lifetime,
-            resume: note,
-            ..
-        } = prepared;
-        let saved = have.as_ref().map(|h| resume::loaded_key(h, lifetime));
-        let resumed = have.is_some();
         let opts = AddOptions {
-            have,
+            have: prepared.have.take(),
             max_upload_rate: policy.upload_rate,
             max_download_rate: policy.download_rate,
             check_limit,
         };
-        match session.add_torrent(meta.clone(), data_dir.clone(), opts) {
-            Ok(handle) => {
-                log_added(&note, &meta.info.name, path, &data_dir);
-                e.slot = Slot::Running(Running {
-                    handle,
-                    lifetime,
-                    saved,
-                    checked: resumed,
-                    error_seen: None,
-                    restart_on_error: false,
-                });
-                e.read_stamp = Some(stamp);
-                e.retry = None;
-            }
-            Err(AddError::Duplicate(_)) => {
-                e.retry = Some((e.retry.map_or(0, |r| r.0), now + BUSY_RETRY));
-            }
-            Err(err) => fail(e, path, resume::chain(&err), now),
-        }
+        start(e, path, stamp, prepared, opts, session, now);
         stop.map(|running| self.stopping_now(running, path, "replaced"))
     }
 
@@ -410,6 +382,47 @@ impl Registry {
                 Slot::Running(r) => Some((p.as_path(), r)),
                 _ => None,
             })
+    }
+}
+
+/// Adds the torrent of `prepared` (read from `path` listed with `stamp`) to the session with
+/// `opts`; `e` becomes running, or failed (retried) when the session refuses it.
+fn start(
+    e: &mut Entry,
+    path: &Path,
+    stamp: Stamp,
+    prepared: Prepared,
+    opts: AddOptions,
+    session: &Session,
+    now: Instant,
+) {
+    let Prepared {
+        meta,
+        data_dir,
+        lifetime,
+        resume: note,
+        ..
+    } = prepared;
+    let saved = opts.have.as_ref().map(|h| resume::loaded_key(h, lifetime));
+    let resumed = opts.have.is_some();
+    match session.add_torrent(meta.clone(), data_dir.clone(), opts) {
+        Ok(handle) => {
+            log_added(&note, &meta.info.name, path, &data_dir);
+            e.slot = Slot::Running(Running {
+                handle,
+                lifetime,
+                saved,
+                checked: resumed,
+                error_seen: None,
+                restart_on_error: false,
+            });
+            e.read_stamp = Some(stamp);
+            e.retry = None;
+        }
+        Err(AddError::Duplicate(_)) => {
+            e.retry = Some((e.retry.map_or(0, |r| r.0), now + BUSY_RETRY));
+        }
+        Err(err) => fail(e, path, resume::chain(&err), now),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Rendering tests on ratatui's `TestBackend`.
 
+use super::columns::MIN_NAME;
 use super::*;
 use daemon::fixtures::sample;
 use ratatui::Terminal;
