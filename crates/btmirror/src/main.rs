@@ -6,6 +6,10 @@
 //! commands (`get`, `make`, `check`, `top`, `status`, `tracker`), logging to the terminal,
 //! journald or a file, signals, and exit codes. `btmirror run` is the `daemon` crate's; the
 //! library crates return errors that end here as one `btmirror: error: ...` line.
+//!
+//! Dependencies: every library crate of the workspace may be used here (`daemon` for `run`,
+//! `status` and `top`; `engine`, `metainfo`, `storage` and `tracker` for the one-shot
+//! commands); nothing depends on this crate.
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
