@@ -162,8 +162,15 @@ impl Registry {
             .filter(|(p, e)| dirs.contains(&e.dir) && !present.contains(p.as_path()))
             .map(|(p, _)| p.clone())
             .collect();
-        // Torrents in the engine's error state for long enough are stopped here and started
-        // again below, as if their file had just appeared.
+        self.restart_errored(&mut plan, now);
+        let any_gone = self.remove_gone(gone, &mut plan);
+        self.plan_listed(listed, any_gone, &mut plan, now, wall);
+        plan
+    }
+
+    /// Torrents in the engine's error state for long enough (or after a reload) are stopped
+    /// here and started again by `plan_listed`, as if their file had just appeared.
+    fn restart_errored(&mut self, plan: &mut Plan, now: Instant) {
         for (path, e) in self.entries.iter_mut() {
             let Slot::Running(r) = &mut e.slot else {
                 continue;
@@ -190,6 +197,11 @@ impl Registry {
                 e.since = now.checked_sub(Duration::from_secs(3600)).unwrap_or(now);
             }
         }
+    }
+
+    /// Removes the entries of files no longer listed; their torrents go to `plan.stops`.
+    /// Returns whether a running torrent went away.
+    fn remove_gone(&mut self, gone: Vec<PathBuf>, plan: &mut Plan) -> bool {
         let mut any_gone = false;
         for path in gone {
             if let Some(e) = self.entries.remove(&path)
@@ -204,6 +216,18 @@ impl Registry {
                 any_gone = true;
             }
         }
+        any_gone
+    }
+
+    /// Records the listed files and plans which to read now and when the others are due.
+    fn plan_listed(
+        &mut self,
+        listed: Vec<Listed>,
+        any_gone: bool,
+        plan: &mut Plan,
+        now: Instant,
+        wall: SystemTime,
+    ) {
         for l in listed {
             let dir = l.path.parent().map(Path::to_path_buf).unwrap_or_default();
             let e = self.entries.entry(l.path.clone()).or_insert_with(|| Entry {
@@ -239,7 +263,6 @@ impl Registry {
                 plan.wake_at(due);
             }
         }
-        plan
     }
 
     /// Applies the result of reading `path` (listed with `stamp`): starts, replaces or marks
