@@ -358,59 +358,27 @@ impl Settings {
     pub fn reloaded(&self, new: Self) -> (Self, Vec<&'static str>) {
         let mut next = new;
         let mut restart = Vec::new();
-        keep(
-            &mut restart,
-            "state_dir",
-            &self.state_dir,
-            &mut next.state_dir,
-        );
-        keep(&mut restart, "port/bind", &self.listen, &mut next.listen);
-        keep(
-            &mut restart,
-            "max_connections",
-            &self.max_connections,
-            &mut next.max_connections,
-        );
-        keep(
-            &mut restart,
-            "max_peers_per_torrent",
-            &self.max_peers_per_torrent,
-            &mut next.max_peers_per_torrent,
-        );
-        keep(
-            &mut restart,
-            "upload_slots",
-            &self.upload_slots,
-            &mut next.upload_slots,
-        );
-        keep(
-            &mut restart,
-            "check_concurrency",
-            &self.check_concurrency,
-            &mut next.check_concurrency,
-        );
-        keep(
-            &mut restart,
-            "max_open_files",
-            &self.max_open_files,
-            &mut next.max_open_files,
-        );
-        keep(&mut restart, "log_file", &self.log_file, &mut next.log_file);
-        keep(&mut restart, "metrics", &self.metrics, &mut next.metrics);
+        // A restart-only setting that changed keeps its running value and is named.
+        macro_rules! restart_only {
+            ($($field:ident => $name:literal),* $(,)?) => {$(
+                if self.$field != next.$field {
+                    restart.push($name);
+                    next.$field = self.$field.clone();
+                }
+            )*};
+        }
+        restart_only! {
+            state_dir => "state_dir",
+            listen => "port/bind",
+            max_connections => "max_connections",
+            max_peers_per_torrent => "max_peers_per_torrent",
+            upload_slots => "upload_slots",
+            check_concurrency => "check_concurrency",
+            max_open_files => "max_open_files",
+            log_file => "log_file",
+            metrics => "metrics",
+        }
         (next, restart)
-    }
-}
-
-/// Keeps the running value of a restart-only setting, naming it in `restart` when `new` differs.
-fn keep<T: PartialEq + Clone>(
-    restart: &mut Vec<&'static str>,
-    name: &'static str,
-    old: &T,
-    new: &mut T,
-) {
-    if old != new {
-        restart.push(name);
-        *new = old.clone();
     }
 }
 
