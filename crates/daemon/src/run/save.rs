@@ -1,6 +1,5 @@
-//! Saving resume data of the running torrents: which are due ([`Daemon::save_jobs`]), saving
-//! them on a few threads ([`save_all`]), and recording what was saved so that unchanged
-//! torrents are not saved again.
+//! Saving resume data of the running torrents: which are due, saving them on a few threads
+//! ([`save_all`]), and recording what was saved so that unchanged torrents are not saved again.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -55,14 +54,13 @@ pub fn save_all(jobs: Vec<SaveJob>) -> SaveResults {
 }
 
 impl Daemon {
-    /// Resume saves due: checked torrents whose counters changed since their last save (all
-    /// checked torrents with `all`).
-    pub(super) fn save_jobs(&self, all: bool) -> Vec<SaveJob> {
+    /// Resume saves due: checked torrents whose counters changed since their last save.
+    fn save_jobs(&self) -> Vec<SaveJob> {
         self.refresh_checked();
         let mut reg = lock(&self.registry);
         reg.running()
             .filter(|(_, r)| r.checked)
-            .filter(|(_, r)| all || r.saved != Some(resume::current_key(&r.handle, r.lifetime)))
+            .filter(|(_, r)| r.saved != Some(resume::current_key(&r.handle, r.lifetime)))
             .map(|(p, r)| SaveJob {
                 torrent_file: p.to_path_buf(),
                 path: resume::resume_path(&self.resume_dir, &r.handle.info_hash()),
@@ -75,7 +73,7 @@ impl Daemon {
     /// The periodic save: saves what is due on the blocking pool and sends the results to
     /// `done`. Returns whether a save is now running.
     pub(super) fn spawn_saves(&self, done: &mpsc::UnboundedSender<SaveResults>) -> bool {
-        let jobs = self.save_jobs(false);
+        let jobs = self.save_jobs();
         if jobs.is_empty() {
             return false;
         }
@@ -117,7 +115,7 @@ impl Daemon {
 
     /// The save at exit, within [`FINAL_SAVE_DEADLINE`]; `started` is when stopping began.
     pub(super) async fn final_save(&self, started: Instant) {
-        let jobs = self.save_jobs(false);
+        let jobs = self.save_jobs();
         let n = jobs.len();
         info!(
             "torrents stopped in {:.1} s, saving resume data of {n}",
