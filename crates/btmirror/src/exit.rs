@@ -12,17 +12,9 @@ pub const RUNTIME_FAILURE: u8 = 1;
 /// Exit code of bad usage or bad configuration.
 pub const USAGE: u8 = 2;
 
-/// Bad usage or bad configuration: maps to exit code 2. The message names the bad key or argument.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-impl UsageError {
-    /// A usage error with this message.
-    pub fn new(msg: impl Into<String>) -> Self {
-        Self(msg.into())
-    }
-}
+/// Bad usage or bad configuration: maps to exit code 2 (the daemon's configuration errors are
+/// of this type too).
+pub use daemon::UsageError;
 
 /// The exit code for a failed command: 2 when a [`UsageError`] is in the chain, else 1.
 pub fn code_for(err: &anyhow::Error) -> u8 {

@@ -59,93 +59,30 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
     // `--tui`: the full-screen readout of `btmirror top`, for this one torrent. Quitting it
     // (q) ends the command like Ctrl-C.
     let tui = (args.tui && std::io::stdout().is_terminal()).then(|| {
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let stop = shutdown.child_token();
-        let h = handle.clone();
-        let port = session.listen_addr().port();
-        let file = args.torrent.clone();
-        let feeder = stop.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    () = feeder.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
-                if tx
-                    .send(Ok(one_torrent_report(&h, &file, port)))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        });
-        let quit = shutdown.clone();
-        let screen_stop = stop.clone();
-        let screen = tokio::spawn(async move {
-            let r = crate::top::show("btmirror get", rx, &screen_stop).await;
-            quit.cancel();
-            r
-        });
-        (stop, screen)
+        spawn_tui(
+            &handle,
+            session.listen_addr().port(),
+            &args.torrent,
+            &shutdown,
+        )
     });
-    let mut stats = handle.subscribe();
-    let mut display = if tui.is_some() {
+    let display = if tui.is_some() {
         Display::quiet()
     } else {
         Display::new(&meta)
     };
-    let mut ever_connected = false;
-    let mut announced_complete = false;
-    let outcome: anyhow::Result<()> = loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => {
-                let s = stats.borrow().clone();
-                if args.no_seed && s.state != TorrentState::Seeding {
-                    break Err(anyhow::anyhow!(
-                        "interrupted at {:.1}% ({} of {})",
-                        s.progress * 100.0,
-                        format_bytes(s.have_bytes),
-                        format_bytes(s.size)
-                    ));
-                }
-                break Ok(());
-            }
-            changed = stats.changed() => {
-                if changed.is_err() {
-                    break Err(anyhow::anyhow!("the torrent stopped unexpectedly"));
-                }
-                let s = stats.borrow_and_update().clone();
-                display.update(&s);
-                ever_connected |= s.peers > 0;
-                match s.state {
-                    TorrentState::Error => {
-                        break Err(anyhow::anyhow!("{}", s.error.unwrap_or_else(|| "unknown error".into())));
-                    }
-                    TorrentState::Seeding => {
-                        if !announced_complete {
-                            announced_complete = true;
-                            display.finish(&s);
-                            info!(torrent = %meta.info.name, dir = %args.dir.display(), "complete and verified");
-                            if args.no_seed {
-                                break Ok(());
-                            }
-                            info!("seeding until interrupted (SIGINT/SIGTERM)");
-                        }
-                    }
-                    TorrentState::Downloading => {
-                        if let (Some(e), false, 0) = (&s.tracker_error, ever_connected, s.downloaded) {
-                            break Err(anyhow::anyhow!("tracker unreachable and no peers: {e}"));
-                        }
-                    }
-                    TorrentState::Checking | TorrentState::Paused => {}
-                }
-            }
-        }
+    let mut follow = Follow {
+        name: &meta.info.name,
+        dir: &args.dir,
+        no_seed: args.no_seed,
+        display,
+        ever_connected: false,
+        announced_complete: false,
     };
+    let outcome = follow.run(handle.subscribe(), &shutdown).await;
+    let mut display = follow.display;
     display.clear();
-    if let Some((stop, screen)) = tui {
+    if let Some(Tui { stop, screen }) = tui {
         stop.cancel();
         if let Ok(Err(e)) = screen.await {
             tracing::warn!("the full-screen display failed: {e:#}");
@@ -160,6 +97,139 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
         "stopped"
     );
     outcome
+}
+
+/// The full-screen display of `--tui` and what stops it.
+struct Tui {
+    /// Stops the display and its feeder.
+    stop: CancellationToken,
+    /// The display; cancels the command's `shutdown` when the user quits it.
+    screen: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts the full-screen display of `btmirror top` for the one torrent of `handle`, fed a
+/// report every second; quitting it cancels `shutdown`.
+fn spawn_tui(
+    handle: &engine::TorrentHandle,
+    port: u16,
+    file: &str,
+    shutdown: &CancellationToken,
+) -> Tui {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let stop = shutdown.child_token();
+    let h = handle.clone();
+    let file = file.to_owned();
+    let feeder = stop.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                () = feeder.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if tx
+                .send(Ok(one_torrent_report(&h, &file, port)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let quit = shutdown.clone();
+    let screen_stop = stop.clone();
+    let screen = tokio::spawn(async move {
+        let r = crate::top::show("btmirror get", rx, &screen_stop).await;
+        quit.cancel();
+        r
+    });
+    Tui { stop, screen }
+}
+
+/// Follows the torrent's stats until it is done (`--no-seed`), fails, or `shutdown`.
+struct Follow<'a> {
+    /// The torrent's name, for the log.
+    name: &'a str,
+    /// Where the data goes, for the log.
+    dir: &'a Path,
+    /// `--no-seed`: done once complete.
+    no_seed: bool,
+    /// The progress display.
+    display: Display,
+    /// A peer was connected at some point.
+    ever_connected: bool,
+    /// "complete and verified" was said.
+    announced_complete: bool,
+}
+
+impl Follow<'_> {
+    /// The follow loop: the command's outcome.
+    async fn run(
+        &mut self,
+        mut stats: tokio::sync::watch::Receiver<TorrentStats>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    let s = stats.borrow().clone();
+                    return self.interrupted(&s);
+                }
+                changed = stats.changed() => {
+                    if changed.is_err() {
+                        bail!("the torrent stopped unexpectedly");
+                    }
+                    let s = stats.borrow_and_update().clone();
+                    if let Some(outcome) = self.on_stats(&s) {
+                        return outcome;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Interrupted: fine when seeding or seeding was wanted, else how far it got.
+    fn interrupted(&self, s: &TorrentStats) -> anyhow::Result<()> {
+        if self.no_seed && s.state != TorrentState::Seeding {
+            bail!(
+                "interrupted at {:.1}% ({} of {})",
+                s.progress * 100.0,
+                format_bytes(s.have_bytes),
+                format_bytes(s.size)
+            );
+        }
+        Ok(())
+    }
+
+    /// New stats: shows them; `Some` ends the command with that outcome.
+    fn on_stats(&mut self, s: &TorrentStats) -> Option<anyhow::Result<()>> {
+        self.display.update(s);
+        self.ever_connected |= s.peers > 0;
+        match s.state {
+            TorrentState::Error => {
+                let why = s.error.clone().unwrap_or_else(|| "unknown error".into());
+                return Some(Err(anyhow::anyhow!("{why}")));
+            }
+            TorrentState::Seeding if !self.announced_complete => {
+                self.announced_complete = true;
+                self.display.finish(s);
+                info!(torrent = %self.name, dir = %self.dir.display(), "complete and verified");
+                if self.no_seed {
+                    return Some(Ok(()));
+                }
+                info!("seeding until interrupted (SIGINT/SIGTERM)");
+            }
+            TorrentState::Downloading => {
+                if let (Some(e), false, 0) = (&s.tracker_error, self.ever_connected, s.downloaded) {
+                    return Some(Err(anyhow::anyhow!(
+                        "tracker unreachable and no peers: {e}"
+                    )));
+                }
+            }
+            TorrentState::Seeding | TorrentState::Checking | TorrentState::Paused => {}
+        }
+        None
+    }
 }
 
 /// Reads a .torrent from a path or fetches it from an http(s) URL.
@@ -283,10 +353,10 @@ fn one_torrent_report(
     h: &engine::TorrentHandle,
     file: &str,
     port: u16,
-) -> crate::status::StatusReport {
-    let t = crate::status::TorrentStatus::from_handle(h, file.to_owned(), (0, 0));
-    crate::status::StatusReport {
-        totals: crate::status::Totals::sum(std::slice::from_ref(&t)),
+) -> daemon::control::protocol::StatusReport {
+    let t = daemon::control::protocol::TorrentStatus::from_handle(h, file.to_owned(), (0, 0));
+    daemon::control::protocol::StatusReport {
+        totals: daemon::control::protocol::Totals::sum(std::slice::from_ref(&t)),
         torrents: vec![t],
         listen_port: port,
         version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -2,8 +2,14 @@
 //! runtime, parses the command line, dispatches, and turns errors into exit codes
 //! (0 done, 1 runtime failure, 2 bad usage or configuration).
 //!
-//! Only this binary knows about host paths, configuration, signals and systemd; the library
-//! crates return typed errors that end here as one `btmirror: error: ...` line.
+//! This crate is only the command line: argument parsing, the one-shot and interactive
+//! commands (`get`, `make`, `check`, `top`, `status`, `tracker`), logging to the terminal,
+//! journald or a file, signals, and exit codes. `btmirror run` is the `daemon` crate's; the
+//! library crates return errors that end here as one `btmirror: error: ...` line.
+//!
+//! Dependencies: every library crate of the workspace may be used here (`daemon` for `run`,
+//! `status` and `top`; `engine`, `metainfo`, `storage` and `tracker` for the one-shot
+//! commands); nothing depends on this crate.
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -30,22 +36,17 @@ macro_rules! errln {
 
 mod check;
 mod cli;
-mod control;
 mod exit;
 mod get;
 mod logging;
 mod make;
-mod metrics;
-#[allow(
-    dead_code,
-    reason = "the state-dir and config rules serve run/status/top, which are not wired yet"
-)]
-mod paths;
-mod run;
+mod run_cmd;
 mod status;
 mod top;
 mod tracker_cmd;
-mod units;
+
+// `cli.rs` is also compiled on its own by packaging/gen-docs, so it names `crate::units`.
+use daemon::units;
 
 use cli::{Cli, Command};
 
@@ -73,7 +74,7 @@ fn main() -> ExitCode {
 /// Runs one command to completion under a shutdown token cancelled by SIGINT/SIGTERM.
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let log_file = match &cli.cmd {
-        Command::Run(a) => run::log_file(a),
+        Command::Run(a) => daemon::log_file(&run_cmd::options(a)),
         _ => None,
     };
     // Full-screen commands would have log lines drawn over them: only warnings and errors.
@@ -86,7 +87,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone())?;
     match cli.cmd {
-        Command::Run(args) => run::run(args, shutdown, log).await,
+        Command::Run(args) => run_cmd::run(args, shutdown, log).await,
         Command::Top(args) => top::run(args, shutdown).await,
         Command::Status(args) => status::run(args).await,
         Command::Get(args) => get::run(args, shutdown).await,

@@ -17,6 +17,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use crossterm::event::{Event, EventStream};
 use crossterm::{cursor, execute, terminal};
+use daemon::control::protocol::StatusReport;
+use daemon::{control, paths};
 use futures_util::StreamExt as _;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -26,8 +28,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::TopArgs;
 use crate::exit::UsageError;
-use crate::status::StatusReport;
-use crate::{control, paths};
 use model::{Action, Link, View};
 
 /// How often the daemon is asked.

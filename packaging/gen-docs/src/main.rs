@@ -1,6 +1,6 @@
 //! `btmirror-gen-docs OUTDIR`: writes the man pages and shell completions of `btmirror`,
 //! generated from the very CLI definition the binary is built from
-//! (`crates/btmirror/src/cli.rs` and `units.rs`, included here by path).
+//! (`crates/btmirror/src/cli.rs` and `crates/daemon/src/units.rs`, included here by path).
 //!
 //! Output: `OUTDIR/man/btmirror.1` plus one page per subcommand (`btmirror-run.1`, ...), and
 //! `OUTDIR/completions/{btmirror.bash,_btmirror,btmirror.fish}`.
@@ -18,7 +18,7 @@ use clap::CommandFactory as _;
 use clap_complete::Shell;
 
 #[allow(dead_code, missing_docs)]
-#[path = "../../../crates/btmirror/src/units.rs"]
+#[path = "../../../crates/daemon/src/units.rs"]
 mod units;
 
 #[allow(dead_code, missing_docs)]

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::status::{STATES, StatusReport, TorrentStatus};
+use daemon::control::protocol::{STATES, StatusReport, TorrentStatus};
 
 /// The column the torrent list is sorted by; `s` cycles through them in this order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -4,79 +4,31 @@
 //! Screen, top to bottom: a title line (version, port, socket), a download line and an upload
 //! line (rate, this session, lifetime), counts by state (or what is wrong with the connection),
 //! the column header, one line per torrent, and a footer with the keys. Columns that do not fit are dropped, least
-//! important first, so that the name keeps at least [`MIN_NAME`] cells.
+//! important first, so that the name keeps at least [`columns::MIN_NAME`] cells.
 
+use daemon::control::protocol::{StatusReport, TorrentStatus, state_counts};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use self::columns::{Col, Placed, layout_columns, sort_column};
 use super::model::{Link, SortKey, View};
-use crate::status::{self, StatusReport, TorrentStatus};
+use crate::status;
 use crate::units;
 
-/// Fewest cells the name column keeps before other columns are dropped.
-pub const MIN_NAME: u16 = 12;
 /// Lines above the torrent list (title, down, up, connection, column header).
 const HEADER_LINES: u16 = 5;
 
-/// A column of the torrent list (the name column takes the width left over).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Col {
-    State,
-    Progress,
-    Down,
-    Up,
-    Peers,
-    Uploaded,
-    Ratio,
-    Eta,
-}
-
-/// The columns after the name in display order, with title, width and drop rank (the
-/// highest rank is dropped first when the terminal is narrow).
-const COLUMNS: [(Col, &str, u16, u8); 8] = [
-    (Col::State, "STATE", 11, 0),
-    (Col::Progress, "PROGRESS", 9, 1),
-    (Col::Down, "DOWN", 6, 3),
-    (Col::Up, "UP", 6, 2),
-    (Col::Peers, "P/S", 5, 5),
-    (Col::Uploaded, "UPLOAD", 6, 4),
-    (Col::Ratio, "RATIO", 5, 7),
-    (Col::Eta, "ETA", 6, 6),
-];
-
-/// Where each column goes on a line `width` cells wide: the name's width, then the kept
-/// columns with their x offset and width.
-fn layout_columns(width: u16) -> (u16, Vec<(Col, &'static str, u16, u16)>) {
-    let mut kept: Vec<(Col, &str, u16, u8)> = COLUMNS.to_vec();
-    loop {
-        let used: u16 = kept.iter().map(|c| c.2 + 1).sum();
-        if width.saturating_sub(used) >= MIN_NAME || kept.is_empty() {
-            break;
-        }
-        if let Some(pos) = kept
-            .iter()
-            .enumerate()
-            .max_by_key(|(_, c)| c.3)
-            .map(|(i, _)| i)
-        {
-            kept.remove(pos);
-        }
+/// A one-line area.
+fn line_at(x: u16, y: u16, width: u16) -> Rect {
+    Rect {
+        x,
+        y,
+        width,
+        height: 1,
     }
-    let used: u16 = kept.iter().map(|c| c.2 + 1).sum();
-    let name = width.saturating_sub(used);
-    let mut x = name;
-    let placed = kept
-        .into_iter()
-        .map(|(col, title, w, _)| {
-            let at = x.saturating_add(1);
-            x = at.saturating_add(w);
-            (col, title, at, w)
-        })
-        .collect();
-    (name, placed)
 }
 
 /// Draws the whole screen; records the list's height in `view.page` and keeps the scroll
@@ -92,39 +44,17 @@ pub fn draw(
     if area.width == 0 || area.height == 0 {
         return;
     }
-    let header: Vec<Line<'_>> = vec![
-        title_line(report, socket),
-        totals_line(
-            "down",
-            report.map(|r| {
-                (
-                    r.totals.download_rate,
-                    r.totals.downloaded,
-                    r.totals.lifetime_downloaded,
-                )
-            }),
-        ),
-        totals_line(
-            "up  ",
-            report.map(|r| {
-                (
-                    r.totals.upload_rate,
-                    r.totals.uploaded,
-                    r.totals.lifetime_uploaded,
-                )
-            }),
-        ),
-        link_line(link, report),
-    ];
     let head_h = area.height.min(HEADER_LINES - 1);
-    frame.render_widget(
-        Paragraph::new(header),
+    draw_header(
+        frame,
         Rect {
             height: head_h,
             ..area
         },
+        report,
+        link,
+        socket,
     );
-
     let rest = area.height.saturating_sub(head_h);
     if rest == 0 {
         return;
@@ -138,37 +68,8 @@ pub fn draw(
     let rows = report.map(|r| view.rows(r)).unwrap_or_default();
     view.clamp(rows.len());
     if rest >= 2 {
-        let y = area.y + head_h;
-        let bar = Rect {
-            x: area.x,
-            y,
-            width: area.width,
-            height: 1,
-        };
-        frame.render_widget(
-            Paragraph::new("").style(Style::new().add_modifier(Modifier::REVERSED)),
-            bar,
-        );
-        let style = Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD);
-        let sorted = sort_column(view.sort);
-        let mark = |col: Option<Col>| {
-            if col == sorted {
-                style
-                    .remove_modifier(Modifier::REVERSED)
-                    .add_modifier(Modifier::UNDERLINED)
-            } else {
-                style
-            }
-        };
-        cell(frame, area.x, y, name_w, "NAME", mark(None));
-        for &(col, title, x, w) in &cols {
-            let text = if title == "STATE" {
-                title.to_owned()
-            } else {
-                format!("{title:>width$}", width = usize::from(w))
-            };
-            cell(frame, area.x + x, y, w, &text, mark(Some(col)));
-        }
+        let bar = line_at(area.x, area.y + head_h, area.width);
+        draw_column_bar(frame, bar, name_w, &cols, view.sort);
     }
     if list_h > 0 {
         let list = Rect {
@@ -177,50 +78,89 @@ pub fn draw(
             width: area.width,
             height: list_h,
         };
-        if let Some(msg) = empty_message(report, link, view) {
-            frame.render_widget(
-                Paragraph::new(msg).style(Style::new().fg(Color::DarkGray)),
-                list,
-            );
-        }
-        for (i, t) in rows
-            .iter()
-            .skip(view.scroll)
-            .take(usize::from(list_h))
-            .enumerate()
-        {
-            let y = list_y + u16::try_from(i).unwrap_or(u16::MAX);
-            torrent_line(frame, t, area.x, y, name_w, &cols, area.width);
-        }
+        let empty = empty_message(report, link, view);
+        let shown = rows.iter().skip(view.scroll).copied();
+        draw_list(frame, list, shown, empty, name_w, &cols);
     }
-    let footer = Rect {
-        x: area.x,
-        y: footer_y,
-        width: area.width,
-        height: 1,
-    };
+    let total = report.map_or(0, |r| r.torrents.len());
     frame.render_widget(
-        Paragraph::new(footer_line(
-            view,
-            rows.len(),
-            report.map_or(0, |r| r.torrents.len()),
-        )),
-        footer,
+        Paragraph::new(footer_line(view, rows.len(), total)),
+        line_at(area.x, footer_y, area.width),
     );
 }
 
-/// The column a sort key orders by (`None` for the name column).
-fn sort_column(key: SortKey) -> Option<Col> {
-    match key {
-        SortKey::State => Some(Col::State),
-        SortKey::Progress => Some(Col::Progress),
-        SortKey::Down => Some(Col::Down),
-        SortKey::Up => Some(Col::Up),
-        SortKey::Peers => Some(Col::Peers),
-        SortKey::Uploaded => Some(Col::Uploaded),
-        SortKey::Ratio => Some(Col::Ratio),
-        SortKey::Eta => Some(Col::Eta),
-        SortKey::Name => None,
+/// The header in `area`: title, down and up totals, the connection line.
+fn draw_header(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    report: Option<&StatusReport>,
+    link: &Link,
+    socket: &str,
+) {
+    let down = report.map(|r| {
+        let t = &r.totals;
+        (t.download_rate, t.downloaded, t.lifetime_downloaded)
+    });
+    let up = report.map(|r| {
+        let t = &r.totals;
+        (t.upload_rate, t.uploaded, t.lifetime_uploaded)
+    });
+    let header: Vec<Line<'_>> = vec![
+        title_line(report, socket),
+        totals_line("down", down),
+        totals_line("up  ", up),
+        link_line(link, report),
+    ];
+    frame.render_widget(Paragraph::new(header), area);
+}
+
+/// The reversed column titles on the line `bar`, the sorted column underlined.
+fn draw_column_bar(frame: &mut Frame<'_>, bar: Rect, name_w: u16, cols: &[Placed], sort: SortKey) {
+    frame.render_widget(
+        Paragraph::new("").style(Style::new().add_modifier(Modifier::REVERSED)),
+        bar,
+    );
+    let style = Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD);
+    let sorted = sort_column(sort);
+    let mark = |col: Option<Col>| {
+        if col == sorted {
+            style
+                .remove_modifier(Modifier::REVERSED)
+                .add_modifier(Modifier::UNDERLINED)
+        } else {
+            style
+        }
+    };
+    cell(frame, bar.x, bar.y, name_w, "NAME", mark(None));
+    for &(col, title, x, w) in cols {
+        let text = if title == "STATE" {
+            title.to_owned()
+        } else {
+            format!("{title:>width$}", width = usize::from(w))
+        };
+        cell(frame, bar.x + x, bar.y, w, &text, mark(Some(col)));
+    }
+}
+
+/// The torrent lines in `list` (as many of `rows` as fit), or `empty` greyed when there is
+/// nothing to list.
+fn draw_list<'a>(
+    frame: &mut Frame<'_>,
+    list: Rect,
+    rows: impl Iterator<Item = &'a TorrentStatus>,
+    empty: Option<String>,
+    name_w: u16,
+    cols: &[Placed],
+) {
+    if let Some(msg) = empty {
+        frame.render_widget(
+            Paragraph::new(msg).style(Style::new().fg(Color::DarkGray)),
+            list,
+        );
+    }
+    for (i, t) in rows.take(usize::from(list.height)).enumerate() {
+        let y = list.y + u16::try_from(i).unwrap_or(u16::MAX);
+        torrent_line(frame, t, list.x, y, name_w, cols, list.width);
     }
 }
 
@@ -250,7 +190,7 @@ fn torrent_line(
     x0: u16,
     y: u16,
     name_w: u16,
-    cols: &[(Col, &str, u16, u16)],
+    cols: &[Placed],
     width: u16,
 ) {
     cell(
@@ -372,7 +312,7 @@ fn link_line(link: &Link, report: Option<&StatusReport>) -> Line<'static> {
         format!(
             "{} torrents: {}",
             r.torrents.len(),
-            status::state_counts(&r.torrents)
+            state_counts(&r.torrents)
         )
     };
     match (link, report) {
@@ -504,5 +444,6 @@ fn one_line(s: &str) -> String {
         .collect()
 }
 
+mod columns;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 //! Rendering tests on ratatui's `TestBackend`.
 
+use super::columns::MIN_NAME;
 use super::*;
-use crate::status::tests::sample;
+use daemon::fixtures::sample;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 

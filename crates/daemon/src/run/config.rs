@@ -6,16 +6,21 @@
 //! Command-line options win over the file; directories given on the command line replace the
 //! file's `watch` list.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::cli::{DEFAULT_BIND, DEFAULT_PORT, RunArgs};
-use crate::exit::UsageError;
-use crate::paths::{self, Env};
+use crate::UsageError;
+use crate::paths::{self, ConfigSource, Env};
 use crate::units;
+
+/// Default listen port for peers.
+pub const DEFAULT_PORT: u16 = 6881;
+/// Default listen address: `::`, which on Linux takes IPv4 connections too (dual stack); the
+/// engine falls back to 0.0.0.0 where IPv6 is off.
+pub const DEFAULT_BIND: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
 
 /// Default seconds between full rescans of the watch directories.
 pub const DEFAULT_RESCAN_SECS: u64 = 60;
@@ -23,6 +28,30 @@ pub const DEFAULT_RESCAN_SECS: u64 = 60;
 pub const DEFAULT_RESUME_SECS: u64 = 60;
 /// Largest configuration file read.
 const MAX_CONFIG_LEN: u64 = 1 << 20;
+
+/// What the command line of `btmirror run` says. Unset values fall back to the config file,
+/// then to the defaults; `dirs`, when given, replace the file's `watch` list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Directories of `.torrent` files to mirror.
+    pub dirs: Vec<PathBuf>,
+    /// The configuration file (`--config`), instead of the usual search.
+    pub config: Option<PathBuf>,
+    /// Append logs to this file.
+    pub log_file: Option<PathBuf>,
+    /// Serve Prometheus metrics here.
+    pub metrics: Option<SocketAddr>,
+    /// The state directory.
+    pub state_dir: Option<PathBuf>,
+    /// Listen port for peers.
+    pub port: Option<u16>,
+    /// Listen address for peers.
+    pub bind: Option<IpAddr>,
+    /// Global upload limit, bytes/s.
+    pub max_upload_rate: Option<u64>,
+    /// Global download limit, bytes/s.
+    pub max_download_rate: Option<u64>,
+}
 
 /// The configuration file as written. See `packaging/btmirror.toml` for every key.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -221,10 +250,10 @@ pub struct Settings {
     pub metrics: Option<SocketAddr>,
 }
 
-/// The configuration file the daemon uses: `--config`, `$BTMIRROR_CONFIG`, or a readable
-/// system or user file (design.md, "Defaults").
-pub fn config_path(args: &RunArgs, env: &Env) -> Option<PathBuf> {
-    paths::find_config(args.config.as_deref(), env, paths::is_readable_file).map(|(p, _)| p)
+/// The configuration file the daemon uses and why: `--config`, `$BTMIRROR_CONFIG`, or a
+/// readable system or user file (design.md, "Defaults").
+pub fn config_path(args: &RunOptions, env: &Env) -> Option<(PathBuf, ConfigSource)> {
+    paths::find_config(args.config.as_deref(), env, paths::is_readable_file)
 }
 
 /// Reads the config file at `path` (when there is one) with relative paths anchored.
@@ -244,7 +273,7 @@ pub fn read(path: Option<&Path>) -> Result<Config, UsageError> {
 /// Combines the command line, the config file and the defaults. `config_file` only names the
 /// file in messages.
 pub fn resolve(
-    args: &RunArgs,
+    args: &RunOptions,
     cfg: &Config,
     config_file: Option<&Path>,
     env: &Env,
@@ -270,7 +299,7 @@ pub fn resolve(
                 .to_owned(),
         }));
     }
-    let s = &args.session;
+    let s = args;
     let state_dir = match (&s.state_dir, &cfg.state_dir) {
         (Some(p), _) => absolute(p),
         (None, Some(p)) => p.clone(),
@@ -323,33 +352,33 @@ impl Settings {
         }
     }
 
-    /// Names of the settings that differ from `new` but only take effect after a restart.
-    pub fn restart_needed(&self, new: &Self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        let mut check = |changed: bool, name| {
-            if changed {
-                v.push(name);
-            }
-        };
-        check(self.state_dir != new.state_dir, "state_dir");
-        check(self.listen != new.listen, "port/bind");
-        check(
-            self.max_connections != new.max_connections,
-            "max_connections",
-        );
-        check(
-            self.max_peers_per_torrent != new.max_peers_per_torrent,
-            "max_peers_per_torrent",
-        );
-        check(self.upload_slots != new.upload_slots, "upload_slots");
-        check(
-            self.check_concurrency != new.check_concurrency,
-            "check_concurrency",
-        );
-        check(self.max_open_files != new.max_open_files, "max_open_files");
-        check(self.log_file != new.log_file, "log_file");
-        check(self.metrics != new.metrics, "metrics");
-        v
+    /// The settings to run with after a reload to `new`, and the names of the settings that
+    /// changed but only take effect after a restart (those keep their current values). This is
+    /// the one list of restart-only settings.
+    pub fn reloaded(&self, new: Self) -> (Self, Vec<&'static str>) {
+        let mut next = new;
+        let mut restart = Vec::new();
+        // A restart-only setting that changed keeps its running value and is named.
+        macro_rules! restart_only {
+            ($($field:ident => $name:literal),* $(,)?) => {$(
+                if self.$field != next.$field {
+                    restart.push($name);
+                    next.$field = self.$field.clone();
+                }
+            )*};
+        }
+        restart_only! {
+            state_dir => "state_dir",
+            listen => "port/bind",
+            max_connections => "max_connections",
+            max_peers_per_torrent => "max_peers_per_torrent",
+            upload_slots => "upload_slots",
+            check_concurrency => "check_concurrency",
+            max_open_files => "max_open_files",
+            log_file => "log_file",
+            metrics => "metrics",
+        }
+        (next, restart)
     }
 }
 
@@ -359,172 +388,4 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser as _;
-
-    fn args(extra: &[&str]) -> RunArgs {
-        let cli = crate::cli::Cli::try_parse_from(
-            ["btmirror", "run"].iter().chain(extra.iter()).copied(),
-        )
-        .unwrap();
-        match cli.cmd {
-            crate::cli::Command::Run(r) => r,
-            _ => panic!("not run"),
-        }
-    }
-
-    fn env() -> Env {
-        Env {
-            home: Some("/home/u".into()),
-            ..Env::default()
-        }
-    }
-
-    const FULL: &str = r#"
-# every key
-watch = ["/srv/torrents", "rel"]
-data_dir = "/srv/data"
-state_dir = "/var/lib/x"
-port = 7000
-bind = "127.0.0.1"
-max_connections = 300
-max_peers_per_torrent = 20
-upload_slots = 4
-max_upload_rate = "1MiB"
-max_download_rate = 1000
-max_torrent_upload_rate = "100KiB"
-max_torrent_download_rate = 0
-rescan_interval = 5
-resume_interval = 30
-check_concurrency = 2
-max_open_files = 64
-log_file = "log/btmirror.log"
-metrics = "127.0.0.1:9100"
-"#;
-
-    #[test]
-    fn every_key_parses() {
-        let mut cfg = Config::parse(FULL, Path::new("c.toml")).unwrap();
-        cfg.anchor(Path::new("/etc/btmirror"));
-        assert_eq!(
-            cfg.watch,
-            [
-                PathBuf::from("/srv/torrents"),
-                PathBuf::from("/etc/btmirror/rel")
-            ]
-        );
-        assert_eq!(cfg.max_upload_rate, Some(1 << 20));
-        assert_eq!(cfg.max_torrent_upload_rate, Some(100 << 10));
-        assert_eq!(cfg.max_download_rate, Some(1000));
-        assert_eq!(
-            cfg.log_file,
-            Some(PathBuf::from("/etc/btmirror/log/btmirror.log"))
-        );
-        let s = resolve(&args(&[]), &cfg, None, &env()).unwrap();
-        assert_eq!(s.listen, "127.0.0.1:7000".parse().unwrap());
-        assert_eq!(s.state_dir, Path::new("/var/lib/x"));
-        assert_eq!(s.rescan_interval, Duration::from_secs(5));
-        assert_eq!(s.check_concurrency, 2);
-        assert_eq!(s.torrent_upload_rate, 100 << 10);
-        assert_eq!(s.metrics, Some("127.0.0.1:9100".parse().unwrap()));
-    }
-
-    #[test]
-    fn the_example_config_parses() {
-        let text = include_str!("../../../../packaging/btmirror.toml");
-        let cfg = Config::parse(text, Path::new("btmirror.toml")).unwrap();
-        assert!(!cfg.watch.is_empty());
-    }
-
-    #[test]
-    fn unknown_key_names_key_and_line() {
-        let text = "watch = [\"/t\"]\n\nmax_upload_rte = 5\n";
-        let e = Config::parse(text, Path::new("/etc/b.toml")).unwrap_err();
-        let msg = e.to_string();
-        assert!(msg.contains("/etc/b.toml"), "{msg}");
-        assert!(msg.contains("line 3"), "{msg}");
-        assert!(msg.contains("max_upload_rte"), "{msg}");
-    }
-
-    #[test]
-    fn bad_values_name_key_and_line() {
-        for (text, key, line) in [
-            ("port = \"x\"\n", "port", 1),
-            ("watch = []\nport = 70000\n", "port", 2),
-            ("\n\nmax_upload_rate = \"fast\"\n", "max_upload_rate", 3),
-            ("upload_slots = 0\n", "upload_slots", 1),
-            ("bind = \"nowhere\"\n", "bind", 1),
-            ("watch = [\n  \"/a\",\n  5,\n]\n", "watch", 3),
-            ("rescan_interval = -1\n", "rescan_interval", 1),
-            ("\nmetrics = \"9100\"\n", "metrics", 2),
-        ] {
-            let msg = Config::parse(text, Path::new("c.toml"))
-                .unwrap_err()
-                .to_string();
-            assert!(msg.contains(&format!("`{key}`")), "{text:?}: {msg}");
-            assert!(msg.contains(&format!("line {line}")), "{text:?}: {msg}");
-        }
-    }
-
-    #[test]
-    fn command_line_wins_and_dirs_replace_watch() {
-        let cfg = Config::parse(FULL, Path::new("c.toml")).unwrap();
-        let s = resolve(
-            &args(&[
-                "/a",
-                "/a",
-                "/b",
-                "--port",
-                "0",
-                "--max-upload-rate",
-                "0",
-                "--state-dir",
-                "/s",
-                "--metrics",
-                "[::1]:9200",
-            ]),
-            &cfg,
-            None,
-            &env(),
-        )
-        .unwrap();
-        assert_eq!(s.watch, [PathBuf::from("/a"), PathBuf::from("/b")]);
-        assert_eq!(s.listen.port(), 0);
-        assert_eq!(s.max_upload_rate, 0);
-        assert_eq!(s.state_dir, Path::new("/s"));
-        assert_eq!(s.metrics, Some("[::1]:9200".parse().unwrap()));
-    }
-
-    #[test]
-    fn nothing_to_watch_says_what_to_pass() {
-        let e = resolve(&args(&[]), &Config::default(), None, &env()).unwrap_err();
-        assert!(e.to_string().contains("btmirror run DIR"), "{e}");
-        assert!(e.to_string().contains("--config"), "{e}");
-        let e = resolve(
-            &args(&[]),
-            &Config::default(),
-            Some(Path::new("/c.toml")),
-            &env(),
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("/c.toml"), "{e}");
-    }
-
-    #[test]
-    fn defaults_and_restart_needed() {
-        let s = resolve(&args(&["/t"]), &Config::default(), None, &env()).unwrap();
-        assert_eq!(s.listen.port(), DEFAULT_PORT);
-        assert_eq!(s.state_dir, Path::new("/home/u/.local/state/btmirror"));
-        assert_eq!(s.rescan_interval, Duration::from_secs(DEFAULT_RESCAN_SECS));
-        assert_eq!(s.metrics, None);
-        let mut t = s.clone();
-        t.max_upload_rate = 5;
-        t.watch.push("/u".into());
-        assert!(s.restart_needed(&t).is_empty());
-        t.upload_slots += 1;
-        assert_eq!(s.restart_needed(&t), ["upload_slots"]);
-        t.metrics = Some("127.0.0.1:9100".parse().unwrap());
-        assert_eq!(s.restart_needed(&t), ["upload_slots", "metrics"]);
-    }
-}
+mod tests;

@@ -2,7 +2,7 @@
 //! session on 127.0.0.1.
 
 use super::*;
-use crate::run::resume;
+use crate::run::prepare;
 use crate::run::watch::Listed;
 use std::time::UNIX_EPOCH;
 
@@ -124,13 +124,13 @@ async fn failures_back_off_and_a_new_version_is_read_again() {
     let stop = reg.apply(
         &p,
         st,
-        Err("not bencode".into()),
+        Err(PrepareError::Empty),
         &session,
         &policy,
         Instant::now(),
     );
     assert!(stop.is_none());
-    assert!(matches!(&reg.entries[&p].slot, Slot::Failed(r) if r == "not bencode"));
+    assert!(matches!(&reg.entries[&p].slot, Slot::Failed(r) if r == "the file is empty"));
 
     // Not due before the back-off, due after it; the delay doubles.
     let plan = reg.plan(
@@ -152,7 +152,7 @@ async fn failures_back_off_and_a_new_version_is_read_again() {
     reg.apply(
         &p,
         st,
-        Err("not bencode".into()),
+        Err(PrepareError::Empty),
         &session,
         &policy,
         Instant::now(),
@@ -176,10 +176,17 @@ async fn failures_back_off_and_a_new_version_is_read_again() {
     assert_eq!(plan.read, [(p.clone(), st2)]);
     // A result for an outdated stamp is ignored.
     assert!(
-        reg.apply(&p, st, Err("x".into()), &session, &policy, Instant::now())
-            .is_none()
+        reg.apply(
+            &p,
+            st,
+            Err(PrepareError::TooLarge),
+            &session,
+            &policy,
+            Instant::now()
+        )
+        .is_none()
     );
-    assert!(matches!(&reg.entries[&p].slot, Slot::Failed(r) if r == "not bencode"));
+    assert!(matches!(&reg.entries[&p].slot, Slot::Failed(r) if r == "the file is empty"));
     session.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -189,11 +196,11 @@ fn prepared(
     file: &str,
     name: &str,
     data: &[u8],
-) -> (PathBuf, Result<Prepared, String>) {
+) -> (PathBuf, Result<Prepared, PrepareError>) {
     let path = dir.join(file);
-    std::fs::write(&path, resume::tests::torrent_bytes(name, data)).unwrap();
+    std::fs::write(&path, prepare::tests::torrent_bytes(name, data)).unwrap();
     std::fs::write(dir.join(name), data).unwrap();
-    let r = resume::prepare(&path, None, dir);
+    let r = prepare::prepare(&path, None, dir);
     (path, r)
 }
 
@@ -295,7 +302,7 @@ async fn add_replace_duplicate_and_remove() {
     assert_eq!(plan.stops.len(), 1);
     assert_eq!(plan.stops[0].running.handle.info_hash(), hash_c);
     assert_eq!(plan.read, [(b.clone(), st)]);
-    let rb = resume::prepare(&b, None, &dir);
+    let rb = prepare::prepare(&b, None, &dir);
     assert!(
         reg.apply(&b, st, rb, &session, &policy, Instant::now())
             .is_none()
@@ -306,7 +313,7 @@ async fn add_replace_duplicate_and_remove() {
     );
     session.remove_torrent(hash_a).await;
     reg.stopping.remove(&hash_a);
-    let rb = resume::prepare(&b, None, &dir);
+    let rb = prepare::prepare(&b, None, &dir);
     reg.apply(&b, st, rb, &session, &policy, Instant::now());
     assert!(matches!(&reg.entries[&b].slot, Slot::Running(r) if r.handle.info_hash() == hash_a));
 

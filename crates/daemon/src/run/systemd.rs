@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
-use crate::exit::UsageError;
+use crate::UsageError;
 
 /// Sends `states`, ignoring failures (logged at debug level).
 fn send(states: &[NotifyState<'_>]) {

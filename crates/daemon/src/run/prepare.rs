@@ -1,25 +1,38 @@
-//! Getting a `.torrent` ready to run (read, parse, find its data and its resume data), and
-//! saving resume data (`<state-dir>/resume/<infohash>.resume`).
+//! Getting a `.torrent` ready to run: read and parse it, find its data directory and load its
+//! resume data (checked against the files on disk).
 //!
 //! Everything here blocks on the file system: callers use `spawn_blocking`.
-//!
-//! Saving keeps the rule that a saved bitfield never claims a piece that is not on disk: the
-//! bitfield is taken first, then the files are `fsync`ed, then their sizes and mtimes are taken.
-//! Any later write changes an mtime, so the next start rechecks instead of trusting stale data.
 
 use std::io::Read as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use engine::TorrentHandle;
-use metainfo::{Bitfield, InfoHash, Metainfo};
+use metainfo::{Bitfield, Metainfo};
 use storage::{FileStat, ResumeData};
+
+use super::resume::{chain, resume_path};
 
 /// Largest `.torrent` file read.
 const MAX_TORRENT_LEN: u64 = 64 << 20;
-/// Subdirectory of the state directory holding resume files.
-pub const RESUME_DIR: &str = "resume";
+
+/// Why a `.torrent` file is not a usable torrent (shown in the status, logged once).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrepareError {
+    /// The file cannot be read.
+    #[error("cannot read it")]
+    Read(#[source] std::io::Error),
+    /// The file is empty (often: still being written).
+    #[error("the file is empty")]
+    Empty,
+    /// The file is too large to be a torrent.
+    #[error("larger than 64 MiB, not a torrent")]
+    TooLarge,
+    /// The file does not parse as a torrent.
+    #[error(transparent)]
+    Invalid(#[from] metainfo::Error),
+}
 
 /// A parsed torrent with everything needed to add it to the session.
 #[derive(Debug)]
@@ -51,29 +64,24 @@ pub enum ResumeNote {
     Unusable(String),
 }
 
-/// Path of the resume file of `info_hash`.
-pub fn resume_path(resume_dir: &Path, info_hash: &InfoHash) -> PathBuf {
-    resume_dir.join(format!("{}.resume", info_hash.to_hex()))
-}
-
 /// Reads and parses `torrent`, picks its data directory (`data_root`, else the `.torrent`'s
-/// directory) and loads its resume data. `Err` is the reason the file is not a usable torrent.
+/// directory) and loads its resume data. `Err` is why the file is not a usable torrent.
 pub fn prepare(
     torrent: &Path,
     data_root: Option<&Path>,
     resume_dir: &Path,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, PrepareError> {
     let mut bytes = Vec::new();
     std::fs::File::open(torrent)
         .and_then(|f| f.take(MAX_TORRENT_LEN + 1).read_to_end(&mut bytes))
-        .map_err(|e| format!("cannot read it: {e}"))?;
+        .map_err(PrepareError::Read)?;
     if bytes.is_empty() {
-        return Err("the file is empty".to_owned());
+        return Err(PrepareError::Empty);
     }
     if bytes.len() as u64 > MAX_TORRENT_LEN {
-        return Err("larger than 64 MiB, not a torrent".to_owned());
+        return Err(PrepareError::TooLarge);
     }
-    let meta = Metainfo::from_bytes(&bytes).map_err(|e| chain(&e))?;
+    let meta = Metainfo::from_bytes(&bytes)?;
     let data_dir = match data_root {
         Some(d) => d.to_path_buf(),
         None => torrent
@@ -130,75 +138,6 @@ fn device_of(dir: &Path) -> u64 {
         .map_or(0, |m| m.dev())
 }
 
-/// What a save recorded; a torrent whose key has not changed need not be saved again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SaveKey {
-    /// Pieces present.
-    pub pieces: u32,
-    /// Lifetime bytes uploaded.
-    pub uploaded: u64,
-    /// Lifetime bytes downloaded.
-    pub downloaded: u64,
-}
-
-/// The key the torrent would be saved with now.
-pub fn current_key(handle: &TorrentHandle, lifetime: (u64, u64)) -> SaveKey {
-    let (up, down) = handle.transferred();
-    SaveKey {
-        pieces: handle.stats().pieces_have,
-        uploaded: lifetime.0.saturating_add(up),
-        downloaded: lifetime.1.saturating_add(down),
-    }
-}
-
-/// The key of freshly loaded resume data (so an unchanged torrent is not saved again).
-pub fn loaded_key(have: &Bitfield, lifetime: (u64, u64)) -> SaveKey {
-    SaveKey {
-        pieces: have.count(),
-        uploaded: lifetime.0,
-        downloaded: lifetime.1,
-    }
-}
-
-/// Saves `handle`'s resume data to `path`: bitfield, then `fsync`, then file stats.
-pub fn save(
-    handle: &TorrentHandle,
-    lifetime: (u64, u64),
-    path: &Path,
-) -> Result<SaveKey, storage::Error> {
-    let have = handle.have();
-    let storage = handle.storage();
-    storage.sync()?;
-    let files = storage.file_stats();
-    let (up, down) = handle.transferred();
-    let data = ResumeData {
-        info_hash: handle.info_hash().0,
-        piece_count: have.len(),
-        have: have.as_bytes().to_vec(),
-        files,
-        uploaded: lifetime.0.saturating_add(up),
-        downloaded: lifetime.1.saturating_add(down),
-    };
-    data.save(path)?;
-    Ok(SaveKey {
-        pieces: have.count(),
-        uploaded: data.uploaded,
-        downloaded: data.downloaded,
-    })
-}
-
-/// An error and its sources on one line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -224,16 +163,13 @@ pub(crate) mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("a.torrent");
         std::fs::write(&p, b"").unwrap();
-        assert!(prepare(&p, None, d.path()).unwrap_err().contains("empty"));
+        assert!(chain(&prepare(&p, None, d.path()).unwrap_err()).contains("empty"));
         let full = torrent_bytes("a.bin", b"hello");
         std::fs::write(&p, &full[..full.len() - 3]).unwrap();
-        let e = prepare(&p, None, d.path()).unwrap_err();
+        let e = chain(&prepare(&p, None, d.path()).unwrap_err());
         assert!(e.contains("bencode"), "{e}");
-        assert!(
-            prepare(&d.path().join("none.torrent"), None, d.path())
-                .unwrap_err()
-                .contains("cannot read")
-        );
+        let e = chain(&prepare(&d.path().join("none.torrent"), None, d.path()).unwrap_err());
+        assert!(e.starts_with("cannot read it: "), "{e}");
     }
 
     #[test]

@@ -28,16 +28,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::status::StatusReport;
+pub mod protocol;
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+use self::protocol::{KNOWN_COMMANDS, PROTOCOL_VERSION, Request, Response, StatusReport};
 /// Longest request line accepted, newline included.
 pub const MAX_REQUEST: usize = 4096;
 /// Longest answer a client accepts (a status of many thousand torrents fits easily).
@@ -50,46 +48,6 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CLIENTS: usize = 64;
 /// Permissions of the socket file: owner and group may connect.
 pub const SOCKET_MODE: u32 = 0o660;
-
-/// The commands version 1 knows.
-const KNOWN_COMMANDS: &str = "status";
-
-/// A request as JSON.
-#[derive(Debug, Serialize, Deserialize)]
-struct Request {
-    /// Protocol version the client speaks; missing means 1.
-    #[serde(default = "default_version")]
-    version: u32,
-    /// The command word.
-    command: String,
-}
-
-fn default_version() -> u32 {
-    PROTOCOL_VERSION
-}
-
-/// An answer. Exactly one of `status` and `error` is present.
-#[derive(Debug, Serialize, Deserialize)]
-struct Response {
-    /// Protocol version of the daemon.
-    version: u32,
-    /// The status, for `status`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    status: Option<StatusReport>,
-    /// What went wrong with the request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
-impl Response {
-    fn error(msg: impl Into<String>) -> Self {
-        Self {
-            version: PROTOCOL_VERSION,
-            status: None,
-            error: Some(msg.into()),
-        }
-    }
-}
 
 /// The status source the daemon hands to [`serve`].
 pub type ReportFn = Arc<dyn Fn() -> StatusReport + Send + Sync>;

@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::exit::UsageError;
+use crate::UsageError;
 
 /// State directory of a root daemon without systemd.
 pub const SYSTEM_STATE_DIR: &str = "/var/lib/btmirror";
@@ -103,6 +103,19 @@ pub enum ConfigSource {
     System,
     /// `$XDG_CONFIG_HOME/btmirror/btmirror.toml` or `~/.config/btmirror/btmirror.toml`.
     User,
+}
+
+impl std::fmt::Display for ConfigSource {
+    /// Why this file was used, as the startup log line says it: `--config`,
+    /// `$BTMIRROR_CONFIG`, `system default` or `user default`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Flag => "--config",
+            Self::EnvVar => "$BTMIRROR_CONFIG",
+            Self::System => "system default",
+            Self::User => "user default",
+        })
+    }
 }
 
 /// Finds the configuration file: `--config`, else `$BTMIRROR_CONFIG`, else
@@ -248,5 +261,13 @@ mod tests {
             find_config(None, &e, |p| p == user),
             Some((user.to_path_buf(), ConfigSource::User))
         );
+    }
+
+    #[test]
+    fn config_sources_say_why() {
+        assert_eq!(ConfigSource::System.to_string(), "system default");
+        assert_eq!(ConfigSource::User.to_string(), "user default");
+        assert_eq!(ConfigSource::Flag.to_string(), "--config");
+        assert_eq!(ConfigSource::EnvVar.to_string(), "$BTMIRROR_CONFIG");
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::reconcile::{Registry, Slot};
-use crate::status::{self, StatusReport, TorrentStatus, Totals};
+use crate::control::protocol::{StatusReport, TorrentStatus, Totals, state_counts};
 use crate::units::format_rate;
 
 /// The status of every `.torrent` file in the watch directories.
@@ -45,7 +45,7 @@ fn unparsed(path: &Path, state: &str, error: Option<String>) -> TorrentStatus {
 pub fn summary(report: &StatusReport) -> String {
     format!(
         "{}; up {}, down {}",
-        status::state_counts(&report.torrents),
+        state_counts(&report.torrents),
         format_rate(report.totals.upload_rate),
         format_rate(report.totals.download_rate)
     )

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::control::ReportFn;
-use crate::status::{self, StatusReport, TorrentStatus};
+use crate::control::protocol::{STATES, StatusReport, TorrentStatus};
 
 /// The path the metrics are served at.
 pub const PATH: &str = "/metrics";
@@ -248,10 +248,17 @@ const TORRENT_METRICS: [TorrentMetric; 10] = [
 /// `report` in the Prometheus text format (version 0.0.4).
 pub fn render(report: &StatusReport) -> String {
     let mut out = String::with_capacity(1024 + report.torrents.len() * 1200);
+    render_torrents(&mut out, &report.torrents);
+    render_counts(&mut out, &report.torrents);
+    render_totals(&mut out, report);
+    out
+}
+
+/// The per-torrent series (one per info-hash).
+fn render_torrents(out: &mut String, list: &[TorrentStatus]) {
     // One series per info-hash: a duplicate would make Prometheus reject the whole scrape.
     let mut seen = HashSet::new();
-    let torrents: Vec<(&TorrentStatus, String)> = report
-        .torrents
+    let torrents: Vec<(&TorrentStatus, String)> = list
         .iter()
         .filter(|t| !t.info_hash.is_empty() && seen.insert(t.info_hash.as_str()))
         .map(|t| {
@@ -264,34 +271,39 @@ pub fn render(report: &StatusReport) -> String {
         })
         .collect();
     for (name, kind, help, get) in TORRENT_METRICS {
-        family(&mut out, name, kind, help);
+        family(out, name, kind, help);
         for (t, labels) in &torrents {
             let _ = writeln!(out, "{name}{{{labels}}} {}", get(t));
         }
     }
+}
 
+/// Torrents by state, and the files that are not usable torrents.
+fn render_counts(out: &mut String, list: &[TorrentStatus]) {
     family(
-        &mut out,
+        out,
         "btmirror_torrents",
         "gauge",
         "Torrents (.torrent files in the watch directories) by state.",
     );
-    for (state, n) in state_counts(&report.torrents) {
+    for (state, n) in state_counts(list) {
         let _ = writeln!(out, "btmirror_torrents{{state=\"{}\"}} {n}", escape(state));
     }
-    let rejected = report
-        .torrents
+    let rejected = list
         .iter()
         .filter(|t| t.info_hash.is_empty() && t.state == "error")
         .count();
     family(
-        &mut out,
+        out,
         "btmirror_watch_rejected_torrents",
         "gauge",
         "Files in the watch directories that are not usable torrents (unparseable .torrent files).",
     );
     let _ = writeln!(out, "btmirror_watch_rejected_torrents {rejected}");
+}
 
+/// The totals and the build info.
+fn render_totals(out: &mut String, report: &StatusReport) {
     let totals = &report.totals;
     for (name, kind, help, value) in [
         (
@@ -319,11 +331,11 @@ pub fn render(report: &StatusReport) -> String {
             totals.download_rate,
         ),
     ] {
-        family(&mut out, name, kind, help);
+        family(out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
     family(
-        &mut out,
+        out,
         "btmirror_build_info",
         "gauge",
         "Always 1; the version of the running daemon.",
@@ -333,7 +345,6 @@ pub fn render(report: &StatusReport) -> String {
         "btmirror_build_info{{version=\"{}\"}} 1",
         escape(&report.version)
     );
-    out
 }
 
 /// The `# HELP` and `# TYPE` lines of a metric family.
@@ -344,7 +355,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// Torrents per state: every known state (0 when none), then unknown ones as they come.
 fn state_counts(torrents: &[TorrentStatus]) -> Vec<(&str, usize)> {
-    let mut counts: Vec<(&str, usize)> = status::STATES.iter().map(|s| (*s, 0)).collect();
+    let mut counts: Vec<(&str, usize)> = STATES.iter().map(|s| (*s, 0)).collect();
     for t in torrents {
         match counts.iter_mut().find(|(s, _)| *s == t.state) {
             Some((_, n)) => *n += 1,

@@ -18,7 +18,8 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::resume::{self, Prepared, ResumeNote, SaveKey};
+use super::prepare::{PrepareError, Prepared, ResumeNote};
+use super::resume::{self, SaveKey};
 use super::watch::{Listed, Stamp};
 
 /// A file's size and mtime must stay unchanged this long before it is read.
@@ -161,8 +162,15 @@ impl Registry {
             .filter(|(p, e)| dirs.contains(&e.dir) && !present.contains(p.as_path()))
             .map(|(p, _)| p.clone())
             .collect();
-        // Torrents in the engine's error state for long enough are stopped here and started
-        // again below, as if their file had just appeared.
+        self.restart_errored(&mut plan, now);
+        let any_gone = self.remove_gone(gone, &mut plan);
+        self.plan_listed(listed, any_gone, &mut plan, now, wall);
+        plan
+    }
+
+    /// Torrents in the engine's error state for long enough (or after a reload) are stopped
+    /// here and started again by `plan_listed`, as if their file had just appeared.
+    fn restart_errored(&mut self, plan: &mut Plan, now: Instant) {
         for (path, e) in self.entries.iter_mut() {
             let Slot::Running(r) = &mut e.slot else {
                 continue;
@@ -189,6 +197,11 @@ impl Registry {
                 e.since = now.checked_sub(Duration::from_secs(3600)).unwrap_or(now);
             }
         }
+    }
+
+    /// Removes the entries of files no longer listed; their torrents go to `plan.stops`.
+    /// Returns whether a running torrent went away.
+    fn remove_gone(&mut self, gone: Vec<PathBuf>, plan: &mut Plan) -> bool {
         let mut any_gone = false;
         for path in gone {
             if let Some(e) = self.entries.remove(&path)
@@ -203,6 +216,18 @@ impl Registry {
                 any_gone = true;
             }
         }
+        any_gone
+    }
+
+    /// Records the listed files and plans which to read now and when the others are due.
+    fn plan_listed(
+        &mut self,
+        listed: Vec<Listed>,
+        any_gone: bool,
+        plan: &mut Plan,
+        now: Instant,
+        wall: SystemTime,
+    ) {
         for l in listed {
             let dir = l.path.parent().map(Path::to_path_buf).unwrap_or_default();
             let e = self.entries.entry(l.path.clone()).or_insert_with(|| Entry {
@@ -238,7 +263,6 @@ impl Registry {
                 plan.wake_at(due);
             }
         }
-        plan
     }
 
     /// Applies the result of reading `path` (listed with `stamp`): starts, replaces or marks
@@ -247,20 +271,13 @@ impl Registry {
         &mut self,
         path: &Path,
         stamp: Stamp,
-        result: Result<Prepared, String>,
+        result: Result<Prepared, PrepareError>,
         session: &Session,
         policy: &AddPolicy,
         now: Instant,
     ) -> Option<Stop> {
         let duplicate_of = match &result {
-            Ok(p) => self
-                .entries
-                .iter()
-                .find(|(other, e)| {
-                    other.as_path() != path
-                        && matches!(&e.slot, Slot::Running(r) if r.handle.info_hash() == p.meta.info_hash)
-                })
-                .map(|(other, _)| other.clone()),
+            Ok(p) => self.duplicate_of(path, &p.meta.info_hash),
             Err(_) => None,
         };
         let check_limit = result.as_ref().ok().map(|p| {
@@ -276,11 +293,11 @@ impl Registry {
         if e.stamp != stamp {
             return None; // changed again meanwhile: the next pass reads it
         }
-        let prepared = match result {
-            Err(reason) => {
+        let mut prepared = match result {
+            Err(err) => {
                 // Rewritten into something unusable: the old torrent is no longer wanted.
                 let stop = take_running(&mut e.slot);
-                fail(e, path, reason, now);
+                fail(e, path, resume::chain(&err), now);
                 return stop.map(|running| self.stopping_now(running, path, "replaced"));
             }
             Ok(p) => p,
@@ -309,55 +326,25 @@ impl Registry {
             return None;
         }
         let stop = take_running(&mut e.slot);
-        let Prepared {
-            meta,
-            data_dir,
-            have,
-            lifetime,
-            resume: note,
-            ..
-        } = prepared;
-        let saved = have.as_ref().map(|h| resume::loaded_key(h, lifetime));
-        let resumed = have.is_some();
         let opts = AddOptions {
-            have,
+            have: prepared.have.take(),
             max_upload_rate: policy.upload_rate,
             max_download_rate: policy.download_rate,
             check_limit,
         };
-        match session.add_torrent(meta.clone(), data_dir.clone(), opts) {
-            Ok(handle) => {
-                match &note {
-                    ResumeNote::Resumed => info!(torrent = %meta.info.name, file = %path.display(),
-                        "added torrent, resumed without a check"),
-                    ResumeNote::Missing => info!(torrent = %meta.info.name, file = %path.display(),
-                        data = %data_dir.display(), "added torrent, checking its data"),
-                    ResumeNote::FilesChanged => {
-                        info!(torrent = %meta.info.name, file = %path.display(),
-                        "added torrent; files changed since the resume data was saved, checking")
-                    }
-                    ResumeNote::Unusable(why) => {
-                        warn!(torrent = %meta.info.name, file = %path.display(),
-                        "added torrent; resume data unusable ({why}), checking")
-                    }
-                }
-                e.slot = Slot::Running(Running {
-                    handle,
-                    lifetime,
-                    saved,
-                    checked: resumed,
-                    error_seen: None,
-                    restart_on_error: false,
-                });
-                e.read_stamp = Some(stamp);
-                e.retry = None;
-            }
-            Err(AddError::Duplicate(_)) => {
-                e.retry = Some((e.retry.map_or(0, |r| r.0), now + BUSY_RETRY));
-            }
-            Err(err) => fail(e, path, resume::chain(&err), now),
-        }
+        start(e, path, stamp, prepared, opts, session, now);
         stop.map(|running| self.stopping_now(running, path, "replaced"))
+    }
+
+    /// Another `.torrent` file already running the torrent `hash`.
+    fn duplicate_of(&self, path: &Path, hash: &InfoHash) -> Option<PathBuf> {
+        self.entries
+            .iter()
+            .find(|(other, e)| {
+                other.as_path() != path
+                    && matches!(&e.slot, Slot::Running(r) if r.handle.info_hash() == *hash)
+            })
+            .map(|(other, _)| other.clone())
     }
 
     fn stopping_now(&mut self, running: Running, path: &Path, why: &'static str) -> Stop {
@@ -418,6 +405,61 @@ impl Registry {
                 Slot::Running(r) => Some((p.as_path(), r)),
                 _ => None,
             })
+    }
+}
+
+/// Adds the torrent of `prepared` (read from `path` listed with `stamp`) to the session with
+/// `opts`; `e` becomes running, or failed (retried) when the session refuses it.
+fn start(
+    e: &mut Entry,
+    path: &Path,
+    stamp: Stamp,
+    prepared: Prepared,
+    opts: AddOptions,
+    session: &Session,
+    now: Instant,
+) {
+    let Prepared {
+        meta,
+        data_dir,
+        lifetime,
+        resume: note,
+        ..
+    } = prepared;
+    let saved = opts.have.as_ref().map(|h| resume::loaded_key(h, lifetime));
+    let resumed = opts.have.is_some();
+    match session.add_torrent(meta.clone(), data_dir.clone(), opts) {
+        Ok(handle) => {
+            log_added(&note, &meta.info.name, path, &data_dir);
+            e.slot = Slot::Running(Running {
+                handle,
+                lifetime,
+                saved,
+                checked: resumed,
+                error_seen: None,
+                restart_on_error: false,
+            });
+            e.read_stamp = Some(stamp);
+            e.retry = None;
+        }
+        Err(AddError::Duplicate(_)) => {
+            e.retry = Some((e.retry.map_or(0, |r| r.0), now + BUSY_RETRY));
+        }
+        Err(err) => fail(e, path, resume::chain(&err), now),
+    }
+}
+
+/// Logs that the torrent `name` of `path` was added, saying what its resume data `note` means.
+fn log_added(note: &ResumeNote, name: &str, path: &Path, data_dir: &Path) {
+    match note {
+        ResumeNote::Resumed => info!(torrent = %name, file = %path.display(),
+            "added torrent, resumed without a check"),
+        ResumeNote::Missing => info!(torrent = %name, file = %path.display(),
+            data = %data_dir.display(), "added torrent, checking its data"),
+        ResumeNote::FilesChanged => info!(torrent = %name, file = %path.display(),
+            "added torrent; files changed since the resume data was saved, checking"),
+        ResumeNote::Unusable(why) => warn!(torrent = %name, file = %path.display(),
+            "added torrent; resume data unusable ({why}), checking"),
     }
 }
 

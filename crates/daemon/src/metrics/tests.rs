@@ -1,7 +1,7 @@
 //! Tests of the metrics text and the HTTP server.
 
 use super::*;
-use crate::status::Totals;
+use crate::control::protocol::Totals;
 
 fn torrent(name: &str, hash: &str, state: &str) -> TorrentStatus {
     TorrentStatus {

@@ -80,7 +80,7 @@ fn start(
     let report: ReportFn = Arc::new(move || StatusReport {
         listen_port: 6881,
         version: "0.1.0".into(),
-        totals: crate::status::Totals {
+        totals: crate::control::protocol::Totals {
             uploaded: calls.fetch_add(1, Ordering::SeqCst) + 1,
             ..Default::default()
         },

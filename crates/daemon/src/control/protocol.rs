@@ -1,0 +1,215 @@
+//! The control protocol's payload (design.md, "Status as JSON"): the status model the daemon
+//! fills in from its registry, serves over the control socket and renders as metrics, and that
+//! `btmirror status`/`btmirror top` read.
+//!
+//! The JSON key names are the contract: scripts rely on them. Extra fields (the lifetime byte
+//! counters) are allowed by the design ("add freely"); readers tolerate missing extras so that
+//! an older daemon still answers a newer client.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The commands version 1 knows.
+pub(super) const KNOWN_COMMANDS: &str = "status";
+
+/// A request as JSON.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Request {
+    /// Protocol version the client speaks; missing means 1.
+    #[serde(default = "default_version")]
+    pub(super) version: u32,
+    /// The command word.
+    pub(super) command: String,
+}
+
+fn default_version() -> u32 {
+    PROTOCOL_VERSION
+}
+
+/// An answer. Exactly one of `status` and `error` is present.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Response {
+    /// Protocol version of the daemon.
+    pub(super) version: u32,
+    /// The status, for `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) status: Option<StatusReport>,
+    /// What went wrong with the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) error: Option<String>,
+}
+
+impl Response {
+    pub(super) fn error(msg: impl Into<String>) -> Self {
+        Self {
+            version: PROTOCOL_VERSION,
+            status: None,
+            error: Some(msg.into()),
+        }
+    }
+}
+
+/// The whole status of a running daemon, as `btmirror status --json` prints it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// One entry per torrent in the watched directories.
+    pub torrents: Vec<TorrentStatus>,
+    /// Sums over all torrents.
+    pub totals: Totals,
+    /// The port the daemon listens on for peers.
+    pub listen_port: u16,
+    /// The daemon's version (`x.y.z`).
+    pub version: String,
+}
+
+/// One torrent's status.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TorrentStatus {
+    /// The torrent's name (or the `.torrent` file name when it cannot be parsed).
+    pub name: String,
+    /// The info-hash as 40 lowercase hex digits; empty when the `.torrent` is unparseable.
+    pub info_hash: String,
+    /// Path of the `.torrent` file.
+    pub torrent_file: String,
+    /// One of `checking`, `downloading`, `seeding`, `paused`, `error`.
+    pub state: String,
+    /// Fraction of the data present and verified, 0.0..=1.0.
+    pub progress: f64,
+    /// Total size of the data in bytes.
+    pub size: u64,
+    /// Bytes downloaded this session.
+    pub downloaded: u64,
+    /// Bytes uploaded this session.
+    pub uploaded: u64,
+    /// Current download rate in bytes per second.
+    pub download_rate: u64,
+    /// Current upload rate in bytes per second.
+    pub upload_rate: u64,
+    /// Connected peers (seeds included).
+    pub peers: u32,
+    /// Connected peers that have the whole torrent.
+    pub seeds: u32,
+    /// Why the torrent is in the `error` state, else `null`.
+    pub error: Option<String>,
+    /// Bytes uploaded over the torrent's whole life (persisted across restarts).
+    #[serde(default)]
+    pub lifetime_uploaded: u64,
+    /// Bytes downloaded over the torrent's whole life (persisted across restarts).
+    #[serde(default)]
+    pub lifetime_downloaded: u64,
+    /// Why the last announce failed (every tracker), else `null`; the torrent keeps trying.
+    #[serde(default)]
+    pub tracker_error: Option<String>,
+}
+
+/// Sums over all torrents.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Bytes uploaded this session.
+    pub uploaded: u64,
+    /// Bytes downloaded this session.
+    pub downloaded: u64,
+    /// Current upload rate in bytes per second.
+    pub upload_rate: u64,
+    /// Current download rate in bytes per second.
+    pub download_rate: u64,
+    /// Bytes uploaded over the whole life of the current torrents.
+    #[serde(default)]
+    pub lifetime_uploaded: u64,
+    /// Bytes downloaded over the whole life of the current torrents.
+    #[serde(default)]
+    pub lifetime_downloaded: u64,
+}
+
+impl Totals {
+    /// The sums of `torrents`' counters and rates (saturating).
+    pub fn sum(torrents: &[TorrentStatus]) -> Self {
+        torrents.iter().fold(Self::default(), |t, s| Self {
+            uploaded: t.uploaded.saturating_add(s.uploaded),
+            downloaded: t.downloaded.saturating_add(s.downloaded),
+            upload_rate: t.upload_rate.saturating_add(s.upload_rate),
+            download_rate: t.download_rate.saturating_add(s.download_rate),
+            lifetime_uploaded: t.lifetime_uploaded.saturating_add(s.lifetime_uploaded),
+            lifetime_downloaded: t.lifetime_downloaded.saturating_add(s.lifetime_downloaded),
+        })
+    }
+}
+
+impl TorrentStatus {
+    /// The status of a running torrent from the engine's handle; `lifetime` is (uploaded,
+    /// downloaded) before this run.
+    pub fn from_handle(
+        h: &engine::TorrentHandle,
+        torrent_file: String,
+        lifetime: (u64, u64),
+    ) -> Self {
+        let s = h.stats();
+        let meta = h.metainfo();
+        Self {
+            name: meta.info.name.clone(),
+            info_hash: meta.info_hash.to_hex(),
+            torrent_file,
+            state: s.state.as_str().to_owned(),
+            progress: s.progress.clamp(0.0, 1.0),
+            size: s.size,
+            downloaded: s.downloaded,
+            uploaded: s.uploaded,
+            download_rate: s.download_rate,
+            upload_rate: s.upload_rate,
+            peers: s.peers,
+            seeds: s.seeds,
+            error: s.error,
+            lifetime_uploaded: lifetime.0.saturating_add(s.uploaded),
+            lifetime_downloaded: lifetime.1.saturating_add(s.downloaded),
+            tracker_error: s.tracker_error,
+        }
+    }
+
+    /// Upload/download ratio over the torrent's life: uploaded bytes divided by the size
+    /// (the data a seeder never downloaded still counts), `None` for an empty torrent.
+    pub fn ratio(&self) -> Option<f64> {
+        let up = self.lifetime_uploaded.max(self.uploaded);
+        let base = self.lifetime_downloaded.max(self.downloaded).max(self.size);
+        (base > 0).then(|| up as f64 / base as f64)
+    }
+
+    /// Estimated time until the download completes at the current rate; `None` when complete,
+    /// stalled, or not downloading.
+    pub fn eta(&self) -> Option<std::time::Duration> {
+        if self.state != "downloading" || self.download_rate == 0 {
+            return None;
+        }
+        let have = (self.progress.clamp(0.0, 1.0) * self.size as f64) as u64;
+        let left = self.size.saturating_sub(have);
+        (left > 0).then(|| std::time::Duration::from_secs(left.div_ceil(self.download_rate)))
+    }
+}
+
+/// The states in display order.
+pub const STATES: [&str; 5] = ["checking", "downloading", "seeding", "paused", "error"];
+
+/// `2 seeding, 1 error`: how many torrents are in each state (states with none are left out;
+/// unknown states are counted under their own name). `none` for an empty list.
+pub fn state_counts(torrents: &[TorrentStatus]) -> String {
+    let mut parts: Vec<(String, usize)> = Vec::new();
+    for t in torrents {
+        match parts.iter_mut().find(|(s, _)| *s == t.state) {
+            Some((_, n)) => *n += 1,
+            None => parts.push((t.state.clone(), 1)),
+        }
+    }
+    parts.sort_by_key(|(s, _)| STATES.iter().position(|k| k == s).unwrap_or(STATES.len()));
+    if parts.is_empty() {
+        return "none".to_owned();
+    }
+    parts
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,170 @@
+//! Tests of the config file, the settings resolution and reload.
+
+use super::*;
+
+/// Options with these watch directories and nothing else.
+fn args(dirs: &[&str]) -> RunOptions {
+    RunOptions {
+        dirs: dirs.iter().map(PathBuf::from).collect(),
+        ..RunOptions::default()
+    }
+}
+
+fn env() -> Env {
+    Env {
+        home: Some("/home/u".into()),
+        ..Env::default()
+    }
+}
+
+const FULL: &str = r#"
+# every key
+watch = ["/srv/torrents", "rel"]
+data_dir = "/srv/data"
+state_dir = "/var/lib/x"
+port = 7000
+bind = "127.0.0.1"
+max_connections = 300
+max_peers_per_torrent = 20
+upload_slots = 4
+max_upload_rate = "1MiB"
+max_download_rate = 1000
+max_torrent_upload_rate = "100KiB"
+max_torrent_download_rate = 0
+rescan_interval = 5
+resume_interval = 30
+check_concurrency = 2
+max_open_files = 64
+log_file = "log/btmirror.log"
+metrics = "127.0.0.1:9100"
+"#;
+
+#[test]
+fn every_key_parses() {
+    let mut cfg = Config::parse(FULL, Path::new("c.toml")).unwrap();
+    cfg.anchor(Path::new("/etc/btmirror"));
+    assert_eq!(
+        cfg.watch,
+        [
+            PathBuf::from("/srv/torrents"),
+            PathBuf::from("/etc/btmirror/rel")
+        ]
+    );
+    assert_eq!(cfg.max_upload_rate, Some(1 << 20));
+    assert_eq!(cfg.max_torrent_upload_rate, Some(100 << 10));
+    assert_eq!(cfg.max_download_rate, Some(1000));
+    assert_eq!(
+        cfg.log_file,
+        Some(PathBuf::from("/etc/btmirror/log/btmirror.log"))
+    );
+    let s = resolve(&args(&[]), &cfg, None, &env()).unwrap();
+    assert_eq!(s.listen, "127.0.0.1:7000".parse().unwrap());
+    assert_eq!(s.state_dir, Path::new("/var/lib/x"));
+    assert_eq!(s.rescan_interval, Duration::from_secs(5));
+    assert_eq!(s.check_concurrency, 2);
+    assert_eq!(s.torrent_upload_rate, 100 << 10);
+    assert_eq!(s.metrics, Some("127.0.0.1:9100".parse().unwrap()));
+}
+
+#[test]
+fn the_example_config_parses() {
+    let text = include_str!("../../../../../packaging/btmirror.toml");
+    let cfg = Config::parse(text, Path::new("btmirror.toml")).unwrap();
+    assert!(!cfg.watch.is_empty());
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let text = "watch = [\"/t\"]\n\nmax_upload_rte = 5\n";
+    let e = Config::parse(text, Path::new("/etc/b.toml")).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("/etc/b.toml"), "{msg}");
+    assert!(msg.contains("line 3"), "{msg}");
+    assert!(msg.contains("max_upload_rte"), "{msg}");
+}
+
+#[test]
+fn bad_values_name_key_and_line() {
+    for (text, key, line) in [
+        ("port = \"x\"\n", "port", 1),
+        ("watch = []\nport = 70000\n", "port", 2),
+        ("\n\nmax_upload_rate = \"fast\"\n", "max_upload_rate", 3),
+        ("upload_slots = 0\n", "upload_slots", 1),
+        ("bind = \"nowhere\"\n", "bind", 1),
+        ("watch = [\n  \"/a\",\n  5,\n]\n", "watch", 3),
+        ("rescan_interval = -1\n", "rescan_interval", 1),
+        ("\nmetrics = \"9100\"\n", "metrics", 2),
+    ] {
+        let msg = Config::parse(text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(&format!("`{key}`")), "{text:?}: {msg}");
+        assert!(msg.contains(&format!("line {line}")), "{text:?}: {msg}");
+    }
+}
+
+#[test]
+fn command_line_wins_and_dirs_replace_watch() {
+    let cfg = Config::parse(FULL, Path::new("c.toml")).unwrap();
+    let s = resolve(
+        &RunOptions {
+            port: Some(0),
+            max_upload_rate: Some(0),
+            state_dir: Some("/s".into()),
+            metrics: Some("[::1]:9200".parse().unwrap()),
+            ..args(&["/a", "/a", "/b"])
+        },
+        &cfg,
+        None,
+        &env(),
+    )
+    .unwrap();
+    assert_eq!(s.watch, [PathBuf::from("/a"), PathBuf::from("/b")]);
+    assert_eq!(s.listen.port(), 0);
+    assert_eq!(s.max_upload_rate, 0);
+    assert_eq!(s.state_dir, Path::new("/s"));
+    assert_eq!(s.metrics, Some("[::1]:9200".parse().unwrap()));
+}
+
+#[test]
+fn nothing_to_watch_says_what_to_pass() {
+    let e = resolve(&args(&[]), &Config::default(), None, &env()).unwrap_err();
+    assert!(e.to_string().contains("btmirror run DIR"), "{e}");
+    assert!(e.to_string().contains("--config"), "{e}");
+    let e = resolve(
+        &args(&[]),
+        &Config::default(),
+        Some(Path::new("/c.toml")),
+        &env(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("/c.toml"), "{e}");
+}
+
+#[test]
+fn defaults_and_restart_needed() {
+    let s = resolve(&args(&["/t"]), &Config::default(), None, &env()).unwrap();
+    assert_eq!(s.listen.port(), DEFAULT_PORT);
+    assert_eq!(s.state_dir, Path::new("/home/u/.local/state/btmirror"));
+    assert_eq!(s.rescan_interval, Duration::from_secs(DEFAULT_RESCAN_SECS));
+    assert_eq!(s.metrics, None);
+    let mut t = s.clone();
+    t.max_upload_rate = 5;
+    t.watch.push("/u".into());
+    let (next, restart) = s.reloaded(t.clone());
+    assert!(restart.is_empty());
+    assert_eq!(next, t, "everything reloadable is taken");
+    t.upload_slots += 1;
+    let (next, restart) = s.reloaded(t.clone());
+    assert_eq!(restart, ["upload_slots"]);
+    assert_eq!(
+        next.upload_slots, s.upload_slots,
+        "a restart-only setting keeps its value"
+    );
+    assert_eq!(next.max_upload_rate, 5);
+    t.metrics = Some("127.0.0.1:9100".parse().unwrap());
+    let (next, restart) = s.reloaded(t);
+    assert_eq!(restart, ["upload_slots", "metrics"]);
+    assert_eq!(next.metrics, None);
+    assert_eq!(next.watch, [PathBuf::from("/t"), PathBuf::from("/u")]);
+}
