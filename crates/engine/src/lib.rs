@@ -18,7 +18,7 @@ mod stats;
 mod torrent;
 
 pub use choker::{ChokeView, Choker};
-pub use error::{AddError, SessionError};
+pub use error::{AddError, SessionError, error_chain};
 pub use picker::{BlockOutcome, Picker};
 pub use ratelimit::RateLimiter;
 pub use session::{AddOptions, Session, SessionConfig};

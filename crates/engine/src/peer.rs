@@ -23,6 +23,7 @@ use tokio_util::task::TaskTracker;
 use tracing::debug;
 use wire::{BlockRequest, Codec, ExtensionHandshake, Message};
 
+use crate::error::{PeerError, TorrentError};
 use crate::picker::{BlockOutcome, PeerKey};
 use crate::ratelimit::acquire_all;
 use crate::torrent::{PeerEvent, Shared};
@@ -66,7 +67,7 @@ pub(crate) enum PeerCommand {
     /// Someone else delivered this block first.
     Cancel(BlockRequest),
     /// Disconnect, saying why in the log.
-    Close(&'static str),
+    Close(PeerError),
     /// Tell the peer about other peers (BEP 11).
     Pex(wire::PexMessage),
 }
@@ -159,7 +160,7 @@ struct Peer {
     last_progress: Instant,
     snubbed_at: Option<Instant>,
     rate_window: (Instant, u64),
-    reads: JoinSet<(u32, Result<Bytes, String>)>,
+    reads: JoinSet<(u32, Result<Bytes, storage::Error>)>,
     waiting_reads: HashMap<u32, Vec<BlockRequest>>,
     pick_buf: Vec<BlockRequest>,
     /// The id the peer wants `ut_pex` under, when it speaks it.
@@ -168,15 +169,9 @@ struct Peer {
     _permit: OwnedSemaphorePermit,
 }
 
-/// Why a connection ends.
-type Close = String;
-
 impl Peer {
     async fn run(mut self) {
-        let reason = match self.run_inner().await {
-            Ok(()) => "stopped".to_string(),
-            Err(reason) => reason,
-        };
+        let reason = self.run_inner().await.err();
         self.cancel.cancel();
         self.release_all();
         self.shared.picker().remove_peer(&self.has);
@@ -190,7 +185,7 @@ impl Peer {
             .await;
     }
 
-    async fn run_inner(&mut self) -> Result<(), Close> {
+    async fn run_inner(&mut self) -> Result<(), PeerError> {
         self.send_greeting();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -203,23 +198,21 @@ impl Peer {
                 },
                 frame = tokio::time::timeout(IDLE_TIMEOUT, self.frames.next()) => match frame {
                     Ok(Some(Ok(msg))) => self.on_message(msg).await?,
-                    Ok(Some(Err(e))) => return Err(format!("protocol error: {e}")),
-                    Ok(None) => return Err("connection closed by peer".into()),
-                    Err(_) => return Err("idle timeout".into()),
+                    Ok(Some(Err(e))) => return Err(PeerError::Protocol(e)),
+                    Ok(None) => return Err(PeerError::ClosedByPeer),
+                    Err(_) => return Err(PeerError::IdleTimeout),
                 },
                 Some(done) = self.reads.join_next(), if !self.reads.is_empty() => match done {
                     Ok((piece, result)) => self.on_read(piece, result)?,
-                    Err(e) => return Err(format!("disk read task failed: {e}")),
+                    Err(e) => return Err(PeerError::ReadTask(e)),
                 },
                 _ = tick.tick() => self.on_tick(),
             }
         }
     }
 
-    fn send(&self, m: Message) -> Result<(), Close> {
-        self.out
-            .send(m)
-            .map_err(|_| "connection closed".to_string())
+    fn send(&self, m: Message) -> Result<(), PeerError> {
+        self.out.send(m).map_err(|_| PeerError::WriterGone)
     }
 
     fn send_greeting(&mut self) {
@@ -253,7 +246,7 @@ impl Peer {
         }
     }
 
-    fn on_command(&mut self, cmd: PeerCommand) -> Result<(), Close> {
+    fn on_command(&mut self, cmd: PeerCommand) -> Result<(), PeerError> {
         match cmd {
             PeerCommand::Choke => {
                 self.am_choking = true;
@@ -274,7 +267,7 @@ impl Peer {
                 self.send(Message::Have(i))?;
                 let complete = self.shared.picker().is_complete();
                 if complete && self.has.is_full() {
-                    return Err("both sides are seeds".into());
+                    return Err(PeerError::BothSeeds);
                 }
                 if self.am_interested && self.inflight.is_empty() {
                     self.update_interest();
@@ -286,7 +279,7 @@ impl Peer {
                     self.fill_requests()?;
                 }
             }
-            PeerCommand::Close(why) => return Err(why.to_string()),
+            PeerCommand::Close(why) => return Err(why),
             PeerCommand::Pex(msg) => {
                 if let Some(id) = self.their_pex_id {
                     self.send(Message::Extended {
@@ -299,7 +292,7 @@ impl Peer {
         Ok(())
     }
 
-    async fn on_message(&mut self, msg: Message) -> Result<(), Close> {
+    async fn on_message(&mut self, msg: Message) -> Result<(), PeerError> {
         match msg {
             Message::KeepAlive
             | Message::Port(_)
@@ -308,18 +301,18 @@ impl Peer {
             // BEP 3/6 want these first, but clients send their BEP 10 handshake before them and
             // aria2 may follow have-none with a bitfield: a later one replaces what we knew.
             Message::Bitfield(bytes) => {
-                let bf =
-                    wire::validate_bitfield(&bytes, self.has.len()).ok_or("malformed bitfield")?;
+                let bf = wire::validate_bitfield(&bytes, self.has.len())
+                    .ok_or(PeerError::MalformedBitfield)?;
                 self.set_bitfield(bf)?;
             }
             Message::HaveAll if self.fast => self.set_bitfield(Bitfield::full(self.has.len()))?,
             Message::HaveNone if self.fast => self.set_bitfield(Bitfield::new(self.has.len()))?,
             Message::HaveAll | Message::HaveNone => {
-                return Err("have-all/have-none without the fast extension".into());
+                return Err(PeerError::FastNotNegotiated);
             }
             Message::Have(i) => {
                 if i >= self.has.len() {
-                    return Err(format!("have for piece {i} out of range"));
+                    return Err(PeerError::HaveOutOfRange(i));
                 }
                 if self.has.set(i) {
                     let wants = {
@@ -330,7 +323,7 @@ impl Peer {
                     if self.has.is_full() {
                         self.counters.is_seed.store(true, Ordering::Relaxed);
                         if self.shared.picker().is_complete() {
-                            return Err("both sides are seeds".into());
+                            return Err(PeerError::BothSeeds);
                         }
                     }
                     if wants && !self.am_interested {
@@ -409,7 +402,7 @@ impl Peer {
         Ok(())
     }
 
-    fn set_bitfield(&mut self, bf: Bitfield) -> Result<(), Close> {
+    fn set_bitfield(&mut self, bf: Bitfield) -> Result<(), PeerError> {
         let wanted = {
             let mut p = self.shared.picker();
             p.remove_peer(&self.has);
@@ -420,7 +413,7 @@ impl Peer {
         if self.has.is_full() {
             self.counters.is_seed.store(true, Ordering::Relaxed);
             if self.shared.picker().is_complete() {
-                return Err("both sides are seeds".into());
+                return Err(PeerError::BothSeeds);
             }
         }
         if wanted > 0 && !self.am_interested {
@@ -439,7 +432,7 @@ impl Peer {
         }
     }
 
-    fn fill_requests(&mut self) -> Result<(), Close> {
+    fn fill_requests(&mut self) -> Result<(), PeerError> {
         if !self.am_interested || self.peer_choking || self.snubbed_at.is_some() {
             return Ok(());
         }
@@ -469,7 +462,7 @@ impl Peer {
         Ok(())
     }
 
-    async fn on_block(&mut self, index: u32, begin: u32, data: Bytes) -> Result<(), Close> {
+    async fn on_block(&mut self, index: u32, begin: u32, data: Bytes) -> Result<(), PeerError> {
         let len = data.len() as u64;
         let req = BlockRequest {
             index,
@@ -507,9 +500,9 @@ impl Peer {
         self.fill_requests()
     }
 
-    fn on_request(&mut self, r: BlockRequest) -> Result<(), Close> {
+    fn on_request(&mut self, r: BlockRequest) -> Result<(), PeerError> {
         if !r.is_valid_for(&self.shared.info) {
-            return Err(format!("invalid request {r:?}"));
+            return Err(PeerError::InvalidRequest(r));
         }
         let have = self.shared.picker().have().get(r.index);
         if self.am_choking || !have {
@@ -521,7 +514,7 @@ impl Peer {
         let pending = self.queued.load(Ordering::Relaxed)
             + self.waiting_reads.values().map(Vec::len).sum::<usize>();
         if pending >= MAX_PENDING_UPLOADS {
-            return Err("too many outstanding requests".into());
+            return Err(PeerError::TooManyRequests);
         }
         if let Some(piece) = self.shared.cache.get(r.index) {
             return self.serve(&piece, r);
@@ -538,18 +531,18 @@ impl Peer {
                         .storage
                         .read(r.index, 0, &mut buf)
                         .map(|()| Bytes::from(buf));
-                    (r.index, res.map_err(|e| crate::torrent::error_chain(&e)))
+                    (r.index, res)
                 });
             }
         }
         Ok(())
     }
 
-    fn serve(&mut self, piece: &Bytes, r: BlockRequest) -> Result<(), Close> {
+    fn serve(&mut self, piece: &Bytes, r: BlockRequest) -> Result<(), PeerError> {
         let start = r.begin as usize;
         let end = start + r.length as usize;
         if end > piece.len() {
-            return Err(format!("request {r:?} beyond the piece"));
+            return Err(PeerError::RequestBeyondPiece(r));
         }
         self.queued.fetch_add(1, Ordering::Relaxed);
         self.send(Message::Piece {
@@ -559,7 +552,11 @@ impl Peer {
         })
     }
 
-    fn on_read(&mut self, piece: u32, result: Result<Bytes, String>) -> Result<(), Close> {
+    fn on_read(
+        &mut self,
+        piece: u32,
+        result: Result<Bytes, storage::Error>,
+    ) -> Result<(), PeerError> {
         let waiting = self.waiting_reads.remove(&piece).unwrap_or_default();
         match result {
             Ok(data) => {
@@ -575,7 +572,10 @@ impl Peer {
                 let _ = self
                     .shared
                     .events
-                    .try_send(PeerEvent::ReadFailed(format!("reading piece {piece}: {e}")));
+                    .try_send(PeerEvent::ReadFailed(TorrentError::Read {
+                        index: piece,
+                        source: e,
+                    }));
                 if self.fast {
                     for r in waiting {
                         self.send(Message::RejectRequest(r))?;

@@ -17,7 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub(crate) use shared::{PeerEvent, Shared, error_chain};
+pub(crate) use shared::{PeerEvent, Shared};
 
 use crate::session::{AddOptions, SessionCtx};
 use crate::stats::TorrentStats;

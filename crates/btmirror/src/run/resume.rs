@@ -187,17 +187,8 @@ pub fn save(
     })
 }
 
-/// An error and its sources on one line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
-}
+/// An error and its sources on one line (the engine's printer, one for the workspace).
+pub use engine::error_chain as chain;
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 use wire::BlockRequest;
 
+use crate::error::{PeerError, TorrentError};
 use crate::picker::{CompletePiece, PeerKey, Picker};
 use crate::ratelimit::RateLimiter;
 use crate::read_cache::ReadCache;
@@ -27,18 +28,22 @@ pub(crate) enum PeerEvent {
     /// The peer became interested or not interested.
     InterestChanged(PeerKey),
     /// The connection ended.
-    Closed { key: PeerKey, reason: String },
+    /// `None`: we stopped it.
+    Closed {
+        key: PeerKey,
+        reason: Option<PeerError>,
+    },
     /// A complete piece was hashed (and written when good).
     PieceVerified {
         index: u32,
-        result: Result<bool, String>,
+        result: Result<bool, TorrentError>,
         contributors: Vec<PeerKey>,
         buffer: Vec<u8>,
     },
     /// A block requested from several peers (endgame) arrived: cancel it elsewhere.
     CancelElsewhere { from: PeerKey, req: BlockRequest },
     /// Reading data for an upload failed.
-    ReadFailed(String),
+    ReadFailed(TorrentError),
     /// The peer's extension handshake: its listen port and whether it speaks `ut_pex`.
     Extensions {
         key: PeerKey,
@@ -152,12 +157,13 @@ impl Shared {
                     .storage
                     .write_piece(index, &data)
                     .map(|()| true)
-                    .map_err(|e| error_chain(&e));
+                    .map_err(|source| TorrentError::Write { index, source });
                 (r, data)
             })
             .await;
-            let (result, buffer) =
-                joined.unwrap_or_else(|e| (Err(format!("verify task failed: {e}")), Vec::new()));
+            let (result, buffer) = joined.unwrap_or_else(|source| {
+                (Err(TorrentError::VerifyTask { index, source }), Vec::new())
+            });
             let _ = shared
                 .events
                 .send(PeerEvent::PieceVerified {
@@ -169,16 +175,4 @@ impl Shared {
                 .await;
         });
     }
-}
-
-/// An error and its sources on one line.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
 }

@@ -18,9 +18,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::Command;
-use super::shared::{PeerEvent, Shared, error_chain};
+use super::shared::{PeerEvent, Shared};
 use crate::announce::{Announcer, Progress};
 use crate::choker::{ChokeView, Choker, RECHOKE_INTERVAL};
+use crate::error::{PeerError, TorrentError, error_chain};
 use crate::peer::{PeerCommand, PeerCounters};
 use crate::picker::{PeerKey, Picker};
 use crate::session::{AddOptions, SessionCtx};
@@ -243,12 +244,12 @@ impl TorrentTask {
                     return match r {
                         Ok(Ok(have)) => Some(have),
                         Ok(Err(e)) => {
-                            self.fail(format!("checking data: {}", error_chain(&e)));
+                            self.fail(&TorrentError::Check(e));
                             self.cancel.cancelled().await;
                             None
                         }
                         Err(e) => {
-                            self.fail(format!("checking data: {e}"));
+                            self.fail(&TorrentError::CheckTask(e));
                             self.cancel.cancelled().await;
                             None
                         }
@@ -262,10 +263,11 @@ impl TorrentTask {
         }
     }
 
-    fn fail(&mut self, msg: String) {
+    fn fail(&mut self, e: &TorrentError) {
         if self.state == TorrentState::Error {
             return; // the first error is the one worth reporting
         }
+        let msg = error_chain(e);
         warn!(error = %msg, "torrent stopped by an error");
         self.state = TorrentState::Error;
         self.error = Some(msg);
@@ -332,7 +334,7 @@ impl TorrentTask {
                 self.connect_failed(addr);
             }
             PeerEvent::InterestChanged(key) => self.on_interest(key),
-            PeerEvent::Closed { key, reason } => self.on_closed(key, &reason),
+            PeerEvent::Closed { key, reason } => self.on_closed(key, reason.as_ref()),
             PeerEvent::PieceVerified {
                 index,
                 result,
@@ -370,7 +372,7 @@ impl TorrentTask {
             // The data changed under us (a file deleted or truncated by someone else): stop
             // with the reason rather than serve errors; whoever restarts the torrent (the
             // daemon does after a while) checks the data again and downloads what is missing.
-            PeerEvent::ReadFailed(msg) => self.fail(msg),
+            PeerEvent::ReadFailed(e) => self.fail(&e),
         }
     }
 
@@ -394,10 +396,11 @@ impl TorrentTask {
         }
     }
 
-    fn on_closed(&mut self, key: PeerKey, reason: &str) {
+    fn on_closed(&mut self, key: PeerKey, reason: Option<&PeerError>) {
         let Some(p) = self.peers.remove(&key) else {
             return;
         };
+        let reason = reason.map_or_else(|| "stopped".to_string(), |e| error_chain(e));
         debug!(addr = %p.addr, reason, "peer disconnected");
         if let Some(c) = p.dial_addr.and_then(|a| self.candidates.get_mut(&a)) {
             c.connected = false;
@@ -427,7 +430,7 @@ impl TorrentTask {
     async fn on_verified(
         &mut self,
         index: u32,
-        result: Result<bool, String>,
+        result: Result<bool, TorrentError>,
         contributors: Vec<PeerKey>,
     ) {
         match result {
@@ -451,7 +454,7 @@ impl TorrentTask {
             }
             Err(e) => {
                 self.shared.picker().piece_done(index, false);
-                self.fail(format!("writing piece {index}: {e}"));
+                self.fail(&e);
             }
         }
         self.update_progress();
@@ -460,7 +463,7 @@ impl TorrentTask {
     async fn on_complete(&mut self) {
         let storage = self.shared.storage.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.sync()).await {
-            self.fail(format!("syncing data to disk: {}", error_chain(&e)));
+            self.fail(&TorrentError::Sync(e));
             return;
         }
         info!(torrent = %self.meta.info.name, "download complete, seeding");
@@ -484,7 +487,9 @@ impl TorrentTask {
                 if let Some(a) = p.dial_addr {
                     self.banned_addrs.insert(a);
                 }
-                let _ = p.cmd.send(PeerCommand::Close("banned after hash failures"));
+                let _ = p
+                    .cmd
+                    .send(PeerCommand::Close(PeerError::BannedAfterHashFailures));
             }
         }
     }

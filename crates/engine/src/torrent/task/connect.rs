@@ -13,6 +13,7 @@ use tracing::debug;
 use wire::Handshake;
 
 use super::{CONNECT_TIMEOUT, MAX_CONNECT_FAILURES, PeerEntry, Ready, TorrentTask};
+use crate::error::PeerError;
 use crate::peer::{self, PeerCommand, PeerCounters, PeerSetup};
 use crate::stats::TorrentState;
 use crate::torrent::Incoming;
@@ -156,21 +157,21 @@ impl TorrentTask {
         self.connecting = self.connecting.saturating_sub(1);
         let dial_addr = r.outgoing.then_some(r.addr);
         let reject = if r.peer_id == self.ctx.peer_id {
-            Some("connected to ourselves")
+            Some(PeerError::ConnectedToSelf)
         } else if self.banned_ids.contains(&r.peer_id) || self.banned_addrs.contains(&r.addr) {
-            Some("banned")
+            Some(PeerError::Banned)
         } else if !self.keep_if_duplicate(&r) {
-            Some("already connected")
+            Some(PeerError::AlreadyConnected)
         } else if !self.accepting() {
-            Some("not accepting peers")
+            Some(PeerError::NotAccepting)
         } else {
             None
         };
         if let Some(why) = reject {
-            debug!(addr = %r.addr, why, "dropping connection");
+            debug!(addr = %r.addr, why = %why, "dropping connection");
             if let Some(c) = dial_addr.and_then(|a| self.candidates.get_mut(&a)) {
                 c.connected = false;
-                if why == "connected to ourselves" {
+                if matches!(why, PeerError::ConnectedToSelf) {
                     c.failures = MAX_CONNECT_FAILURES;
                 }
             }
@@ -229,9 +230,7 @@ impl TorrentTask {
         let we_are_smaller = self.ctx.peer_id.0 < r.peer_id.0;
         let keep_new = r.outgoing == we_are_smaller;
         if keep_new {
-            let _ = existing
-                .cmd
-                .send(PeerCommand::Close("duplicate connection"));
+            let _ = existing.cmd.send(PeerCommand::Close(PeerError::Duplicate));
         }
         keep_new
     }
