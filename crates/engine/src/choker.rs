@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::picker::PeerKey;
+use crate::PeerKey;
 
 /// How often the choker runs.
 pub const RECHOKE_INTERVAL: Duration = Duration::from_secs(10);
@@ -45,6 +45,7 @@ impl Choker {
     }
 
     /// The current optimistic unchoke, if any.
+    #[cfg(test)]
     pub fn optimistic(&self) -> Option<PeerKey> {
         self.optimistic
     }

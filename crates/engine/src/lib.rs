@@ -8,22 +8,26 @@
 
 mod announce;
 mod choker;
+mod ctx;
 mod error;
 mod peer;
 mod picker;
 mod ratelimit;
 mod read_cache;
 mod session;
+mod spawn;
 mod stats;
 mod torrent;
 
-pub use choker::{ChokeView, Choker};
+pub use ctx::{AddOptions, SessionConfig};
 pub use error::{AddError, SessionError, error_chain};
-pub use picker::{BlockOutcome, Picker};
-pub use ratelimit::RateLimiter;
-pub use session::{AddOptions, Session, SessionConfig};
+pub use session::Session;
 pub use stats::{TorrentState, TorrentStats};
-pub use torrent::TorrentHandle;
+pub use torrent::{ResumeSnapshot, TorrentHandle};
+
+/// Identifies a peer connection within a torrent (the torrent task hands out the keys; the
+/// picker, the choker and the peer tasks use them).
+pub(crate) type PeerKey = u64;
 
 /// The client name in peer ids, extension handshakes and the HTTP user agent.
 pub const CLIENT_NAME: &str = concat!("btmirror/", env!("CARGO_PKG_VERSION"));

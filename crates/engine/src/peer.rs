@@ -23,10 +23,12 @@ use tokio_util::task::TaskTracker;
 use tracing::debug;
 use wire::{BlockRequest, Codec, ExtensionHandshake, Message};
 
+use crate::PeerKey;
 use crate::error::{PeerError, TorrentError};
-use crate::picker::{BlockOutcome, PeerKey};
+use crate::picker::BlockOutcome;
 use crate::ratelimit::acquire_all;
-use crate::torrent::{PeerEvent, Shared};
+use crate::spawn::spawn_in;
+use crate::torrent::{Event, TorrentShared};
 
 /// A peer silent for this long is dropped (keep-alives come every two minutes at most).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
@@ -85,7 +87,7 @@ pub(crate) struct PeerSetup {
 }
 
 /// Starts the tasks of a connected peer.
-pub(crate) fn spawn(shared: Arc<Shared>, setup: PeerSetup, tasks: &TaskTracker) {
+pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTracker) {
     let PeerSetup {
         key,
         addr,
@@ -99,14 +101,17 @@ pub(crate) fn spawn(shared: Arc<Shared>, setup: PeerSetup, tasks: &TaskTracker) 
     let (rd, wr) = stream.into_split();
     let (out, out_rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
-    tasks.spawn(writer::run(
+    // Debug level: free unless someone reads the engine's debug logs.
+    let span = tracing::debug_span!("peer", %addr, key);
+    let writer = writer::run(
         wr,
         out_rx,
         queued.clone(),
         shared.clone(),
         counters.clone(),
         cancel.clone(),
-    ));
+    );
+    spawn_in(tasks, "peer writer", span.clone(), writer);
     let piece_count = shared.info.piece_count();
     let peer = Peer {
         key,
@@ -136,7 +141,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, setup: PeerSetup, tasks: &TaskTracker) 
         shared,
         _permit: permit,
     };
-    tasks.spawn(peer.run());
+    spawn_in(tasks, "peer", span, peer.run());
 }
 
 struct Peer {
@@ -165,7 +170,7 @@ struct Peer {
     pick_buf: Vec<BlockRequest>,
     /// The id the peer wants `ut_pex` under, when it speaks it.
     their_pex_id: Option<u8>,
-    shared: Arc<Shared>,
+    shared: Arc<TorrentShared>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -178,7 +183,7 @@ impl Peer {
         let _ = self
             .shared
             .events
-            .send(PeerEvent::Closed {
+            .send(Event::Closed {
                 key: self.key,
                 reason,
             })
@@ -353,7 +358,7 @@ impl Peer {
                     let _ = self
                         .shared
                         .events
-                        .send(PeerEvent::InterestChanged(self.key))
+                        .send(Event::InterestChanged(self.key))
                         .await;
                 }
             }
@@ -380,7 +385,7 @@ impl Peer {
                 self.their_pex_id = hs
                     .id_of(wire::PEX_EXTENSION)
                     .filter(|_| !self.shared.info.private);
-                let ev = PeerEvent::Extensions {
+                let ev = Event::Extensions {
                     key: self.key,
                     listen_port: hs.listen_port.filter(|p| *p != 0),
                     pex: self.their_pex_id.is_some(),
@@ -394,7 +399,7 @@ impl Peer {
                 if let Ok(pex) = wire::PexMessage::decode(&payload)
                     && !pex.added.is_empty()
                 {
-                    let _ = self.shared.events.send(PeerEvent::Pex(pex.added)).await;
+                    let _ = self.shared.events.send(Event::Pex(pex.added)).await;
                 }
             }
             Message::Extended { .. } => {}
@@ -478,23 +483,20 @@ impl Peer {
         }
         let outcome = self.shared.picker().on_block(self.key, index, begin, &data);
         let (duplicate, complete) = match outcome {
-            BlockOutcome::Ignored => {
-                self.shared.wasted.fetch_add(len, Ordering::Relaxed);
-                (false, None)
-            }
+            BlockOutcome::Ignored => (false, None),
             BlockOutcome::Stored { duplicate_requests } => (duplicate_requests, None),
             BlockOutcome::Complete(piece) => (piece.duplicate_requests, Some(piece)),
         };
         if duplicate {
             // Endgame: the block was also asked of others; cancel it there.
-            let ev = PeerEvent::CancelElsewhere {
+            let ev = Event::CancelElsewhere {
                 from: self.key,
                 req,
             };
             let _ = self.shared.events.send(ev).await;
         }
         if let Some(piece) = complete {
-            self.shared.spawn_verify(piece);
+            crate::torrent::verify::spawn(&self.shared, piece);
         }
         acquire_all(&[&self.shared.ctx.down, &self.shared.down], len).await;
         self.fill_requests()
@@ -572,7 +574,7 @@ impl Peer {
                 let _ = self
                     .shared
                     .events
-                    .try_send(PeerEvent::ReadFailed(TorrentError::Read {
+                    .try_send(Event::ReadFailed(TorrentError::Read {
                         index: piece,
                         source: e,
                     }));

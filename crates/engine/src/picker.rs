@@ -12,15 +12,14 @@ use std::collections::HashMap;
 use metainfo::{BLOCK_SIZE, Bitfield, Info};
 use wire::BlockRequest;
 
+use crate::PeerKey;
+
 /// While we have fewer pieces than this, new pieces are picked at random instead of rarest first,
 /// so that we quickly have something to trade.
 pub const RANDOM_FIRST_PIECES: u32 = 4;
 
 /// In endgame a block may be requested from at most this many peers at once.
 pub const ENDGAME_DUPLICATES: u8 = 2;
-
-/// Identifies a peer connection within a torrent.
-pub type PeerKey = u64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PieceState {
@@ -439,13 +438,9 @@ impl Picker {
 
     /// Pieces whose buffers are held: being downloaded or being hashed and written. Bounded so a
     /// leecher's memory does not grow with the torrent when the disk or the hashing lags.
+    #[cfg(test)]
     pub fn buffered_pieces(&self) -> usize {
         self.active.len() + self.verifying
-    }
-
-    /// Number of pieces being downloaded right now.
-    pub fn active_pieces(&self) -> usize {
-        self.active.len()
     }
 }
 

@@ -21,7 +21,7 @@ use wire::{Codec, Message};
 use super::PeerCounters;
 use crate::error::{PeerError, error_chain};
 use crate::ratelimit::take_all;
-use crate::torrent::Shared;
+use crate::torrent::TorrentShared;
 
 /// Send a keep-alive after this long without writing anything.
 const KEEPALIVE: Duration = Duration::from_secs(90);
@@ -34,7 +34,7 @@ struct Writer {
     wr: OwnedWriteHalf,
     rx: mpsc::UnboundedReceiver<Message>,
     queued: Arc<AtomicUsize>,
-    shared: Arc<Shared>,
+    shared: Arc<TorrentShared>,
     counters: Arc<PeerCounters>,
     buf: BytesMut,
     codec: Codec,
@@ -47,7 +47,7 @@ pub(super) async fn run(
     wr: OwnedWriteHalf,
     rx: mpsc::UnboundedReceiver<Message>,
     queued: Arc<AtomicUsize>,
-    shared: Arc<Shared>,
+    shared: Arc<TorrentShared>,
     counters: Arc<PeerCounters>,
     cancel: CancellationToken,
 ) {

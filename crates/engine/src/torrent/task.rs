@@ -6,25 +6,25 @@ mod connect;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use metainfo::{Bitfield, Metainfo, PeerId};
-use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use metainfo::{Metainfo, PeerId};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::Command;
-use super::shared::{PeerEvent, Shared};
+use super::event::Event;
+use super::shared::TorrentShared;
+use crate::PeerKey;
 use crate::announce::{Announcer, Progress};
 use crate::choker::{ChokeView, Choker, RECHOKE_INTERVAL};
+use crate::ctx::SessionCtx;
 use crate::error::{PeerError, TorrentError, error_chain};
 use crate::peer::{PeerCommand, PeerCounters};
-use crate::picker::{PeerKey, Picker};
-use crate::session::{AddOptions, SessionCtx};
 use crate::stats::{TorrentState, TorrentStats};
 
 /// Dialing a peer and exchanging handshakes may take this long.
@@ -37,17 +37,6 @@ const TICK: Duration = Duration::from_secs(1);
 const IDLE_TICK: Duration = Duration::from_secs(15);
 /// A peer whose data failed this many hash checks is banned (at once when it was the only source).
 const MAX_STRIKES: u32 = 3;
-
-/// A connection whose handshake completed.
-#[derive(Debug)]
-pub(crate) struct Ready {
-    stream: TcpStream,
-    addr: SocketAddr,
-    peer_id: PeerId,
-    reserved: [u8; 8],
-    outgoing: bool,
-    permit: OwnedSemaphorePermit,
-}
 
 struct PeerEntry {
     addr: SocketAddr,
@@ -79,13 +68,14 @@ struct Candidate {
 pub(crate) struct TorrentTask {
     ctx: Arc<SessionCtx>,
     meta: Arc<Metainfo>,
-    shared: Arc<Shared>,
-    opts: AddOptions,
+    shared: Arc<TorrentShared>,
     cmd_rx: mpsc::Receiver<Command>,
-    events_rx: mpsc::Receiver<PeerEvent>,
+    events_rx: mpsc::Receiver<Event>,
     stats_tx: watch::Sender<TorrentStats>,
     cancel: CancellationToken,
     peers_cancel: CancellationToken,
+    /// The session's task tree (the announcer runs there).
+    tasks: TaskTracker,
     peer_tasks: TaskTracker,
     peers: HashMap<PeerKey, PeerEntry>,
     next_key: PeerKey,
@@ -105,34 +95,48 @@ pub(crate) struct TorrentTask {
     last_totals: (u64, u64),
     progress_tx: watch::Sender<Progress>,
     completed_tx: watch::Sender<bool>,
+    /// The fsync after the last piece is running.
+    syncing: bool,
     tracker_error: Option<watch::Receiver<Option<String>>>,
     next_pex: Instant,
     next_rechoke: Instant,
 }
 
+/// What the torrent task is built from, once the data check is done.
+pub(crate) struct TaskParts {
+    pub meta: Arc<Metainfo>,
+    pub shared: Arc<TorrentShared>,
+    pub cmd_rx: mpsc::Receiver<Command>,
+    pub events_rx: mpsc::Receiver<Event>,
+    pub stats_tx: watch::Sender<TorrentStats>,
+    pub cancel: CancellationToken,
+    /// The session's task tree, for the announcer.
+    pub tasks: TaskTracker,
+}
+
 impl TorrentTask {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        ctx: Arc<SessionCtx>,
-        meta: Arc<Metainfo>,
-        shared: Arc<Shared>,
-        opts: AddOptions,
-        cmd_rx: mpsc::Receiver<Command>,
-        events_rx: mpsc::Receiver<PeerEvent>,
-        stats_tx: watch::Sender<TorrentStats>,
-        cancel: CancellationToken,
-    ) -> Self {
-        let peers_cancel = cancel.child_token();
-        Self {
-            ctx,
+    pub(crate) fn new(parts: TaskParts) -> Self {
+        let TaskParts {
             meta,
             shared,
-            opts,
+            cmd_rx,
+            events_rx,
+            stats_tx,
+            cancel,
+            tasks,
+        } = parts;
+        let complete = shared.picker().is_complete();
+        let peers_cancel = cancel.child_token();
+        Self {
+            ctx: shared.ctx.clone(),
+            meta,
+            shared,
             cmd_rx,
             events_rx,
             stats_tx,
             cancel,
             peers_cancel,
+            tasks,
             peer_tasks: TaskTracker::new(),
             peers: HashMap::new(),
             next_key: 1,
@@ -144,42 +148,31 @@ impl TorrentTask {
             strikes: HashMap::new(),
             choker: Choker::new(),
             rng: fastrand::Rng::new(),
-            state: TorrentState::Checking,
+            state: if complete {
+                TorrentState::Seeding
+            } else {
+                TorrentState::Downloading
+            },
             error: None,
             hash_failures: 0,
             rate_down: 0,
             rate_up: 0,
             last_totals: (0, 0),
             progress_tx: watch::channel(Progress::default()).0,
-            completed_tx: watch::channel(false).0,
+            completed_tx: watch::channel(complete).0,
+            syncing: false,
             tracker_error: None,
             next_pex: Instant::now() + Duration::from_secs(1),
             next_rechoke: Instant::now() + RECHOKE_INTERVAL,
         }
     }
 
+    /// Runs the swarm until the torrent is stopped, then winds it down.
     pub(crate) async fn run(mut self) {
-        let name = self.meta.info.name.clone();
-        let span = tracing::info_span!("torrent", name = %name, hash = %&self.meta.info_hash.to_hex()[..8]);
-        let _enter = span.enter();
-        drop(_enter);
-        let Some(have) = self.check().await else {
-            self.finish(None).await;
-            return;
-        };
-        let complete = have.is_full();
-        info!(torrent = %name, have = have.count(), pieces = have.len(), "data checked");
-        self.shared
-            .replace_picker(Picker::new(&self.shared.info, have, fastrand::Rng::new()));
-        self.state = if complete {
-            TorrentState::Seeding
-        } else {
-            TorrentState::Downloading
-        };
-        self.completed_tx.send_replace(complete);
         self.update_progress();
         let (peers_tx, mut peers_rx) = mpsc::channel(16);
         let announcer = Announcer::spawn(
+            &self.tasks,
             self.ctx.clone(),
             self.meta.clone(),
             self.progress_tx.subscribe(),
@@ -209,60 +202,6 @@ impl TorrentTask {
         self.finish(Some(announcer)).await;
     }
 
-    /// The initial data check (skipped with trusted resume data). `None` when cancelled.
-    async fn check(&mut self) -> Option<Bitfield> {
-        if let Some(have) = self.opts.have.take() {
-            if have.len() == self.shared.info.piece_count() {
-                return Some(have);
-            }
-            warn!("resume data does not fit this torrent, checking the data");
-        }
-        self.publish();
-        let permit = tokio::select! {
-            _ = self.cancel.cancelled() => return None,
-            p = self.opts.check_limit.clone().unwrap_or_else(|| self.ctx.check_limit.clone()).acquire_owned() => p.ok()?,
-        };
-        let storage = self.shared.storage.clone();
-        let threads = self.ctx.cfg.check_threads;
-        let abort = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let (a, d) = (abort.clone(), done.clone());
-        let mut job = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            storage.check(threads, &|n| d.store(n, Ordering::Relaxed), &a)
-        });
-        let total = self.shared.info.piece_count().max(1);
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        loop {
-            tokio::select! {
-                _ = self.cancel.cancelled() => {
-                    abort.store(true, Ordering::Relaxed);
-                    let _ = job.await;
-                    return None;
-                }
-                r = &mut job => {
-                    return match r {
-                        Ok(Ok(have)) => Some(have),
-                        Ok(Err(e)) => {
-                            self.fail(&TorrentError::Check(e));
-                            self.cancel.cancelled().await;
-                            None
-                        }
-                        Err(e) => {
-                            self.fail(&TorrentError::CheckTask(e));
-                            self.cancel.cancelled().await;
-                            None
-                        }
-                    };
-                }
-                _ = tick.tick() => {
-                    let p = f64::from(done.load(Ordering::Relaxed)) / f64::from(total);
-                    self.stats_tx.send_modify(|s| s.progress = p.min(1.0));
-                }
-            }
-        }
-    }
-
     fn fail(&mut self, e: &TorrentError) {
         if self.state == TorrentState::Error {
             return; // the first error is the one worth reporting
@@ -283,10 +222,16 @@ impl TorrentTask {
         self.shared.jobs.close();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.shared.jobs.wait()).await;
         while let Ok(ev) = self.events_rx.try_recv() {
-            if let PeerEvent::PieceVerified { index, result, .. } = ev {
-                self.shared
-                    .picker()
-                    .piece_done(index, matches!(result, Ok(true)));
+            match ev {
+                Event::PieceVerified { index, result, .. } => {
+                    self.shared
+                        .picker()
+                        .piece_done(index, matches!(result, Ok(true)));
+                }
+                Event::Synced(Ok(())) => {
+                    self.completed_tx.send_replace(true);
+                }
+                _ => {}
             }
         }
         self.update_progress();
@@ -326,32 +271,32 @@ impl TorrentTask {
         )
     }
 
-    async fn on_event(&mut self, ev: PeerEvent) {
+    async fn on_event(&mut self, ev: Event) {
         match ev {
-            PeerEvent::Ready(r) => self.on_ready(r),
-            PeerEvent::ConnectFailed(addr) => {
+            Event::Handshaken(r) => self.on_ready(r),
+            Event::ConnectFailed(addr) => {
                 self.connecting = self.connecting.saturating_sub(1);
                 self.connect_failed(addr);
             }
-            PeerEvent::InterestChanged(key) => self.on_interest(key),
-            PeerEvent::Closed { key, reason } => self.on_closed(key, reason.as_ref()),
-            PeerEvent::PieceVerified {
+            Event::InterestChanged(key) => self.on_interest(key),
+            Event::Closed { key, reason } => self.on_closed(key, reason.as_ref()),
+            Event::PieceVerified {
                 index,
                 result,
                 contributors,
                 buffer,
             } => {
-                self.on_verified(index, result, contributors).await;
+                self.on_verified(index, result, contributors);
                 self.shared.picker().recycle(buffer);
             }
-            PeerEvent::CancelElsewhere { from, req } => {
+            Event::CancelElsewhere { from, req } => {
                 for (k, p) in &self.peers {
                     if *k != from {
                         let _ = p.cmd.send(PeerCommand::Cancel(req));
                     }
                 }
             }
-            PeerEvent::Extensions {
+            Event::Extensions {
                 key,
                 listen_port,
                 pex,
@@ -363,7 +308,7 @@ impl TorrentTask {
                     }
                 }
             }
-            PeerEvent::Pex(addrs) => {
+            Event::Pex(addrs) => {
                 debug!(peers = addrs.len(), "peers from peer exchange");
                 if !self.shared.info.private {
                     self.add_candidates(addrs);
@@ -372,7 +317,8 @@ impl TorrentTask {
             // The data changed under us (a file deleted or truncated by someone else): stop
             // with the reason rather than serve errors; whoever restarts the torrent (the
             // daemon does after a while) checks the data again and downloads what is missing.
-            PeerEvent::ReadFailed(e) => self.fail(&e),
+            Event::ReadFailed(e) => self.fail(&e),
+            Event::Synced(result) => self.on_synced(result),
         }
     }
 
@@ -427,7 +373,7 @@ impl TorrentTask {
         }
     }
 
-    async fn on_verified(
+    fn on_verified(
         &mut self,
         index: u32,
         result: Result<bool, TorrentError>,
@@ -443,8 +389,8 @@ impl TorrentTask {
                 for p in self.peers.values() {
                     let _ = p.cmd.send(PeerCommand::Have(index));
                 }
-                if complete && self.state == TorrentState::Downloading {
-                    self.on_complete().await;
+                if complete && self.state == TorrentState::Downloading && !self.syncing {
+                    self.on_complete();
                 }
             }
             Ok(false) => {
@@ -460,10 +406,29 @@ impl TorrentTask {
         self.update_progress();
     }
 
-    async fn on_complete(&mut self) {
+    /// Every piece is in: fsync the data as a job (the loop goes on meanwhile); seeding starts
+    /// when it reports back.
+    fn on_complete(&mut self) {
+        self.syncing = true;
         let storage = self.shared.storage.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.sync()).await {
-            self.fail(&TorrentError::Sync(e));
+        let events = self.shared.events.clone();
+        self.shared.jobs.spawn(async move {
+            let r = match tokio::task::spawn_blocking(move || storage.sync()).await {
+                Ok(r) => r.map_err(TorrentError::Sync),
+                // A panicked blocking task leaves the data as it is: seed it anyway.
+                Err(_) => Ok(()),
+            };
+            let _ = events.send(Event::Synced(r)).await;
+        });
+    }
+
+    fn on_synced(&mut self, result: Result<(), TorrentError>) {
+        self.syncing = false;
+        if let Err(e) = result {
+            self.fail(&e);
+            return;
+        }
+        if self.state != TorrentState::Downloading {
             return;
         }
         info!(torrent = %self.meta.info.name, "download complete, seeding");
@@ -501,7 +466,6 @@ impl TorrentTask {
             && self.queue.is_empty()
             && self.rate_up == 0
             && self.rate_down == 0
-            && self.state != TorrentState::Checking
     }
 
     fn on_tick(&mut self) {
@@ -621,20 +585,17 @@ impl TorrentTask {
             (p.have().count(), p.bytes_left())
         };
         let size = self.shared.info.total_length;
-        let checking = self.state == TorrentState::Checking;
         let tracker_error = self.tracker_error.as_ref().and_then(|e| e.borrow().clone());
         self.stats_tx.send_if_modified(|s| {
             let before = s.clone();
             s.state = self.state;
-            if !checking {
-                s.progress = if size == 0 {
-                    1.0
-                } else {
-                    (size - left) as f64 / size as f64
-                };
-                s.have_bytes = size - left;
-                s.pieces_have = have_count;
-            }
+            s.progress = if size == 0 {
+                1.0
+            } else {
+                (size - left) as f64 / size as f64
+            };
+            s.have_bytes = size - left;
+            s.pieces_have = have_count;
             s.downloaded = downloaded;
             s.uploaded = uploaded;
             s.download_rate = self.rate_down;

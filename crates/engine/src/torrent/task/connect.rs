@@ -12,12 +12,13 @@ use tokio::time::Instant;
 use tracing::debug;
 use wire::Handshake;
 
-use super::{CONNECT_TIMEOUT, MAX_CONNECT_FAILURES, PeerEntry, Ready, TorrentTask};
+use super::{CONNECT_TIMEOUT, MAX_CONNECT_FAILURES, PeerEntry, TorrentTask};
 use crate::error::PeerError;
 use crate::peer::{self, PeerCommand, PeerCounters, PeerSetup};
+use crate::spawn::spawn_cancellable;
 use crate::stats::TorrentState;
 use crate::torrent::Incoming;
-use crate::torrent::shared::PeerEvent;
+use crate::torrent::event::{Event, Handshaken};
 
 impl TorrentTask {
     pub(super) fn on_incoming(&mut self, inc: Incoming) {
@@ -30,31 +31,39 @@ impl TorrentTask {
         let handshake = Handshake::new(self.meta.info_hash, self.ctx.peer_id);
         let events = self.shared.events.clone();
         self.connecting += 1;
-        self.peer_tasks.spawn(async move {
-            let Incoming {
-                mut stream,
-                addr,
-                reserved,
-                permit,
-            } = inc;
-            let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
-                wire::write_handshake(&mut stream, &handshake).await?;
-                wire::read_peer_id(&mut stream).await
-            })
-            .await;
-            let ev = match r {
-                Ok(Ok(peer_id)) => PeerEvent::Ready(Ready {
-                    stream,
+        let span = tracing::debug_span!("handshake", addr = %inc.addr);
+        let cancel = self.peers_cancel.clone();
+        spawn_cancellable(
+            &self.peer_tasks,
+            "accept handshake",
+            span,
+            cancel,
+            async move {
+                let Incoming {
+                    mut stream,
                     addr,
-                    peer_id,
                     reserved,
-                    outgoing: false,
                     permit,
-                }),
-                _ => PeerEvent::ConnectFailed(addr),
-            };
-            let _ = events.send(ev).await;
-        });
+                } = inc;
+                let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
+                    wire::write_handshake(&mut stream, &handshake).await?;
+                    wire::read_peer_id(&mut stream).await
+                })
+                .await;
+                let ev = match r {
+                    Ok(Ok(peer_id)) => Event::Handshaken(Handshaken {
+                        stream,
+                        addr,
+                        peer_id,
+                        reserved,
+                        outgoing: false,
+                        permit,
+                    }),
+                    _ => Event::ConnectFailed(addr),
+                };
+                let _ = events.send(ev).await;
+            },
+        );
     }
 
     pub(super) fn add_candidates(&mut self, addrs: Vec<SocketAddr>) {
@@ -113,7 +122,9 @@ impl TorrentTask {
             }
             let handshake = Handshake::new(self.meta.info_hash, self.ctx.peer_id);
             let events = self.shared.events.clone();
-            self.peer_tasks.spawn(async move {
+            let span = tracing::debug_span!("dial", %addr);
+            let cancel = self.peers_cancel.clone();
+            spawn_cancellable(&self.peer_tasks, "dial", span, cancel, async move {
                 let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
                     let mut stream = TcpStream::connect(addr).await?;
                     let _ = stream.set_nodelay(true);
@@ -124,7 +135,7 @@ impl TorrentTask {
                 .await;
                 let ev = match r {
                     Ok(Ok((stream, theirs))) if theirs.info_hash == handshake.info_hash => {
-                        PeerEvent::Ready(Ready {
+                        Event::Handshaken(Handshaken {
                             stream,
                             addr,
                             peer_id: theirs.peer_id,
@@ -133,7 +144,7 @@ impl TorrentTask {
                             permit,
                         })
                     }
-                    _ => PeerEvent::ConnectFailed(addr),
+                    _ => Event::ConnectFailed(addr),
                 };
                 let _ = events.send(ev).await;
             });
@@ -153,7 +164,7 @@ impl TorrentTask {
         }
     }
 
-    pub(super) fn on_ready(&mut self, r: Ready) {
+    pub(super) fn on_ready(&mut self, r: Handshaken) {
         self.connecting = self.connecting.saturating_sub(1);
         let dial_addr = r.outgoing.then_some(r.addr);
         let reject = if r.peer_id == self.ctx.peer_id {
@@ -219,7 +230,7 @@ impl TorrentTask {
     /// Whether a new connection to a peer we may already be connected to should be kept. When
     /// both sides dialled each other at once (after PEX, say), both keep the connection opened
     /// by the side with the smaller peer id, so exactly one survives; the other is closed.
-    pub(super) fn keep_if_duplicate(&mut self, r: &Ready) -> bool {
+    pub(super) fn keep_if_duplicate(&mut self, r: &Handshaken) -> bool {
         let Some(existing) = self.peers.values().find(|p| p.peer_id == r.peer_id) else {
             return true;
         };
