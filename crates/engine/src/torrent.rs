@@ -7,6 +7,7 @@
 mod check;
 mod event;
 mod shared;
+mod swarm;
 mod task;
 pub(crate) mod verify;
 
