@@ -152,11 +152,17 @@ impl AnnounceLoop {
             }
         }
         // Shutting down: a finished download still gets its `completed`, then `stopped`.
-        if !started {
-            return;
+        if started {
+            let completed_due =
+                !completed_sent && *self.completed.borrow() || event == Event::Completed;
+            self.announce_stop(&mut tiers, key, completed_due).await;
         }
+    }
+
+    /// The last announces, within [`STOP_DEADLINE`]: `completed` when it is due, then `stopped`.
+    async fn announce_stop(&self, tiers: &mut Tiers, key: u32, completed_due: bool) {
         let deadline = tokio::time::Instant::now() + STOP_DEADLINE;
-        if !completed_sent && *self.completed.borrow() || event == Event::Completed {
+        if completed_due {
             let req = self.request(Event::Completed, key);
             let _ = tokio::time::timeout_at(
                 deadline,
