@@ -5,6 +5,17 @@
 //! The engine never reads the watch dir, config files, environment variables or systemd: the
 //! binary tells it what to do through [`Session`] and [`TorrentHandle`], and watches what it does
 //! through [`TorrentStats`].
+//!
+//! **May depend on:** `metainfo`, `wire`, `storage`, `tracker` (its client only), tokio and
+//! small utility crates. Never on the daemon or the binary, nor on anything that reads
+//! configuration.
+//!
+//! **Layout** (no module cycles; `STATE.md` names every task and who owns what):
+//! - `ctx`, `error`, `spawn`: settings and the shared session context, typed faults and the one
+//!   error printer, the task tree helper. They import no other engine module but the limiter.
+//! - `picker`, `choker`, `torrent::swarm`: pure policy and state, unit-tested without sockets.
+//! - `session` (listener, registry), `torrent` (handle, check, task, events, verify), `peer`
+//!   (reader, download, upload, writer), `announce`: the tasks around them.
 
 mod announce;
 mod choker;

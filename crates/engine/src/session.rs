@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 use crate::ctx::{AddOptions, SessionConfig, SessionCtx};
 use crate::error::{AddError, SessionError};
 use crate::ratelimit::RateLimiter;
+use crate::spawn::spawn_in;
 use crate::torrent::{self, Incoming, TorrentHandle};
 
 /// How long an incoming connection may take to send its handshake.
@@ -89,9 +90,10 @@ impl Session {
             tasks: TaskTracker::new(),
         };
         let s = session.clone();
-        session
-            .tasks
-            .spawn(async move { s.accept_loop(listener).await });
+        let span = tracing::info_span!("listener", addr = %listen_addr);
+        spawn_in(&session.tasks, "accept loop", span, async move {
+            s.accept_loop(listener).await;
+        });
         info!(addr = %listen_addr, "listening for peers");
         Ok(session)
     }
@@ -206,7 +208,8 @@ impl Session {
                 continue;
             };
             let s = self.clone();
-            self.tasks.spawn(async move {
+            let span = tracing::debug_span!("incoming", %addr);
+            spawn_in(&self.tasks, "incoming handshake", span, async move {
                 match tokio::time::timeout(
                     HANDSHAKE_TIMEOUT,
                     s.route_incoming(stream, addr, permit),

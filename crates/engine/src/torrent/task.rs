@@ -27,6 +27,7 @@ use crate::choker::{self, ChokeView, Choker, RECHOKE_INTERVAL};
 use crate::ctx::SessionCtx;
 use crate::error::{PeerError, TorrentError, error_chain};
 use crate::peer::{PeerCommand, PeerCounters};
+use crate::spawn::spawn_in;
 use crate::stats::{TorrentState, TorrentStats};
 
 /// Dialing a peer and exchanging handshakes may take this long.
@@ -391,7 +392,8 @@ impl TorrentTask {
         self.syncing = true;
         let storage = self.shared.storage.clone();
         let events = self.shared.events.clone();
-        self.shared.jobs.spawn(async move {
+        let span = tracing::Span::current();
+        spawn_in(&self.shared.jobs, "completion fsync", span, async move {
             let r = match tokio::task::spawn_blocking(move || storage.sync()).await {
                 Ok(r) => r.map_err(TorrentError::Sync),
                 // A panicked blocking task leaves the data as it is: seed it anyway.

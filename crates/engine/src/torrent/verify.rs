@@ -8,13 +8,14 @@ use super::event::Event;
 use super::shared::TorrentShared;
 use crate::error::TorrentError;
 use crate::picker::CompletePiece;
+use crate::spawn::spawn_in;
 
 /// Hashes `piece` and writes it when good, as one of the torrent's jobs (awaited at shutdown so
 /// no verified piece is lost).
 pub(crate) fn spawn(shared: &Arc<TorrentShared>, piece: CompletePiece) {
     let jobs = shared.jobs.clone();
     let shared = shared.clone();
-    jobs.spawn(async move {
+    spawn_in(&jobs, "verify", tracing::Span::current(), async move {
         let permit = shared.ctx.verify_limit.clone().acquire_owned().await;
         let CompletePiece {
             index,
