@@ -19,7 +19,7 @@ const LISTED_FILES: usize = 20;
 pub async fn run(args: CheckArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let meta = load_torrent(&args.torrent)?;
     let dir = args.dir.unwrap_or_else(|| beside(&args.torrent));
-    let info = Arc::new(meta.info);
+    let info = Arc::clone(&meta.info);
     let storage = storage::Storage::new(
         Arc::clone(&info),
         dir.clone(),

@@ -10,10 +10,11 @@ use metainfo::Metainfo;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 use tracker::client::{AnnounceRequest, Backoff, Event, Tiers};
 
-use crate::session::SessionCtx;
+use crate::ctx::SessionCtx;
 
 /// How long the final `stopped` (and a pending `completed`) may take.
 const STOP_DEADLINE: Duration = Duration::from_secs(5);
@@ -39,6 +40,7 @@ impl Announcer {
     /// Starts announcing. `progress` is read before every announce; `completed` turning true
     /// sends `completed`; peers go to `peers`.
     pub(crate) fn spawn(
+        tasks: &TaskTracker,
         ctx: Arc<SessionCtx>,
         meta: Arc<Metainfo>,
         progress: watch::Receiver<Progress>,
@@ -47,7 +49,7 @@ impl Announcer {
     ) -> Self {
         let cancel = CancellationToken::new();
         let (err_tx, error) = watch::channel(None);
-        let task = Task {
+        let task = AnnounceLoop {
             ctx,
             meta,
             progress,
@@ -58,7 +60,7 @@ impl Announcer {
         };
         Self {
             cancel,
-            join: tokio::spawn(task.run()),
+            join: crate::spawn::spawn_in(tasks, "announce", tracing::Span::current(), task.run()),
             error,
         }
     }
@@ -70,7 +72,8 @@ impl Announcer {
     }
 }
 
-struct Task {
+/// The state of one torrent's announce loop.
+struct AnnounceLoop {
     ctx: Arc<SessionCtx>,
     meta: Arc<Metainfo>,
     progress: watch::Receiver<Progress>,
@@ -80,7 +83,7 @@ struct Task {
     err_tx: watch::Sender<Option<String>>,
 }
 
-impl Task {
+impl AnnounceLoop {
     async fn run(mut self) {
         let mut tiers = Tiers::new(self.meta.tracker_tiers());
         if tiers.is_empty() {
@@ -149,11 +152,17 @@ impl Task {
             }
         }
         // Shutting down: a finished download still gets its `completed`, then `stopped`.
-        if !started {
-            return;
+        if started {
+            let completed_due =
+                !completed_sent && *self.completed.borrow() || event == Event::Completed;
+            self.announce_stop(&mut tiers, key, completed_due).await;
         }
+    }
+
+    /// The last announces, within [`STOP_DEADLINE`]: `completed` when it is due, then `stopped`.
+    async fn announce_stop(&self, tiers: &mut Tiers, key: u32, completed_due: bool) {
         let deadline = tokio::time::Instant::now() + STOP_DEADLINE;
-        if !completed_sent && *self.completed.borrow() || event == Event::Completed {
+        if completed_due {
             let req = self.request(Event::Completed, key);
             let _ = tokio::time::timeout_at(
                 deadline,

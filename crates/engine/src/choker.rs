@@ -5,10 +5,13 @@
 //! the best `slots` of them, plus one optimistic unchoke chosen at random and rotated every
 //! [`OPTIMISTIC_ROUNDS`] rounds so newcomers get a chance. Snubbed peers (they stopped sending
 //! to us) lose their regular slot.
+//!
+//! Between rounds ([`on_interest`], [`fill_free_slots`]) a newly interested peer is unchoked at
+//! once while a slot is free, so a fresh leecher does not wait up to ten seconds for data.
 
 use std::time::Duration;
 
-use crate::picker::PeerKey;
+use crate::PeerKey;
 
 /// How often the choker runs.
 pub const RECHOKE_INTERVAL: Duration = Duration::from_secs(10);
@@ -45,6 +48,7 @@ impl Choker {
     }
 
     /// The current optimistic unchoke, if any.
+    #[cfg(test)]
     pub fn optimistic(&self) -> Option<PeerKey> {
         self.optimistic
     }
@@ -92,6 +96,37 @@ impl Choker {
         }
         unchoke
     }
+}
+
+/// Between rounds, a peer whose interest changed: one that became interested is unchoked at once
+/// while fewer than `slots` + 1 (the optimistic one) are unchoked; one that lost interest is
+/// choked. Returns the new "we choke it" state when it changes.
+pub fn on_interest(interested: bool, choking: bool, unchoked: usize, slots: usize) -> Option<bool> {
+    if interested && choking && unchoked < slots + 1 {
+        Some(false)
+    } else if !interested && !choking {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// Between rounds, after an unchoked peer left: the interested, choked peers to unchoke (in the
+/// order given) until `slots` + 1 are unchoked.
+pub fn fill_free_slots(peers: &[ChokeView], slots: usize) -> Vec<PeerKey> {
+    let limit = slots + 1; // regular slots plus the optimistic one
+    let mut unchoked = peers.iter().filter(|p| p.unchoked).count();
+    let mut out = Vec::new();
+    for p in peers {
+        if unchoked >= limit {
+            break;
+        }
+        if !p.unchoked && p.interested {
+            unchoked += 1;
+            out.push(p.key);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -160,6 +195,28 @@ mod tests {
         }
         seen.dedup();
         assert!(seen.len() >= 5, "rotation visits different peers: {seen:?}");
+    }
+
+    #[test]
+    fn between_rounds_interest_unchokes_up_to_the_slots_plus_one() {
+        assert_eq!(on_interest(true, true, 0, 2), Some(false));
+        assert_eq!(
+            on_interest(true, true, 2, 2),
+            Some(false),
+            "the optimistic slot"
+        );
+        assert_eq!(on_interest(true, true, 3, 2), None, "all slots taken");
+        assert_eq!(on_interest(true, false, 3, 2), None, "already unchoked");
+        assert_eq!(on_interest(false, false, 1, 2), Some(true));
+        assert_eq!(on_interest(false, true, 1, 2), None);
+
+        let mut peers: Vec<ChokeView> = (0..6).map(|k| view(k, 0)).collect();
+        peers[0].unchoked = true;
+        peers[1].interested = false;
+        assert_eq!(fill_free_slots(&peers, 2), vec![2, 3]);
+        peers[4].unchoked = true;
+        peers[5].unchoked = true;
+        assert_eq!(fill_free_slots(&peers, 2), Vec::<PeerKey>::new());
     }
 
     #[test]

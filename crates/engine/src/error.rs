@@ -1,5 +1,6 @@
 //! Engine errors: `SessionError` is fatal to the session, `AddError` refuses one torrent.
-//! Peer faults never become either: they only drop that peer.
+//! Inside the engine, `PeerError` drops one peer and `TorrentError` stops one torrent; neither
+//! converts into the other, and both become text only in logs and `TorrentStats::error`.
 
 use std::net::SocketAddr;
 
@@ -31,4 +32,129 @@ pub enum AddError {
     /// The session is shutting down.
     #[error("the session is shutting down")]
     ShuttingDown,
+}
+
+/// Why a peer connection ended or was refused. It only ever drops that peer: there is no
+/// conversion into [`TorrentError`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum PeerError {
+    /// The peer sent bytes the codec rejects.
+    #[error("protocol error")]
+    Protocol(#[source] wire::Error),
+    /// The peer closed the connection.
+    #[error("connection closed by peer")]
+    ClosedByPeer,
+    /// Nothing arrived for too long.
+    #[error("idle timeout")]
+    IdleTimeout,
+    /// The writer task ended (the socket is gone).
+    #[error("connection closed")]
+    WriterGone,
+    /// Encoding a message failed.
+    #[error("encoding a message")]
+    Encode(#[source] wire::Error),
+    /// Writing to the socket failed.
+    #[error("writing to the peer")]
+    Write(#[source] std::io::Error),
+    /// The peer did not take our bytes for too long.
+    #[error("write timeout")]
+    WriteTimeout,
+    /// A blocking disk read for an upload panicked or was cancelled.
+    #[error("disk read task failed")]
+    ReadTask(#[source] tokio::task::JoinError),
+    /// We and the peer have everything: nothing to trade.
+    #[error("both sides are seeds")]
+    BothSeeds,
+    /// A bitfield of the wrong length or with spare bits set.
+    #[error("malformed bitfield")]
+    MalformedBitfield,
+    /// Have-all or have-none from a peer that did not announce the fast extension.
+    #[error("have-all/have-none without the fast extension")]
+    FastNotNegotiated,
+    /// A have for a piece the torrent does not have.
+    #[error("have for piece {0} out of range")]
+    HaveOutOfRange(u32),
+    /// A request outside the torrent.
+    #[error("invalid request {0:?}")]
+    InvalidRequest(wire::BlockRequest),
+    /// A request past the end of its piece.
+    #[error("request {0:?} beyond the piece")]
+    RequestBeyondPiece(wire::BlockRequest),
+    /// More unanswered requests than we queue.
+    #[error("too many outstanding requests")]
+    TooManyRequests,
+    /// Its data failed the hash check too often.
+    #[error("banned after hash failures")]
+    BannedAfterHashFailures,
+    /// Another connection to the same peer won.
+    #[error("duplicate connection")]
+    Duplicate,
+    /// The handshake carried our own peer id.
+    #[error("connected to ourselves")]
+    ConnectedToSelf,
+    /// The peer id or address is banned.
+    #[error("banned")]
+    Banned,
+    /// We already have a connection to this peer (the one we keep).
+    #[error("already connected")]
+    AlreadyConnected,
+    /// The torrent is checking, stopped or failed.
+    #[error("not accepting peers")]
+    NotAccepting,
+}
+
+/// A fault that stops a torrent (it shows in `TorrentStats::error`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum TorrentError {
+    /// The initial data check failed.
+    #[error("checking data")]
+    Check(#[source] storage::Error),
+    /// The data check's blocking task panicked.
+    #[error("checking data")]
+    CheckTask(#[source] tokio::task::JoinError),
+    /// A verified piece could not be written.
+    #[error("writing piece {index}")]
+    Write {
+        /// The piece.
+        index: u32,
+        /// Why.
+        #[source]
+        source: storage::Error,
+    },
+    /// The verify job of a piece panicked.
+    #[error("writing piece {index}: verify task failed")]
+    VerifyTask {
+        /// The piece.
+        index: u32,
+        /// Why.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// Reading a piece to upload it failed: the data changed under us.
+    #[error("reading piece {index}")]
+    Read {
+        /// The piece.
+        index: u32,
+        /// Why.
+        #[source]
+        source: storage::Error,
+    },
+    /// The fsync after the download completed failed.
+    #[error("syncing data to disk")]
+    Sync(#[source] storage::Error),
+}
+
+/// An error and its sources on one line (`outer: inner: root`): how every error of the
+/// workspace becomes text for a log line or a status field.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
 }

@@ -5,25 +5,40 @@
 //! The engine never reads the watch dir, config files, environment variables or systemd: the
 //! binary tells it what to do through [`Session`] and [`TorrentHandle`], and watches what it does
 //! through [`TorrentStats`].
+//!
+//! **May depend on:** `metainfo`, `wire`, `storage`, `tracker` (its client only), tokio and
+//! small utility crates. Never on the daemon or the binary, nor on anything that reads
+//! configuration.
+//!
+//! **Layout** (no module cycles; `STATE.md` names every task and who owns what):
+//! - `ctx`, `error`, `spawn`: settings and the shared session context, typed faults and the one
+//!   error printer, the task tree helper. They import no other engine module but the limiter.
+//! - `picker`, `choker`, `torrent::swarm`: pure policy and state, unit-tested without sockets.
+//! - `session` (listener, registry), `torrent` (handle, check, task, events, verify), `peer`
+//!   (reader, download, upload, writer), `announce`: the tasks around them.
 
 mod announce;
 mod choker;
+mod ctx;
 mod error;
 mod peer;
 mod picker;
 mod ratelimit;
 mod read_cache;
 mod session;
+mod spawn;
 mod stats;
 mod torrent;
 
-pub use choker::{ChokeView, Choker};
-pub use error::{AddError, SessionError};
-pub use picker::{BlockOutcome, Picker};
-pub use ratelimit::RateLimiter;
-pub use session::{AddOptions, Session, SessionConfig};
+pub use ctx::{AddOptions, SessionConfig};
+pub use error::{AddError, SessionError, error_chain};
+pub use session::Session;
 pub use stats::{TorrentState, TorrentStats};
-pub use torrent::TorrentHandle;
+pub use torrent::{ResumeSnapshot, TorrentHandle};
+
+/// Identifies a peer connection within a torrent (the torrent task hands out the keys; the
+/// picker, the choker and the peer tasks use them).
+pub(crate) type PeerKey = u64;
 
 /// The client name in peer ids, extension handshakes and the HTTP user agent.
 pub const CLIENT_NAME: &str = concat!("btmirror/", env!("CARGO_PKG_VERSION"));

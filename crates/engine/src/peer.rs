@@ -2,6 +2,8 @@
 //! half in [`writer`]. The peer asks the shared picker for blocks, stores what it receives,
 //! serves requests from the read cache or the disk, and obeys the torrent's choke decisions.
 
+mod download;
+mod upload;
 mod writer;
 
 use std::collections::{HashMap, HashSet};
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use metainfo::{BLOCK_SIZE, Bitfield};
+use metainfo::Bitfield;
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::task::JoinSet;
@@ -20,12 +22,12 @@ use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::debug;
 use wire::{BlockRequest, Codec, ExtensionHandshake, Message};
 
-use crate::picker::{BlockOutcome, PeerKey};
-use crate::ratelimit::acquire_all;
-use crate::torrent::{PeerEvent, Shared};
+use crate::PeerKey;
+use crate::error::PeerError;
+use crate::spawn::spawn_in;
+use crate::torrent::{Event, TorrentShared};
 
 /// A peer silent for this long is dropped (keep-alives come every two minutes at most).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
@@ -66,7 +68,7 @@ pub(crate) enum PeerCommand {
     /// Someone else delivered this block first.
     Cancel(BlockRequest),
     /// Disconnect, saying why in the log.
-    Close(&'static str),
+    Close(PeerError),
     /// Tell the peer about other peers (BEP 11).
     Pex(wire::PexMessage),
 }
@@ -84,7 +86,7 @@ pub(crate) struct PeerSetup {
 }
 
 /// Starts the tasks of a connected peer.
-pub(crate) fn spawn(shared: Arc<Shared>, setup: PeerSetup, tasks: &TaskTracker) {
+pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTracker) {
     let PeerSetup {
         key,
         addr,
@@ -98,14 +100,17 @@ pub(crate) fn spawn(shared: Arc<Shared>, setup: PeerSetup, tasks: &TaskTracker) 
     let (rd, wr) = stream.into_split();
     let (out, out_rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
-    tasks.spawn(writer::run(
+    // Debug level: free unless someone reads the engine's debug logs.
+    let span = tracing::debug_span!("peer", %addr, key);
+    let writer = writer::run(
         wr,
         out_rx,
         queued.clone(),
         shared.clone(),
         counters.clone(),
         cancel.clone(),
-    ));
+    );
+    spawn_in(tasks, "peer writer", span.clone(), writer);
     let piece_count = shared.info.piece_count();
     let peer = Peer {
         key,
@@ -135,7 +140,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, setup: PeerSetup, tasks: &TaskTracker) 
         shared,
         _permit: permit,
     };
-    tasks.spawn(peer.run());
+    spawn_in(tasks, "peer", span, peer.run());
 }
 
 struct Peer {
@@ -159,38 +164,32 @@ struct Peer {
     last_progress: Instant,
     snubbed_at: Option<Instant>,
     rate_window: (Instant, u64),
-    reads: JoinSet<(u32, Result<Bytes, String>)>,
+    reads: JoinSet<(u32, Result<Bytes, storage::Error>)>,
     waiting_reads: HashMap<u32, Vec<BlockRequest>>,
     pick_buf: Vec<BlockRequest>,
     /// The id the peer wants `ut_pex` under, when it speaks it.
     their_pex_id: Option<u8>,
-    shared: Arc<Shared>,
+    shared: Arc<TorrentShared>,
     _permit: OwnedSemaphorePermit,
 }
 
-/// Why a connection ends.
-type Close = String;
-
 impl Peer {
     async fn run(mut self) {
-        let reason = match self.run_inner().await {
-            Ok(()) => "stopped".to_string(),
-            Err(reason) => reason,
-        };
+        let reason = self.run_inner().await.err();
         self.cancel.cancel();
         self.release_all();
         self.shared.picker().remove_peer(&self.has);
         let _ = self
             .shared
             .events
-            .send(PeerEvent::Closed {
+            .send(Event::Closed {
                 key: self.key,
                 reason,
             })
             .await;
     }
 
-    async fn run_inner(&mut self) -> Result<(), Close> {
+    async fn run_inner(&mut self) -> Result<(), PeerError> {
         self.send_greeting();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -203,23 +202,21 @@ impl Peer {
                 },
                 frame = tokio::time::timeout(IDLE_TIMEOUT, self.frames.next()) => match frame {
                     Ok(Some(Ok(msg))) => self.on_message(msg).await?,
-                    Ok(Some(Err(e))) => return Err(format!("protocol error: {e}")),
-                    Ok(None) => return Err("connection closed by peer".into()),
-                    Err(_) => return Err("idle timeout".into()),
+                    Ok(Some(Err(e))) => return Err(PeerError::Protocol(e)),
+                    Ok(None) => return Err(PeerError::ClosedByPeer),
+                    Err(_) => return Err(PeerError::IdleTimeout),
                 },
                 Some(done) = self.reads.join_next(), if !self.reads.is_empty() => match done {
                     Ok((piece, result)) => self.on_read(piece, result)?,
-                    Err(e) => return Err(format!("disk read task failed: {e}")),
+                    Err(e) => return Err(PeerError::ReadTask(e)),
                 },
                 _ = tick.tick() => self.on_tick(),
             }
         }
     }
 
-    fn send(&self, m: Message) -> Result<(), Close> {
-        self.out
-            .send(m)
-            .map_err(|_| "connection closed".to_string())
+    fn send(&self, m: Message) -> Result<(), PeerError> {
+        self.out.send(m).map_err(|_| PeerError::WriterGone)
     }
 
     fn send_greeting(&mut self) {
@@ -253,7 +250,7 @@ impl Peer {
         }
     }
 
-    fn on_command(&mut self, cmd: PeerCommand) -> Result<(), Close> {
+    fn on_command(&mut self, cmd: PeerCommand) -> Result<(), PeerError> {
         match cmd {
             PeerCommand::Choke => {
                 self.am_choking = true;
@@ -274,7 +271,7 @@ impl Peer {
                 self.send(Message::Have(i))?;
                 let complete = self.shared.picker().is_complete();
                 if complete && self.has.is_full() {
-                    return Err("both sides are seeds".into());
+                    return Err(PeerError::BothSeeds);
                 }
                 if self.am_interested && self.inflight.is_empty() {
                     self.update_interest();
@@ -286,7 +283,7 @@ impl Peer {
                     self.fill_requests()?;
                 }
             }
-            PeerCommand::Close(why) => return Err(why.to_string()),
+            PeerCommand::Close(why) => return Err(why),
             PeerCommand::Pex(msg) => {
                 if let Some(id) = self.their_pex_id {
                     self.send(Message::Extended {
@@ -299,327 +296,93 @@ impl Peer {
         Ok(())
     }
 
-    async fn on_message(&mut self, msg: Message) -> Result<(), Close> {
+    async fn on_message(&mut self, msg: Message) -> Result<(), PeerError> {
+        let n = self.has.len();
         match msg {
             Message::KeepAlive
             | Message::Port(_)
             | Message::SuggestPiece(_)
-            | Message::AllowedFast(_) => {}
+            | Message::AllowedFast(_) => Ok(()),
             // BEP 3/6 want these first, but clients send their BEP 10 handshake before them and
             // aria2 may follow have-none with a bitfield: a later one replaces what we knew.
             Message::Bitfield(bytes) => {
-                let bf =
-                    wire::validate_bitfield(&bytes, self.has.len()).ok_or("malformed bitfield")?;
-                self.set_bitfield(bf)?;
+                let bf = wire::validate_bitfield(&bytes, n).ok_or(PeerError::MalformedBitfield)?;
+                self.set_bitfield(bf)
             }
-            Message::HaveAll if self.fast => self.set_bitfield(Bitfield::full(self.has.len()))?,
-            Message::HaveNone if self.fast => self.set_bitfield(Bitfield::new(self.has.len()))?,
-            Message::HaveAll | Message::HaveNone => {
-                return Err("have-all/have-none without the fast extension".into());
-            }
-            Message::Have(i) => {
-                if i >= self.has.len() {
-                    return Err(format!("have for piece {i} out of range"));
-                }
-                if self.has.set(i) {
-                    let wants = {
-                        let mut p = self.shared.picker();
-                        p.peer_has(i);
-                        p.wants(i)
-                    };
-                    if self.has.is_full() {
-                        self.counters.is_seed.store(true, Ordering::Relaxed);
-                        if self.shared.picker().is_complete() {
-                            return Err("both sides are seeds".into());
-                        }
-                    }
-                    if wants && !self.am_interested {
-                        self.am_interested = true;
-                        self.send(Message::Interested)?;
-                    }
-                    self.fill_requests()?;
-                }
-            }
+            Message::HaveAll if self.fast => self.set_bitfield(Bitfield::full(n)),
+            Message::HaveNone if self.fast => self.set_bitfield(Bitfield::new(n)),
+            Message::HaveAll | Message::HaveNone => Err(PeerError::FastNotNegotiated),
+            Message::Have(i) => self.on_have(i),
             Message::Choke => {
                 self.peer_choking = true;
                 self.release_all();
+                Ok(())
             }
             Message::Unchoke => {
                 self.peer_choking = false;
                 self.last_progress = Instant::now();
-                self.fill_requests()?;
+                self.fill_requests()
             }
-            Message::Interested | Message::NotInterested => {
-                let interested = matches!(msg, Message::Interested);
-                if self
-                    .counters
-                    .peer_interested
-                    .swap(interested, Ordering::Relaxed)
-                    != interested
-                {
-                    let _ = self
-                        .shared
-                        .events
-                        .send(PeerEvent::InterestChanged(self.key))
-                        .await;
-                }
-            }
-            Message::Request(r) => self.on_request(r)?,
+            Message::Interested => self.on_interest(true).await,
+            Message::NotInterested => self.on_interest(false).await,
+            Message::Request(r) => self.on_request(r),
             Message::Cancel(r) => {
-                if let Some(v) = self.waiting_reads.get_mut(&r.index) {
-                    v.retain(|x| *x != r);
-                }
+                self.on_cancel(r);
+                Ok(())
             }
-            Message::Piece { index, begin, data } => self.on_block(index, begin, data).await?,
+            Message::Piece { index, begin, data } => self.on_block(index, begin, data).await,
             Message::RejectRequest(r) => {
-                if self.inflight.remove(&r) {
-                    self.shared.picker().release(&r);
-                }
+                self.on_reject(r);
+                Ok(())
             }
-            Message::Extended { id: 0, payload } => {
-                let Ok(hs) = ExtensionHandshake::decode(&payload) else {
-                    return Ok(());
-                };
-                if let Some(q) = hs.reqq {
-                    self.max_depth = (q as usize).clamp(1, MAX_DEPTH);
-                    self.depth = self.depth.min(self.max_depth);
-                }
-                self.their_pex_id = hs
-                    .id_of(wire::PEX_EXTENSION)
-                    .filter(|_| !self.shared.info.private);
-                let ev = PeerEvent::Extensions {
-                    key: self.key,
-                    listen_port: hs.listen_port.filter(|p| *p != 0),
-                    pex: self.their_pex_id.is_some(),
-                };
-                let _ = self.shared.events.send(ev).await;
+            Message::Extended { id, payload } => {
+                self.on_extended(id, &payload).await;
+                Ok(())
             }
-            Message::Extended {
-                id: OUR_PEX_ID,
-                payload,
-            } if !self.shared.info.private => {
-                if let Ok(pex) = wire::PexMessage::decode(&payload)
-                    && !pex.added.is_empty()
-                {
-                    let _ = self.shared.events.send(PeerEvent::Pex(pex.added)).await;
-                }
-            }
-            Message::Extended { .. } => {}
+        }
+    }
+
+    /// The peer became interested or not: the torrent decides about unchoking it.
+    async fn on_interest(&mut self, interested: bool) -> Result<(), PeerError> {
+        let before = self
+            .counters
+            .peer_interested
+            .swap(interested, Ordering::Relaxed);
+        if before != interested {
+            let _ = self
+                .shared
+                .events
+                .send(Event::InterestChanged(self.key))
+                .await;
         }
         Ok(())
     }
 
-    fn set_bitfield(&mut self, bf: Bitfield) -> Result<(), Close> {
-        let wanted = {
-            let mut p = self.shared.picker();
-            p.remove_peer(&self.has);
-            p.add_peer(&bf);
-            p.wanted_from(&bf)
-        };
-        self.has = bf;
-        if self.has.is_full() {
-            self.counters.is_seed.store(true, Ordering::Relaxed);
-            if self.shared.picker().is_complete() {
-                return Err("both sides are seeds".into());
+    /// BEP 10: the extension handshake (its queue depth, `ut_pex` id and listen port) and
+    /// BEP 11 peer exchange (never for a private torrent).
+    async fn on_extended(&mut self, id: u8, payload: &[u8]) {
+        let private = self.shared.info.private;
+        if id == 0 {
+            let Ok(hs) = ExtensionHandshake::decode(payload) else {
+                return;
+            };
+            if let Some(q) = hs.reqq {
+                self.max_depth = (q as usize).clamp(1, MAX_DEPTH);
+                self.depth = self.depth.min(self.max_depth);
             }
-        }
-        if wanted > 0 && !self.am_interested {
-            self.am_interested = true;
-            self.send(Message::Interested)?;
-        }
-        self.fill_requests()
-    }
-
-    /// Re-evaluates whether we want anything from this peer (after we gained pieces).
-    fn update_interest(&mut self) {
-        let wanted = self.shared.picker().wanted_from(&self.has);
-        if wanted == 0 && self.am_interested {
-            self.am_interested = false;
-            let _ = self.send(Message::NotInterested);
-        }
-    }
-
-    fn fill_requests(&mut self) -> Result<(), Close> {
-        if !self.am_interested || self.peer_choking || self.snubbed_at.is_some() {
-            return Ok(());
-        }
-        let room = self.depth.saturating_sub(self.inflight.len());
-        // Top up in batches: fewer picker locks on the hot path.
-        if room == 0 || (!self.inflight.is_empty() && room < self.depth / 4) {
-            return Ok(());
-        }
-        if self.inflight.is_empty() {
-            self.last_progress = Instant::now();
-        }
-        let mut buf = std::mem::take(&mut self.pick_buf);
-        buf.clear();
-        let inflight = &self.inflight;
-        self.shared
-            .picker()
-            .pick(&self.has, room, &|r| inflight.contains(r), &mut buf);
-        for r in &buf {
-            self.inflight.insert(*r);
-            self.send(Message::Request(*r))?;
-        }
-        let none = buf.is_empty();
-        self.pick_buf = buf;
-        if none && self.inflight.is_empty() {
-            self.update_interest();
-        }
-        Ok(())
-    }
-
-    async fn on_block(&mut self, index: u32, begin: u32, data: Bytes) -> Result<(), Close> {
-        let len = data.len() as u64;
-        let req = BlockRequest {
-            index,
-            begin,
-            length: data.len() as u32,
-        };
-        self.inflight.remove(&req);
-        self.counters.downloaded.fetch_add(len, Ordering::Relaxed);
-        self.shared.downloaded.fetch_add(len, Ordering::Relaxed);
-        self.last_progress = Instant::now();
-        if self.snubbed_at.take().is_some() {
-            self.counters.snubbed.store(false, Ordering::Relaxed);
-        }
-        let outcome = self.shared.picker().on_block(self.key, index, begin, &data);
-        let (duplicate, complete) = match outcome {
-            BlockOutcome::Ignored => {
-                self.shared.wasted.fetch_add(len, Ordering::Relaxed);
-                (false, None)
-            }
-            BlockOutcome::Stored { duplicate_requests } => (duplicate_requests, None),
-            BlockOutcome::Complete(piece) => (piece.duplicate_requests, Some(piece)),
-        };
-        if duplicate {
-            // Endgame: the block was also asked of others; cancel it there.
-            let ev = PeerEvent::CancelElsewhere {
-                from: self.key,
-                req,
+            self.their_pex_id = hs.id_of(wire::PEX_EXTENSION).filter(|_| !private);
+            let ev = Event::Extensions {
+                key: self.key,
+                listen_port: hs.listen_port.filter(|p| *p != 0),
+                pex: self.their_pex_id.is_some(),
             };
             let _ = self.shared.events.send(ev).await;
-        }
-        if let Some(piece) = complete {
-            self.shared.spawn_verify(piece);
-        }
-        acquire_all(&[&self.shared.ctx.down, &self.shared.down], len).await;
-        self.fill_requests()
-    }
-
-    fn on_request(&mut self, r: BlockRequest) -> Result<(), Close> {
-        if !r.is_valid_for(&self.shared.info) {
-            return Err(format!("invalid request {r:?}"));
-        }
-        let have = self.shared.picker().have().get(r.index);
-        if self.am_choking || !have {
-            if self.fast {
-                self.send(Message::RejectRequest(r))?;
-            }
-            return Ok(());
-        }
-        let pending = self.queued.load(Ordering::Relaxed)
-            + self.waiting_reads.values().map(Vec::len).sum::<usize>();
-        if pending >= MAX_PENDING_UPLOADS {
-            return Err("too many outstanding requests".into());
-        }
-        if let Some(piece) = self.shared.cache.get(r.index) {
-            return self.serve(&piece, r);
-        }
-        match self.waiting_reads.get_mut(&r.index) {
-            Some(v) => v.push(r),
-            None => {
-                self.waiting_reads.insert(r.index, vec![r]);
-                let shared = self.shared.clone();
-                self.reads.spawn_blocking(move || {
-                    let len = shared.info.piece_len(r.index) as usize;
-                    let mut buf = vec![0u8; len];
-                    let res = shared
-                        .storage
-                        .read(r.index, 0, &mut buf)
-                        .map(|()| Bytes::from(buf));
-                    (r.index, res.map_err(|e| crate::torrent::error_chain(&e)))
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn serve(&mut self, piece: &Bytes, r: BlockRequest) -> Result<(), Close> {
-        let start = r.begin as usize;
-        let end = start + r.length as usize;
-        if end > piece.len() {
-            return Err(format!("request {r:?} beyond the piece"));
-        }
-        self.queued.fetch_add(1, Ordering::Relaxed);
-        self.send(Message::Piece {
-            index: r.index,
-            begin: r.begin,
-            data: piece.slice(start..end),
-        })
-    }
-
-    fn on_read(&mut self, piece: u32, result: Result<Bytes, String>) -> Result<(), Close> {
-        let waiting = self.waiting_reads.remove(&piece).unwrap_or_default();
-        match result {
-            Ok(data) => {
-                self.shared.cache.insert(piece, data.clone());
-                if self.am_choking {
-                    return Ok(());
-                }
-                for r in waiting {
-                    self.serve(&data, r)?;
-                }
-            }
-            Err(e) => {
-                let _ = self
-                    .shared
-                    .events
-                    .try_send(PeerEvent::ReadFailed(format!("reading piece {piece}: {e}")));
-                if self.fast {
-                    for r in waiting {
-                        self.send(Message::RejectRequest(r))?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn on_tick(&mut self) {
-        // Adapt the request pipeline to about two seconds of data at the current rate.
-        let now = Instant::now();
-        let total = self.counters.downloaded.load(Ordering::Relaxed);
-        let (since, base) = self.rate_window;
-        let secs = now.duration_since(since).as_secs_f64();
-        if secs >= 1.0 {
-            let rate = (total - base) as f64 / secs;
-            let want = (rate * 2.0 / f64::from(BLOCK_SIZE)) as usize + 8;
-            self.depth = want.clamp(INITIAL_DEPTH.min(self.max_depth), self.max_depth);
-            self.rate_window = (now, total);
-        }
-        if !self.inflight.is_empty() && self.last_progress.elapsed() > REQUEST_TIMEOUT {
-            debug!(addr = %self.addr, inflight = self.inflight.len(), "requests timed out, peer snubbed");
-            self.release_all();
-            self.snubbed_at = Some(now);
-            self.counters.snubbed.store(true, Ordering::Relaxed);
-        }
-        if self.snubbed_at.is_some_and(|t| t.elapsed() > SNUB_RETRY) {
-            self.snubbed_at = None;
-            self.counters.snubbed.store(false, Ordering::Relaxed);
-            let _ = self.fill_requests();
-        } else if self.inflight.is_empty() {
-            let _ = self.fill_requests();
-        }
-    }
-
-    fn release_all(&mut self) {
-        if self.inflight.is_empty() {
-            return;
-        }
-        let mut p = self.shared.picker();
-        for r in self.inflight.drain() {
-            p.release(&r);
+        } else if id == OUR_PEX_ID
+            && !private
+            && let Ok(pex) = wire::PexMessage::decode(payload)
+            && !pex.added.is_empty()
+        {
+            let _ = self.shared.events.send(Event::Pex(pex.added)).await;
         }
     }
 }

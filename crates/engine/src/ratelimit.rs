@@ -65,6 +65,7 @@ impl RateLimiter {
     }
 
     /// Waits until `n` bytes may be sent.
+    #[cfg(test)]
     pub async fn acquire(&self, n: u64) {
         let wait = self.take(n);
         if !wait.is_zero() {

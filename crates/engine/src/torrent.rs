@@ -2,25 +2,33 @@
 //!
 //! The torrent task is the single owner of the peer table, the choker and the connection
 //! candidates. What peers need concurrently (the picker, the read cache, counters) lives in
-//! [`Shared`] behind short, never-awaited locks.
+//! [`TorrentShared`] behind short, never-awaited locks.
 
+mod check;
+mod event;
 mod shared;
+mod swarm;
 mod task;
+pub(crate) mod verify;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use metainfo::{Bitfield, InfoHash, Metainfo};
+use storage::{FileStat, Storage};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub(crate) use shared::{PeerEvent, Shared, error_chain};
+pub(crate) use event::Event;
+pub(crate) use shared::TorrentShared;
 
-use crate::session::{AddOptions, SessionCtx};
-use crate::stats::TorrentStats;
+use crate::ctx::{AddOptions, SessionCtx};
+use crate::error::error_chain;
+use crate::stats::{TorrentState, TorrentStats};
+use tracing::{debug, info, warn};
 
 /// An incoming connection whose handshake head named this torrent.
 #[derive(Debug)]
@@ -48,7 +56,24 @@ pub struct TorrentHandle {
     stats: watch::Receiver<TorrentStats>,
     finished: watch::Receiver<bool>,
     cancel: CancellationToken,
-    shared: Arc<Shared>,
+    storage: Arc<Storage>,
+    /// Set once the data check is done and the swarm starts.
+    shared: Arc<OnceLock<Arc<TorrentShared>>>,
+}
+
+/// What a daemon saves as resume data, taken in the order that keeps it true: the bitfield
+/// first, then the fsync, then the file stats (see [`TorrentHandle::resume_snapshot`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ResumeSnapshot {
+    /// The pieces verified and written before the fsync.
+    pub have: Bitfield,
+    /// Size and mtime of each file after the fsync (`None`: missing).
+    pub files: Vec<Option<FileStat>>,
+    /// Payload bytes uploaded since the torrent started.
+    pub uploaded: u64,
+    /// Payload bytes downloaded since the torrent started.
+    pub downloaded: u64,
 }
 
 /// Starts the task of a new torrent.
@@ -61,14 +86,18 @@ pub(crate) fn spawn(
     tasks: &TaskTracker,
 ) -> TorrentHandle {
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
-    let (events_tx, events_rx) = mpsc::channel(1024);
     let (stats_tx, stats) = watch::channel(TorrentStats {
         size: meta.info.total_length,
         pieces_total: meta.info.piece_count(),
         ..TorrentStats::default()
     });
     let (finished_tx, finished) = watch::channel(false);
-    let shared = Arc::new(Shared::new(ctx.clone(), &meta, &data_dir, &opts, events_tx));
+    let storage = Arc::new(Storage::new(
+        meta.info.clone(),
+        data_dir.clone(),
+        ctx.files.clone(),
+    ));
+    let slot = Arc::new(OnceLock::new());
     let handle = TorrentHandle {
         meta: meta.clone(),
         data_dir: Arc::new(data_dir),
@@ -76,14 +105,103 @@ pub(crate) fn spawn(
         stats,
         finished,
         cancel: cancel.clone(),
-        shared: shared.clone(),
+        storage: storage.clone(),
+        shared: slot.clone(),
     };
-    let task = task::TorrentTask::new(ctx, meta, shared, opts, cmd_rx, events_rx, stats_tx, cancel);
-    tasks.spawn(async move {
-        task.run().await;
+    let span = tracing::info_span!("torrent", name = %meta.info.name, hash = %&meta.info_hash.to_hex()[..8]);
+    let start = Start {
+        ctx,
+        meta,
+        storage,
+        opts,
+        cmd_rx,
+        stats_tx,
+        cancel: cancel.clone(),
+        tasks: tasks.clone(),
+        slot,
+    };
+    crate::spawn::spawn_in(tasks, "torrent", span, async move {
+        start.run().await;
         finished_tx.send_replace(true);
     });
     handle
+}
+
+/// A torrent before its swarm: what the check needs, and what the swarm is then built from.
+struct Start {
+    ctx: Arc<SessionCtx>,
+    meta: Arc<Metainfo>,
+    storage: Arc<Storage>,
+    opts: AddOptions,
+    cmd_rx: mpsc::Receiver<Command>,
+    stats_tx: watch::Sender<TorrentStats>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+    slot: Arc<OnceLock<Arc<TorrentShared>>>,
+}
+
+impl Start {
+    /// Checks the data, then runs the swarm until stopped.
+    async fn run(mut self) {
+        let size = self.meta.info.total_length;
+        let checked = check::run(
+            &self.ctx,
+            &self.storage,
+            &mut self.opts,
+            &self.cancel,
+            &self.stats_tx,
+        )
+        .await;
+        let have = match checked {
+            Ok(Some(have)) => have,
+            Ok(None) => {
+                self.close_storage().await;
+                check::publish_unchecked(&self.stats_tx, size, TorrentState::Paused, None);
+                debug!(torrent = %self.meta.info.name, "torrent stopped");
+                return;
+            }
+            Err(e) => {
+                let msg = error_chain(&e);
+                warn!(error = %msg, "torrent stopped by an error");
+                check::publish_unchecked(&self.stats_tx, size, TorrentState::Error, Some(msg));
+                self.cancel.cancelled().await;
+                self.close_storage().await;
+                return;
+            }
+        };
+        info!(torrent = %self.meta.info.name, have = have.count(), pieces = have.len(), "data checked");
+        let (events_tx, events_rx) = mpsc::channel(1024);
+        let shared = Arc::new(TorrentShared::new(
+            self.ctx,
+            self.meta.info.clone(),
+            self.storage,
+            have,
+            &self.opts,
+            events_tx,
+        ));
+        let _ = self.slot.set(shared.clone());
+        task::TorrentTask::new(task::TaskParts {
+            meta: self.meta,
+            shared,
+            cmd_rx: self.cmd_rx,
+            events_rx,
+            stats_tx: self.stats_tx,
+            cancel: self.cancel,
+            tasks: self.tasks,
+        })
+        .run()
+        .await;
+    }
+
+    async fn close_storage(&self) {
+        let storage = self.storage.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let r = storage.sync();
+            storage.close();
+            r
+        })
+        .await;
+    }
 }
 
 impl TorrentHandle {
@@ -112,19 +230,33 @@ impl TorrentHandle {
         self.stats.clone()
     }
 
-    /// The pieces verified present right now (for resume data).
+    /// The pieces verified present right now (none while the data is being checked).
     pub fn have(&self) -> Bitfield {
-        self.shared.have()
-    }
-
-    /// The torrent's storage (for file sizes and mtimes in resume data, or a sync).
-    pub fn storage(&self) -> Arc<storage::Storage> {
-        self.shared.storage.clone()
+        match self.shared.get() {
+            Some(s) => s.have(),
+            None => Bitfield::new(self.meta.info.piece_count()),
+        }
     }
 
     /// Total payload bytes (uploaded, downloaded) since the torrent started.
     pub fn transferred(&self) -> (u64, u64) {
-        self.shared.transferred()
+        self.shared.get().map_or((0, 0), |s| s.transferred())
+    }
+
+    /// What to save as resume data. The bitfield is taken before the files are synced, so every
+    /// piece it names is on disk when the snapshot returns; then the file stats, which a later
+    /// start compares against. Blocks on the fsync: call it from a blocking thread.
+    pub fn resume_snapshot(&self) -> Result<ResumeSnapshot, storage::Error> {
+        let have = self.have();
+        self.storage.sync()?;
+        let files = self.storage.file_stats();
+        let (uploaded, downloaded) = self.transferred();
+        Ok(ResumeSnapshot {
+            have,
+            files,
+            uploaded,
+            downloaded,
+        })
     }
 
     /// Changes this torrent's rate limits (bytes/s, 0 = unlimited).

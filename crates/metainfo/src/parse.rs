@@ -9,6 +9,7 @@
 //! validated and any problem is an error naming the field.
 
 use std::path::{Component, PathBuf};
+use std::sync::Arc;
 
 use bencode::{Dict, Value};
 use sha1::{Digest, Sha1};
@@ -43,7 +44,7 @@ impl Metainfo {
         let info = parse_info(&strict)?;
         Ok(Metainfo {
             info_hash: InfoHash(Sha1::digest(raw_info).into()),
-            info,
+            info: Arc::new(info),
             announce: announce(top)?,
             announce_list: announce_list(top)?,
             url_list: url_list(top),

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// SHA-1 of the raw bytes of a torrent's `info` dictionary: the torrent's identity.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -108,8 +109,8 @@ impl Info {
 pub struct Metainfo {
     /// SHA-1 of the raw `info` bytes as they appear in the file.
     pub info_hash: InfoHash,
-    /// The info dictionary.
-    pub info: Info,
+    /// The info dictionary, shared (the engine, storage and the daemon all hold it).
+    pub info: Arc<Info>,
     /// `announce` URL, if any.
     pub announce: Option<String>,
     /// BEP 12 `announce-list` tiers (empty when absent). Trackers that are not valid UTF-8 are dropped.

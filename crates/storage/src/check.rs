@@ -13,7 +13,7 @@ use metainfo::Bitfield;
 
 use crate::error::Error;
 use crate::file_map::segments;
-use crate::storage::Storage;
+use crate::files::Storage;
 
 /// Bytes read by one `pread` (rounded to whole pieces, at least one piece).
 const READ_SPAN: u32 = 4 << 20;

@@ -14,14 +14,14 @@ mod check;
 mod error;
 mod fd_cache;
 pub mod file_map;
+mod files;
 pub mod resume;
-mod storage;
 
 pub use error::Error;
 pub use fd_cache::FdCache;
 pub use file_map::Segment;
+pub use files::Storage;
 pub use resume::{FileStat, ResumeData};
-pub use storage::Storage;
 
 use metainfo::Info;
 use sha1::{Digest, Sha1};

@@ -50,24 +50,22 @@ pub fn loaded_key(have: &Bitfield, lifetime: (u64, u64)) -> SaveKey {
     }
 }
 
-/// Saves `handle`'s resume data to `path`: bitfield, then `fsync`, then file stats.
+/// Saves `handle`'s resume data to `path` (the engine's snapshot: bitfield, then `fsync`, then
+/// file stats).
 pub fn save(
     handle: &TorrentHandle,
     lifetime: (u64, u64),
     path: &Path,
 ) -> Result<SaveKey, storage::Error> {
-    let have = handle.have();
-    let storage = handle.storage();
-    storage.sync()?;
-    let files = storage.file_stats();
-    let (up, down) = handle.transferred();
+    let snap = handle.resume_snapshot()?;
+    let have = snap.have;
     let data = ResumeData {
         info_hash: handle.info_hash().0,
         piece_count: have.len(),
         have: have.as_bytes().to_vec(),
-        files,
-        uploaded: lifetime.0.saturating_add(up),
-        downloaded: lifetime.1.saturating_add(down),
+        files: snap.files,
+        uploaded: lifetime.0.saturating_add(snap.uploaded),
+        downloaded: lifetime.1.saturating_add(snap.downloaded),
     };
     data.save(path)?;
     Ok(SaveKey {
@@ -77,14 +75,5 @@ pub fn save(
     })
 }
 
-/// An error and its sources on one line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
-}
+/// An error and its sources on one line (the engine's printer, one for the workspace).
+pub use engine::error_chain as chain;

@@ -15,11 +15,13 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio_util::codec::Encoder;
 use tokio_util::sync::CancellationToken;
+use tracing::debug;
 use wire::{Codec, Message};
 
 use super::PeerCounters;
+use crate::error::{PeerError, error_chain};
 use crate::ratelimit::take_all;
-use crate::torrent::Shared;
+use crate::torrent::TorrentShared;
 
 /// Send a keep-alive after this long without writing anything.
 const KEEPALIVE: Duration = Duration::from_secs(90);
@@ -32,7 +34,7 @@ struct Writer {
     wr: OwnedWriteHalf,
     rx: mpsc::UnboundedReceiver<Message>,
     queued: Arc<AtomicUsize>,
-    shared: Arc<Shared>,
+    shared: Arc<TorrentShared>,
     counters: Arc<PeerCounters>,
     buf: BytesMut,
     codec: Codec,
@@ -45,7 +47,7 @@ pub(super) async fn run(
     wr: OwnedWriteHalf,
     rx: mpsc::UnboundedReceiver<Message>,
     queued: Arc<AtomicUsize>,
-    shared: Arc<Shared>,
+    shared: Arc<TorrentShared>,
     counters: Arc<PeerCounters>,
     cancel: CancellationToken,
 ) {
@@ -63,14 +65,16 @@ pub(super) async fn run(
     };
     tokio::select! {
         _ = cancel.cancelled() => {}
-        r = w.run() => { let _ = r; }
+        r = w.run() => if let Err(e) = r {
+            debug!(error = %error_chain(&e), "writer stopped");
+        }
     }
     cancel.cancel();
     let _ = w.wr.shutdown().await;
 }
 
 impl Writer {
-    async fn run(&mut self) -> Result<(), ()> {
+    async fn run(&mut self) -> Result<(), PeerError> {
         loop {
             if self.control.is_empty() && self.blocks.is_empty() {
                 if self.closed {
@@ -151,11 +155,13 @@ impl Writer {
         }
     }
 
-    fn encode(&mut self, m: &Message) -> Result<(), ()> {
-        self.codec.encode(m, &mut self.buf).map_err(|_| ())
+    fn encode(&mut self, m: &Message) -> Result<(), PeerError> {
+        self.codec
+            .encode(m, &mut self.buf)
+            .map_err(PeerError::Encode)
     }
 
-    async fn flush(&mut self) -> Result<(), ()> {
+    async fn flush(&mut self) -> Result<(), PeerError> {
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -164,7 +170,8 @@ impl Writer {
                 self.buf.clear();
                 Ok(())
             }
-            _ => Err(()),
+            Ok(Err(e)) => Err(PeerError::Write(e)),
+            Err(_) => Err(PeerError::WriteTimeout),
         }
     }
 }

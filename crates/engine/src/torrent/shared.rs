@@ -1,57 +1,23 @@
 //! What a torrent's peer tasks share: immutable torrent data plus the picker, the read cache
 //! and counters. Locks here are std mutexes held for microseconds and never across `.await`.
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use metainfo::{Bitfield, Info, Metainfo};
+use metainfo::{Bitfield, Info};
 use storage::Storage;
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
-use wire::BlockRequest;
 
-use crate::picker::{CompletePiece, PeerKey, Picker};
+use super::event::Event;
+use crate::ctx::{AddOptions, SessionCtx};
+use crate::picker::Picker;
 use crate::ratelimit::RateLimiter;
 use crate::read_cache::ReadCache;
-use crate::session::{AddOptions, SessionCtx};
-
-/// Events from peer tasks (and verify jobs) to the torrent task.
-#[derive(Debug)]
-pub(crate) enum PeerEvent {
-    /// A handshake completed; the torrent decides whether to keep the connection.
-    Ready(super::task::Ready),
-    /// Dialing an address failed.
-    ConnectFailed(SocketAddr),
-    /// The peer became interested or not interested.
-    InterestChanged(PeerKey),
-    /// The connection ended.
-    Closed { key: PeerKey, reason: String },
-    /// A complete piece was hashed (and written when good).
-    PieceVerified {
-        index: u32,
-        result: Result<bool, String>,
-        contributors: Vec<PeerKey>,
-        buffer: Vec<u8>,
-    },
-    /// A block requested from several peers (endgame) arrived: cancel it elsewhere.
-    CancelElsewhere { from: PeerKey, req: BlockRequest },
-    /// Reading data for an upload failed.
-    ReadFailed(String),
-    /// The peer's extension handshake: its listen port and whether it speaks `ut_pex`.
-    Extensions {
-        key: PeerKey,
-        listen_port: Option<u16>,
-        pex: bool,
-    },
-    /// Addresses a peer told us about (BEP 11).
-    Pex(Vec<SocketAddr>),
-}
 
 /// Torrent state shared with peer tasks.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct TorrentShared {
     pub ctx: Arc<SessionCtx>,
     pub info: Arc<Info>,
     pub storage: Arc<Storage>,
@@ -61,33 +27,24 @@ pub(crate) struct Shared {
     pub down: RateLimiter,
     pub uploaded: AtomicU64,
     pub downloaded: AtomicU64,
-    pub wasted: AtomicU64,
-    pub events: mpsc::Sender<PeerEvent>,
+    pub events: mpsc::Sender<Event>,
     /// Verify-and-write jobs, awaited at shutdown so no verified piece is lost.
     pub jobs: TaskTracker,
-    /// Serialises piece writes of this torrent (see `spawn_verify`).
-    write_lock: Mutex<()>,
+    /// Serialises piece writes of this torrent (see `verify::spawn`).
+    pub(super) write_lock: Mutex<()>,
 }
 
-impl Shared {
+impl TorrentShared {
+    /// The shared state of a torrent whose data check found `have`.
     pub(crate) fn new(
         ctx: Arc<SessionCtx>,
-        meta: &Metainfo,
-        data_dir: &Path,
+        info: Arc<Info>,
+        storage: Arc<Storage>,
+        have: Bitfield,
         opts: &AddOptions,
-        events: mpsc::Sender<PeerEvent>,
+        events: mpsc::Sender<Event>,
     ) -> Self {
-        let info = Arc::new(meta.info.clone());
-        let storage = Arc::new(Storage::new(
-            info.clone(),
-            data_dir.to_path_buf(),
-            ctx.files.clone(),
-        ));
-        let picker = Picker::new(
-            &info,
-            Bitfield::new(info.piece_count()),
-            fastrand::Rng::new(),
-        );
+        let picker = Picker::new(&info, have, fastrand::Rng::new());
         let cache_bytes = (8usize << 20).max(2 * info.piece_length as usize);
         Self {
             info,
@@ -98,7 +55,6 @@ impl Shared {
             down: RateLimiter::new(opts.max_download_rate),
             uploaded: AtomicU64::new(0),
             downloaded: AtomicU64::new(0),
-            wasted: AtomicU64::new(0),
             events,
             jobs: TaskTracker::new(),
             write_lock: Mutex::new(()),
@@ -112,10 +68,6 @@ impl Shared {
         self.picker.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn replace_picker(&self, picker: Picker) {
-        *self.picker() = picker;
-    }
-
     pub(crate) fn have(&self) -> Bitfield {
         self.picker().have().clone()
     }
@@ -126,59 +78,4 @@ impl Shared {
             self.downloaded.load(Ordering::Relaxed),
         )
     }
-
-    /// Hashes a complete piece and writes it when good, off the runtime, bounded by the
-    /// session's verify limit; the verdict goes to the torrent task.
-    pub(crate) fn spawn_verify(self: &Arc<Self>, piece: CompletePiece) {
-        let shared = self.clone();
-        self.jobs.spawn(async move {
-            let permit = shared.ctx.verify_limit.clone().acquire_owned().await;
-            let CompletePiece {
-                index,
-                data,
-                contributors,
-                ..
-            } = piece;
-            let s = shared.clone();
-            let joined = tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                if !storage::piece_hash_matches(&s.info, index, &data) {
-                    return (Ok(false), data);
-                }
-                // One writer at a time: concurrent buffered writes to one file spin on the
-                // inode lock in the kernel and burn CPU without going faster.
-                let _guard = s.write_lock.lock();
-                let r = s
-                    .storage
-                    .write_piece(index, &data)
-                    .map(|()| true)
-                    .map_err(|e| error_chain(&e));
-                (r, data)
-            })
-            .await;
-            let (result, buffer) =
-                joined.unwrap_or_else(|e| (Err(format!("verify task failed: {e}")), Vec::new()));
-            let _ = shared
-                .events
-                .send(PeerEvent::PieceVerified {
-                    index,
-                    result,
-                    contributors,
-                    buffer,
-                })
-                .await;
-        });
-    }
-}
-
-/// An error and its sources on one line.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
 }

@@ -1,184 +1,165 @@
-//! The torrent task: checks the data, then runs the swarm — peer table, connections, choking,
-//! stats — until stopped.
+//! The torrent task: the I/O shell around the pure [`Swarm`], [`Picker`](crate::picker::Picker)
+//! and [`Choker`]. It owns the channels, spawns peers and jobs, keeps the timers, and carries out
+//! what the pure parts decide, from the end of the data check until the torrent stops.
 
 mod connect;
+mod stats;
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use metainfo::{Bitfield, Metainfo, PeerId};
-use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use metainfo::Metainfo;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use self::stats::{PeerRates, TorrentRates};
 use super::Command;
-use super::shared::{PeerEvent, Shared, error_chain};
+use super::event::Event;
+use super::shared::TorrentShared;
+use super::swarm::Swarm;
+use crate::PeerKey;
 use crate::announce::{Announcer, Progress};
-use crate::choker::{ChokeView, Choker, RECHOKE_INTERVAL};
+use crate::choker::{self, ChokeView, Choker, RECHOKE_INTERVAL};
+use crate::ctx::SessionCtx;
+use crate::error::{PeerError, TorrentError, error_chain};
 use crate::peer::{PeerCommand, PeerCounters};
-use crate::picker::{PeerKey, Picker};
-use crate::session::{AddOptions, SessionCtx};
+use crate::spawn::spawn_in;
 use crate::stats::{TorrentState, TorrentStats};
 
 /// Dialing a peer and exchanging handshakes may take this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Peer addresses that failed this often are forgotten.
-const MAX_CONNECT_FAILURES: u32 = 5;
 /// How often a busy torrent updates rates, connects peers and publishes stats.
 const TICK: Duration = Duration::from_secs(1);
 /// The same for an idle torrent (no peers, nothing to connect to).
 const IDLE_TICK: Duration = Duration::from_secs(15);
-/// A peer whose data failed this many hash checks is banned (at once when it was the only source).
-const MAX_STRIKES: u32 = 3;
 
-/// A connection whose handshake completed.
-#[derive(Debug)]
-pub(crate) struct Ready {
-    stream: TcpStream,
-    addr: SocketAddr,
-    peer_id: PeerId,
-    reserved: [u8; 8],
-    outgoing: bool,
-    permit: OwnedSemaphorePermit,
-}
-
-struct PeerEntry {
-    addr: SocketAddr,
-    peer_id: PeerId,
+/// What the task keeps for a connected peer besides the swarm's record.
+struct PeerLink {
     cmd: mpsc::UnboundedSender<PeerCommand>,
     counters: Arc<PeerCounters>,
     am_choking: bool,
-    rate_down: u64,
-    rate_up: u64,
-    last_down: u64,
-    last_up: u64,
-    dial_addr: Option<SocketAddr>,
-    /// Where the peer accepts connections (the dial address, or its BEP 10 `p` for inbound).
-    listen_addr: Option<SocketAddr>,
-    /// It speaks `ut_pex`.
-    pex: bool,
-    /// The addresses we last told it about.
-    pex_sent: HashSet<SocketAddr>,
+    rates: PeerRates,
 }
 
-#[derive(Default)]
-struct Candidate {
-    failures: u32,
-    next_try: Option<Instant>,
-    connected: bool,
-    is_seed: bool,
+impl PeerLink {
+    fn send(&self, cmd: PeerCommand) {
+        let _ = self.cmd.send(cmd);
+    }
+
+    fn interested(&self) -> bool {
+        self.counters.peer_interested.load(Ordering::Relaxed)
+    }
+
+    fn is_seed(&self) -> bool {
+        self.counters.is_seed.load(Ordering::Relaxed)
+    }
+
+    /// Records a choke decision and tells the peer.
+    fn set_choking(&mut self, choke: bool) {
+        self.am_choking = choke;
+        self.send(if choke {
+            PeerCommand::Choke
+        } else {
+            PeerCommand::Unchoke
+        });
+    }
+}
+
+/// What the torrent task is built from, once the data check is done.
+pub(crate) struct TaskParts {
+    pub meta: Arc<Metainfo>,
+    pub shared: Arc<TorrentShared>,
+    pub cmd_rx: mpsc::Receiver<Command>,
+    pub events_rx: mpsc::Receiver<Event>,
+    pub stats_tx: watch::Sender<TorrentStats>,
+    pub cancel: CancellationToken,
+    /// The session's task tree, for the announcer.
+    pub tasks: TaskTracker,
 }
 
 pub(crate) struct TorrentTask {
     ctx: Arc<SessionCtx>,
     meta: Arc<Metainfo>,
-    shared: Arc<Shared>,
-    opts: AddOptions,
+    shared: Arc<TorrentShared>,
     cmd_rx: mpsc::Receiver<Command>,
-    events_rx: mpsc::Receiver<PeerEvent>,
+    events_rx: mpsc::Receiver<Event>,
     stats_tx: watch::Sender<TorrentStats>,
     cancel: CancellationToken,
     peers_cancel: CancellationToken,
+    /// The session's task tree (the announcer runs there).
+    tasks: TaskTracker,
+    /// Peer tasks and handshakes.
     peer_tasks: TaskTracker,
-    peers: HashMap<PeerKey, PeerEntry>,
-    next_key: PeerKey,
-    candidates: HashMap<SocketAddr, Candidate>,
-    queue: VecDeque<SocketAddr>,
-    connecting: usize,
-    banned_addrs: HashSet<SocketAddr>,
-    banned_ids: HashSet<PeerId>,
-    strikes: HashMap<PeerId, u32>,
+    swarm: Swarm<PeerLink>,
     choker: Choker,
     rng: fastrand::Rng,
     state: TorrentState,
     error: Option<String>,
     hash_failures: u32,
-    rate_down: u64,
-    rate_up: u64,
-    last_totals: (u64, u64),
+    rates: TorrentRates,
     progress_tx: watch::Sender<Progress>,
     completed_tx: watch::Sender<bool>,
+    /// The fsync after the last piece is running.
+    syncing: bool,
     tracker_error: Option<watch::Receiver<Option<String>>>,
     next_pex: Instant,
     next_rechoke: Instant,
 }
 
 impl TorrentTask {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        ctx: Arc<SessionCtx>,
-        meta: Arc<Metainfo>,
-        shared: Arc<Shared>,
-        opts: AddOptions,
-        cmd_rx: mpsc::Receiver<Command>,
-        events_rx: mpsc::Receiver<PeerEvent>,
-        stats_tx: watch::Sender<TorrentStats>,
-        cancel: CancellationToken,
-    ) -> Self {
-        let peers_cancel = cancel.child_token();
-        Self {
-            ctx,
+    pub(crate) fn new(parts: TaskParts) -> Self {
+        let TaskParts {
             meta,
             shared,
-            opts,
             cmd_rx,
             events_rx,
             stats_tx,
             cancel,
-            peers_cancel,
+            tasks,
+        } = parts;
+        let complete = shared.picker().is_complete();
+        let ctx = shared.ctx.clone();
+        Self {
+            swarm: Swarm::new(ctx.peer_id, ctx.listen_addr, ctx.announce_port),
+            ctx,
+            meta,
+            shared,
+            cmd_rx,
+            events_rx,
+            stats_tx,
+            peers_cancel: cancel.child_token(),
+            cancel,
+            tasks,
             peer_tasks: TaskTracker::new(),
-            peers: HashMap::new(),
-            next_key: 1,
-            candidates: HashMap::new(),
-            queue: VecDeque::new(),
-            connecting: 0,
-            banned_addrs: HashSet::new(),
-            banned_ids: HashSet::new(),
-            strikes: HashMap::new(),
             choker: Choker::new(),
             rng: fastrand::Rng::new(),
-            state: TorrentState::Checking,
+            state: if complete {
+                TorrentState::Seeding
+            } else {
+                TorrentState::Downloading
+            },
             error: None,
             hash_failures: 0,
-            rate_down: 0,
-            rate_up: 0,
-            last_totals: (0, 0),
+            rates: TorrentRates::default(),
             progress_tx: watch::channel(Progress::default()).0,
-            completed_tx: watch::channel(false).0,
+            completed_tx: watch::channel(complete).0,
+            syncing: false,
             tracker_error: None,
             next_pex: Instant::now() + Duration::from_secs(1),
             next_rechoke: Instant::now() + RECHOKE_INTERVAL,
         }
     }
 
+    /// Runs the swarm until the torrent is stopped, then winds it down.
     pub(crate) async fn run(mut self) {
-        let name = self.meta.info.name.clone();
-        let span = tracing::info_span!("torrent", name = %name, hash = %&self.meta.info_hash.to_hex()[..8]);
-        let _enter = span.enter();
-        drop(_enter);
-        let Some(have) = self.check().await else {
-            self.finish(None).await;
-            return;
-        };
-        let complete = have.is_full();
-        info!(torrent = %name, have = have.count(), pieces = have.len(), "data checked");
-        self.shared
-            .replace_picker(Picker::new(&self.shared.info, have, fastrand::Rng::new()));
-        self.state = if complete {
-            TorrentState::Seeding
-        } else {
-            TorrentState::Downloading
-        };
-        self.completed_tx.send_replace(complete);
         self.update_progress();
         let (peers_tx, mut peers_rx) = mpsc::channel(16);
         let announcer = Announcer::spawn(
+            &self.tasks,
             self.ctx.clone(),
             self.meta.clone(),
             self.progress_tx.subscribe(),
@@ -194,7 +175,7 @@ impl TorrentTask {
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
                 Some(cmd) = self.cmd_rx.recv() => self.on_command(cmd),
-                Some(ev) = self.events_rx.recv() => self.on_event(ev).await,
+                Some(ev) = self.events_rx.recv() => self.on_event(ev),
                 Some(addrs) = peers_rx.recv() => self.add_candidates(addrs),
                 _ = tokio::time::sleep_until(next_tick) => {
                     self.on_tick();
@@ -205,67 +186,14 @@ impl TorrentTask {
             next_tick =
                 next_tick.min(Instant::now() + if self.is_idle() { IDLE_TICK } else { TICK });
         }
-        self.finish(Some(announcer)).await;
+        self.finish(announcer).await;
     }
 
-    /// The initial data check (skipped with trusted resume data). `None` when cancelled.
-    async fn check(&mut self) -> Option<Bitfield> {
-        if let Some(have) = self.opts.have.take() {
-            if have.len() == self.shared.info.piece_count() {
-                return Some(have);
-            }
-            warn!("resume data does not fit this torrent, checking the data");
-        }
-        self.publish();
-        let permit = tokio::select! {
-            _ = self.cancel.cancelled() => return None,
-            p = self.opts.check_limit.clone().unwrap_or_else(|| self.ctx.check_limit.clone()).acquire_owned() => p.ok()?,
-        };
-        let storage = self.shared.storage.clone();
-        let threads = self.ctx.cfg.check_threads;
-        let abort = Arc::new(AtomicBool::new(false));
-        let done = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let (a, d) = (abort.clone(), done.clone());
-        let mut job = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            storage.check(threads, &|n| d.store(n, Ordering::Relaxed), &a)
-        });
-        let total = self.shared.info.piece_count().max(1);
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        loop {
-            tokio::select! {
-                _ = self.cancel.cancelled() => {
-                    abort.store(true, Ordering::Relaxed);
-                    let _ = job.await;
-                    return None;
-                }
-                r = &mut job => {
-                    return match r {
-                        Ok(Ok(have)) => Some(have),
-                        Ok(Err(e)) => {
-                            self.fail(format!("checking data: {}", error_chain(&e)));
-                            self.cancel.cancelled().await;
-                            None
-                        }
-                        Err(e) => {
-                            self.fail(format!("checking data: {e}"));
-                            self.cancel.cancelled().await;
-                            None
-                        }
-                    };
-                }
-                _ = tick.tick() => {
-                    let p = f64::from(done.load(Ordering::Relaxed)) / f64::from(total);
-                    self.stats_tx.send_modify(|s| s.progress = p.min(1.0));
-                }
-            }
-        }
-    }
-
-    fn fail(&mut self, msg: String) {
+    fn fail(&mut self, e: &TorrentError) {
         if self.state == TorrentState::Error {
             return; // the first error is the one worth reporting
         }
+        let msg = error_chain(e);
         warn!(error = %msg, "torrent stopped by an error");
         self.state = TorrentState::Error;
         self.error = Some(msg);
@@ -273,7 +201,7 @@ impl TorrentTask {
         self.publish();
     }
 
-    async fn finish(&mut self, announcer: Option<Announcer>) {
+    async fn finish(&mut self, announcer: Announcer) {
         self.peers_cancel.cancel();
         self.peer_tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(2), self.peer_tasks.wait()).await;
@@ -281,16 +209,20 @@ impl TorrentTask {
         self.shared.jobs.close();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.shared.jobs.wait()).await;
         while let Ok(ev) = self.events_rx.try_recv() {
-            if let PeerEvent::PieceVerified { index, result, .. } = ev {
-                self.shared
-                    .picker()
-                    .piece_done(index, matches!(result, Ok(true)));
+            match ev {
+                Event::PieceVerified { index, result, .. } => {
+                    self.shared
+                        .picker()
+                        .piece_done(index, matches!(result, Ok(true)));
+                }
+                Event::Synced(Ok(())) => {
+                    self.completed_tx.send_replace(true);
+                }
+                _ => {}
             }
         }
         self.update_progress();
-        if let Some(a) = announcer {
-            a.stop().await;
-        }
+        announcer.stop().await;
         let storage = self.shared.storage.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let r = storage.sync();
@@ -301,7 +233,7 @@ impl TorrentTask {
         if self.state != TorrentState::Error {
             self.state = TorrentState::Paused;
         }
-        self.peers.clear();
+        self.swarm.clear_peers();
         self.publish();
         debug!(torrent = %self.meta.info.name, "torrent stopped");
     }
@@ -324,44 +256,34 @@ impl TorrentTask {
         )
     }
 
-    async fn on_event(&mut self, ev: PeerEvent) {
+    fn on_event(&mut self, ev: Event) {
         match ev {
-            PeerEvent::Ready(r) => self.on_ready(r),
-            PeerEvent::ConnectFailed(addr) => {
-                self.connecting = self.connecting.saturating_sub(1);
-                self.connect_failed(addr);
-            }
-            PeerEvent::InterestChanged(key) => self.on_interest(key),
-            PeerEvent::Closed { key, reason } => self.on_closed(key, &reason),
-            PeerEvent::PieceVerified {
+            Event::Handshaken(h) => self.on_handshaken(h),
+            Event::ConnectFailed(addr) => self.swarm.connect_failed(addr, Instant::now()),
+            Event::InterestChanged(key) => self.on_interest(key),
+            Event::Closed { key, reason } => self.on_closed(key, reason.as_ref()),
+            Event::PieceVerified {
                 index,
                 result,
                 contributors,
                 buffer,
             } => {
-                self.on_verified(index, result, contributors).await;
+                self.on_verified(index, result, &contributors);
                 self.shared.picker().recycle(buffer);
             }
-            PeerEvent::CancelElsewhere { from, req } => {
-                for (k, p) in &self.peers {
+            Event::CancelElsewhere { from, req } => {
+                for (k, p) in self.swarm.peers() {
                     if *k != from {
-                        let _ = p.cmd.send(PeerCommand::Cancel(req));
+                        p.link.send(PeerCommand::Cancel(req));
                     }
                 }
             }
-            PeerEvent::Extensions {
+            Event::Extensions {
                 key,
                 listen_port,
                 pex,
-            } => {
-                if let Some(p) = self.peers.get_mut(&key) {
-                    p.pex = pex;
-                    if p.dial_addr.is_none() {
-                        p.listen_addr = listen_port.map(|port| SocketAddr::new(p.addr.ip(), port));
-                    }
-                }
-            }
-            PeerEvent::Pex(addrs) => {
+            } => self.swarm.set_extensions(key, listen_port, pex),
+            Event::Pex(addrs) => {
                 debug!(peers = addrs.len(), "peers from peer exchange");
                 if !self.shared.info.private {
                     self.add_candidates(addrs);
@@ -370,65 +292,67 @@ impl TorrentTask {
             // The data changed under us (a file deleted or truncated by someone else): stop
             // with the reason rather than serve errors; whoever restarts the torrent (the
             // daemon does after a while) checks the data again and downloads what is missing.
-            PeerEvent::ReadFailed(msg) => self.fail(msg),
+            Event::ReadFailed(e) => self.fail(&e),
+            Event::Synced(result) => self.on_synced(result),
         }
     }
 
     fn unchoked_count(&self) -> usize {
-        self.peers.values().filter(|p| !p.am_choking).count()
+        self.swarm
+            .peers()
+            .filter(|(_, p)| !p.link.am_choking)
+            .count()
     }
 
     fn on_interest(&mut self, key: PeerKey) {
-        let slots = self.ctx.cfg.upload_slots + 1;
+        let slots = self.ctx.cfg.upload_slots;
         let unchoked = self.unchoked_count();
-        let Some(p) = self.peers.get_mut(&key) else {
+        let Some(p) = self.swarm.get_mut(key) else {
             return;
         };
-        let interested = p.counters.peer_interested.load(Ordering::Relaxed);
-        if interested && p.am_choking && unchoked < slots {
-            p.am_choking = false;
-            let _ = p.cmd.send(PeerCommand::Unchoke);
-        } else if !interested && !p.am_choking {
-            p.am_choking = true;
-            let _ = p.cmd.send(PeerCommand::Choke);
+        let link = &mut p.link;
+        if let Some(choke) =
+            choker::on_interest(link.interested(), link.am_choking, unchoked, slots)
+        {
+            link.set_choking(choke);
         }
     }
 
-    fn on_closed(&mut self, key: PeerKey, reason: &str) {
-        let Some(p) = self.peers.remove(&key) else {
+    fn on_closed(&mut self, key: PeerKey, reason: Option<&PeerError>) {
+        let Some(p) = self.swarm.remove(key, Instant::now(), PeerLink::is_seed) else {
             return;
         };
+        let reason = reason.map_or_else(|| "stopped".to_string(), |e| error_chain(e));
         debug!(addr = %p.addr, reason, "peer disconnected");
-        if let Some(c) = p.dial_addr.and_then(|a| self.candidates.get_mut(&a)) {
-            c.connected = false;
-            c.is_seed = p.counters.is_seed.load(Ordering::Relaxed);
-            c.next_try = Some(Instant::now() + Duration::from_secs(30));
-        }
-        if !p.am_choking {
+        if !p.link.am_choking {
             self.fill_free_slots();
         }
     }
 
     fn fill_free_slots(&mut self) {
-        let slots = self.ctx.cfg.upload_slots + 1;
-        let mut unchoked = self.unchoked_count();
-        for p in self.peers.values_mut() {
-            if unchoked >= slots {
-                break;
-            }
-            if p.am_choking && p.counters.peer_interested.load(Ordering::Relaxed) {
-                p.am_choking = false;
-                unchoked += 1;
-                let _ = p.cmd.send(PeerCommand::Unchoke);
+        let views: Vec<ChokeView> = self
+            .swarm
+            .peers()
+            .map(|(k, p)| ChokeView {
+                key: *k,
+                interested: p.link.interested(),
+                rate: 0,
+                snubbed: false,
+                unchoked: !p.link.am_choking,
+            })
+            .collect();
+        for key in choker::fill_free_slots(&views, self.ctx.cfg.upload_slots) {
+            if let Some(p) = self.swarm.get_mut(key) {
+                p.link.set_choking(false);
             }
         }
     }
 
-    async fn on_verified(
+    fn on_verified(
         &mut self,
         index: u32,
-        result: Result<bool, String>,
-        contributors: Vec<PeerKey>,
+        result: Result<bool, TorrentError>,
+        contributors: &[PeerKey],
     ) {
         match result {
             Ok(true) => {
@@ -437,30 +361,55 @@ impl TorrentTask {
                     picker.piece_done(index, true);
                     picker.is_complete()
                 };
-                for p in self.peers.values() {
-                    let _ = p.cmd.send(PeerCommand::Have(index));
+                for (_, p) in self.swarm.peers() {
+                    p.link.send(PeerCommand::Have(index));
                 }
-                if complete && self.state == TorrentState::Downloading {
-                    self.on_complete().await;
+                if complete && self.state == TorrentState::Downloading && !self.syncing {
+                    self.on_complete();
                 }
             }
             Ok(false) => {
                 self.shared.picker().piece_done(index, false);
                 self.hash_failures += 1;
-                self.strike(index, &contributors);
+                for key in self.swarm.strike(index, contributors) {
+                    if let Some(p) = self.swarm.get(key) {
+                        p.link
+                            .send(PeerCommand::Close(PeerError::BannedAfterHashFailures));
+                    }
+                }
             }
             Err(e) => {
                 self.shared.picker().piece_done(index, false);
-                self.fail(format!("writing piece {index}: {e}"));
+                self.fail(&e);
             }
         }
         self.update_progress();
     }
 
-    async fn on_complete(&mut self) {
+    /// Every piece is in: fsync the data as a job (the loop goes on meanwhile); seeding starts
+    /// when it reports back.
+    fn on_complete(&mut self) {
+        self.syncing = true;
         let storage = self.shared.storage.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || storage.sync()).await {
-            self.fail(format!("syncing data to disk: {}", error_chain(&e)));
+        let events = self.shared.events.clone();
+        let span = tracing::Span::current();
+        spawn_in(&self.shared.jobs, "completion fsync", span, async move {
+            let r = match tokio::task::spawn_blocking(move || storage.sync()).await {
+                Ok(r) => r.map_err(TorrentError::Sync),
+                // A panicked blocking task leaves the data as it is: seed it anyway.
+                Err(_) => Ok(()),
+            };
+            let _ = events.send(Event::Synced(r)).await;
+        });
+    }
+
+    fn on_synced(&mut self, result: Result<(), TorrentError>) {
+        self.syncing = false;
+        if let Err(e) = result {
+            self.fail(&e);
+            return;
+        }
+        if self.state != TorrentState::Downloading {
             return;
         }
         info!(torrent = %self.meta.info.name, "download complete, seeding");
@@ -469,50 +418,13 @@ impl TorrentTask {
         self.publish();
     }
 
-    fn strike(&mut self, index: u32, contributors: &[PeerKey]) {
-        let sole = contributors.len() == 1;
-        for key in contributors {
-            let Some(p) = self.peers.get(key) else {
-                continue;
-            };
-            let strikes = self.strikes.entry(p.peer_id).or_insert(0);
-            *strikes += 1;
-            warn!(addr = %p.addr, piece = index, strikes = *strikes, "piece failed its hash check");
-            if sole || *strikes >= MAX_STRIKES {
-                warn!(addr = %p.addr, "banned peer after hash failures");
-                self.banned_ids.insert(p.peer_id);
-                if let Some(a) = p.dial_addr {
-                    self.banned_addrs.insert(a);
-                }
-                let _ = p.cmd.send(PeerCommand::Close("banned after hash failures"));
-            }
-        }
-    }
-
     /// Nothing to do until something happens: no peers, no connection attempts, no traffic.
     fn is_idle(&self) -> bool {
-        self.peers.is_empty()
-            && self.connecting == 0
-            && self.queue.is_empty()
-            && self.rate_up == 0
-            && self.rate_down == 0
-            && self.state != TorrentState::Checking
+        self.swarm.is_quiet() && self.rates.is_zero()
     }
 
     fn on_tick(&mut self) {
-        // Rates (bytes/s), smoothed.
-        for p in self.peers.values_mut() {
-            let down = p.counters.downloaded.load(Ordering::Relaxed);
-            let up = p.counters.uploaded.load(Ordering::Relaxed);
-            p.rate_down = smooth(p.rate_down, down - p.last_down);
-            p.rate_up = smooth(p.rate_up, up - p.last_up);
-            p.last_down = down;
-            p.last_up = up;
-        }
-        let (up, down) = self.shared.transferred();
-        self.rate_up = smooth(self.rate_up, up - self.last_totals.0);
-        self.rate_down = smooth(self.rate_down, down - self.last_totals.1);
-        self.last_totals = (up, down);
+        self.update_rates();
         self.update_progress();
 
         let now = Instant::now();
@@ -525,130 +437,45 @@ impl TorrentTask {
             self.rechoke();
             self.shared.cache.evict_idle();
         }
-        // Retry candidates whose back-off expired.
-        for (addr, c) in self.candidates.iter_mut() {
-            if !c.connected && c.next_try.is_some_and(|t| t <= now) {
-                c.next_try = None;
-                self.queue.push_back(*addr);
-            }
-        }
+        self.swarm.retry_due(now);
         self.connect_some();
     }
 
-    /// BEP 11: tells every `ut_pex` peer which of our peers it has not heard about from us, and
-    /// which are gone.
+    /// BEP 11: tells every `ut_pex` peer what changed among our peers since the last time.
     fn send_pex(&mut self) {
-        let current: HashSet<SocketAddr> =
-            self.peers.values().filter_map(|p| p.listen_addr).collect();
-        for p in self.peers.values_mut().filter(|p| p.pex) {
-            let added: Vec<SocketAddr> = current
-                .iter()
-                .filter(|a| !p.pex_sent.contains(*a) && Some(**a) != p.listen_addr)
-                .take(50)
-                .copied()
-                .collect();
-            let dropped: Vec<SocketAddr> = p
-                .pex_sent
-                .iter()
-                .filter(|a| !current.contains(*a))
-                .take(50)
-                .copied()
-                .collect();
-            if added.is_empty() && dropped.is_empty() {
-                continue;
+        for (key, msg) in self.swarm.pex_deltas() {
+            if let Some(p) = self.swarm.get(key) {
+                debug!(addr = %p.addr, added = msg.added.len(), dropped = msg.dropped.len(), "sending peer exchange");
+                p.link.send(PeerCommand::Pex(msg));
             }
-            for a in &added {
-                p.pex_sent.insert(*a);
-            }
-            for a in &dropped {
-                p.pex_sent.remove(a);
-            }
-            debug!(addr = %p.addr, added = added.len(), dropped = dropped.len(), "sending peer exchange");
-            let _ = p
-                .cmd
-                .send(PeerCommand::Pex(wire::PexMessage { added, dropped }));
         }
     }
 
     fn rechoke(&mut self) {
         let seeding = self.state == TorrentState::Seeding;
         let views: Vec<ChokeView> = self
-            .peers
-            .iter()
+            .swarm
+            .peers()
             .map(|(k, p)| ChokeView {
                 key: *k,
-                interested: p.counters.peer_interested.load(Ordering::Relaxed),
-                rate: if seeding { p.rate_up } else { p.rate_down },
-                snubbed: !seeding && p.counters.snubbed.load(Ordering::Relaxed),
-                unchoked: !p.am_choking,
+                interested: p.link.interested(),
+                rate: if seeding {
+                    p.link.rates.up
+                } else {
+                    p.link.rates.down
+                },
+                snubbed: !seeding && p.link.counters.snubbed.load(Ordering::Relaxed),
+                unchoked: !p.link.am_choking,
             })
             .collect();
         let unchoke = self
             .choker
             .rechoke(&views, self.ctx.cfg.upload_slots, &mut self.rng);
-        for (k, p) in self.peers.iter_mut() {
+        for (k, p) in self.swarm.peers_mut() {
             let want_choked = !unchoke.contains(k);
-            if want_choked != p.am_choking {
-                p.am_choking = want_choked;
-                let _ = p.cmd.send(if want_choked {
-                    PeerCommand::Choke
-                } else {
-                    PeerCommand::Unchoke
-                });
+            if want_choked != p.link.am_choking {
+                p.link.set_choking(want_choked);
             }
         }
     }
-
-    fn update_progress(&self) {
-        let (uploaded, downloaded) = self.shared.transferred();
-        let left = self.shared.picker().bytes_left();
-        self.progress_tx.send_replace(Progress {
-            uploaded,
-            downloaded,
-            left,
-        });
-    }
-
-    fn publish(&self) {
-        let (uploaded, downloaded) = self.shared.transferred();
-        let (have_count, left) = {
-            let p = self.shared.picker();
-            (p.have().count(), p.bytes_left())
-        };
-        let size = self.shared.info.total_length;
-        let checking = self.state == TorrentState::Checking;
-        let tracker_error = self.tracker_error.as_ref().and_then(|e| e.borrow().clone());
-        self.stats_tx.send_if_modified(|s| {
-            let before = s.clone();
-            s.state = self.state;
-            if !checking {
-                s.progress = if size == 0 {
-                    1.0
-                } else {
-                    (size - left) as f64 / size as f64
-                };
-                s.have_bytes = size - left;
-                s.pieces_have = have_count;
-            }
-            s.downloaded = downloaded;
-            s.uploaded = uploaded;
-            s.download_rate = self.rate_down;
-            s.upload_rate = self.rate_up;
-            s.peers = self.peers.len() as u32;
-            s.seeds = self
-                .peers
-                .values()
-                .filter(|p| p.counters.is_seed.load(Ordering::Relaxed))
-                .count() as u32;
-            s.hash_failures = self.hash_failures;
-            s.tracker_error = tracker_error.clone();
-            s.error = self.error.clone();
-            *s != before
-        });
-    }
-}
-
-/// Exponential smoothing of a per-second sample.
-fn smooth(prev: u64, sample: u64) -> u64 {
-    (prev * 3 + sample * 2) / 5
 }

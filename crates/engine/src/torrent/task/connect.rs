@@ -1,90 +1,72 @@
-//! Connections of a torrent: dialling candidate addresses from trackers and peer exchange,
-//! taking incoming connections, and admitting (or refusing) peers once their handshake is done.
+//! Connections of a torrent: dialling what the swarm picks from its candidates, taking incoming
+//! connections, and carrying out the swarm's verdict once a handshake is done.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tracing::debug;
 use wire::Handshake;
 
-use super::{CONNECT_TIMEOUT, MAX_CONNECT_FAILURES, PeerEntry, Ready, TorrentTask};
+use super::stats::PeerRates;
+use super::{CONNECT_TIMEOUT, PeerLink, TorrentTask};
+use crate::error::PeerError;
 use crate::peer::{self, PeerCommand, PeerCounters, PeerSetup};
+use crate::spawn::spawn_cancellable;
 use crate::stats::TorrentState;
 use crate::torrent::Incoming;
-use crate::torrent::shared::PeerEvent;
+use crate::torrent::event::{Event, Handshaken};
 
 impl TorrentTask {
     pub(super) fn on_incoming(&mut self, inc: Incoming) {
         if !self.accepting()
-            || self.peers.len() + self.connecting >= self.ctx.cfg.max_peers_per_torrent
-            || self.banned_addrs.contains(&inc.addr)
+            || !self
+                .swarm
+                .accept_incoming(inc.addr, self.ctx.cfg.max_peers_per_torrent)
         {
             return;
         }
         let handshake = Handshake::new(self.meta.info_hash, self.ctx.peer_id);
         let events = self.shared.events.clone();
-        self.connecting += 1;
-        self.peer_tasks.spawn(async move {
-            let Incoming {
-                mut stream,
-                addr,
-                reserved,
-                permit,
-            } = inc;
-            let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
-                wire::write_handshake(&mut stream, &handshake).await?;
-                wire::read_peer_id(&mut stream).await
-            })
-            .await;
-            let ev = match r {
-                Ok(Ok(peer_id)) => PeerEvent::Ready(Ready {
-                    stream,
+        let span = tracing::debug_span!("handshake", addr = %inc.addr);
+        let cancel = self.peers_cancel.clone();
+        spawn_cancellable(
+            &self.peer_tasks,
+            "accept handshake",
+            span,
+            cancel,
+            async move {
+                let Incoming {
+                    mut stream,
                     addr,
-                    peer_id,
                     reserved,
-                    outgoing: false,
                     permit,
-                }),
-                _ => PeerEvent::ConnectFailed(addr),
-            };
-            let _ = events.send(ev).await;
-        });
+                } = inc;
+                let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
+                    wire::write_handshake(&mut stream, &handshake).await?;
+                    wire::read_peer_id(&mut stream).await
+                })
+                .await;
+                let ev = match r {
+                    Ok(Ok(peer_id)) => Event::Handshaken(Handshaken {
+                        stream,
+                        addr,
+                        peer_id,
+                        reserved,
+                        outgoing: false,
+                        permit,
+                    }),
+                    _ => Event::ConnectFailed(addr),
+                };
+                let _ = events.send(ev).await;
+            },
+        );
     }
 
     pub(super) fn add_candidates(&mut self, addrs: Vec<SocketAddr>) {
-        for addr in addrs {
-            if self.is_self(addr)
-                || self.banned_addrs.contains(&addr)
-                || addr.port() == 0
-                || self.is_connected_to(addr)
-            {
-                continue;
-            }
-            let c = self.candidates.entry(addr).or_default();
-            if !c.connected && c.next_try.is_none() && !self.queue.contains(&addr) {
-                self.queue.push_back(addr);
-            }
-        }
+        self.swarm.add_candidates(addrs);
         self.connect_some();
-    }
-
-    /// Whether a connected peer listens at `addr` (an inbound peer told us its port): dialling
-    /// it would only make a duplicate connection.
-    pub(super) fn is_connected_to(&self, addr: SocketAddr) -> bool {
-        self.peers.values().any(|p| p.listen_addr == Some(addr))
-    }
-
-    /// Our own listen address as trackers hand it back. Other addresses of ours (a public IP)
-    /// are caught after the handshake by our peer id, and never dialled again.
-    pub(super) fn is_self(&self, addr: SocketAddr) -> bool {
-        let listen = self.ctx.listen_addr;
-        (addr.port() == listen.port() || addr.port() == self.ctx.announce_port)
-            && (addr.ip().is_loopback() || addr.ip() == listen.ip())
     }
 
     pub(super) fn connect_some(&mut self) {
@@ -92,27 +74,20 @@ impl TorrentTask {
             return;
         }
         let seeding = self.state == TorrentState::Seeding;
-        while self.peers.len() + self.connecting < self.ctx.cfg.max_peers_per_torrent {
-            let Some(addr) = self.queue.pop_front() else {
-                break;
-            };
-            let Some(c) = self.candidates.get(&addr) else {
-                continue;
-            };
-            if c.connected || (seeding && c.is_seed) || self.is_connected_to(addr) {
-                continue;
-            }
+        while let Some(addr) = self
+            .swarm
+            .next_dial(seeding, self.ctx.cfg.max_peers_per_torrent)
+        {
             let Ok(permit) = self.ctx.conn_limit.clone().try_acquire_owned() else {
-                self.queue.push_front(addr);
+                self.swarm.requeue(addr);
                 break;
             };
-            self.connecting += 1;
-            if let Some(c) = self.candidates.get_mut(&addr) {
-                c.connected = true;
-            }
+            self.swarm.dialing(addr);
             let handshake = Handshake::new(self.meta.info_hash, self.ctx.peer_id);
             let events = self.shared.events.clone();
-            self.peer_tasks.spawn(async move {
+            let span = tracing::debug_span!("dial", %addr);
+            let cancel = self.peers_cancel.clone();
+            spawn_cancellable(&self.peer_tasks, "dial", span, cancel, async move {
                 let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
                     let mut stream = TcpStream::connect(addr).await?;
                     let _ = stream.set_nodelay(true);
@@ -123,7 +98,7 @@ impl TorrentTask {
                 .await;
                 let ev = match r {
                     Ok(Ok((stream, theirs))) if theirs.info_hash == handshake.info_hash => {
-                        PeerEvent::Ready(Ready {
+                        Event::Handshaken(Handshaken {
                             stream,
                             addr,
                             peer_id: theirs.peer_id,
@@ -132,107 +107,46 @@ impl TorrentTask {
                             permit,
                         })
                     }
-                    _ => PeerEvent::ConnectFailed(addr),
+                    _ => Event::ConnectFailed(addr),
                 };
                 let _ = events.send(ev).await;
             });
         }
     }
 
-    pub(super) fn connect_failed(&mut self, addr: SocketAddr) {
-        let Some(c) = self.candidates.get_mut(&addr) else {
-            return;
-        };
-        c.connected = false;
-        c.failures += 1;
-        if c.failures >= MAX_CONNECT_FAILURES {
-            self.candidates.remove(&addr);
-        } else {
-            c.next_try = Some(Instant::now() + Duration::from_secs(15 * u64::from(c.failures)));
+    pub(super) fn on_handshaken(&mut self, h: Handshaken) {
+        let accepting = self.accepting();
+        let admission = self.swarm.admit(h.peer_id, h.addr, h.outgoing, accepting);
+        if let Some(p) = admission.close.and_then(|k| self.swarm.get(k)) {
+            p.link.send(PeerCommand::Close(PeerError::Duplicate));
         }
-    }
-
-    pub(super) fn on_ready(&mut self, r: Ready) {
-        self.connecting = self.connecting.saturating_sub(1);
-        let dial_addr = r.outgoing.then_some(r.addr);
-        let reject = if r.peer_id == self.ctx.peer_id {
-            Some("connected to ourselves")
-        } else if self.banned_ids.contains(&r.peer_id) || self.banned_addrs.contains(&r.addr) {
-            Some("banned")
-        } else if !self.keep_if_duplicate(&r) {
-            Some("already connected")
-        } else if !self.accepting() {
-            Some("not accepting peers")
-        } else {
-            None
-        };
-        if let Some(why) = reject {
-            debug!(addr = %r.addr, why, "dropping connection");
-            if let Some(c) = dial_addr.and_then(|a| self.candidates.get_mut(&a)) {
-                c.connected = false;
-                if why == "connected to ourselves" {
-                    c.failures = MAX_CONNECT_FAILURES;
-                }
-            }
+        if let Err(why) = admission.verdict {
+            debug!(addr = %h.addr, why = %why, "dropping connection");
             return;
         }
-        let key = self.next_key;
-        self.next_key += 1;
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let counters = Arc::new(PeerCounters::default());
-        debug!(addr = %r.addr, peer = %String::from_utf8_lossy(&r.peer_id.0[..8]), outgoing = r.outgoing, "peer connected");
-        self.peers.insert(
-            key,
-            PeerEntry {
-                addr: r.addr,
-                peer_id: r.peer_id,
-                cmd: cmd_tx,
-                counters: counters.clone(),
-                am_choking: true,
-                rate_down: 0,
-                rate_up: 0,
-                last_down: 0,
-                last_up: 0,
-                dial_addr,
-                listen_addr: dial_addr,
-                pex: false,
-                pex_sent: HashSet::new(),
-            },
-        );
+        debug!(addr = %h.addr, peer = %String::from_utf8_lossy(&h.peer_id.0[..8]), outgoing = h.outgoing, "peer connected");
+        let link = PeerLink {
+            cmd: cmd_tx,
+            counters: counters.clone(),
+            am_choking: true,
+            rates: PeerRates::default(),
+        };
+        let key = self.swarm.insert(h.addr, h.peer_id, h.outgoing, link);
         peer::spawn(
             self.shared.clone(),
             PeerSetup {
                 key,
-                addr: r.addr,
-                stream: r.stream,
-                reserved: r.reserved,
+                addr: h.addr,
+                stream: h.stream,
+                reserved: h.reserved,
                 counters,
                 commands: cmd_rx,
                 cancel: self.peers_cancel.child_token(),
-                permit: r.permit,
+                permit: h.permit,
             },
             &self.peer_tasks,
         );
-    }
-
-    /// Whether a new connection to a peer we may already be connected to should be kept. When
-    /// both sides dialled each other at once (after PEX, say), both keep the connection opened
-    /// by the side with the smaller peer id, so exactly one survives; the other is closed.
-    pub(super) fn keep_if_duplicate(&mut self, r: &Ready) -> bool {
-        let Some(existing) = self.peers.values().find(|p| p.peer_id == r.peer_id) else {
-            return true;
-        };
-        let existing_outgoing = existing.dial_addr.is_some();
-        if existing_outgoing == r.outgoing {
-            return false;
-        }
-        let we_are_smaller = self.ctx.peer_id.0 < r.peer_id.0;
-        let keep_new = r.outgoing == we_are_smaller;
-        if keep_new {
-            let _ = existing
-                .cmd
-                .send(PeerCommand::Close("duplicate connection"));
-        }
-        keep_new
     }
 }

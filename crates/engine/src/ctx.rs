@@ -1,0 +1,121 @@
+//! What a session and its torrents share: the settings the binary passes in ([`SessionConfig`],
+//! [`AddOptions`]) and the context every torrent task holds ([`SessionCtx`]). It depends on no
+//! other engine module except the rate limiter, so session, torrent, peer and announcer code all
+//! import it without importing each other.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use metainfo::{Bitfield, PeerId};
+use storage::FdCache;
+use tokio::sync::Semaphore;
+
+use crate::ratelimit::RateLimiter;
+
+/// Session-wide settings.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Where to listen for peers (port 0 = any free port).
+    pub listen: SocketAddr,
+    /// Port to announce to trackers when it differs from the listen port (port forwarding).
+    pub announce_port: Option<u16>,
+    /// Open peer connections across all torrents.
+    pub max_connections: usize,
+    /// Open peer connections per torrent.
+    pub max_peers_per_torrent: usize,
+    /// Regular unchoke slots per torrent (plus one optimistic).
+    pub upload_slots: usize,
+    /// Global upload limit in bytes/s (0 = unlimited).
+    pub max_upload_rate: u64,
+    /// Global download limit in bytes/s (0 = unlimited).
+    pub max_download_rate: u64,
+    /// Torrents checking their data at the same time.
+    pub check_concurrency: usize,
+    /// Threads one data check uses.
+    pub check_threads: usize,
+    /// Pieces hashed at once while downloading.
+    pub verify_concurrency: usize,
+    /// Open data files across all torrents.
+    pub max_open_files: usize,
+    /// How often trackers are asked for peers at least (their `interval` is used when shorter).
+    pub max_announce_interval: Duration,
+    /// How often connected peers are told about our other peers (BEP 11; never for private
+    /// torrents).
+    pub pex_interval: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 6881)),
+            announce_port: None,
+            max_connections: 500,
+            max_peers_per_torrent: 50,
+            upload_slots: 8,
+            max_upload_rate: 0,
+            max_download_rate: 0,
+            check_concurrency: 1,
+            check_threads: cpus,
+            verify_concurrency: cpus,
+            max_open_files: 256,
+            max_announce_interval: Duration::from_secs(30 * 60),
+            pex_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Per-torrent options when adding it.
+#[derive(Clone, Debug, Default)]
+pub struct AddOptions {
+    /// Pieces known to be present (trusted resume data): skips the initial data check.
+    pub have: Option<Bitfield>,
+    /// Upload limit for this torrent in bytes/s (0 = unlimited).
+    pub max_upload_rate: u64,
+    /// Download limit for this torrent in bytes/s (0 = unlimited).
+    pub max_download_rate: u64,
+    /// Limits this torrent's data check together with the other torrents sharing the semaphore
+    /// (the daemon uses one per file system); `None` uses the session's `check_concurrency`.
+    pub check_limit: Option<Arc<Semaphore>>,
+}
+
+/// What torrents share, handed to each torrent task.
+#[derive(Debug)]
+pub(crate) struct SessionCtx {
+    pub peer_id: PeerId,
+    pub listen_addr: SocketAddr,
+    pub announce_port: u16,
+    pub tracker: tracker::Client,
+    pub files: Arc<FdCache>,
+    pub conn_limit: Arc<Semaphore>,
+    pub check_limit: Arc<Semaphore>,
+    pub verify_limit: Arc<Semaphore>,
+    pub up: Arc<RateLimiter>,
+    pub down: Arc<RateLimiter>,
+    pub cfg: SessionConfig,
+    /// When each distinct error message was last logged as a warning (see `first_report`).
+    pub reported: Mutex<HashMap<String, std::time::Instant>>,
+}
+
+impl SessionCtx {
+    /// True when `msg` was not reported in the last ten minutes by any torrent (and records it):
+    /// the same failure shared by many torrents is logged once.
+    pub(crate) fn first_report(&self, msg: &str) -> bool {
+        let Ok(mut map) = self.reported.lock() else {
+            return true;
+        };
+        let now = std::time::Instant::now();
+        map.retain(|_, t| now.duration_since(*t) < Duration::from_secs(600));
+        if map.contains_key(msg) {
+            return false;
+        }
+        if map.len() < 1000 {
+            map.insert(msg.to_owned(), now);
+        }
+        true
+    }
+}

@@ -1,0 +1,62 @@
+//! The messages that flow up to a torrent task: from its peers, its connection attempts and its
+//! verify jobs. The torrent task is their only reader (a bounded queue: a hostile peer can only
+//! slow itself down).
+
+use std::net::SocketAddr;
+
+use metainfo::PeerId;
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use wire::BlockRequest;
+
+use crate::PeerKey;
+use crate::error::{PeerError, TorrentError};
+
+/// What peer tasks, connection attempts and verify jobs tell the torrent task.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A handshake completed; the torrent decides whether to keep the connection.
+    Handshaken(Handshaken),
+    /// Dialing an address failed.
+    ConnectFailed(SocketAddr),
+    /// The peer became interested or not interested.
+    InterestChanged(PeerKey),
+    /// The connection ended.
+    /// `None`: we stopped it.
+    Closed {
+        key: PeerKey,
+        reason: Option<PeerError>,
+    },
+    /// A complete piece was hashed (and written when good).
+    PieceVerified {
+        index: u32,
+        result: Result<bool, TorrentError>,
+        contributors: Vec<PeerKey>,
+        buffer: Vec<u8>,
+    },
+    /// A block requested from several peers (endgame) arrived: cancel it elsewhere.
+    CancelElsewhere { from: PeerKey, req: BlockRequest },
+    /// Reading data for an upload failed.
+    ReadFailed(TorrentError),
+    /// The peer's extension handshake: its listen port and whether it speaks `ut_pex`.
+    Extensions {
+        key: PeerKey,
+        listen_port: Option<u16>,
+        pex: bool,
+    },
+    /// Addresses a peer told us about (BEP 11).
+    Pex(Vec<SocketAddr>),
+    /// The fsync after the download completed is done.
+    Synced(Result<(), TorrentError>),
+}
+
+/// A connection whose handshake completed.
+#[derive(Debug)]
+pub(crate) struct Handshaken {
+    pub stream: TcpStream,
+    pub addr: SocketAddr,
+    pub peer_id: PeerId,
+    pub reserved: [u8; 8],
+    pub outgoing: bool,
+    pub permit: OwnedSemaphorePermit,
+}
