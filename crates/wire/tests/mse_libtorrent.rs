@@ -3,19 +3,25 @@
 //! 127.0.0.1. Our initiator dials it; then it dials our responder. Each side must exchange
 //! BitTorrent handshakes inside the encrypted stream and read libtorrent's bitfield.
 //! Skipped (loudly) where `/usr/bin/python3` cannot import libtorrent.
+//!
+//! With `MSE_RECORD_DIR` set, the conversations use seeded randomness and are written there as
+//! transcripts (how `tests/fixtures/mse_*.txt`, replayed by `mse_recorded.rs`, were made).
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
+#[path = "support/mse_conversation.rs"]
+#[allow(dead_code)] // each test file uses part of it
+mod conversation;
+
 use std::process::Stdio;
 use std::time::Duration;
 
-use metainfo::{InfoHash, PeerId};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use conversation::{Conn, SeededRng, Transcript, initiate, respond};
+use metainfo::InfoHash;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdin, Command};
-use wire::Handshake;
-use wire::mse::{CryptoMethods, Incoming, Initiator, Method, Outcome, Responder, classify, req2};
+use wire::mse::{CryptoMethods, Method, RandomSource};
 
 const PYTHON: &str = "/usr/bin/python3";
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/lt_mse_peer.py");
@@ -68,59 +74,27 @@ async fn start_seed() -> Seed {
     }
 }
 
-/// Our BitTorrent handshake without the fast extension, so a seed answers with a bitfield
-/// (not HAVE_ALL).
-fn our_handshake(info_hash: InfoHash) -> [u8; wire::HANDSHAKE_LEN] {
-    Handshake {
-        reserved: [0; 8],
-        info_hash,
-        peer_id: PeerId(*b"-BM0001-mse-interop!"),
-    }
-    .encode()
+/// A live connection, its randomness seeded when recording.
+fn live(tcp: TcpStream, seed: &Seed, rng_seed: u64) -> (Conn, Box<dyn RandomSource>) {
+    let log = Transcript {
+        info_hash: Some(seed.info_hash),
+        pieces: seed.pieces,
+        seed: rng_seed,
+        chunks: Vec::new(),
+    };
+    let rng: Box<dyn RandomSource> = if std::env::var_os("MSE_RECORD_DIR").is_some() {
+        Box::new(SeededRng(rng_seed))
+    } else {
+        Box::new(ring::rand::SystemRandom::new())
+    };
+    (Conn::Live { tcp, log }, rng)
 }
 
-/// Reads and decrypts until `have` holds `want` bytes.
-async fn fill(tcp: &mut TcpStream, outcome: &mut Outcome, have: &mut Vec<u8>, want: usize) {
-    while have.len() < want {
-        let mut buf = [0u8; 4096];
-        let n = tcp.read(&mut buf).await.unwrap();
-        assert!(n > 0, "libtorrent closed the connection");
-        outcome.stream.decrypt(&mut buf[..n]);
-        have.extend_from_slice(&buf[..n]);
-    }
-}
-
-/// Reads libtorrent's messages after its handshake until the bitfield, and checks every piece
-/// is in it.
-async fn expect_bitfield(
-    tcp: &mut TcpStream,
-    outcome: &mut Outcome,
-    mut have: Vec<u8>,
-    pieces: usize,
-) {
-    let mut at = wire::HANDSHAKE_LEN;
-    loop {
-        fill(tcp, outcome, &mut have, at + 4).await;
-        let len = u32::from_be_bytes(have[at..at + 4].try_into().unwrap()) as usize;
-        fill(tcp, outcome, &mut have, at + 4 + len).await;
-        let message = &have[at + 4..at + 4 + len];
-        at += 4 + len;
-        match message.first() {
-            Some(5) => {
-                let bits = &message[1..];
-                assert_eq!(bits.len(), pieces.div_ceil(8));
-                for piece in 0..pieces {
-                    assert!(
-                        bits[piece / 8] & (0x80 >> (piece % 8)) != 0,
-                        "piece {piece} missing"
-                    );
-                }
-                return;
-            }
-            // Keep-alives and the extension handshake may come first.
-            None | Some(20) => continue,
-            Some(id) => panic!("message {id} before the bitfield"),
-        }
+/// Writes the transcript when recording.
+fn record(conn: Conn, name: &str, comment: &str) {
+    if let (Some(dir), Conn::Live { log, .. }) = (std::env::var_os("MSE_RECORD_DIR"), conn) {
+        let path = std::path::Path::new(&dir).join(format!("{name}.txt"));
+        std::fs::write(path, log.render(comment)).unwrap();
     }
 }
 
@@ -132,35 +106,22 @@ async fn our_initiator_against_a_libtorrent_seed_requiring_rc4() {
     }
     let seed = start_seed().await;
     // `prefer`/`allow` offer both (libtorrent picks RC4), `require` offers RC4 alone.
-    for offer in [CryptoMethods::BOTH, CryptoMethods::RC4] {
-        tokio::time::timeout(TIMEOUT, initiate(&seed, offer))
-            .await
-            .expect("handshake and bitfield within the timeout");
+    for (offer, name, rng_seed) in [
+        (CryptoMethods::BOTH, "mse_initiator_offers_both", 11),
+        (CryptoMethods::RC4, "mse_initiator_offers_rc4", 12),
+    ] {
+        let tcp = TcpStream::connect(("127.0.0.1", seed.port)).await.unwrap();
+        let (mut conn, mut rng) = live(tcp, &seed, rng_seed);
+        let method = tokio::time::timeout(
+            TIMEOUT,
+            initiate(&mut conn, seed.info_hash, seed.pieces, offer, &mut *rng),
+        )
+        .await
+        .expect("handshake and bitfield within the timeout");
+        assert_eq!(method, Method::Rc4, "libtorrent allows only RC4");
+        let comment = format!("our initiator offering {offer:?} against libtorrent (forced RC4)");
+        record(conn, name, &comment);
     }
-}
-
-/// Dials the seed offering `offer`, then exchanges handshakes and reads its bitfield.
-async fn initiate(seed: &Seed, offer: CryptoMethods) {
-    let mut tcp = TcpStream::connect(("127.0.0.1", seed.port)).await.unwrap();
-    let mut rng = ring::rand::SystemRandom::new();
-    let hello = our_handshake(seed.info_hash);
-    let mut initiator = Initiator::new(seed.info_hash, offer, &hello, &mut rng).unwrap();
-    let mut outcome = loop {
-        tcp.write_all(&initiator.take_output()).await.unwrap();
-        let mut buf = [0u8; 4096];
-        let n = tcp.read(&mut buf).await.unwrap();
-        assert!(n > 0, "libtorrent closed the connection during MSE");
-        if let Some(outcome) = initiator.feed(&buf[..n]).unwrap() {
-            break outcome;
-        }
-    };
-    tcp.write_all(&initiator.take_output()).await.unwrap();
-    assert_eq!(outcome.method(), Method::Rc4, "libtorrent allows only RC4");
-    let mut have = std::mem::take(&mut outcome.payload);
-    fill(&mut tcp, &mut outcome, &mut have, wire::HANDSHAKE_LEN).await;
-    let theirs = Handshake::decode(have[..wire::HANDSHAKE_LEN].try_into().unwrap()).unwrap();
-    assert_eq!(theirs.info_hash, seed.info_hash);
-    expect_bitfield(&mut tcp, &mut outcome, have, seed.pieces).await;
 }
 
 #[tokio::test]
@@ -172,46 +133,30 @@ async fn a_libtorrent_seed_requiring_rc4_against_our_responder() {
     let mut seed = start_seed().await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    seed.commands
-        .write_all(format!("connect {port}\n").as_bytes())
-        .await
-        .unwrap();
+    let command = format!("connect {port}\n");
+    seed.commands.write_all(command.as_bytes()).await.unwrap();
     seed.commands.flush().await.unwrap();
-    let torrents: HashMap<[u8; 20], InfoHash> = [
-        (req2(&seed.info_hash), seed.info_hash),
-        (req2(&InfoHash([7; 20])), InfoHash([7; 20])),
-    ]
-    .into();
-    tokio::time::timeout(TIMEOUT, async {
-        let (mut tcp, _) = listener.accept().await.unwrap();
-        let mut rng = ring::rand::SystemRandom::new();
-        let mut responder = Responder::new(CryptoMethods::BOTH, &mut rng).unwrap();
-        let mut first = true;
-        let mut outcome = loop {
-            let mut buf = [0u8; 4096];
-            let n = tcp.read(&mut buf).await.unwrap();
-            assert!(n > 0, "libtorrent closed the connection during MSE");
-            if first {
-                assert_eq!(classify(&buf[..n]), Some(Incoming::Encrypted));
-                first = false;
-            }
-            let done = responder.feed(&buf[..n], &torrents).unwrap();
-            tcp.write_all(&responder.take_output()).await.unwrap();
-            if let Some(outcome) = done {
-                break outcome;
-            }
-        };
-        assert_eq!(outcome.info_hash, seed.info_hash);
-        assert_eq!(outcome.method(), Method::Rc4, "libtorrent allows only RC4");
-        let mut have = std::mem::take(&mut outcome.payload);
-        fill(&mut tcp, &mut outcome, &mut have, wire::HANDSHAKE_LEN).await;
-        let theirs = Handshake::decode(have[..wire::HANDSHAKE_LEN].try_into().unwrap()).unwrap();
-        assert_eq!(theirs.info_hash, seed.info_hash);
-        let mut hello = our_handshake(seed.info_hash);
-        outcome.stream.encrypt(&mut hello);
-        tcp.write_all(&hello).await.unwrap();
-        expect_bitfield(&mut tcp, &mut outcome, have, seed.pieces).await;
-    })
+    let (tcp, _) = tokio::time::timeout(TIMEOUT, listener.accept())
+        .await
+        .expect("libtorrent connects within the timeout")
+        .unwrap();
+    let (mut conn, mut rng) = live(tcp, &seed, 21);
+    let method = tokio::time::timeout(
+        TIMEOUT,
+        respond(
+            &mut conn,
+            seed.info_hash,
+            seed.pieces,
+            CryptoMethods::BOTH,
+            &mut *rng,
+        ),
+    )
     .await
     .expect("handshake and bitfield within the timeout");
+    assert_eq!(method, Method::Rc4, "libtorrent provides only RC4");
+    record(
+        conn,
+        "mse_responder_accepts_both",
+        "libtorrent (forced RC4) against our responder accepting both",
+    );
 }
