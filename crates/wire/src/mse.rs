@@ -35,18 +35,23 @@
 //! [`Initiator`]) send what `take_output` returns. When `feed` returns an [`Outcome`], the
 //! handshake is over: flush the output, then keep using the connection as
 //! [`Outcome::stream`] says, starting with the already decrypted [`Outcome::payload`].
+//! Over tokio I/O, [`initiate`] and [`respond`] do that loop and return an [`MseStream`] that
+//! reads and writes plaintext (split it with [`MseStream::into_parts`] into an [`MseReader`]
+//! and an [`MseWriter`]), so the plaintext handshake code runs on it unchanged.
 //! Time is the caller's: close a connection that does not finish within its handshake timeout.
 //! [`classify`] tells from the first bytes of an accepted connection whether to start a
 //! [`Responder`] or read a plaintext handshake.
 
 mod dh;
 mod initiator;
+mod io;
 mod keys;
 mod responder;
 
 use metainfo::InfoHash;
 
 pub use initiator::Initiator;
+pub use io::{Decryptor, Encryptor, MseReader, MseStream, MseWriter, initiate, respond};
 pub use keys::{Keystream, req2};
 pub use responder::Responder;
 
@@ -108,6 +113,12 @@ pub enum MseError {
     /// `feed` called again after the handshake ended (successfully or not).
     #[error("the MSE handshake has already ended")]
     Finished,
+    /// The connection failed during the handshake ([`initiate`] / [`respond`]).
+    #[error("i/o during the MSE handshake")]
+    Io(#[source] std::io::Error),
+    /// The peer closed the connection during the handshake ([`initiate`] / [`respond`]).
+    #[error("peer closed the connection during the MSE handshake")]
+    Closed,
 }
 
 /// A set of crypto methods: what an initiator offers (`crypto_provide`) or a responder accepts.
