@@ -2,6 +2,8 @@
 //! (`in_enc_policy` = `out_enc_policy` = forced, `allowed_enc_level` = rc4), over TCP on
 //! 127.0.0.1. Our initiator dials it; then it dials our responder. Each side must exchange
 //! BitTorrent handshakes inside the encrypted stream and read libtorrent's bitfield.
+//! The last two tests do the same through `mse::initiate` / `mse::respond` and the stream
+//! adapters, with the plaintext handshake functions and the codec on top, as the engine would.
 //! Skipped (loudly) where `/usr/bin/python3` cannot import libtorrent.
 //!
 //! With `MSE_RECORD_DIR` set, the conversations use seeded randomness and are written there as
@@ -16,12 +18,22 @@ mod conversation;
 use std::process::Stdio;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use conversation::{Conn, SeededRng, Transcript, initiate, respond};
-use metainfo::InfoHash;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use futures_util::StreamExt;
+use metainfo::{InfoHash, PeerId};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdin, Command};
-use wire::mse::{CryptoMethods, Method, RandomSource};
+use tokio_util::codec::FramedRead;
+use wire::mse::{
+    self, CryptoMethods, Incoming, Initiator, Method, MseReader, MseWriter, RandomSource,
+    Responder, classify, req2,
+};
+use wire::{
+    Codec, Handshake, Message, read_handshake, read_handshake_head, read_peer_id, write_handshake,
+};
 
 const PYTHON: &str = "/usr/bin/python3";
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scripts/lt_mse_peer.py");
@@ -159,4 +171,99 @@ async fn a_libtorrent_seed_requiring_rc4_against_our_responder() {
         "mse_responder_accepts_both",
         "libtorrent (forced RC4) against our responder accepting both",
     );
+}
+
+/// Reads messages until the bitfield and checks every piece is in it, the way a peer task does.
+async fn expect_bitfield<R: tokio::io::AsyncRead + Unpin>(reader: R, pieces: usize) {
+    let mut frames = FramedRead::new(reader, Codec::default());
+    loop {
+        match frames.next().await.expect("a message").unwrap() {
+            Message::Bitfield(bits) => {
+                assert_eq!(bits.len(), pieces.div_ceil(8));
+                assert!((0..pieces).all(|p| bits[p / 8] & (0x80 >> (p % 8)) != 0));
+                return;
+            }
+            Message::KeepAlive | Message::Extended { .. } => continue,
+            other => panic!("{other:?} before the bitfield"),
+        }
+    }
+}
+
+/// Our handshake, without the fast extension so a seed answers with a bitfield.
+fn plain_handshake(info_hash: InfoHash) -> Handshake {
+    Handshake {
+        reserved: [0; 8],
+        info_hash,
+        peer_id: PeerId(*b"-BM0001-mse-drivers!"),
+    }
+}
+
+/// What the engine's outgoing path would do: `mse::initiate` (empty IA, so our BitTorrent
+/// handshake goes through the encrypted stream), the plaintext handshake functions on the
+/// stream, then split halves and the codec.
+#[tokio::test]
+async fn the_drivers_dial_libtorrent_with_the_plaintext_handshake_code() {
+    if !libtorrent_available() {
+        eprintln!("SKIPPED: {PYTHON} cannot import libtorrent (install python3-libtorrent)");
+        return;
+    }
+    let seed = start_seed().await;
+    tokio::time::timeout(TIMEOUT, async {
+        let tcp = TcpStream::connect(("127.0.0.1", seed.port)).await.unwrap();
+        let mut rng = ring::rand::SystemRandom::new();
+        let initiator = Initiator::new(seed.info_hash, CryptoMethods::RC4, &[], &mut rng).unwrap();
+        let mut stream = mse::initiate(tcp, initiator).await.unwrap();
+        assert_eq!(stream.method(), Method::Rc4);
+        write_handshake(&mut stream, &plain_handshake(seed.info_hash))
+            .await
+            .unwrap();
+        let theirs = read_handshake(&mut stream).await.unwrap();
+        assert_eq!(theirs.info_hash, seed.info_hash);
+        let (tcp, read, _write) = stream.into_parts();
+        let (rd, _wr) = tcp.into_split();
+        expect_bitfield(MseReader::new(rd, read), seed.pieces).await;
+    })
+    .await
+    .expect("handshake and bitfield within the timeout");
+}
+
+/// What the engine's incoming path would do: classify the first bytes, `mse::respond` with
+/// them and the torrent map, then route by the info-hash of the handshake read from the stream.
+#[tokio::test]
+async fn the_drivers_accept_libtorrent_with_the_plaintext_handshake_code() {
+    if !libtorrent_available() {
+        eprintln!("SKIPPED: {PYTHON} cannot import libtorrent (install python3-libtorrent)");
+        return;
+    }
+    let mut seed = start_seed().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let command = format!("connect {}\n", listener.local_addr().unwrap().port());
+    seed.commands.write_all(command.as_bytes()).await.unwrap();
+    seed.commands.flush().await.unwrap();
+    let torrents: HashMap<[u8; 20], InfoHash> = [(req2(&seed.info_hash), seed.info_hash)].into();
+    tokio::time::timeout(TIMEOUT, async {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut first = vec![0u8; 20];
+        let n = tcp.read(&mut first).await.unwrap();
+        first.truncate(n);
+        assert_eq!(classify(&first), Some(Incoming::Encrypted));
+        let mut rng = ring::rand::SystemRandom::new();
+        let responder = Responder::new(CryptoMethods::BOTH, &mut rng).unwrap();
+        let mut stream = mse::respond(tcp, responder, &first, &torrents)
+            .await
+            .unwrap();
+        assert_eq!(stream.info_hash(), seed.info_hash);
+        let (_reserved, info_hash) = read_handshake_head(&mut stream).await.unwrap();
+        assert_eq!(info_hash, seed.info_hash);
+        write_handshake(&mut stream, &plain_handshake(info_hash))
+            .await
+            .unwrap();
+        read_peer_id(&mut stream).await.unwrap();
+        let (tcp, read, write) = stream.into_parts();
+        let (rd, wr) = tcp.into_split();
+        let _writer = MseWriter::new(wr, write);
+        expect_bitfield(MseReader::new(rd, read), seed.pieces).await;
+    })
+    .await
+    .expect("handshake and bitfield within the timeout");
 }
