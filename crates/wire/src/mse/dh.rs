@@ -14,8 +14,10 @@ use super::{MseError, RandomSource};
 /// Length of a public key and of the shared secret on the wire.
 pub const KEY_LEN: usize = 96;
 
-/// Length of the private exponent in bytes (160 bits).
+/// Length of the private exponent in bytes.
 const PRIVATE_LEN: usize = 20;
+/// Length of the private exponent in bits.
+const PRIVATE_BITS: u32 = 160;
 
 const_monty_params!(
     Prime,
@@ -66,9 +68,8 @@ impl KeyPair {
 
 /// `base^exponent mod P` for a base below P and a 160-bit exponent, as 96 big-endian bytes.
 fn power(base: &U768, exponent: &U768) -> [u8; KEY_LEN] {
-    let bits = u32::try_from(PRIVATE_LEN * 8).unwrap_or(u32::MAX);
     ModP::new(base)
-        .pow_bounded_exp(exponent, bits)
+        .pow_bounded_exp(exponent, PRIVATE_BITS)
         .retrieve()
         .to_be_bytes()
         .into()
