@@ -146,3 +146,20 @@ async fn drivers_report_a_closed_connection() {
     let err = respond(b, responder, &[], &torrents()).await.unwrap_err();
     assert!(matches!(err, wire::mse::MseError::Closed), "{err}");
 }
+
+/// The engine spawns its handshakes: the driver futures must be `Send`.
+#[test]
+fn driver_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let mut rng = ring::rand::SystemRandom::new();
+    let (a, b) = tokio::io::duplex(64);
+    let initiator = Initiator::new(TORRENT, CryptoMethods::BOTH, b"", &mut rng).unwrap();
+    assert_send(&initiate(a, initiator));
+    let responder = Responder::new(CryptoMethods::BOTH, &mut rng).unwrap();
+    let torrents = torrents();
+    assert_send(&respond(b, responder, &[], &torrents));
+    let lookup = wire::mse::LookupFn(|h: &[u8; 20]| (*h == req2(&TORRENT)).then_some(TORRENT));
+    let (_a, b) = tokio::io::duplex(64);
+    let responder = Responder::new(CryptoMethods::BOTH, &mut rng).unwrap();
+    assert_send(&respond(b, responder, &[], &lookup));
+}

@@ -33,11 +33,13 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Runs `responder` over an accepted `io` to the end of the handshake; `first` holds bytes
 /// already read from it (e.g. those [`classify`](super::classify) looked at), if any.
+/// `torrents` is consulted once, when the stream key arrives (it is `Sync` so that the future
+/// can move between threads: a map, or a [`LookupFn`](super::LookupFn) taking a lock briefly).
 pub async fn respond<S: AsyncRead + AsyncWrite + Unpin>(
     io: S,
     mut responder: Responder,
     first: &[u8],
-    torrents: &dyn SkeyLookup,
+    torrents: &(dyn SkeyLookup + Sync),
 ) -> Result<MseStream<S>, MseError> {
     let done = responder.feed(first, torrents)?;
     let output = responder.take_output();
