@@ -43,7 +43,8 @@ pub struct Initiator {
 
 impl Initiator {
     /// Starts a handshake for `info_hash`, offering `offer`, with `initial_payload` (usually
-    /// the 68-byte BitTorrent handshake, at most 65535 bytes) to send as `IA`.
+    /// the 68-byte BitTorrent handshake; may be empty) to send as `IA`. The format allows
+    /// 65535 bytes, but libtorrent refuses an `IA` over 68: send anything more afterwards.
     pub fn new(
         info_hash: InfoHash,
         offer: CryptoMethods,
