@@ -11,6 +11,7 @@ mod codec;
 mod extension;
 mod handshake;
 mod message;
+pub mod mse;
 mod pex;
 
 pub use codec::{Codec, MAX_MESSAGE_LEN, PIECE_HEADER_LEN, encode_piece_header};
