@@ -78,14 +78,13 @@ impl Search {
                 (Some(a), Some(b)) => a <= b,
             });
         self.candidates.insert(pos, new);
-        if self.candidates.len() > MAX_CANDIDATES {
-            if let Some(far) = self
+        if self.candidates.len() > MAX_CANDIDATES
+            && let Some(far) = self
                 .candidates
                 .iter()
                 .rposition(|c| c.state == State::Fresh)
-            {
-                self.candidates.remove(far);
-            }
+        {
+            self.candidates.remove(far);
         }
     }
 

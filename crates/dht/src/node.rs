@@ -152,6 +152,8 @@ pub struct Node {
     own_addrs: HashSet<SocketAddr>,
     bootstrap: Vec<SocketAddr>,
     next_housekeeping: Instant,
+    /// When to bootstrap again while the tables hold fewer than k nodes, and the back-off.
+    rebootstrap: Option<(Instant, Duration)>,
     stats: Stats,
 }
 
@@ -197,6 +199,7 @@ impl Node {
             own_addrs: HashSet::new(),
             bootstrap: Vec::new(),
             next_housekeeping: now + HOUSEKEEPING,
+            rebootstrap: None,
             stats: Stats::default(),
             rng,
             secret_rng,
@@ -264,25 +267,57 @@ impl Node {
             self.queue_ping(None, addr);
             return;
         }
+        self.rebootstrap = None;
+        self.bootstrap_through(Some(addr));
+    }
+
+    /// Adds `addr` to the running bootstrap lookup (a find_node of our own id), or starts one
+    /// seeded with the table and the bootstrap addresses.
+    fn bootstrap_through(&mut self, addr: Option<SocketAddr>) {
         let own = self.id;
         let running = self.lookups.iter_mut().find(|(_, l)| {
             !l.user && l.search.target() == own && matches!(l.phase, Phase::Searching)
         });
-        match running {
-            Some((_, l)) => l.search.add(None, addr),
+        let lookup = match running {
+            Some((_, l)) => l,
             None => {
                 let id = self.new_lookup(own, None, false);
-                if let Some(l) = self.lookups.get_mut(&id) {
-                    l.search.add(None, addr);
+                let Some(l) = self.lookups.get_mut(&id) else {
+                    return;
+                };
+                for a in &self.bootstrap {
+                    l.search.add(None, *a);
                 }
+                l
             }
+        };
+        if let Some(addr) = addr {
+            lookup.search.add(None, addr);
         }
+    }
+
+    /// After a bootstrap lookup: while the tables stay below k nodes, try again with back-off
+    /// (5 s doubling to 5 min; the first nodes of a new network know nobody yet).
+    fn bootstrap_finished(&mut self) {
+        if self.v4.len() + self.v6.len() >= K || self.bootstrap.is_empty() {
+            self.rebootstrap = None;
+            return;
+        }
+        let backoff = match self.rebootstrap {
+            Some((_, b)) => (b * 2).min(Duration::from_secs(300)),
+            None => Duration::from_secs(5),
+        };
+        self.rebootstrap = Some((self.now + backoff, backoff));
     }
 
     /// Starts a get_peers lookup for `info_hash`, then (with `announce = Some(port)`) an
     /// announce_peer to the closest nodes (`Some(0)`: announce with `implied_port`, for a
     /// shared UDP/uTP port). `None` when too many lookups are running.
-    pub fn start_get_peers(&mut self, info_hash: NodeId, announce: Option<u16>) -> Option<LookupId> {
+    pub fn start_get_peers(
+        &mut self,
+        info_hash: NodeId,
+        announce: Option<u16>,
+    ) -> Option<LookupId> {
         if self.user_lookups() >= self.cfg.max_lookups {
             return None;
         }
@@ -301,7 +336,12 @@ impl Node {
         self.lookups.values().filter(|l| l.user).count()
     }
 
-    fn new_lookup(&mut self, target: NodeId, get_peers: Option<Option<u16>>, user: bool) -> LookupId {
+    fn new_lookup(
+        &mut self,
+        target: NodeId,
+        get_peers: Option<Option<u16>>,
+        user: bool,
+    ) -> LookupId {
         let id = LookupId(self.next_lookup);
         self.next_lookup += 1;
         let mut search = Search::new(target);
@@ -347,6 +387,9 @@ impl Node {
     /// When [`Node::handle_timeout`] (or [`Node::poll_transmit`]) should next be called.
     pub fn next_timeout(&self) -> Option<Instant> {
         let mut t = self.tokens.next_rotation().min(self.next_housekeeping);
+        if let Some((at, _)) = self.rebootstrap {
+            t = t.min(at);
+        }
         if let Some(d) = self.txns.values().map(|x| x.deadline).min() {
             t = t.min(d);
         }
@@ -396,6 +439,13 @@ impl Node {
         }
         for target in refresh {
             self.new_lookup(target, None, false);
+        }
+        if let Some((at, backoff)) = self.rebootstrap
+            && now >= at
+        {
+            // Keep the back-off until this attempt is judged.
+            self.rebootstrap = Some((now + Duration::from_secs(3600), backoff));
+            self.bootstrap_through(None);
         }
         self.advance_lookups();
     }
@@ -535,5 +585,5 @@ fn normalize(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-// #[cfg(test)]
-// mod tests;
+#[cfg(test)]
+mod tests;

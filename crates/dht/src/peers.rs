@@ -39,15 +39,14 @@ impl PeerStore {
             p.1 = now;
             return true;
         }
-        if list.len() >= self.max_per_hash {
-            if let Some(oldest) = list
+        if list.len() >= self.max_per_hash
+            && let Some(oldest) = list
                 .iter()
                 .enumerate()
                 .min_by_key(|(_, (_, t))| *t)
                 .map(|(i, _)| i)
-            {
-                list.swap_remove(oldest);
-            }
+        {
+            list.swap_remove(oldest);
         }
         list.push((peer, now));
         true

@@ -109,6 +109,7 @@ impl Table {
     }
 
     /// Number of buckets.
+    #[cfg(test)]
     pub fn bucket_count(&self) -> usize {
         self.buckets.len()
     }
@@ -233,11 +234,11 @@ impl Table {
         };
         let entry = &mut bucket.nodes[pos];
         entry.fails = entry.fails.saturating_add(1);
-        if entry.state(now) == NodeState::Bad {
-            if let Some(fresh) = bucket.replacements.pop() {
-                bucket.nodes[pos] = fresh;
-                bucket.last_changed = now;
-            }
+        if entry.state(now) == NodeState::Bad
+            && let Some(fresh) = bucket.replacements.pop()
+        {
+            bucket.nodes[pos] = fresh;
+            bucket.last_changed = now;
         }
     }
 
@@ -250,6 +251,7 @@ impl Table {
     }
 
     /// The state of the node `id`, when it is in the table.
+    #[cfg(test)]
     pub fn state_of(&self, now: Instant, id: &NodeId) -> Option<NodeState> {
         self.buckets[self.index(id)]
             .nodes
@@ -354,7 +356,10 @@ mod tests {
         t.failed(later, Some(ping), ping_addr);
         assert!(t.contains(&ping));
         t.failed(later, None, ping_addr);
-        assert!(!t.contains(&ping), "a bad node gives way to its replacement");
+        assert!(
+            !t.contains(&ping),
+            "a bad node gives way to its replacement"
+        );
         assert!(t.contains(&extra));
     }
 
@@ -364,7 +369,13 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(4);
         let mut t = Table::new(NodeId::random(&mut rng), now);
         assert!(t.refresh_targets(now, &mut rng).is_empty());
-        assert_eq!(t.refresh_targets(now + QUESTIONABLE_AFTER, &mut rng).len(), 1);
-        assert!(t.refresh_targets(now + QUESTIONABLE_AFTER, &mut rng).is_empty());
+        assert_eq!(
+            t.refresh_targets(now + QUESTIONABLE_AFTER, &mut rng).len(),
+            1
+        );
+        assert!(
+            t.refresh_targets(now + QUESTIONABLE_AFTER, &mut rng)
+                .is_empty()
+        );
     }
 }

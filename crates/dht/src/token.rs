@@ -87,7 +87,10 @@ mod tests {
         let ip: IpAddr = "127.0.0.5".parse().unwrap();
         let tok = t.make(ip);
         assert!(t.check(ip, &tok));
-        assert!(!t.check("127.0.0.6".parse().unwrap(), &tok), "bound to the IP");
+        assert!(
+            !t.check("127.0.0.6".parse().unwrap(), &tok),
+            "bound to the IP"
+        );
         assert!(!t.check(ip, b"forged!!"));
         t.rotate_if_due(now + period, &mut rng);
         assert!(t.check(ip, &tok), "still valid after one rotation");

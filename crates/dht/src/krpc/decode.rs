@@ -53,7 +53,9 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
         None => None,
     };
     let observed_addr = match dict.get(b"ip") {
-        Some(v) => Some(compact_addr(v.as_bytes().ok_or(DecodeError::Invalid("ip"))?)?),
+        Some(v) => Some(compact_addr(
+            v.as_bytes().ok_or(DecodeError::Invalid("ip"))?,
+        )?),
         None => None,
     };
     let read_only = dict.get(b"ro").and_then(Value::as_int) == Some(1);
@@ -240,7 +242,10 @@ pub(crate) fn compact_addr(raw: &[u8]) -> Result<SocketAddr, DecodeError> {
 fn compact_v4(raw: &[u8]) -> Option<SocketAddrV4> {
     let ip: [u8; 4] = raw.get(..4)?.try_into().ok()?;
     let port: [u8; 2] = raw.get(4..6)?.try_into().ok()?;
-    Some(SocketAddrV4::new(Ipv4Addr::from(ip), u16::from_be_bytes(port)))
+    Some(SocketAddrV4::new(
+        Ipv4Addr::from(ip),
+        u16::from_be_bytes(port),
+    ))
 }
 
 fn compact_v6(raw: &[u8]) -> Option<SocketAddrV6> {

@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 
 use super::{Event, Node, Phase, Purpose, Queued, Txn};
+use crate::NodeId;
 use crate::krpc::{QueryKind, Response};
 use crate::table::Insert;
-use crate::NodeId;
 
 impl Node {
     /// Takes the transaction `tid` if it was sent to `from`.
@@ -158,7 +158,11 @@ impl Node {
                 });
             }
             let Some(Some(port)) = l.get_peers else {
+                let bootstrap = !l.user && target == self.id;
                 self.lookups.remove(&lid);
+                if bootstrap {
+                    self.bootstrap_finished();
+                }
                 continue;
             };
             self.start_announce(lid, target, port);

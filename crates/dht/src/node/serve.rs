@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use super::Node;
-use crate::krpc::{Body, ErrorReply, Message, Query, QueryKind, Response, Want, code};
 use crate::NodeId;
+use crate::krpc::{Body, ErrorReply, Message, Query, QueryKind, Response, Want, code};
 
 impl Node {
     /// Answers query `q` from `from` (rate-limited per IP) and considers adding the querier.

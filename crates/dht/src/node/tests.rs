@@ -1,0 +1,405 @@
+//! The node alone and in a simulated network of in-memory nodes (seeded RNG, simulated time).
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::krpc::{ErrorReply, Response, code};
+
+fn addr(i: usize) -> SocketAddr {
+    let i = u32::try_from(i).unwrap();
+    SocketAddr::from((Ipv4Addr::from(0x7f00_0001 + (i << 8) + i % 200), 6881))
+}
+
+fn cfg(seed: u64) -> Config {
+    Config {
+        seed: Some(seed),
+        ..Config::default()
+    }
+}
+
+/// Nodes that deliver datagrams to each other at the end of each 100 ms step.
+struct Net {
+    nodes: Vec<Node>,
+    addrs: Vec<SocketAddr>,
+    index: HashMap<SocketAddr, usize>,
+    now: Instant,
+    events: Vec<Vec<Event>>,
+}
+
+impl Net {
+    fn new(n: usize, seed: u64) -> Net {
+        let now = Instant::now();
+        let mut net = Net {
+            nodes: Vec::new(),
+            addrs: Vec::new(),
+            index: HashMap::new(),
+            now,
+            events: vec![Vec::new(); n],
+        };
+        for i in 0..n {
+            let mut node = Node::new(cfg(seed * 1000 + i as u64), now);
+            node.add_own_addr(addr(i));
+            net.nodes.push(node);
+            net.addrs.push(addr(i));
+            net.index.insert(addr(i), i);
+        }
+        net
+    }
+
+    fn step(&mut self) {
+        let mut wire = Vec::new();
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            while let Some((to, bytes)) = node.poll_transmit(self.now) {
+                wire.push((self.addrs[i], to, bytes));
+            }
+        }
+        self.now += Duration::from_millis(100);
+        for (from, to, bytes) in wire {
+            if let Some(&j) = self.index.get(&to) {
+                self.nodes[j].handle_datagram(self.now, from, &bytes);
+            }
+        }
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            node.handle_timeout(self.now);
+            while let Some(e) = node.poll_event() {
+                self.events[i].push(e);
+            }
+        }
+    }
+
+    fn bootstrap(&mut self, steps: usize) {
+        let first = self.addrs[0];
+        for node in &mut self.nodes[1..] {
+            node.add_node(first);
+        }
+        for _ in 0..steps {
+            self.step();
+        }
+    }
+}
+
+#[test]
+fn empty_bootstrap_list_sends_nothing_until_told_of_a_node() {
+    let mut now = Instant::now();
+    let mut node = Node::new(cfg(1), now);
+    let lookup = node.start_get_peers(NodeId([9; 20]), Some(6881)).unwrap();
+    for _ in 0..3600 {
+        assert_eq!(node.poll_transmit(now), None);
+        now += Duration::from_secs(1);
+    }
+    let events: Vec<Event> = std::iter::from_fn(|| node.poll_event()).collect();
+    assert!(events.contains(&Event::LookupDone {
+        lookup,
+        target: NodeId([9; 20]),
+        responders: 0,
+        peers: 0
+    }));
+    node.add_node(addr(5));
+    let (to, bytes) = node
+        .poll_transmit(now)
+        .expect("a query once a node is known");
+    assert_eq!(to, addr(5));
+    assert!(crate::is_dht_packet(&bytes));
+}
+
+#[test]
+fn bootstrap_from_one_node_fills_the_routing_tables() {
+    let mut net = Net::new(150, 1);
+    net.bootstrap(300);
+    let sizes: Vec<usize> = net.nodes.iter().map(|n| n.table_sizes().0).collect();
+    let min = sizes.iter().copied().min().unwrap();
+    let avg = sizes.iter().sum::<usize>() / sizes.len();
+    assert!(min >= K, "every node knows at least k nodes: {sizes:?}");
+    assert!(avg >= 2 * K, "tables fill: average {avg}");
+    assert!(net.nodes.iter().all(|n| n.table_sizes().1 == 0));
+    assert!(net.nodes[3].save_nodes().len() >= K);
+}
+
+#[test]
+fn get_peers_finds_a_peer_announced_by_another_node() {
+    let mut net = Net::new(200, 2);
+    net.bootstrap(300);
+    let info_hash = NodeId([0x42; 20]);
+    let announcer = 17;
+    let a = net.nodes[announcer]
+        .start_get_peers(info_hash, Some(7777))
+        .unwrap();
+    let mut acked = None;
+    for _ in 0..100 {
+        net.step();
+        acked = net.events[announcer].iter().find_map(|e| match e {
+            Event::AnnounceDone { lookup, acked, .. } if *lookup == a => Some(*acked),
+            _ => None,
+        });
+        if acked.is_some() {
+            break;
+        }
+    }
+    assert!(acked.unwrap_or(0) >= K / 2, "announce accepted: {acked:?}");
+    let stored: usize = net.nodes.iter().map(|n| n.stored_peers().1).sum();
+    assert_eq!(stored, acked.unwrap_or(0));
+
+    let seeker = 150;
+    let want = SocketAddr::new(net.addrs[announcer].ip(), 7777);
+    let l = net.nodes[seeker].start_get_peers(info_hash, None).unwrap();
+    let mut rounds = 0;
+    let found = loop {
+        net.step();
+        rounds += 1;
+        let found = net.events[seeker].iter().any(|e| {
+            matches!(e, Event::Peers { lookup, peers, .. } if *lookup == l && peers.contains(&want))
+        });
+        if found || rounds >= 50 {
+            break found;
+        }
+    };
+    assert!(found, "peer not found in {rounds} rounds");
+    assert!(rounds <= 30, "took {rounds} rounds");
+    for _ in 0..60 {
+        net.step();
+    }
+    assert!(net.events[seeker].iter().any(
+        |e| matches!(e, Event::LookupDone { lookup, peers, .. } if *lookup == l && *peers == 1)
+    ));
+}
+
+/// A query message from a fake node.
+fn query(tid: &[u8], id: NodeId, kind: QueryKind) -> Vec<u8> {
+    Message {
+        tid: tid.to_vec(),
+        version: None,
+        observed_addr: None,
+        read_only: true,
+        body: Body::Query(Query {
+            id,
+            want: Want::default(),
+            kind,
+        }),
+    }
+    .encode()
+}
+
+fn reply(node: &mut Node, now: Instant) -> Message {
+    let (_, bytes) = node.poll_transmit(now).expect("an answer");
+    Message::decode(&bytes).unwrap()
+}
+
+#[test]
+fn announce_tokens_are_checked() {
+    let now = Instant::now();
+    let mut node = Node::new(cfg(3), now);
+    let peer = addr(1);
+    let me = NodeId([1; 20]);
+    let ih = NodeId([2; 20]);
+    let announce = |token: &[u8]| {
+        query(
+            b"an",
+            me,
+            QueryKind::AnnouncePeer {
+                info_hash: ih,
+                port: 5000,
+                implied_port: false,
+                token: token.to_vec(),
+            },
+        )
+    };
+    let bad_token = Body::Error(ErrorReply {
+        code: code::PROTOCOL,
+        message: "bad token".into(),
+    });
+    node.handle_datagram(now, peer, &announce(b"forged"));
+    assert_eq!(reply(&mut node, now).body, bad_token);
+    assert_eq!(node.stored_peers(), (0, 0));
+
+    node.handle_datagram(
+        now,
+        peer,
+        &query(b"gp", me, QueryKind::GetPeers { info_hash: ih }),
+    );
+    let Body::Response(r) = reply(&mut node, now).body else {
+        panic!("get_peers answer");
+    };
+    let token = r.token.expect("a token");
+    // The token is bound to the IP.
+    node.handle_datagram(now, addr(2), &announce(&token));
+    assert_eq!(reply(&mut node, now).body, bad_token);
+    node.handle_datagram(now, peer, &announce(&token));
+    assert!(matches!(reply(&mut node, now).body, Body::Response(_)));
+    assert_eq!(node.stored_peers(), (1, 1));
+    // Ten minutes later (two rotations) it has expired.
+    let later = now + Duration::from_secs(601);
+    node.handle_timeout(now + Duration::from_secs(301));
+    node.handle_timeout(later);
+    node.handle_datagram(later, peer, &announce(&token));
+    assert_eq!(reply(&mut node, later).body, bad_token);
+    assert_eq!(node.stats().bad_tokens, 3);
+    // The stored peer expires after 30 minutes.
+    node.handle_datagram(
+        later,
+        peer,
+        &query(b"gp", me, QueryKind::GetPeers { info_hash: ih }),
+    );
+    let Body::Response(r) = reply(&mut node, later).body else {
+        panic!()
+    };
+    assert_eq!(r.values, vec![SocketAddr::new(peer.ip(), 5000)]);
+    let expired = now + Duration::from_secs(31 * 60);
+    node.handle_datagram(
+        expired,
+        peer,
+        &query(b"gp", me, QueryKind::GetPeers { info_hash: ih }),
+    );
+    let Body::Response(r) = reply(&mut node, expired).body else {
+        panic!()
+    };
+    assert!(r.values.is_empty());
+}
+
+#[test]
+fn a_flood_from_one_address_is_cut() {
+    let now = Instant::now();
+    let mut node = Node::new(cfg(4), now);
+    let ping = query(b"pp", NodeId([1; 20]), QueryKind::Ping);
+    for _ in 0..1000 {
+        node.handle_datagram(now, addr(1), &ping);
+    }
+    node.handle_datagram(now, addr(2), &ping);
+    let answers = std::iter::from_fn(|| node.poll_transmit(now)).count();
+    let burst = Config::default().per_ip_burst as usize;
+    assert_eq!(
+        answers,
+        burst + 1,
+        "the burst of one address, and the other address"
+    );
+    assert_eq!(node.stats().rate_limited, 1000 - burst as u64);
+    // After a second, the address gets its sustained rate again.
+    let later = now + Duration::from_secs(1);
+    for _ in 0..100 {
+        node.handle_datagram(later, addr(1), &ping);
+    }
+    let answers = std::iter::from_fn(|| node.poll_transmit(later)).count();
+    assert_eq!(
+        answers,
+        Config::default().per_ip_queries_per_second as usize
+    );
+}
+
+#[test]
+fn outgoing_queries_are_rate_limited_and_bounded_in_flight() {
+    let start = Instant::now();
+    let mut c = cfg(5);
+    c.queries_per_second = 10.0;
+    c.query_burst = 5.0;
+    c.max_in_flight = 12;
+    let mut node = Node::new(c, start);
+    for i in 1..=100 {
+        node.add_node(addr(i));
+    }
+    for t in 0..50u8 {
+        node.start_find_node(NodeId([t; 20])).unwrap();
+    }
+    let mut sent = Vec::new();
+    let mut now = start;
+    while now < start + Duration::from_secs(3) {
+        while node.poll_transmit(now).is_some() {
+            sent.push(now);
+        }
+        now += Duration::from_millis(10);
+    }
+    let first_second = sent
+        .iter()
+        .filter(|t| **t < start + Duration::from_secs(1))
+        .count();
+    assert!(
+        first_second <= 5 + 10 + 1,
+        "{first_second} queries in the first second"
+    );
+    // Nothing answers and the timeout is 4 s: at most max_in_flight were sent.
+    assert_eq!(sent.len(), 12);
+    // After the timeouts, more go out.
+    while now < start + Duration::from_secs(6) {
+        while node.poll_transmit(now).is_some() {
+            sent.push(now);
+        }
+        now += Duration::from_millis(10);
+    }
+    assert!(sent.len() > 12);
+    assert!(node.stats().timeouts >= 12);
+}
+
+#[test]
+fn malformed_packets_are_dropped() {
+    let now = Instant::now();
+    let mut node = Node::new(cfg(6), now);
+    let mut bomb = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:q1:z".to_vec();
+    bomb.extend(std::iter::repeat_n(b'l', 100));
+    let junk: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:q".to_vec(),
+        vec![b'd'; 5000],
+        bomb,
+        b"d1:ad2:id3:abce1:q4:ping1:t2:aa1:y1:qe".to_vec(),
+        b"i42e".to_vec(),
+    ];
+    for j in &junk {
+        node.handle_datagram(now, addr(1), j);
+    }
+    assert_eq!(node.poll_transmit(now), None);
+    assert_eq!(node.stats().malformed, junk.len() as u64);
+}
+
+#[test]
+fn answers_claiming_our_id_or_address_and_wrong_tids_are_refused() {
+    let now = Instant::now();
+    let mut node = Node::new(cfg(7), now);
+    let me = addr(0);
+    node.add_own_addr(me);
+    let bootstrap = addr(1);
+    node.add_node(bootstrap);
+    let (to, bytes) = node.poll_transmit(now).unwrap();
+    assert_eq!(to, bootstrap);
+    let q = Message::decode(&bytes).unwrap();
+    let mut r = Response::new(NodeId([7; 20]));
+    let good = addr(3);
+    let SocketAddr::V4(me4) = me else { panic!() };
+    let SocketAddr::V4(good4) = good else {
+        panic!()
+    };
+    let SocketAddr::V4(other4) = addr(4) else {
+        panic!()
+    };
+    r.nodes = vec![
+        (node.id(), other4),
+        (NodeId([8; 20]), me4),
+        (NodeId([9; 20]), good4),
+    ];
+    let answer = |tid: Vec<u8>| {
+        Message {
+            tid,
+            version: None,
+            observed_addr: None,
+            read_only: false,
+            body: Body::Response(r.clone()),
+        }
+        .encode()
+    };
+    node.handle_datagram(now, bootstrap, &answer(b"zz".to_vec()));
+    node.handle_datagram(now, addr(2), &answer(q.tid.clone()));
+    assert_eq!(
+        node.stats().unexpected,
+        2,
+        "unknown tid, and right tid from the wrong address"
+    );
+    node.handle_datagram(now, bootstrap, &answer(q.tid.clone()));
+    assert_eq!(node.stats().refused_self, 2);
+    assert_eq!(node.table_sizes().0, 1);
+    let sent: Vec<SocketAddr> = std::iter::from_fn(|| node.poll_transmit(now))
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(sent, vec![good]);
+    // A datagram from our own address is ignored.
+    node.handle_datagram(now, me, &query(b"pp", NodeId([5; 20]), QueryKind::Ping));
+    assert_eq!(node.poll_transmit(now), None);
+}
