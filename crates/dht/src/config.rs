@@ -15,6 +15,8 @@ pub struct Config {
     /// Our public IP, when known: the node id is then a BEP 42 id for it (unless the address is
     /// loopback/private, which BEP 42 exempts, or `id` is set). Otherwise the id is random.
     pub public_ip: Option<IpAddr>,
+    /// Derive the id from `public_ip` (BEP 42); `false` keeps a random id.
+    pub bep42: bool,
     /// Seed of the node's random numbers (ids, transaction ids, secrets): fixed in tests for
     /// reproducible runs; `None` seeds from the OS.
     pub seed: Option<u64>,
@@ -59,6 +61,7 @@ impl Default for Config {
         Config {
             id: None,
             public_ip: None,
+            bep42: true,
             seed: None,
             ipv4: true,
             ipv6: true,

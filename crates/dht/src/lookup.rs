@@ -106,6 +106,17 @@ impl Search {
         out
     }
 
+    /// Whether [`Search::next_query`] would give a node now.
+    pub fn can_send(&self) -> bool {
+        self.in_flight < ALPHA
+            && self.sent < MAX_QUERIES
+            && (self
+                .candidates
+                .iter()
+                .any(|c| c.id.is_none() && c.state == State::Fresh)
+                || self.next_fresh().is_some())
+    }
+
     /// The next node to query, if the lookup may send one now (marks it in flight).
     pub fn next_query(&mut self) -> Option<(Option<NodeId>, SocketAddr)> {
         if self.in_flight >= ALPHA || self.sent >= MAX_QUERIES {
@@ -231,8 +242,10 @@ mod tests {
             id[0] = i;
             s.add(Some(NodeId(id)), addr(i));
         }
+        assert!(s.can_send());
         let first: Vec<_> = (0..5).filter_map(|_| s.next_query()).collect();
         assert_eq!(first.len(), ALPHA);
+        assert!(!s.can_send(), "alpha queries in flight");
         assert_eq!(first[0].1, addr(1));
         assert!(!s.converged());
         for round in 0..10 {

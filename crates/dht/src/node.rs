@@ -2,8 +2,10 @@
 //! it feeds [`Node::handle_datagram`], sends what [`Node::poll_transmit`] yields, wakes up at
 //! [`Node::next_timeout`], and reads [`Node::poll_event`].
 
+mod lookups;
 mod replies;
 mod serve;
+mod transmit;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -11,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::id::{NodeId, bep42_exempt, bep42_id};
-use crate::krpc::{Body, Message, Query, QueryKind, Want};
+use crate::krpc::{Body, Message, QueryKind};
 use crate::lookup::Search;
 use crate::peers::PeerStore;
 use crate::ratelimit::{PerIpLimiter, TokenBucket};
-use crate::table::{K, Table};
+use crate::table::Table;
 use crate::token::Tokens;
 
 /// Identifies a lookup started with [`Node::start_get_peers`] or [`Node::start_find_node`].
@@ -168,7 +170,7 @@ impl Node {
         let mut secret_rng = fastrand::Rng::with_seed(rng.u64(..) ^ 0x5eed_70c3_u64);
         let id = match (cfg.id, cfg.public_ip) {
             (Some(id), _) => id,
-            (None, Some(ip)) if !bep42_exempt(ip) => {
+            (None, Some(ip)) if cfg.bep42 && !bep42_exempt(ip) => {
                 let r = rng.u8(..);
                 bep42_id(ip, r, &mut rng)
             }
@@ -251,127 +253,6 @@ impl Node {
             && self.family_enabled(addr)
     }
 
-    /// Tells the node about a node by address only (bootstrap list, saved nodes, BEP 5 `port`
-    /// messages). While the tables are nearly empty this starts a bootstrap (a find_node lookup
-    /// of our own id through it); later the node is just pinged and added if it answers.
-    pub fn add_node(&mut self, addr: SocketAddr) {
-        let addr = normalize(addr);
-        if !self.usable(&addr) || self.own_addrs.contains(&addr) {
-            return;
-        }
-        if !self.bootstrap.contains(&addr) && self.bootstrap.len() < 64 {
-            self.bootstrap.push(addr);
-        }
-        let table = if addr.is_ipv4() { &self.v4 } else { &self.v6 };
-        if table.len() >= K {
-            self.queue_ping(None, addr);
-            return;
-        }
-        self.rebootstrap = None;
-        self.bootstrap_through(Some(addr));
-    }
-
-    /// Adds `addr` to the running bootstrap lookup (a find_node of our own id), or starts one
-    /// seeded with the table and the bootstrap addresses.
-    fn bootstrap_through(&mut self, addr: Option<SocketAddr>) {
-        let own = self.id;
-        let running = self.lookups.iter_mut().find(|(_, l)| {
-            !l.user && l.search.target() == own && matches!(l.phase, Phase::Searching)
-        });
-        let lookup = match running {
-            Some((_, l)) => l,
-            None => {
-                let id = self.new_lookup(own, None, false);
-                let Some(l) = self.lookups.get_mut(&id) else {
-                    return;
-                };
-                for a in &self.bootstrap {
-                    l.search.add(None, *a);
-                }
-                l
-            }
-        };
-        if let Some(addr) = addr {
-            lookup.search.add(None, addr);
-        }
-    }
-
-    /// After a bootstrap lookup: while the tables stay below k nodes, try again with back-off
-    /// (5 s doubling to 5 min; the first nodes of a new network know nobody yet).
-    fn bootstrap_finished(&mut self) {
-        if self.v4.len() + self.v6.len() >= K || self.bootstrap.is_empty() {
-            self.rebootstrap = None;
-            return;
-        }
-        let backoff = match self.rebootstrap {
-            Some((_, b)) => (b * 2).min(Duration::from_secs(300)),
-            None => Duration::from_secs(5),
-        };
-        self.rebootstrap = Some((self.now + backoff, backoff));
-    }
-
-    /// Starts a get_peers lookup for `info_hash`, then (with `announce = Some(port)`) an
-    /// announce_peer to the closest nodes (`Some(0)`: announce with `implied_port`, for a
-    /// shared UDP/uTP port). `None` when too many lookups are running.
-    pub fn start_get_peers(
-        &mut self,
-        info_hash: NodeId,
-        announce: Option<u16>,
-    ) -> Option<LookupId> {
-        if self.user_lookups() >= self.cfg.max_lookups {
-            return None;
-        }
-        Some(self.new_lookup(info_hash, Some(announce), true))
-    }
-
-    /// Starts a find_node lookup for `target`. `None` when too many lookups are running.
-    pub fn start_find_node(&mut self, target: NodeId) -> Option<LookupId> {
-        if self.user_lookups() >= self.cfg.max_lookups {
-            return None;
-        }
-        Some(self.new_lookup(target, None, true))
-    }
-
-    fn user_lookups(&self) -> usize {
-        self.lookups.values().filter(|l| l.user).count()
-    }
-
-    fn new_lookup(
-        &mut self,
-        target: NodeId,
-        get_peers: Option<Option<u16>>,
-        user: bool,
-    ) -> LookupId {
-        let id = LookupId(self.next_lookup);
-        self.next_lookup += 1;
-        let mut search = Search::new(target);
-        let now = self.now;
-        for (nid, addr) in self
-            .v4
-            .closest(now, &target, 2 * K)
-            .into_iter()
-            .chain(self.v6.closest(now, &target, 2 * K))
-        {
-            search.add(Some(nid), addr);
-        }
-        if self.v4.len() + self.v6.len() == 0 {
-            for addr in &self.bootstrap {
-                search.add(None, *addr);
-            }
-        }
-        self.lookups.insert(
-            id,
-            Lookup {
-                search,
-                get_peers,
-                user,
-                phase: Phase::Searching,
-                peers: HashSet::new(),
-            },
-        );
-        id
-    }
-
     /// Addresses worth saving for the next start, best first.
     pub fn save_nodes(&self) -> Vec<SocketAddr> {
         let mut out = self.v4.addrs(self.now);
@@ -399,7 +280,11 @@ impl Node {
         if self.v6.len() > 0 {
             t = t.min(self.v6.next_refresh().unwrap_or(t));
         }
-        let wants_send = !self.queued.is_empty() || !self.lookups.is_empty();
+        let wants_send = !self.queued.is_empty()
+            || self
+                .lookups
+                .values()
+                .any(|l| matches!(l.phase, Phase::Searching) && l.search.can_send());
         if !self.outbox.is_empty() {
             t = t.min(self.now);
         } else if wants_send && self.txns.len() < self.cfg.max_in_flight {
@@ -464,87 +349,6 @@ impl Node {
         let q = next?;
         self.outbound.try_take(self.now);
         Some(self.send_query(q))
-    }
-
-    /// A query from the lookups, taken round-robin.
-    fn next_lookup_query(&mut self) -> Option<Queued> {
-        let after: Vec<LookupId> = self
-            .lookups
-            .range(LookupId(self.served_lookup.0 + 1)..)
-            .map(|(k, _)| *k)
-            .chain(self.lookups.range(..=self.served_lookup).map(|(k, _)| *k))
-            .collect();
-        for lid in after {
-            let Some(l) = self.lookups.get_mut(&lid) else {
-                continue;
-            };
-            if !matches!(l.phase, Phase::Searching) {
-                continue;
-            }
-            if let Some((id, addr)) = l.search.next_query() {
-                self.served_lookup = lid;
-                let target = l.search.target();
-                let kind = match l.get_peers {
-                    Some(_) => QueryKind::GetPeers { info_hash: target },
-                    None => QueryKind::FindNode { target },
-                };
-                return Some(Queued {
-                    addr,
-                    id,
-                    kind,
-                    purpose: Purpose::Lookup(lid),
-                });
-            }
-        }
-        None
-    }
-
-    fn send_query(&mut self, q: Queued) -> (SocketAddr, Vec<u8>) {
-        let mut tid = self.next_tid;
-        while self.txns.contains_key(&tid) {
-            tid = tid.wrapping_add(1);
-        }
-        self.next_tid = tid.wrapping_add(1 + self.rng.u16(..64));
-        let msg = Message {
-            tid: tid.to_be_bytes().to_vec(),
-            version: Some(self.cfg.version.clone()),
-            observed_addr: None,
-            read_only: self.cfg.read_only,
-            body: Body::Query(Query {
-                id: self.id,
-                want: Want {
-                    v4: self.cfg.ipv4 && self.cfg.ipv6,
-                    v6: self.cfg.ipv4 && self.cfg.ipv6,
-                },
-                kind: q.kind,
-            }),
-        };
-        self.txns.insert(
-            tid,
-            Txn {
-                addr: q.addr,
-                id: q.id,
-                deadline: self.now + self.cfg.query_timeout,
-                purpose: q.purpose,
-            },
-        );
-        self.stats.queries_sent += 1;
-        (q.addr, msg.encode())
-    }
-
-    fn queue_ping(&mut self, id: Option<NodeId>, addr: SocketAddr) {
-        if self.queued.len() >= MAX_QUEUED
-            || self.queued.iter().any(|q| q.addr == addr)
-            || self.txns.values().any(|t| t.addr == addr)
-        {
-            return;
-        }
-        self.queued.push_back(Queued {
-            addr,
-            id,
-            kind: QueryKind::Ping,
-            purpose: Purpose::Ping,
-        });
     }
 
     /// Feeds one received datagram.

@@ -5,7 +5,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::krpc::{ErrorReply, Response, code};
+use crate::krpc::{ErrorReply, Query, Response, Want, code};
+use crate::table::K;
 
 fn addr(i: usize) -> SocketAddr {
     let i = u32::try_from(i).unwrap();
@@ -402,4 +403,23 @@ fn answers_claiming_our_id_or_address_and_wrong_tids_are_refused() {
     // A datagram from our own address is ignored.
     node.handle_datagram(now, me, &query(b"pp", NodeId([5; 20]), QueryKind::Ping));
     assert_eq!(node.poll_transmit(now), None);
+}
+
+#[test]
+fn node_ids_follow_bep42_for_a_public_address() {
+    let now = Instant::now();
+    let public: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+    let mut c = cfg(8);
+    c.public_ip = Some(public);
+    let node = Node::new(c.clone(), now);
+    assert!(crate::bep42_valid(&node.id(), public));
+    c.bep42 = false;
+    let random = Node::new(c.clone(), now);
+    assert!(!crate::bep42_valid(&random.id(), public), "a random id (1 in 2^21 chance to match)");
+    c.bep42 = true;
+    c.public_ip = Some("127.0.0.1".parse().unwrap());
+    let loopback = Node::new(c, now);
+    let plain = Node::new(cfg(8), now).id();
+    assert_eq!(loopback.id(), plain, "loopback is exempt: the random id");
+    assert_eq!(random.id(), plain);
 }
