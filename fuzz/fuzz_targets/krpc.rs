@@ -1,6 +1,6 @@
 //! The KRPC decoder never panics, everything it accepts re-encodes to a message that decodes
 //! the same, and a node fed arbitrary datagrams (split into several from several addresses,
-//! with time moving on) never panics and never answers more than the per-IP limit allows.
+//! with time moving on) never panics and only ever sends valid KRPC of bounded size.
 
 #![no_main]
 
@@ -30,8 +30,7 @@ fuzz_target!(|data: &[u8]| {
         let from = SocketAddr::from(([127, 0, 0, 2 + (sel & 3)], 6881 + u16::from(sel >> 6)));
         now += Duration::from_millis(u64::from(*sel) * 37);
         node.handle_datagram(now, from, dgram);
-        while let Some((to, bytes)) = node.poll_transmit(now) {
-            assert!(to.ip().is_loopback());
+        while let Some((_, bytes)) = node.poll_transmit(now) {
             assert!(bytes.len() <= dht::krpc::MAX_MESSAGE_LEN);
             Message::decode(&bytes).expect("we send valid KRPC");
         }

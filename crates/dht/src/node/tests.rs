@@ -1,12 +1,12 @@
-//! The node alone and in a simulated network of in-memory nodes (seeded RNG, simulated time).
+//! The node alone, fed hand-made datagrams (the network simulation is in `sim`).
 
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::*;
 use crate::krpc::{ErrorReply, Query, Response, Want, code};
-use crate::table::K;
+
+mod sim;
 
 fn addr(i: usize) -> SocketAddr {
     let i = u32::try_from(i).unwrap();
@@ -18,152 +18,6 @@ fn cfg(seed: u64) -> Config {
         seed: Some(seed),
         ..Config::default()
     }
-}
-
-/// Nodes that deliver datagrams to each other at the end of each 100 ms step.
-struct Net {
-    nodes: Vec<Node>,
-    addrs: Vec<SocketAddr>,
-    index: HashMap<SocketAddr, usize>,
-    now: Instant,
-    events: Vec<Vec<Event>>,
-}
-
-impl Net {
-    fn new(n: usize, seed: u64) -> Net {
-        let now = Instant::now();
-        let mut net = Net {
-            nodes: Vec::new(),
-            addrs: Vec::new(),
-            index: HashMap::new(),
-            now,
-            events: vec![Vec::new(); n],
-        };
-        for i in 0..n {
-            let mut node = Node::new(cfg(seed * 1000 + i as u64), now);
-            node.add_own_addr(addr(i));
-            net.nodes.push(node);
-            net.addrs.push(addr(i));
-            net.index.insert(addr(i), i);
-        }
-        net
-    }
-
-    fn step(&mut self) {
-        let mut wire = Vec::new();
-        for (i, node) in self.nodes.iter_mut().enumerate() {
-            while let Some((to, bytes)) = node.poll_transmit(self.now) {
-                wire.push((self.addrs[i], to, bytes));
-            }
-        }
-        self.now += Duration::from_millis(100);
-        for (from, to, bytes) in wire {
-            if let Some(&j) = self.index.get(&to) {
-                self.nodes[j].handle_datagram(self.now, from, &bytes);
-            }
-        }
-        for (i, node) in self.nodes.iter_mut().enumerate() {
-            node.handle_timeout(self.now);
-            while let Some(e) = node.poll_event() {
-                self.events[i].push(e);
-            }
-        }
-    }
-
-    fn bootstrap(&mut self, steps: usize) {
-        let first = self.addrs[0];
-        for node in &mut self.nodes[1..] {
-            node.add_node(first);
-        }
-        for _ in 0..steps {
-            self.step();
-        }
-    }
-}
-
-#[test]
-fn empty_bootstrap_list_sends_nothing_until_told_of_a_node() {
-    let mut now = Instant::now();
-    let mut node = Node::new(cfg(1), now);
-    let lookup = node.start_get_peers(NodeId([9; 20]), Some(6881)).unwrap();
-    for _ in 0..3600 {
-        assert_eq!(node.poll_transmit(now), None);
-        now += Duration::from_secs(1);
-    }
-    let events: Vec<Event> = std::iter::from_fn(|| node.poll_event()).collect();
-    assert!(events.contains(&Event::LookupDone {
-        lookup,
-        target: NodeId([9; 20]),
-        responders: 0,
-        peers: 0
-    }));
-    node.add_node(addr(5));
-    let (to, bytes) = node
-        .poll_transmit(now)
-        .expect("a query once a node is known");
-    assert_eq!(to, addr(5));
-    assert!(crate::is_dht_packet(&bytes));
-}
-
-#[test]
-fn bootstrap_from_one_node_fills_the_routing_tables() {
-    let mut net = Net::new(150, 1);
-    net.bootstrap(300);
-    let sizes: Vec<usize> = net.nodes.iter().map(|n| n.table_sizes().0).collect();
-    let min = sizes.iter().copied().min().unwrap();
-    let avg = sizes.iter().sum::<usize>() / sizes.len();
-    assert!(min >= K, "every node knows at least k nodes: {sizes:?}");
-    assert!(avg >= 2 * K, "tables fill: average {avg}");
-    assert!(net.nodes.iter().all(|n| n.table_sizes().1 == 0));
-    assert!(net.nodes[3].save_nodes().len() >= K);
-}
-
-#[test]
-fn get_peers_finds_a_peer_announced_by_another_node() {
-    let mut net = Net::new(200, 2);
-    net.bootstrap(300);
-    let info_hash = NodeId([0x42; 20]);
-    let announcer = 17;
-    let a = net.nodes[announcer]
-        .start_get_peers(info_hash, Some(7777))
-        .unwrap();
-    let mut acked = None;
-    for _ in 0..100 {
-        net.step();
-        acked = net.events[announcer].iter().find_map(|e| match e {
-            Event::AnnounceDone { lookup, acked, .. } if *lookup == a => Some(*acked),
-            _ => None,
-        });
-        if acked.is_some() {
-            break;
-        }
-    }
-    assert!(acked.unwrap_or(0) >= K / 2, "announce accepted: {acked:?}");
-    let stored: usize = net.nodes.iter().map(|n| n.stored_peers().1).sum();
-    assert_eq!(stored, acked.unwrap_or(0));
-
-    let seeker = 150;
-    let want = SocketAddr::new(net.addrs[announcer].ip(), 7777);
-    let l = net.nodes[seeker].start_get_peers(info_hash, None).unwrap();
-    let mut rounds = 0;
-    let found = loop {
-        net.step();
-        rounds += 1;
-        let found = net.events[seeker].iter().any(|e| {
-            matches!(e, Event::Peers { lookup, peers, .. } if *lookup == l && peers.contains(&want))
-        });
-        if found || rounds >= 50 {
-            break found;
-        }
-    };
-    assert!(found, "peer not found in {rounds} rounds");
-    assert!(rounds <= 30, "took {rounds} rounds");
-    for _ in 0..60 {
-        net.step();
-    }
-    assert!(net.events[seeker].iter().any(
-        |e| matches!(e, Event::LookupDone { lookup, peers, .. } if *lookup == l && *peers == 1)
-    ));
 }
 
 /// A query message from a fake node.
@@ -415,11 +269,82 @@ fn node_ids_follow_bep42_for_a_public_address() {
     assert!(crate::bep42_valid(&node.id(), public));
     c.bep42 = false;
     let random = Node::new(c.clone(), now);
-    assert!(!crate::bep42_valid(&random.id(), public), "a random id (1 in 2^21 chance to match)");
+    assert!(
+        !crate::bep42_valid(&random.id(), public),
+        "a random id (1 in 2^21 chance to match)"
+    );
     c.bep42 = true;
     c.public_ip = Some("127.0.0.1".parse().unwrap());
     let loopback = Node::new(c, now);
     let plain = Node::new(cfg(8), now).id();
     assert_eq!(loopback.id(), plain, "loopback is exempt: the random id");
     assert_eq!(random.id(), plain);
+}
+
+#[test]
+fn mutated_datagrams_never_panic_and_every_answer_is_valid_krpc() {
+    let start = Instant::now();
+    let mut node = Node::new(cfg(10), start);
+    node.add_node(addr(1));
+    let (_, first) = node.poll_transmit(start).unwrap();
+    let q = Message::decode(&first).unwrap();
+    let mut r = Response::new(NodeId([3; 20]));
+    let SocketAddr::V4(a4) = addr(2) else {
+        panic!()
+    };
+    r.nodes = vec![(NodeId([4; 20]), a4)];
+    r.nodes6 = vec![(NodeId([5; 20]), "[::1]:7".parse().unwrap())];
+    r.values = vec![addr(3)];
+    r.token = Some(b"tk".to_vec());
+    let response = Message {
+        tid: q.tid.clone(),
+        version: None,
+        observed_addr: Some(addr(9)),
+        read_only: false,
+        body: Body::Response(r),
+    }
+    .encode();
+    let me = NodeId([1; 20]);
+    let templates = [
+        response,
+        query(b"aa", me, QueryKind::Ping),
+        query(b"ab", me, QueryKind::FindNode { target: me }),
+        query(b"ac", me, QueryKind::GetPeers { info_hash: me }),
+        query(
+            b"ad",
+            me,
+            QueryKind::AnnouncePeer {
+                info_hash: me,
+                port: 1,
+                implied_port: true,
+                token: b"x".to_vec(),
+            },
+        ),
+        b"d1:eli201e3:bade1:t2:aa1:y1:ee".to_vec(),
+    ];
+    let mut rng = fastrand::Rng::with_seed(11);
+    let mut now = start;
+    for _ in 0..20_000 {
+        let mut d = templates[rng.usize(..templates.len())].clone();
+        for _ in 0..rng.usize(1..4) {
+            let i = rng.usize(..d.len());
+            match rng.u8(..4) {
+                0 => d[i] = rng.u8(..),
+                1 => d.truncate(i),
+                2 => d.insert(i, rng.u8(..)),
+                _ => d[i] = b"0123456789:deil"[rng.usize(..15)],
+            }
+            if d.is_empty() {
+                break;
+            }
+        }
+        now += Duration::from_millis(rng.u64(..50));
+        node.handle_datagram(now, addr(rng.usize(1..5)), &d);
+        while let Some((_, bytes)) = node.poll_transmit(now) {
+            Message::decode(&bytes).expect("we only send valid KRPC");
+        }
+        while node.poll_event().is_some() {}
+    }
+    assert!(node.stats().malformed > 1000);
+    assert!(node.stats().queries_answered > 100);
 }
