@@ -25,25 +25,15 @@ impl NodeId {
 
     /// The XOR distance to `other`, itself an id (compare distances with `Ord`).
     pub fn distance(&self, other: &NodeId) -> NodeId {
-        let mut d = [0u8; 20];
-        for (i, b) in d.iter_mut().enumerate() {
-            *b = self.0[i] ^ other.0[i];
-        }
-        NodeId(d)
+        NodeId(std::array::from_fn(|i| self.0[i] ^ other.0[i]))
     }
 
     /// Number of leading bits `self` and `other` share (160 when equal).
     pub fn common_prefix_len(&self, other: &NodeId) -> usize {
-        let d = self.distance(other);
-        let mut n = 0;
-        for b in d.0 {
-            if b == 0 {
-                n += 8;
-            } else {
-                return n + b.leading_zeros() as usize;
-            }
+        match self.0.iter().zip(&other.0).position(|(a, b)| a != b) {
+            Some(i) => i * 8 + (self.0[i] ^ other.0[i]).leading_zeros() as usize,
+            None => 160,
         }
-        n
     }
 
     /// Bit `i` (0 = most significant).

@@ -27,6 +27,8 @@ enum State {
 struct Candidate {
     /// `None` for a bootstrap address whose id we learn from its answer.
     id: Option<NodeId>,
+    /// Its distance to the target (kept: lookups sort by it all the time).
+    dist: Option<NodeId>,
     addr: SocketAddr,
     state: State,
 }
@@ -63,20 +65,18 @@ impl Search {
             return;
         }
         self.seen.insert(addr);
-        let target = self.target;
-        let key = |c: &Candidate| c.id.map(|id| id.distance(&target));
+        let dist = id.map(|id| id.distance(&self.target));
         let new = Candidate {
             id,
+            dist,
             addr,
             state: State::Fresh,
         };
-        let pos = self
-            .candidates
-            .partition_point(|c| match (key(c), key(&new)) {
-                (None, _) => true,
-                (Some(_), None) => false,
-                (Some(a), Some(b)) => a <= b,
-            });
+        let pos = self.candidates.partition_point(|c| match (c.dist, dist) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(a), Some(b)) => a <= b,
+        });
         self.candidates.insert(pos, new);
         if self.candidates.len() > MAX_CANDIDATES
             && let Some(far) = self
@@ -155,13 +155,13 @@ impl Search {
         };
         self.in_flight = self.in_flight.saturating_sub(1);
         let mut c = self.candidates.remove(pos);
+        let d = id.distance(&self.target);
         c.id = Some(id);
+        c.dist = Some(d);
         c.state = State::Responded { token };
-        let target = self.target;
-        let d = id.distance(&target);
-        let at = self.candidates.partition_point(|x| match x.id {
+        let at = self.candidates.partition_point(|x| match x.dist {
             None => true,
-            Some(xid) => xid.distance(&target) <= d,
+            Some(xd) => xd <= d,
         });
         self.candidates.insert(at, c);
     }

@@ -154,6 +154,8 @@ pub struct Node {
     own_addrs: HashSet<SocketAddr>,
     bootstrap: Vec<SocketAddr>,
     next_housekeeping: Instant,
+    /// Some lookup changed since [`Node::advance_lookups`] last looked.
+    lookups_dirty: bool,
     /// When to bootstrap again while the tables hold fewer than k nodes, and the back-off.
     rebootstrap: Option<(Instant, Duration)>,
     stats: Stats,
@@ -167,7 +169,17 @@ impl Node {
             Some(s) => fastrand::Rng::with_seed(s),
             None => fastrand::Rng::new(),
         };
-        let mut secret_rng = fastrand::Rng::with_seed(rng.u64(..) ^ 0x5eed_70c3_u64);
+        // The token secrets come from their own generator. Unless a test fixes the seed, it is
+        // seeded from std's per-process random SipHash keys, never from the generator whose
+        // output (transaction ids, node ids) others see.
+        let secret_seed = match cfg.seed {
+            Some(s) => s ^ 0x5eed_70c3,
+            None => {
+                use std::hash::BuildHasher;
+                std::collections::hash_map::RandomState::new().hash_one(0x70c3_u64)
+            }
+        };
+        let mut secret_rng = fastrand::Rng::with_seed(secret_seed);
         let id = match (cfg.id, cfg.public_ip) {
             (Some(id), _) => id,
             (None, Some(ip)) if cfg.bep42 && !bep42_exempt(ip) => {
@@ -202,6 +214,7 @@ impl Node {
             bootstrap: Vec::new(),
             next_housekeeping: now + HOUSEKEEPING,
             rebootstrap: None,
+            lookups_dirty: false,
             stats: Stats::default(),
             rng,
             secret_rng,

@@ -80,8 +80,10 @@ impl PerIpLimiter {
         }
     }
 
-    /// Whether a query from `ip` may be served now.
+    /// Whether a query from `ip` may be served now. IPv6 addresses count per /64: one host
+    /// usually has the whole prefix.
     pub fn allow(&mut self, now: Instant, ip: IpAddr) -> bool {
+        let ip = limit_key(ip);
         if let Some(b) = self.buckets.get_mut(&ip) {
             return b.try_take(now);
         }
@@ -100,6 +102,18 @@ impl PerIpLimiter {
     /// Forgets IPs whose buckets have refilled.
     pub fn prune(&mut self, now: Instant) {
         self.buckets.retain(|_, b| !b.is_full(now));
+    }
+}
+
+/// The address a limit applies to: the IPv4 address, or the /64 of an IPv6 one.
+fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let mut o = v6.octets();
+            o[8..].fill(0);
+            IpAddr::from(o)
+        }
     }
 }
 
@@ -129,5 +143,9 @@ mod tests {
         assert!(!l.allow(now, c), "table full of draining buckets");
         let later = now + Duration::from_secs(5);
         assert!(l.allow(later, c), "refilled buckets are forgotten");
+        let mut l = PerIpLimiter::new(1.0, 1.0, 10);
+        assert!(l.allow(now, "2001:db8::1".parse().unwrap()));
+        assert!(!l.allow(now, "2001:db8::2".parse().unwrap()), "same /64");
+        assert!(l.allow(now, "2001:db8:0:1::1".parse().unwrap()));
     }
 }

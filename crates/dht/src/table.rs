@@ -269,7 +269,7 @@ impl Table {
             .filter(|e| e.state(now) != NodeState::Bad)
             .map(|e| (e.id, e.addr))
             .collect();
-        all.sort_by_key(|(id, _)| id.distance(target));
+        all.sort_by_cached_key(|(id, _)| id.distance(target));
         all.truncate(n);
         all
     }
@@ -286,6 +286,16 @@ impl Table {
             }
         }
         out
+    }
+
+    /// A random id in each bucket with fewer than k nodes (not the last, which the lookup of
+    /// our own id covers).
+    pub fn sparse_bucket_targets(&self, rng: &mut fastrand::Rng) -> Vec<NodeId> {
+        let last = self.buckets.len() - 1;
+        (0..last)
+            .filter(|&d| self.buckets[d].nodes.len() < K)
+            .map(|d| self.own.random_in_bucket(d, rng))
+            .collect()
     }
 
     /// When the next bucket falls due for a refresh.

@@ -57,8 +57,22 @@ impl Node {
 
     /// After a bootstrap lookup: while the tables stay below k nodes, try again with back-off
     /// (5 s doubling to 5 min; the first nodes of a new network know nobody yet).
+    /// Once the tables hold k nodes, each bucket that is not full is refreshed right away
+    /// (BEP 5 refreshes only after 15 minutes; a table filled by the lookup of our own id
+    /// alone knows little of the far half of the id space, and lookups there then stall).
     pub(super) fn bootstrap_finished(&mut self) {
-        if self.v4.len() + self.v6.len() >= K || self.bootstrap.is_empty() {
+        if self.v4.len() + self.v6.len() >= K {
+            self.rebootstrap = None;
+            let mut targets = self.v4.sparse_bucket_targets(&mut self.rng);
+            if self.v6.len() > 0 {
+                targets.extend(self.v6.sparse_bucket_targets(&mut self.rng));
+            }
+            for target in targets {
+                self.new_lookup(target, None, false);
+            }
+            return;
+        }
+        if self.bootstrap.is_empty() {
             self.rebootstrap = None;
             return;
         }
@@ -101,6 +115,7 @@ impl Node {
         get_peers: Option<Option<u16>>,
         user: bool,
     ) -> LookupId {
+        self.lookups_dirty = true;
         let id = LookupId(self.next_lookup);
         self.next_lookup += 1;
         let mut search = Search::new(target);

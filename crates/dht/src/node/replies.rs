@@ -69,6 +69,7 @@ impl Node {
             Purpose::Lookup(lid) => {
                 if let Some(l) = self.lookups.get_mut(&lid) {
                     l.search.failed(txn.addr);
+                    self.lookups_dirty = true;
                 }
             }
             Purpose::Announce(lid) => self.announce_answered(lid, false),
@@ -95,6 +96,7 @@ impl Node {
         let Some(l) = self.lookups.get_mut(&lid) else {
             return;
         };
+        self.lookups_dirty = true;
         for (id, addr) in accepted {
             l.search.add(Some(id), addr);
         }
@@ -138,6 +140,9 @@ impl Node {
 
     /// Finishes converged lookups: reports them and starts their announces.
     pub(super) fn advance_lookups(&mut self) {
+        if !std::mem::take(&mut self.lookups_dirty) {
+            return;
+        }
         let done: Vec<crate::LookupId> = self
             .lookups
             .iter()

@@ -3,6 +3,9 @@
 use std::net::SocketAddr;
 
 use super::Node;
+
+/// Answers waiting for the caller to send them; more are dropped (the caller is not polling).
+const MAX_OUTBOX: usize = 1024;
 use crate::NodeId;
 use crate::krpc::{Body, ErrorReply, Message, Query, QueryKind, Response, Want, code};
 
@@ -71,7 +74,9 @@ impl Node {
             read_only: false,
             body,
         };
-        self.outbox.push_back((from, reply.encode()));
+        if self.outbox.len() < MAX_OUTBOX {
+            self.outbox.push_back((from, reply.encode()));
+        }
         if !read_only {
             self.consider_querier(from, q.id);
         }

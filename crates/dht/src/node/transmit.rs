@@ -23,6 +23,7 @@ impl Node {
                 continue;
             }
             if let Some((id, addr)) = l.search.next_query() {
+                self.lookups_dirty = true;
                 self.served_lookup = lid;
                 let target = l.search.target();
                 let kind = match l.get_peers {

@@ -186,6 +186,26 @@ fn get_peers_finds_a_peer_announced_by_another_node() {
             break found;
         }
     };
+    if !found {
+        // Which nodes hold the peer, closest to the info-hash first.
+        let mut ids: Vec<(NodeId, usize, usize)> = net
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id().distance(&info_hash), i, n.stored_peers().1))
+            .collect();
+        ids.sort();
+        eprintln!(
+            "closest: {:?}",
+            &ids[..12].iter().map(|x| (x.1, x.2)).collect::<Vec<_>>()
+        );
+        eprintln!("seeker events: {:?}", net.events[seeker]);
+        eprintln!(
+            "seeker table {:?} stats {:?}",
+            net.nodes[seeker].table_sizes(),
+            net.nodes[seeker].stats()
+        );
+    }
     assert!(found, "peer not found in {rounds} rounds");
     assert!(rounds <= 30, "took {rounds} rounds");
     for _ in 0..60 {
