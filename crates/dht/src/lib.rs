@@ -14,6 +14,41 @@
 //! and outgoing rate limits, and iterative lookups (alpha = 3, converging on the k closest,
 //! then announce_peer with their tokens).
 //!
+//! Driving it (here two nodes wired together in memory; a real caller uses a UDP socket and
+//! sleeps until [`Node::next_timeout`] or the next datagram):
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use std::time::Instant;
+//! use dht::{Config, Event, Node, NodeId};
+//!
+//! let now = Instant::now();
+//! let (a_addr, b_addr): (SocketAddr, SocketAddr) =
+//!     ("127.0.0.1:6881".parse().unwrap(), "127.0.0.2:6881".parse().unwrap());
+//! let mut a = Node::new(Config::default(), now);
+//! let mut b = Node::new(Config::default(), now);
+//! a.add_node(b_addr); // from the bootstrap list, saved nodes or a peer's `port` message
+//! let lookup = a.start_get_peers(NodeId([7; 20]), Some(6881)).unwrap();
+//! let mut done = false;
+//! for _ in 0..10 {
+//!     while let Some((to, datagram)) = a.poll_transmit(now) {
+//!         assert!(dht::is_dht_packet(&datagram) && to == b_addr);
+//!         b.handle_datagram(now, a_addr, &datagram);
+//!     }
+//!     while let Some((to, datagram)) = b.poll_transmit(now) {
+//!         assert_eq!(to, a_addr);
+//!         a.handle_datagram(now, b_addr, &datagram);
+//!     }
+//!     while let Some(event) = a.poll_event() {
+//!         if let Event::AnnounceDone { lookup: l, acked, .. } = event {
+//!             done = l == lookup && acked == 1;
+//!         }
+//!     }
+//! }
+//! assert!(done, "b accepted a's announce");
+//! assert_eq!(b.stored_peers(), (1, 1));
+//! ```
+//!
 //! **No bootstrap list is built in**: a node sends nothing until the caller gives it an address
 //! with [`Node::add_node`]. The public routers are the daemon's default, never this crate's.
 

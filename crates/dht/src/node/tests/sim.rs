@@ -207,7 +207,7 @@ fn get_peers_finds_a_peer_announced_by_another_node() {
         );
     }
     assert!(found, "peer not found in {rounds} rounds");
-    assert!(rounds <= 30, "took {rounds} rounds");
+    assert!(rounds <= 10, "took {rounds} rounds");
     for _ in 0..60 {
         net.step();
     }
