@@ -154,6 +154,8 @@ pub struct Node {
     own_addrs: HashSet<SocketAddr>,
     bootstrap: Vec<SocketAddr>,
     next_housekeeping: Instant,
+    /// Recent BEP 42 `ip` fields of answers: (responder, the address it saw us at).
+    external_votes: VecDeque<(IpAddr, SocketAddr)>,
     /// Some lookup changed since [`Node::advance_lookups`] last looked.
     lookups_dirty: bool,
     /// When to bootstrap again while the tables hold fewer than k nodes, and the back-off.
@@ -214,6 +216,7 @@ impl Node {
             bootstrap: Vec::new(),
             next_housekeeping: now + HOUSEKEEPING,
             rebootstrap: None,
+            external_votes: VecDeque::new(),
             lookups_dirty: false,
             stats: Stats::default(),
             rng,
@@ -240,6 +243,33 @@ impl Node {
     /// Info-hashes and peers stored for others.
     pub fn stored_peers(&self) -> (usize, usize) {
         self.peers.size()
+    }
+
+    /// Our public address as the nodes that answered us report it (BEP 42 `ip`): the one most
+    /// of the last 32 distinct responders agree on, when at least two do. The daemon can use
+    /// it for a BEP 42 node id ([`Config::public_ip`]) at its next start.
+    pub fn external_addr(&self) -> Option<SocketAddr> {
+        let mut counts: Vec<(SocketAddr, usize)> = Vec::new();
+        for (_, seen) in &self.external_votes {
+            match counts.iter_mut().find(|(a, _)| a == seen) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((*seen, 1)),
+            }
+        }
+        counts
+            .into_iter()
+            .filter(|(_, n)| *n >= 2)
+            .max_by_key(|(_, n)| *n)
+            .map(|(a, _)| a)
+    }
+
+    fn vote_external(&mut self, responder: SocketAddr, seen: SocketAddr) {
+        let voter = responder.ip();
+        self.external_votes.retain(|(v, _)| *v != voter);
+        if self.external_votes.len() >= 32 {
+            self.external_votes.pop_front();
+        }
+        self.external_votes.push_back((voter, normalize(seen)));
     }
 
     /// Records an address we are reachable at (bound or learnt): datagrams from it and nodes
@@ -384,7 +414,13 @@ impl Node {
         };
         match msg.body {
             Body::Query(q) => self.serve(from, msg.tid, msg.read_only, q),
-            Body::Response(r) => self.on_response(from, &msg.tid, r),
+            Body::Response(r) => {
+                if self.on_response(from, &msg.tid, r)
+                    && let Some(seen) = msg.observed_addr
+                {
+                    self.vote_external(from, seen);
+                }
+            }
             Body::Error(_) => self.on_error(from, &msg.tid),
         }
         self.advance_lookups();

@@ -18,16 +18,17 @@ impl Node {
         }
     }
 
-    pub(super) fn on_response(&mut self, from: SocketAddr, tid: &[u8], r: Response) {
+    /// Handles an answer; false when it matched no query of ours or came from the wrong node.
+    pub(super) fn on_response(&mut self, from: SocketAddr, tid: &[u8], r: Response) -> bool {
         let Some(txn) = self.take_txn(from, tid) else {
             self.stats.unexpected += 1;
-            return;
+            return false;
         };
         if r.id == self.id || txn.id.is_some_and(|id| id != r.id) {
             // Our own id, or another id than the one we asked: not the node we meant.
             self.stats.refused_self += u64::from(r.id == self.id);
             self.query_failed(txn, true);
-            return;
+            return false;
         }
         let now = self.now;
         let table = if from.is_ipv4() {
@@ -43,6 +44,7 @@ impl Node {
             Purpose::Lookup(lid) => self.lookup_response(lid, from, r),
             Purpose::Announce(lid) => self.announce_answered(lid, true),
         }
+        true
     }
 
     pub(super) fn on_error(&mut self, from: SocketAddr, tid: &[u8]) {

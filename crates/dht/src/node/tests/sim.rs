@@ -146,6 +146,10 @@ fn bootstrap_from_one_node_fills_the_routing_tables() {
     assert!(avg >= 2 * K, "tables fill: average {avg}");
     assert!(net.nodes.iter().all(|n| n.table_sizes().1 == 0));
     assert!(net.nodes[3].save_nodes().len() >= K);
+    assert!(
+        (1..150).all(|i| net.nodes[i].external_addr() == Some(addr(i))),
+        "BEP 42 `ip` votes"
+    );
 }
 
 #[test]
