@@ -73,6 +73,8 @@ pub struct Stats {
     pub unexpected: u64,
     /// Messages or nodes refused for claiming our id or address.
     pub refused_self: u64,
+    /// Loopback/LAN nodes or peers that a public node sent us (dropped).
+    pub refused_local: u64,
     /// announce_peer queries with a bad or expired token.
     pub bad_tokens: u64,
     /// Queries answered.

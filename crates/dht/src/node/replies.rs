@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use super::{Event, Node, Phase, Purpose, Queued, Txn};
 use crate::NodeId;
+use crate::id::bep42_exempt;
 use crate::krpc::{QueryKind, Response};
 use crate::table::Insert;
 
@@ -87,9 +88,13 @@ impl Node {
             .collect();
         let mut refused = 0;
         let mut accepted = Vec::with_capacity(nodes.len());
+        let from_local = bep42_exempt(from.ip());
         for (id, addr) in nodes {
             if id == self.id || self.own_addrs.contains(&addr) {
                 refused += 1;
+            } else if !from_local && bep42_exempt(addr.ip()) {
+                // A public node pointing us at loopback or LAN addresses.
+                self.stats.refused_local += 1;
             } else if self.usable(&addr) {
                 accepted.push((id, addr));
             }
@@ -103,12 +108,15 @@ impl Node {
             l.search.add(Some(id), addr);
         }
         l.search.responded(from, r.id, r.token);
-        if let Some(_announce) = l.get_peers {
-            let new: Vec<SocketAddr> = r
-                .values
-                .into_iter()
-                .filter(|p| p.port() != 0 && l.peers.insert(*p))
-                .collect();
+        if l.get_peers.is_some() {
+            let mut new = Vec::new();
+            for p in r.values {
+                if !from_local && bep42_exempt(p.ip()) {
+                    self.stats.refused_local += 1;
+                } else if p.port() != 0 && !p.ip().is_unspecified() && l.peers.insert(p) {
+                    new.push(p);
+                }
+            }
             if l.user && !new.is_empty() {
                 self.events.push_back(Event::Peers {
                     lookup: lid,

@@ -348,3 +348,57 @@ fn mutated_datagrams_never_panic_and_every_answer_is_valid_krpc() {
     assert!(node.stats().malformed > 1000);
     assert!(node.stats().queries_answered > 100);
 }
+
+#[test]
+fn public_nodes_cannot_point_us_at_loopback_or_lan_addresses() {
+    // In memory only: TEST-NET-3 addresses (RFC 5737) stand for public nodes.
+    let now = Instant::now();
+    let mut node = Node::new(cfg(12), now);
+    let public: SocketAddr = "203.0.113.5:6881".parse().unwrap();
+    let info_hash = NodeId([6; 20]);
+    node.add_node(public);
+    // The table is empty: the lookup starts from the bootstrap address too.
+    node.start_get_peers(info_hash, None).unwrap();
+    let queries: Vec<Message> = std::iter::from_fn(|| node.poll_transmit(now))
+        .map(|(to, b)| {
+            assert_eq!(to, public);
+            Message::decode(&b).unwrap()
+        })
+        .collect();
+    let get_peers = queries
+        .iter()
+        .find(|m| matches!(&m.body, Body::Query(q) if matches!(q.kind, QueryKind::GetPeers { .. })))
+        .expect("a get_peers query");
+    let mut r = Response::new(NodeId([7; 20]));
+    r.nodes = vec![
+        (NodeId([8; 20]), "127.0.0.9:6881".parse().unwrap()),
+        (NodeId([9; 20]), "203.0.113.6:6881".parse().unwrap()),
+    ];
+    r.values = vec![
+        "10.0.0.1:1".parse().unwrap(),
+        "203.0.113.7:2".parse().unwrap(),
+    ];
+    r.token = Some(b"t".to_vec());
+    let answer = Message {
+        tid: get_peers.tid.clone(),
+        version: None,
+        observed_addr: None,
+        read_only: false,
+        body: Body::Response(r),
+    };
+    node.handle_datagram(now, public, &answer.encode());
+    assert_eq!(node.stats().refused_local, 2);
+    let peers: Vec<SocketAddr> = std::iter::from_fn(|| node.poll_event())
+        .filter_map(|e| match e {
+            Event::Peers { peers, .. } => Some(peers),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(peers, vec!["203.0.113.7:2".parse::<SocketAddr>().unwrap()]);
+    let next: Vec<SocketAddr> = std::iter::from_fn(|| node.poll_transmit(now))
+        .map(|(a, _)| a)
+        .collect();
+    assert!(next.contains(&"203.0.113.6:6881".parse().unwrap()));
+    assert!(!next.iter().any(|a| a.ip().is_loopback()));
+}
