@@ -7,6 +7,7 @@ use super::Node;
 /// Answers waiting for the caller to send them; more are dropped (the caller is not polling).
 const MAX_OUTBOX: usize = 1024;
 use crate::NodeId;
+use crate::id::bep42_exempt;
 use crate::krpc::{Body, ErrorReply, Message, Query, QueryKind, Response, Want, code};
 
 impl Node {
@@ -84,7 +85,10 @@ impl Node {
 
     /// The k closest nodes to `target` from the tables the querier wants (its own family when
     /// it says nothing).
+    /// Loopback/LAN nodes are only given to loopback/LAN queriers.
     fn fill_nodes(&self, r: &mut Response, target: &NodeId, from: SocketAddr, want: Want) {
+        let from_local = bep42_exempt(from.ip());
+        let shareable = |a: &SocketAddr| from_local || !bep42_exempt(a.ip());
         let (v4, v6) = if want.v4 || want.v6 {
             (want.v4, want.v6)
         } else {
@@ -95,6 +99,7 @@ impl Node {
                 .v4
                 .closest(self.now, target, crate::table::K)
                 .into_iter()
+                .filter(|(_, a)| shareable(a))
                 .filter_map(|(id, a)| match a {
                     SocketAddr::V4(a) => Some((id, a)),
                     SocketAddr::V6(_) => None,
@@ -106,6 +111,7 @@ impl Node {
                 .v6
                 .closest(self.now, target, crate::table::K)
                 .into_iter()
+                .filter(|(_, a)| shareable(a))
                 .filter_map(|(id, a)| match a {
                     SocketAddr::V6(a) => Some((id, a)),
                     SocketAddr::V4(_) => None,

@@ -402,3 +402,39 @@ fn public_nodes_cannot_point_us_at_loopback_or_lan_addresses() {
     assert!(next.contains(&"203.0.113.6:6881".parse().unwrap()));
     assert!(!next.iter().any(|a| a.ip().is_loopback()));
 }
+
+#[test]
+fn loopback_nodes_are_not_handed_to_public_queriers() {
+    let now = Instant::now();
+    let mut node = Node::new(cfg(13), now);
+    let local = addr(2);
+    node.add_node(local);
+    let (_, q) = node.poll_transmit(now).unwrap();
+    let q = Message::decode(&q).unwrap();
+    let answer = Message {
+        tid: q.tid,
+        version: None,
+        observed_addr: None,
+        read_only: false,
+        body: Body::Response(Response::new(NodeId([2; 20]))),
+    };
+    node.handle_datagram(now, local, &answer.encode());
+    assert_eq!(node.table_sizes().0, 1);
+    let find = query(
+        b"fn",
+        NodeId([3; 20]),
+        QueryKind::FindNode {
+            target: NodeId([2; 20]),
+        },
+    );
+    let nodes_for = |node: &mut Node, from: &str| {
+        node.handle_datagram(now, from.parse().unwrap(), &find);
+        let Body::Response(r) = reply(node, now).body else {
+            panic!("find_node answer")
+        };
+        r.nodes.len()
+    };
+    assert_eq!(nodes_for(&mut node, "127.0.0.3:6881"), 1);
+    // In memory only: a TEST-NET-3 address (RFC 5737) stands for a public node.
+    assert_eq!(nodes_for(&mut node, "203.0.113.5:6881"), 0);
+}
