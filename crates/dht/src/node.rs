@@ -28,7 +28,8 @@ pub struct LookupId(pub u64);
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// A node answered a get_peers lookup with peers not reported before for this lookup.
+    /// A node answered a get_peers lookup with peers not reported before for this lookup
+    /// (late answers may still bring some after `LookupDone`, until `AnnounceDone`).
     Peers {
         /// The lookup.
         lookup: LookupId,

@@ -18,13 +18,14 @@ impl Node {
         if !self.usable(&addr) || self.own_addrs.contains(&addr) {
             return;
         }
-        if !self.bootstrap.contains(&addr) && self.bootstrap.len() < 64 {
-            self.bootstrap.push(addr);
-        }
         let table = if addr.is_ipv4() { &self.v4 } else { &self.v6 };
         if table.len() >= K {
             self.queue_ping(None, addr);
             return;
+        }
+        // Kept for bootstrapping again should the tables empty out.
+        if !self.bootstrap.contains(&addr) && self.bootstrap.len() < 64 {
+            self.bootstrap.push(addr);
         }
         self.rebootstrap = None;
         self.bootstrap_through(Some(addr));
@@ -55,11 +56,11 @@ impl Node {
         }
     }
 
-    /// After a bootstrap lookup: while the tables stay below k nodes, try again with back-off
-    /// (5 s doubling to 5 min; the first nodes of a new network know nobody yet).
-    /// Once the tables hold k nodes, each bucket that is not full is refreshed right away
-    /// (BEP 5 refreshes only after 15 minutes; a table filled by the lookup of our own id
-    /// alone knows little of the far half of the id space, and lookups there then stall).
+    /// After a bootstrap lookup. While the tables stay below k nodes, try again with back-off
+    /// (5 s doubling to 5 min; the first nodes of a new network know nobody yet). Once they
+    /// hold k nodes, each bucket that is not full is refreshed right away (BEP 5 refreshes
+    /// only after 15 minutes; a table filled by the lookup of our own id alone knows little of
+    /// the far half of the id space, and lookups there then stall).
     pub(super) fn bootstrap_finished(&mut self) {
         if self.v4.len() + self.v6.len() >= K {
             self.rebootstrap = None;
