@@ -11,6 +11,7 @@
 mod bitfield;
 mod create;
 mod error;
+pub mod magnet;
 mod parse;
 mod types;
 
