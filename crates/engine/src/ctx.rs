@@ -1,6 +1,6 @@
 //! What a session and its torrents share: the settings the binary passes in ([`SessionConfig`],
 //! [`AddOptions`]) and the context every torrent task holds ([`SessionCtx`]). It depends on no
-//! other engine module except the rate limiter, so session, torrent, peer and announcer code all
+//! other engine module except the rate limiter and the budgets, so session, torrent, peer and announcer code all
 //! import it without importing each other.
 
 use std::collections::HashMap;
@@ -12,6 +12,8 @@ use metainfo::{Bitfield, PeerId};
 use storage::FdCache;
 use tokio::sync::Semaphore;
 
+use crate::addr_limit::AddrLimits;
+use crate::budget::ByteBudget;
 use crate::ratelimit::RateLimiter;
 
 /// Session-wide settings.
@@ -44,6 +46,18 @@ pub struct SessionConfig {
     /// How often connected peers are told about our other peers (BEP 11; never for private
     /// torrents).
     pub pex_interval: Duration,
+    /// A peer that sends nothing for this long is dropped.
+    pub peer_idle_timeout: Duration,
+    /// How long an incoming connection may take to send the first 48 bytes of its handshake.
+    pub handshake_timeout: Duration,
+    /// Open connections one IP address may hold (incoming, across torrents).
+    pub max_connections_per_ip: usize,
+    /// Incoming connections from one IP address that have not sent their handshake yet.
+    pub max_half_open_per_ip: usize,
+    /// Bytes of queued upload blocks one connection may pin; its further requests wait.
+    pub peer_upload_buffer: usize,
+    /// Bytes the read caches and upload queues of the whole process may hold together.
+    pub upload_memory: usize,
 }
 
 impl Default for SessionConfig {
@@ -65,6 +79,12 @@ impl Default for SessionConfig {
             max_open_files: 256,
             max_announce_interval: Duration::from_secs(30 * 60),
             pex_interval: Duration::from_secs(60),
+            peer_idle_timeout: Duration::from_secs(180),
+            handshake_timeout: Duration::from_secs(5),
+            max_connections_per_ip: 16,
+            max_half_open_per_ip: 8,
+            peer_upload_buffer: 1 << 20,
+            upload_memory: 256 << 20,
         }
     }
 }
@@ -92,6 +112,10 @@ pub(crate) struct SessionCtx {
     pub tracker: tracker::Client,
     pub files: Arc<FdCache>,
     pub conn_limit: Arc<Semaphore>,
+    /// Connections and half-open handshakes per incoming address.
+    pub addr_limits: Arc<AddrLimits>,
+    /// Read caches and queued upload blocks of all torrents, in bytes.
+    pub upload_budget: Arc<ByteBudget>,
     pub check_limit: Arc<Semaphore>,
     pub verify_limit: Arc<Semaphore>,
     pub up: Arc<RateLimiter>,

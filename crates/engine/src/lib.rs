@@ -17,7 +17,9 @@
 //! - `session` (listener, registry), `torrent` (handle, check, task, events, verify), `peer`
 //!   (reader, download, upload, writer), `announce`: the tasks around them.
 
+mod addr_limit;
 mod announce;
+mod budget;
 mod choker;
 mod ctx;
 mod error;

@@ -6,18 +6,17 @@ mod download;
 mod upload;
 mod writer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use metainfo::Bitfield;
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
@@ -25,12 +24,11 @@ use tokio_util::task::TaskTracker;
 use wire::{BlockRequest, Codec, ExtensionHandshake, Message};
 
 use crate::PeerKey;
+use crate::addr_limit::ConnPermit;
 use crate::error::PeerError;
 use crate::spawn::spawn_in;
 use crate::torrent::{Event, TorrentShared};
 
-/// A peer silent for this long is dropped (keep-alives come every two minutes at most).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 /// Requests unanswered for this long make the peer "snubbed": they are given to others.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// A snubbed peer is asked again after this long.
@@ -45,6 +43,11 @@ const INITIAL_DEPTH: usize = 32;
 const OUR_REQQ: u32 = 500;
 /// The extended message id we want `ut_pex` messages under.
 const OUR_PEX_ID: u8 = 1;
+/// A peer's PEX messages are taken at most this often (BEP 11 says once a minute); others are
+/// ignored.
+const PEX_MIN_INTERVAL: Duration = Duration::from_secs(30);
+/// Addresses taken from one PEX message (BEP 11 asks for at most 50).
+const PEX_MAX_ADDED: usize = 100;
 /// A peer with more unanswered requests than this to us is dropped.
 const MAX_PENDING_UPLOADS: usize = 2048;
 
@@ -82,7 +85,7 @@ pub(crate) struct PeerSetup {
     pub counters: Arc<PeerCounters>,
     pub commands: mpsc::UnboundedReceiver<PeerCommand>,
     pub cancel: CancellationToken,
-    pub permit: OwnedSemaphorePermit,
+    pub permit: ConnPermit,
 }
 
 /// Starts the tasks of a connected peer.
@@ -99,13 +102,14 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
     } = setup;
     let (rd, wr) = stream.into_split();
     let (out, out_rx) = mpsc::unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
+    let uploads = upload::Uploads::new(shared.ctx.upload_budget.clone());
     // Debug level: free unless someone reads the engine's debug logs.
     let span = tracing::debug_span!("peer", %addr, key);
     let writer = writer::run(
         wr,
         out_rx,
-        queued.clone(),
+        uploads.queued.clone(),
+        uploads.wake.clone(),
         shared.clone(),
         counters.clone(),
         cancel.clone(),
@@ -119,7 +123,7 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         extended: wire::supports_extended(&reserved),
         frames: FramedRead::with_capacity(rd, Codec::default(), 256 * 1024),
         out,
-        queued,
+        uploads,
         counters,
         commands,
         cancel,
@@ -133,10 +137,9 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         last_progress: Instant::now(),
         snubbed_at: None,
         rate_window: (Instant::now(), 0),
-        reads: JoinSet::new(),
-        waiting_reads: HashMap::new(),
         pick_buf: Vec::new(),
         their_pex_id: None,
+        next_pex_at: Instant::now(),
         shared,
         _permit: permit,
     };
@@ -150,7 +153,7 @@ struct Peer {
     extended: bool,
     frames: FramedRead<tokio::net::tcp::OwnedReadHalf, Codec>,
     out: mpsc::UnboundedSender<Message>,
-    queued: Arc<AtomicUsize>,
+    uploads: upload::Uploads,
     counters: Arc<PeerCounters>,
     commands: mpsc::UnboundedReceiver<PeerCommand>,
     cancel: CancellationToken,
@@ -164,13 +167,13 @@ struct Peer {
     last_progress: Instant,
     snubbed_at: Option<Instant>,
     rate_window: (Instant, u64),
-    reads: JoinSet<(u32, Result<Bytes, storage::Error>)>,
-    waiting_reads: HashMap<u32, Vec<BlockRequest>>,
     pick_buf: Vec<BlockRequest>,
     /// The id the peer wants `ut_pex` under, when it speaks it.
     their_pex_id: Option<u8>,
+    /// When the next PEX message from this peer is taken.
+    next_pex_at: Instant,
     shared: Arc<TorrentShared>,
-    _permit: OwnedSemaphorePermit,
+    _permit: ConnPermit,
 }
 
 impl Peer {
@@ -193,6 +196,11 @@ impl Peer {
         self.send_greeting();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The idle deadline moves only when the peer sends something: no other event (the
+        // tick, a command, a disk read) can keep a silent peer connected.
+        let idle_timeout = self.shared.ctx.cfg.peer_idle_timeout;
+        let idle = tokio::time::sleep(idle_timeout);
+        tokio::pin!(idle);
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => return Ok(()),
@@ -200,17 +208,28 @@ impl Peer {
                     Some(c) => self.on_command(c)?,
                     None => return Ok(()),
                 },
-                frame = tokio::time::timeout(IDLE_TIMEOUT, self.frames.next()) => match frame {
-                    Ok(Some(Ok(msg))) => self.on_message(msg).await?,
-                    Ok(Some(Err(e))) => return Err(PeerError::Protocol(e)),
-                    Ok(None) => return Err(PeerError::ClosedByPeer),
-                    Err(_) => return Err(PeerError::IdleTimeout),
+                frame = self.frames.next() => match frame {
+                    Some(Ok(msg)) => {
+                        idle.as_mut().reset(Instant::now() + idle_timeout);
+                        self.on_message(msg).await?;
+                    }
+                    Some(Err(e)) => return Err(PeerError::Protocol(e)),
+                    None => return Err(PeerError::ClosedByPeer),
                 },
-                Some(done) = self.reads.join_next(), if !self.reads.is_empty() => match done {
-                    Ok((piece, result)) => self.on_read(piece, result)?,
-                    Err(e) => return Err(PeerError::ReadTask(e)),
-                },
-                _ = tick.tick() => self.on_tick(),
+                () = &mut idle => return Err(PeerError::IdleTimeout),
+                Some(done) = self.uploads.reads.join_next(), if !self.uploads.reads.is_empty() => {
+                    match done {
+                        Ok((piece, result)) => self.on_read(piece, result)?,
+                        Err(e) => return Err(PeerError::ReadTask(e)),
+                    }
+                }
+                () = self.uploads.wake.notified(), if self.uploads.waiting() => {
+                    self.pump_uploads(None)?;
+                }
+                _ = tick.tick() => {
+                    self.on_tick();
+                    self.pump_uploads(None)?;
+                }
             }
         }
     }
@@ -255,13 +274,7 @@ impl Peer {
             PeerCommand::Choke => {
                 self.am_choking = true;
                 self.send(Message::Choke)?;
-                let dropped: Vec<BlockRequest> =
-                    self.waiting_reads.drain().flat_map(|(_, v)| v).collect();
-                if self.fast {
-                    for r in dropped {
-                        self.send(Message::RejectRequest(r))?;
-                    }
-                }
+                self.drop_uploads()?;
             }
             PeerCommand::Unchoke => {
                 self.am_choking = false;
@@ -379,9 +392,12 @@ impl Peer {
             let _ = self.shared.events.send(ev).await;
         } else if id == OUR_PEX_ID
             && !private
-            && let Ok(pex) = wire::PexMessage::decode(payload)
+            && Instant::now() >= self.next_pex_at
+            && let Ok(mut pex) = wire::PexMessage::decode(payload)
             && !pex.added.is_empty()
         {
+            self.next_pex_at = Instant::now() + PEX_MIN_INTERVAL;
+            pex.added.truncate(PEX_MAX_ADDED);
             let _ = self.shared.events.send(Event::Pex(pex.added)).await;
         }
     }

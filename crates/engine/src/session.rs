@@ -15,14 +15,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use crate::addr_limit::{AddrGuard, AddrLimits, ConnPermit};
+use crate::budget::ByteBudget;
 use crate::ctx::{AddOptions, SessionConfig, SessionCtx};
 use crate::error::{AddError, SessionError};
 use crate::ratelimit::RateLimiter;
 use crate::spawn::spawn_in;
 use crate::torrent::{self, Incoming, TorrentHandle};
-
-/// How long an incoming connection may take to send its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running session. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -76,6 +75,11 @@ impl Session {
             tracker: tracker::Client::new(crate::CLIENT_NAME)?,
             files: Arc::new(FdCache::new(cfg.max_open_files)),
             conn_limit: Arc::new(Semaphore::new(cfg.max_connections)),
+            addr_limits: Arc::new(AddrLimits::new(
+                cfg.max_connections_per_ip,
+                cfg.max_half_open_per_ip,
+            )),
+            upload_budget: Arc::new(ByteBudget::new(cfg.upload_memory)),
             check_limit: Arc::new(Semaphore::new(cfg.check_concurrency.max(1))),
             verify_limit: Arc::new(Semaphore::new(cfg.verify_concurrency.max(1))),
             up: Arc::new(RateLimiter::new(cfg.max_upload_rate)),
@@ -203,22 +207,20 @@ impl Session {
                     continue;
                 }
             };
-            let Ok(permit) = self.ctx.conn_limit.clone().try_acquire_owned() else {
-                debug!(%addr, "connection limit reached, dropping incoming peer");
+            // One address gets a few slots, before and after its handshake; the global slot is
+            // taken only once the handshake head arrived, so sockets that say nothing cost no
+            // one else a connection.
+            let Some(slot) = self.ctx.addr_limits.try_open(addr.ip()) else {
+                debug!(%addr, "per-address connection limit reached, dropping incoming peer");
                 continue;
             };
             let s = self.clone();
             let span = tracing::debug_span!("incoming", %addr);
+            let timeout = self.ctx.cfg.handshake_timeout;
             spawn_in(&self.tasks, "incoming handshake", span, async move {
-                match tokio::time::timeout(
-                    HANDSHAKE_TIMEOUT,
-                    s.route_incoming(stream, addr, permit),
-                )
-                .await
-                {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => debug!(%addr, error = %e, "incoming handshake failed"),
-                    Err(_) => debug!(%addr, "incoming handshake timed out"),
+                match s.route_incoming(stream, addr, slot, timeout).await {
+                    Ok(()) => {}
+                    Err(e) => debug!(%addr, error = %e, "incoming handshake failed"),
                 }
             });
         }
@@ -228,14 +230,25 @@ impl Session {
         &self,
         mut stream: TcpStream,
         addr: SocketAddr,
-        permit: tokio::sync::OwnedSemaphorePermit,
+        slot: AddrGuard,
+        timeout: Duration,
     ) -> Result<(), wire::Error> {
         let _ = stream.set_nodelay(true);
-        let (reserved, info_hash) = wire::read_handshake_head(&mut stream).await?;
+        let head = tokio::time::timeout(timeout, wire::read_handshake_head(&mut stream)).await;
+        let Ok(head) = head else {
+            debug!(%addr, "incoming handshake timed out");
+            return Ok(());
+        };
+        let (reserved, info_hash) = head?;
         let Some(t) = self.torrent(&info_hash) else {
             debug!(%addr, %info_hash, "incoming peer for an unknown torrent");
             return Ok(());
         };
+        let Ok(global) = self.ctx.conn_limit.clone().try_acquire_owned() else {
+            debug!(%addr, "connection limit reached, dropping incoming peer");
+            return Ok(());
+        };
+        let permit = ConnPermit::incoming(global, slot);
         t.deliver_incoming(Incoming {
             stream,
             addr,

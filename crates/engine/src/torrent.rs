@@ -18,13 +18,14 @@ use std::sync::{Arc, OnceLock};
 use metainfo::{Bitfield, InfoHash, Metainfo};
 use storage::{FileStat, Storage};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub(crate) use event::Event;
 pub(crate) use shared::TorrentShared;
 
+use crate::addr_limit::ConnPermit;
 use crate::ctx::{AddOptions, SessionCtx};
 use crate::error::error_chain;
 use crate::stats::{TorrentState, TorrentStats};
@@ -36,7 +37,7 @@ pub(crate) struct Incoming {
     pub stream: TcpStream,
     pub addr: SocketAddr,
     pub reserved: [u8; 8],
-    pub permit: OwnedSemaphorePermit,
+    pub permit: ConnPermit,
 }
 
 /// Commands to the torrent task.

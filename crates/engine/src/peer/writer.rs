@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::codec::Encoder;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
@@ -34,6 +34,7 @@ struct Writer {
     wr: OwnedWriteHalf,
     rx: mpsc::UnboundedReceiver<Message>,
     queued: Arc<AtomicUsize>,
+    wake: Arc<Notify>,
     shared: Arc<TorrentShared>,
     counters: Arc<PeerCounters>,
     buf: BytesMut,
@@ -47,6 +48,7 @@ pub(super) async fn run(
     wr: OwnedWriteHalf,
     rx: mpsc::UnboundedReceiver<Message>,
     queued: Arc<AtomicUsize>,
+    wake: Arc<Notify>,
     shared: Arc<TorrentShared>,
     counters: Arc<PeerCounters>,
     cancel: CancellationToken,
@@ -55,6 +57,7 @@ pub(super) async fn run(
         wr,
         rx,
         queued,
+        wake,
         shared,
         counters,
         buf: BytesMut::with_capacity(BATCH + 32 * 1024),
@@ -71,6 +74,22 @@ pub(super) async fn run(
     }
     cancel.cancel();
     let _ = w.wr.shutdown().await;
+}
+
+impl Drop for Writer {
+    /// Blocks never written give their bytes back to the process budget.
+    fn drop(&mut self) {
+        let unsent: usize = self
+            .blocks
+            .drain(..)
+            .chain(std::iter::from_fn(|| self.rx.try_recv().ok()))
+            .map(|m| match m {
+                Message::Piece { data, .. } => data.len(),
+                _ => 0,
+            })
+            .sum();
+        self.shared.ctx.upload_budget.release(unsent);
+    }
 }
 
 impl Writer {
@@ -109,8 +128,8 @@ impl Writer {
                 }
                 self.counters.uploaded.fetch_add(n, Ordering::Relaxed);
                 self.shared.uploaded.fetch_add(n, Ordering::Relaxed);
-                self.queued.fetch_sub(1, Ordering::Relaxed);
                 self.encode(&m)?;
+                self.block_taken(n as usize);
                 self.drain_channel();
                 if !self.control.is_empty() {
                     break;
@@ -118,6 +137,14 @@ impl Writer {
             }
             self.flush().await?;
         }
+    }
+
+    /// A queued block of `n` bytes was encoded: it no longer counts against the peer's upload
+    /// buffer nor the process budget, and the peer may queue more.
+    fn block_taken(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::Relaxed);
+        self.shared.ctx.upload_budget.release(n);
+        self.wake.notify_one();
     }
 
     fn push(&mut self, m: Message) {

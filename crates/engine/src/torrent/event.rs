@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 
 use metainfo::PeerId;
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 use wire::BlockRequest;
 
 use crate::PeerKey;
+use crate::addr_limit::ConnPermit;
 use crate::error::{PeerError, TorrentError};
 
 /// What peer tasks, connection attempts and verify jobs tell the torrent task.
@@ -58,5 +58,5 @@ pub(crate) struct Handshaken {
     pub peer_id: PeerId,
     pub reserved: [u8; 8],
     pub outgoing: bool,
-    pub permit: OwnedSemaphorePermit,
+    pub permit: ConnPermit,
 }

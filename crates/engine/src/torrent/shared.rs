@@ -50,7 +50,7 @@ impl TorrentShared {
             info,
             storage,
             picker: Mutex::new(picker),
-            cache: ReadCache::new(cache_bytes),
+            cache: ReadCache::new(cache_bytes, ctx.upload_budget.clone()),
             up: RateLimiter::new(opts.max_upload_rate),
             down: RateLimiter::new(opts.max_download_rate),
             uploaded: AtomicU64::new(0),

@@ -24,6 +24,9 @@ pub(crate) const MAX_STRIKES: u32 = 3;
 const RECONNECT_DELAY: Duration = Duration::from_secs(30);
 /// At most this many added (and dropped) addresses go into one PEX message.
 const PEX_MAX: usize = 50;
+/// Addresses of peers one torrent remembers (connected, queued or backing off); beyond it the
+/// oldest queued ones make room, so a flood of addresses costs a bounded table.
+pub(crate) const MAX_CANDIDATES: usize = 2000;
 
 /// One connected peer as the swarm sees it.
 #[derive(Debug)]
@@ -50,6 +53,8 @@ struct Candidate {
     next_try: Option<Instant>,
     connected: bool,
     is_seed: bool,
+    /// It is in the dial queue (so it is never queued twice, without scanning the queue).
+    queued: bool,
 }
 
 /// The verdict on a connection whose handshake completed.
@@ -150,30 +155,65 @@ impl<L> Swarm<L> {
     }
 
     /// Remembers addresses from trackers, PEX or the user; new ones are queued for dialling.
+    /// Each costs O(1); at most [`MAX_CANDIDATES`] are kept, the oldest queued ones giving
+    /// way, and one batch never brings more than that.
     pub(crate) fn add_candidates(&mut self, addrs: Vec<SocketAddr>) {
-        for addr in addrs {
+        let connected: HashSet<SocketAddr> =
+            self.peers.values().filter_map(|p| p.listen_addr).collect();
+        for addr in addrs.into_iter().take(MAX_CANDIDATES) {
             if self.is_self(addr)
                 || self.banned_addrs.contains(&addr)
                 || addr.port() == 0
-                || self.is_connected_to(addr)
+                || connected.contains(&addr)
             {
                 continue;
             }
+            if !self.candidates.contains_key(&addr)
+                && self.candidates.len() >= MAX_CANDIDATES
+                && !self.evict_one()
+            {
+                continue; // every slot is connected or backing off: keep those
+            }
             let c = self.candidates.entry(addr).or_default();
-            if !c.connected && c.next_try.is_none() && !self.queue.contains(&addr) {
+            if !c.connected && c.next_try.is_none() && !c.queued {
+                c.queued = true;
                 self.queue.push_back(addr);
             }
         }
     }
 
+    /// Forgets the oldest queued candidate that is not connected; false when there is none.
+    /// Amortised O(1): entries popped here are never looked at again.
+    fn evict_one(&mut self) -> bool {
+        while let Some(addr) = self.queue.pop_front() {
+            let Some(c) = self.candidates.get_mut(&addr) else {
+                continue;
+            };
+            c.queued = false;
+            if c.connected {
+                continue;
+            }
+            self.candidates.remove(&addr);
+            return true;
+        }
+        false
+    }
+
     /// Queues the candidates whose back-off has expired.
     pub(crate) fn retry_due(&mut self, now: Instant) {
         for (addr, c) in self.candidates.iter_mut() {
-            if !c.connected && c.next_try.is_some_and(|t| t <= now) {
+            if !c.connected && !c.queued && c.next_try.is_some_and(|t| t <= now) {
                 c.next_try = None;
+                c.queued = true;
                 self.queue.push_back(*addr);
             }
         }
+    }
+
+    /// Candidates remembered.
+    #[cfg(test)]
+    pub(crate) fn candidate_count(&self) -> usize {
+        self.candidates.len()
     }
 
     /// The next queued address worth dialling while fewer than `max_peers` are open; seeds are
@@ -182,9 +222,10 @@ impl<L> Swarm<L> {
     pub(crate) fn next_dial(&mut self, seeding: bool, max_peers: usize) -> Option<SocketAddr> {
         while self.open() < max_peers {
             let addr = self.queue.pop_front()?;
-            let Some(c) = self.candidates.get(&addr) else {
+            let Some(c) = self.candidates.get_mut(&addr) else {
                 continue;
             };
+            c.queued = false;
             if c.connected || (seeding && c.is_seed) || self.is_connected_to(addr) {
                 continue;
             }
@@ -195,7 +236,12 @@ impl<L> Swarm<L> {
 
     /// `addr` could not be dialled now (no connection slot): first in the queue again.
     pub(crate) fn requeue(&mut self, addr: SocketAddr) {
-        self.queue.push_front(addr);
+        if let Some(c) = self.candidates.get_mut(&addr)
+            && !c.queued
+        {
+            c.queued = true;
+            self.queue.push_front(addr);
+        }
     }
 
     /// A dial to `addr` started.

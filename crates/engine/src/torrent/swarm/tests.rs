@@ -202,3 +202,41 @@ fn pex_tells_each_peer_the_others_once_and_then_who_left() {
     assert_eq!(deltas[0].1.dropped, vec![addr("10.0.0.2:7000")]);
     assert!(deltas[0].1.added.is_empty());
 }
+
+/// A hostile tracker's 2 MiB answer (about 350,000 compact addresses), then a PEX flood of as
+/// many again: the table stays bounded, each address costs O(1) (the whole lot in well under
+/// a second even in a debug build; the old queue scan took minutes), and the flood's
+/// addresses push out only queued ones, never a connected peer's.
+#[test]
+fn an_address_flood_is_bounded_and_linear() {
+    let mut s = swarm();
+    let k = connect(&mut s, id(1), addr("10.9.9.9:7000"), true);
+    let flood = |base: u32| -> Vec<SocketAddr> {
+        (0..350_000u32)
+            .map(|i| {
+                let ip = std::net::Ipv4Addr::from(base + i);
+                SocketAddr::from((ip, 6000 + (i % 1000) as u16))
+            })
+            .collect()
+    };
+    let start = std::time::Instant::now();
+    s.add_candidates(flood(0x0a00_0000));
+    for chunk in flood(0x0b00_0000).chunks(100) {
+        s.add_candidates(chunk.to_vec());
+    }
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(
+        s.candidate_count() <= MAX_CANDIDATES,
+        "{}",
+        s.candidate_count()
+    );
+    assert!(s.get(k).is_some());
+    // The newest addresses are the ones kept, and each is queued once.
+    let mut dialled = HashSet::new();
+    while let Some(a) = s.next_dial(false, usize::MAX) {
+        assert!(dialled.insert(a), "{a} queued twice");
+        s.dialing(a);
+    }
+    assert!(dialled.len() < MAX_CANDIDATES && dialled.len() > MAX_CANDIDATES / 2);
+}

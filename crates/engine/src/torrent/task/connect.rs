@@ -11,6 +11,7 @@ use wire::Handshake;
 
 use super::stats::PeerRates;
 use super::{CONNECT_TIMEOUT, PeerLink, TorrentTask};
+use crate::addr_limit::ConnPermit;
 use crate::error::PeerError;
 use crate::peer::{self, PeerCommand, PeerCounters, PeerSetup};
 use crate::spawn::spawn_cancellable;
@@ -78,10 +79,11 @@ impl TorrentTask {
             .swarm
             .next_dial(seeding, self.ctx.cfg.max_peers_per_torrent)
         {
-            let Ok(permit) = self.ctx.conn_limit.clone().try_acquire_owned() else {
+            let Ok(global) = self.ctx.conn_limit.clone().try_acquire_owned() else {
                 self.swarm.requeue(addr);
                 break;
             };
+            let permit = ConnPermit::outgoing(global);
             self.swarm.dialing(addr);
             let handshake = Handshake::new(self.meta.info_hash, self.ctx.peer_id);
             let events = self.shared.events.clone();
