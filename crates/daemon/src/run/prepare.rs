@@ -29,6 +29,12 @@ pub enum PrepareError {
     /// The file is too large to be a torrent.
     #[error("larger than 64 MiB, not a torrent")]
     TooLarge,
+    /// The path is not a regular file (a FIFO, a device, a directory) by the time it is read.
+    #[error("not a regular file")]
+    NotRegular,
+    /// Reading it took longer than the scan allows (a hung file system).
+    #[error("reading it timed out")]
+    TimedOut,
     /// The file does not parse as a torrent.
     #[error(transparent)]
     Invalid(#[from] metainfo::Error),
@@ -64,6 +70,31 @@ pub enum ResumeNote {
     Unusable(String),
 }
 
+/// Reads a `.torrent` file without ever blocking on what is not one: opened with `O_NONBLOCK`
+/// (a FIFO put in its place after the listing opens at once instead of waiting for a writer),
+/// then checked to be a regular file and not oversized by its metadata, before any byte is
+/// read (an oversized file costs a `stat`, not 64 MiB, on every retry).
+fn read_torrent_file(torrent: &Path) -> Result<Vec<u8>, PrepareError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(torrent)
+        .map_err(PrepareError::Read)?;
+    let meta = file.metadata().map_err(PrepareError::Read)?;
+    if !meta.is_file() {
+        return Err(PrepareError::NotRegular);
+    }
+    if meta.len() > MAX_TORRENT_LEN {
+        return Err(PrepareError::TooLarge);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_TORRENT_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(PrepareError::Read)?;
+    Ok(bytes)
+}
+
 /// Reads and parses `torrent`, picks its data directory (`data_root`, else the `.torrent`'s
 /// directory) and loads its resume data. `Err` is why the file is not a usable torrent.
 pub fn prepare(
@@ -71,10 +102,7 @@ pub fn prepare(
     data_root: Option<&Path>,
     resume_dir: &Path,
 ) -> Result<Prepared, PrepareError> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(torrent)
-        .and_then(|f| f.take(MAX_TORRENT_LEN + 1).read_to_end(&mut bytes))
-        .map_err(PrepareError::Read)?;
+    let bytes = read_torrent_file(torrent)?;
     if bytes.is_empty() {
         return Err(PrepareError::Empty);
     }
@@ -217,5 +245,33 @@ pub(crate) mod tests {
         let fourth = prepare(&p, Some(&other), &resume_dir).unwrap();
         assert_eq!(fourth.data_dir, other);
         assert_eq!(fourth.resume, ResumeNote::FilesChanged);
+    }
+
+    /// A FIFO where a `.torrent` was listed (the race of issue 17): before, `open` waited for
+    /// a writer forever and the daemon never scanned again; now it fails at once.
+    #[test]
+    fn a_fifo_in_place_of_a_torrent_fails_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.torrent");
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (path, resume) = (p.clone(), d.path().to_path_buf());
+        std::thread::spawn(move || {
+            let _ = tx.send(prepare(&path, None, &resume).map(|_| ()));
+        });
+        let r = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("prepare blocked on a FIFO");
+        assert!(matches!(r, Err(PrepareError::NotRegular)), "{r:?}");
+    }
+
+    /// An oversized file is refused by its size, before any byte is read.
+    #[test]
+    fn an_oversized_file_is_refused_by_its_size() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("big.torrent");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(MAX_TORRENT_LEN + 1).unwrap(); // sparse
+        assert!(matches!(read_torrent_file(&p), Err(PrepareError::TooLarge)));
     }
 }

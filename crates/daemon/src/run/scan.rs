@@ -3,7 +3,7 @@
 //! what is due and applies it to the registry.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +18,8 @@ use super::stop::StopCtx;
 use super::watch::{self, Hint, Listed, Stamp};
 use super::{Daemon, lock, spawn};
 
+/// How long reading and preparing one `.torrent` may take before it counts as failed.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Watcher hints are collected this long before the directories are listed.
 const DEBOUNCE: Duration = Duration::from_millis(500);
 
@@ -195,20 +197,6 @@ fn list_dirs(dirs: Vec<PathBuf>) -> Vec<(PathBuf, std::io::Result<Vec<Listed>>)>
         .collect()
 }
 
-/// Prepares each file to read (blocking).
-fn prepare_all(
-    read: Vec<(PathBuf, Stamp)>,
-    data_root: Option<&Path>,
-    resume_dir: &Path,
-) -> Vec<(PathBuf, Stamp, Result<Prepared, PrepareError>)> {
-    read.into_iter()
-        .map(|(path, stamp)| {
-            let r = prepare::prepare(&path, data_root, resume_dir);
-            (path, stamp, r)
-        })
-        .collect()
-}
-
 impl ScanCtx {
     /// One pass: list, plan, stop what is gone, read what is due, apply.
     async fn scan(self, dirs: Vec<PathBuf>) -> ScanDone {
@@ -241,15 +229,28 @@ impl ScanCtx {
         }
     }
 
-    /// Reads and prepares the files due (on the blocking pool), then applies the results.
-    async fn read_and_apply(&self, read: Vec<(PathBuf, Stamp)>) {
+    /// Prepares one file on the blocking pool, within [`PREPARE_TIMEOUT`]: a read that hangs
+    /// (a hung network file system) fails that file, to be retried, and the scan goes on.
+    async fn prepare_one(&self, path: PathBuf) -> Result<Prepared, PrepareError> {
         let data_root = self.policy.data_dir.clone();
         let resume_dir = self.resume_dir.clone();
-        let prepared = tokio::task::spawn_blocking(move || {
-            prepare_all(read, data_root.as_deref(), &resume_dir)
-        })
-        .await
-        .unwrap_or_default();
+        let job = tokio::task::spawn_blocking(move || {
+            prepare::prepare(&path, data_root.as_deref(), &resume_dir)
+        });
+        match tokio::time::timeout(PREPARE_TIMEOUT, job).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(join)) => Err(PrepareError::Read(std::io::Error::other(join))),
+            Err(_) => Err(PrepareError::TimedOut),
+        }
+    }
+
+    /// Reads and prepares the files due (on the blocking pool), then applies the results.
+    async fn read_and_apply(&self, read: Vec<(PathBuf, Stamp)>) {
+        let mut prepared = Vec::with_capacity(read.len());
+        for (path, stamp) in read {
+            let r = self.prepare_one(path.clone()).await;
+            prepared.push((path, stamp, r));
+        }
         let mut reg = lock(&self.registry);
         let now = Instant::now();
         for (path, stamp, r) in prepared {
