@@ -21,6 +21,7 @@
 //! with an error and the connection is closed. A client that stays silent for [`IDLE_TIMEOUT`]
 //! is disconnected. New commands (reload, pause, ...) add new `command` words.
 
+use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::Path;
@@ -44,7 +45,7 @@ pub const MAX_RESPONSE: u64 = 64 * 1024 * 1024;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client waits to connect, send and receive one answer.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most clients served at once; further ones wait in the listen backlog.
+/// Most clients served at once; one more closes the client connected longest.
 pub const MAX_CLIENTS: usize = 64;
 /// Permissions of the socket file: owner and group may connect.
 pub const SOCKET_MODE: u32 = 0o660;
@@ -65,14 +66,9 @@ pub async fn serve(path: &Path, report: ReportFn, cancel: CancellationToken) -> 
         .ok();
     let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
     let mut clients = JoinSet::new();
+    // Clients in the order they connected (finished ones are cancelled and pruned).
+    let mut order: VecDeque<CancellationToken> = VecDeque::new();
     let result = loop {
-        let permit = tokio::select! {
-            () = cancel.cancelled() => break Ok(()),
-            p = limit.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(e) => break Err(anyhow::Error::new(e)),
-            },
-        };
         let stream = tokio::select! {
             () = cancel.cancelled() => break Ok(()),
             Some(_) = clients.join_next(), if !clients.is_empty() => continue,
@@ -87,12 +83,20 @@ pub async fn serve(path: &Path, report: ReportFn, cancel: CancellationToken) -> 
                     .context(format!("accepting on the control socket {}", path.display()))),
             },
         };
+        let Some(permit) = make_room(&limit, &mut order).await else {
+            continue; // no slot came free: this client is dropped
+        };
         let report = report.clone();
-        let cancel = cancel.clone();
+        let token = cancel.child_token();
+        order.push_back(token.clone());
+        if order.len() > 2 * MAX_CLIENTS {
+            order.retain(|t| !t.is_cancelled());
+        }
         clients.spawn(async move {
             let _permit = permit;
+            let _done = token.clone().drop_guard();
             tokio::select! {
-                () = cancel.cancelled() => {}
+                () = token.cancelled() => {}
                 r = serve_client(stream, &report) => {
                     if let Err(e) = r {
                         tracing::debug!("control client: {e:#}");
@@ -114,6 +118,27 @@ pub async fn serve(path: &Path, report: ReportFn, cancel: CancellationToken) -> 
         tracing::warn!("removing the control socket {}: {e}", path.display());
     }
     result
+}
+
+/// A client slot; when all [`MAX_CLIENTS`] are taken, the client connected longest is closed
+/// to make room, so idle clients can never lock `status` out.
+async fn make_room(
+    limit: &Arc<tokio::sync::Semaphore>,
+    order: &mut VecDeque<CancellationToken>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    if let Ok(p) = limit.clone().try_acquire_owned() {
+        return Some(p);
+    }
+    while let Some(oldest) = order.pop_front() {
+        if !oldest.is_cancelled() {
+            oldest.cancel();
+            break;
+        }
+    }
+    tokio::time::timeout(Duration::from_secs(1), limit.clone().acquire_owned())
+        .await
+        .ok()?
+        .ok()
 }
 
 /// Errors of `accept` that concern one connection or a passing shortage, not the listener.

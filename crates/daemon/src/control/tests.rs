@@ -273,3 +273,25 @@ async fn idle_clients_are_dropped() {
     cancel.cancel();
     task.await.unwrap().unwrap();
 }
+
+/// Issue 17: 64 local clients that connect and say nothing took every slot, and `status`
+/// waited for the 30 s idle timeout (past its own 10 s). Now the client connected longest
+/// makes room, so `status` answers at once with all 64 still connecting.
+#[tokio::test]
+async fn idle_clients_filling_every_slot_do_not_block_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, cancel, task) = start(dir.path());
+    bound(&path).await;
+    let mut idle = Vec::new();
+    for _ in 0..MAX_CLIENTS {
+        idle.push(UnixStream::connect(&path).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let status = tokio::time::timeout(Duration::from_secs(5), query(&path))
+        .await
+        .expect("status blocked by idle clients")
+        .unwrap();
+    assert_eq!(status.listen_port, 6881);
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
