@@ -154,8 +154,10 @@ fn open_append(path: &Path) -> io::Result<File> {
 struct FileWriter<'a>(RwLockReadGuard<'a, File>);
 
 impl Write for FileWriter<'_> {
+    /// Writes `buf` with terminal control characters escaped (see [`escape_controls`]).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self.0).write(buf)
+        (&*self.0).write_all(&escape_controls(buf))?;
+        Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
         (&*self.0).flush()
@@ -167,6 +169,34 @@ impl<'a> MakeWriter<'a> for ReopenFile {
     fn make_writer(&'a self) -> Self::Writer {
         FileWriter(self.file.read().unwrap_or_else(PoisonError::into_inner))
     }
+}
+
+/// `buf` with every control character but newline and tab written as `\x..` (C0 and DEL)
+/// or `\u{..}` (C1, UTF-8 encoded): a torrent name, a peer's client name or a tracker's error
+/// text cannot put raw terminal escape sequences into the log file, which people read with
+/// `cat` and `tail -f` (the status table escapes them the same way).
+fn escape_controls(buf: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let is_c0 = |b: u8| (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f;
+    let is_c1_at =
+        |i: usize| buf[i] == 0xc2 && buf.get(i + 1).is_some_and(|b| (0x80..0xa0).contains(b));
+    if !(0..buf.len()).any(|i| is_c0(buf[i]) || is_c1_at(i)) {
+        return std::borrow::Cow::Borrowed(buf);
+    }
+    let mut out = Vec::with_capacity(buf.len() + 16);
+    let mut i = 0;
+    while i < buf.len() {
+        let b = buf[i];
+        if is_c0(b) {
+            out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+        } else if is_c1_at(i) {
+            out.extend_from_slice(format!("\\u{{{:04x}}}", buf[i + 1]).as_bytes());
+            i += 1;
+        } else {
+            out.push(b);
+        }
+        i += 1;
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The fmt layer's handle on the log file shared with the [`LogGuard`].
@@ -183,6 +213,20 @@ impl<'a> MakeWriter<'a> for SharedFile {
 mod tests {
     use super::*;
     use tracing::Level;
+
+    #[test]
+    fn control_characters_are_escaped_for_the_log_file() {
+        let line = "added torrent=\u{1b}[2J\u{1b}]0;pwned\u{7}x\u{9b}31m é\tok\n";
+        let out = escape_controls(line.as_bytes());
+        assert_eq!(
+            String::from_utf8(out.into_owned()).unwrap(),
+            "added torrent=\\x1b[2J\\x1b]0;pwned\\x07x\\u{009b}31m é\tok\n"
+        );
+        assert!(matches!(
+            escape_controls(b"plain\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn filter_default_and_levels() {
