@@ -222,6 +222,17 @@ async fn serve_client(stream: UnixStream, report: &ReportFn) -> anyhow::Result<(
     }
 }
 
+/// The server side for the fuzz target: the encoded answer to one request line.
+pub(crate) fn fuzz_answer(line: &[u8]) -> Vec<u8> {
+    let report: ReportFn = Arc::new(StatusReport::default);
+    serde_json::to_vec(&answer(line, &report)).unwrap_or_default()
+}
+
+/// The client side for the fuzz target: whether an answer line parses as `query` parses it.
+pub(crate) fn fuzz_parse_answer(line: &[u8]) -> bool {
+    serde_json::from_slice::<Response>(line).is_ok_and(|r| r.status.is_some() || r.error.is_some())
+}
+
 /// The answer to one request line.
 fn answer(line: &[u8], report: &ReportFn) -> Response {
     let Ok(text) = std::str::from_utf8(line) else {

@@ -20,6 +20,26 @@ pub mod paths;
 mod run;
 pub mod units;
 
+/// Entry points for the `cargo fuzz` targets (`fuzz/`): parsers of outside bytes that are not
+/// public otherwise. Not an API for anything else.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses `text` as a config file; `true` when it is valid.
+    pub fn parse_config(text: &str) -> bool {
+        crate::run::config::Config::parse(text, std::path::Path::new("fuzz.toml")).is_ok()
+    }
+
+    /// The control server's encoded answer to one request line (a client's bytes).
+    pub fn control_answer(line: &[u8]) -> Vec<u8> {
+        crate::control::fuzz_answer(line)
+    }
+
+    /// Whether a control answer line (the daemon's bytes, as `status` reads them) parses.
+    pub fn control_parse_answer(line: &[u8]) -> bool {
+        crate::control::fuzz_parse_answer(line)
+    }
+}
+
 pub use error::UsageError;
 pub use run::config::{DEFAULT_BIND, DEFAULT_PORT, RunOptions};
 pub use run::{LogOutput, log_file, run};

@@ -163,8 +163,9 @@ impl ResumeData {
         out
     }
 
-    /// Parses and validates file contents.
-    fn decode(bytes: &[u8]) -> Result<Self, &'static str> {
+    /// Parses and validates file contents (what [`ResumeData::load`] does after reading;
+    /// public for the fuzz target). `Err` says what is wrong.
+    pub fn decode(bytes: &[u8]) -> Result<Self, &'static str> {
         let mut r = Reader(bytes);
         if r.take(MAGIC.len())? != MAGIC {
             return Err("not a resume file");
