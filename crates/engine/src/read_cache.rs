@@ -1,7 +1,7 @@
 //! A small cache of whole pieces read from disk for uploading.
 //!
 //! Leechers ask for a piece block by block, usually in order, so reading the whole piece once
-//! and slicing blocks out of it (zero-copy `Bytes`) turns ~64 disk reads into one. Entries
+//! and copying blocks out of it turns ~64 disk reads into one. Entries
 //! unused for [`IDLE`] are dropped, so an idle seeding torrent holds no buffers.
 
 use std::collections::HashMap;
