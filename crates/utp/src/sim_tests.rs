@@ -1,0 +1,218 @@
+//! Transfers and failure cases over the simulated link.
+
+use std::time::{Duration, Instant};
+
+use crate::sim::{App, Link, Sim, pattern, run};
+use crate::{Config, Error, State};
+
+fn both_done(apps: &[App; 2]) -> bool {
+    apps.iter().all(|a| a.eof && a.sent == a.send.len())
+}
+
+/// Transfers `a_len` bytes 0 -> 1 and `b_len` bytes 1 -> 0 at once; checks them byte-exact.
+fn transfer(link: Link, seed: u64, a_len: usize, b_len: usize, limit: Duration) -> Sim {
+    let mut sim = Sim::new(Config::default(), link, seed);
+    let mut apps = [
+        App::new(pattern(a_len, seed)),
+        App::new(pattern(b_len, seed + 1)),
+    ];
+    apps[0].handle = Some(sim.connect());
+    let finished = run(&mut sim, &mut apps, limit, both_done);
+    assert!(
+        apps[0].error.is_none() && apps[1].error.is_none(),
+        "{:?} {:?}",
+        apps[0].error,
+        apps[1].error
+    );
+    assert!(
+        finished,
+        "transfer incomplete: {} of {a_len}, {} of {b_len}",
+        apps[1].received.len(),
+        apps[0].received.len()
+    );
+    assert!(apps[1].received == apps[0].send, "0 -> 1 data differs");
+    assert!(apps[0].received == apps[1].send, "1 -> 0 data differs");
+    for (app, side) in apps.iter().zip(sim.sides.iter_mut()) {
+        if let Some(h) = app.handle {
+            side.ep.release(sim.now, h);
+        }
+    }
+    sim
+}
+
+fn lossy(loss: f64) -> Link {
+    Link {
+        delay: Duration::from_millis(20),
+        jitter: Duration::from_millis(8),
+        loss,
+        duplicate: 0.01,
+        bandwidth: Some(4e6),
+    }
+}
+
+#[test]
+fn clean_link_both_ways_and_fin_closes() {
+    let mut sim = transfer(
+        Link::default(),
+        1,
+        1 << 20,
+        1 << 20,
+        Duration::from_secs(60),
+    );
+    // both FINs acked: after the linger both endpoints forget the connection
+    let start = sim.now;
+    while sim.now - start < Duration::from_secs(10) && sim.step() {}
+    assert!(
+        sim.sides[0].ep.is_empty() && sim.sides[1].ep.is_empty(),
+        "closed connections linger on"
+    );
+    assert_eq!(sim.sides[1].ep.stats().unknown_connection, 0);
+}
+
+#[test]
+fn lossy_reordering_duplicating_link_both_ways() {
+    for (seed, loss) in [(2, 0.01), (3, 0.03), (4, 0.05)] {
+        let sim = transfer(
+            lossy(loss),
+            seed,
+            2 << 20,
+            1 << 20,
+            Duration::from_secs(600),
+        );
+        let retransmits = sim.lost;
+        assert!(retransmits > 0, "the link dropped nothing");
+    }
+}
+
+#[test]
+fn ten_mib_over_one_percent_loss() {
+    transfer(lossy(0.01), 9, 10 << 20, 4096, Duration::from_secs(900));
+}
+
+#[test]
+fn ledbat_keeps_queuing_delay_near_target() {
+    // a slow link with a deep queue: LEDBAT must not fill it far past the 100 ms target
+    let link = Link {
+        delay: Duration::from_millis(5),
+        bandwidth: Some(500e3),
+        ..Link::default()
+    };
+    let mut sim = Sim::new(Config::default(), link, 5);
+    let mut apps = [App::new(pattern(8 << 20, 5)), App::new(Vec::new())];
+    apps[0].handle = Some(sim.connect());
+    let mut worst = Duration::ZERO;
+    let start = sim.now;
+    while sim.now - start < Duration::from_secs(12) {
+        for (app, side) in apps.iter_mut().zip(sim.sides.iter_mut()) {
+            app.pump(&mut side.ep);
+        }
+        assert!(sim.step());
+        if sim.now - start > Duration::from_secs(6) {
+            let queued = sim.sides[0].link_free_in(sim.now);
+            worst = worst.max(queued);
+        }
+    }
+    assert!(
+        apps[1].received.len() > 4 << 20,
+        "LEDBAT starved the link: {}",
+        apps[1].received.len()
+    );
+    assert!(
+        worst < Duration::from_millis(250),
+        "queue grew to {worst:?}"
+    );
+}
+
+#[test]
+fn reset_aborts_the_peer() {
+    let mut sim = Sim::new(Config::default(), Link::default(), 6);
+    let mut apps = [App::new(pattern(100_000, 6)), App::new(Vec::new())];
+    apps[0].handle = Some(sim.connect());
+    run(&mut sim, &mut apps, Duration::from_secs(5), |a| {
+        a[1].received.len() >= 10_000
+    });
+    let h = apps[0].handle.expect("connected");
+    sim.sides[0].ep.connection(h).expect("live").abort();
+    run(&mut sim, &mut apps, Duration::from_secs(5), |a| {
+        a[1].error.is_some()
+    });
+    assert_eq!(apps[1].error, Some(Error::ConnectionReset));
+    let h1 = apps[1].handle.expect("accepted");
+    assert_eq!(
+        *sim.sides[1]
+            .ep
+            .connection(h1)
+            .expect("kept until released")
+            .state(),
+        State::Failed(Error::ConnectionReset)
+    );
+}
+
+#[test]
+fn dead_peer_times_out() {
+    let mut sim = Sim::new(Config::default(), Link::default(), 7);
+    // side 1 keeps its end open (no FIN), so side 0's reader sees the timeout too
+    let mut apps = [App::new(pattern(400_000, 7)), App::new(Vec::new())];
+    apps[1].shutdown = true;
+    apps[0].handle = Some(sim.connect());
+    run(&mut sim, &mut apps, Duration::from_secs(5), |a| {
+        a[1].received.len() >= 50_000
+    });
+    sim.link.loss = 1.0;
+    let start = sim.now;
+    let finished = run(&mut sim, &mut apps, Duration::from_secs(300), |a| {
+        a[0].error.is_some()
+    });
+    assert!(finished, "no timeout");
+    assert_eq!(apps[0].error, Some(Error::TimedOut));
+    assert!(
+        sim.now - start < Duration::from_secs(130),
+        "took {:?}",
+        sim.now - start
+    );
+}
+
+#[test]
+fn connect_to_nobody_times_out() {
+    let mut sim = Sim::new(
+        Config::default(),
+        Link {
+            loss: 1.0,
+            ..Link::default()
+        },
+        8,
+    );
+    let mut apps = [App::new(b"hello".to_vec()), App::new(Vec::new())];
+    apps[0].handle = Some(sim.connect());
+    let start = sim.now;
+    let finished = run(&mut sim, &mut apps, Duration::from_secs(120), |a| {
+        a[0].error.is_some() || a[0].received.len() > 1
+    });
+    assert!(finished);
+    let h = apps[0].handle.expect("handle");
+    let state = sim.sides[0].ep.connection(h).map(|c| c.state().clone());
+    assert_eq!(state, Some(State::Failed(Error::TimedOut)));
+    assert!(
+        sim.now - start < Duration::from_secs(30),
+        "SYN retries took {:?}",
+        sim.now - start
+    );
+    let _ = Instant::now();
+}
+
+#[test]
+fn cpu_cost_of_a_loss_free_transfer() {
+    let len = 32 << 20;
+    let link = Link {
+        delay: Duration::from_millis(1),
+        ..Link::default()
+    };
+    let wall = std::time::Instant::now();
+    let sim = transfer(link, 10, len, 0, Duration::from_secs(600));
+    let secs = wall.elapsed().as_secs_f64();
+    println!(
+        "uTP simulated loss-free transfer: {len} bytes in {secs:.3} s of CPU (both ends) = {:.1} MB/s, {} datagrams",
+        len as f64 / secs / 1e6,
+        sim.delivered
+    );
+}
