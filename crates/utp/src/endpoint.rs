@@ -168,6 +168,11 @@ impl Endpoint {
         self.accept_queue.pop_front()
     }
 
+    /// Whether `accept` would return a connection.
+    pub fn has_incoming(&self) -> bool {
+        !self.accept_queue.is_empty()
+    }
+
     /// The owner is done with a connection: it closes (FIN) and is removed once finished.
     pub fn release(&mut self, now: Instant, handle: ConnectionHandle) {
         if let Some(entry) = self.conns.get_mut(&handle) {
@@ -207,9 +212,7 @@ impl Endpoint {
         entry.conn.handle_packet(now, &header, payload);
         if entry.half_open && *entry.conn.state() != State::SynReceived {
             self.leave_half_open(handle);
-            let Some(entry) = self.conns.get_mut(&handle) else {
-                return None;
-            };
+            let entry = self.conns.get_mut(&handle)?;
             if entry.conn.is_established() {
                 if self.accept_queue.len() < self.config.accept_backlog {
                     self.accept_queue.push_back(handle);

@@ -31,7 +31,7 @@ mod conn;
 mod endpoint;
 mod error;
 pub mod packet;
-// pub mod tokio_socket;
+pub mod tokio_socket;
 
 pub use config::Config;
 pub use conn::{Connection, ConnectionStats, State};

@@ -45,13 +45,16 @@ impl Side {
     }
 }
 
+/// A datagram on the wire: arrival time, a tie-breaker, receiving side, payload.
+type InFlight = (Instant, u64, usize, Vec<u8>);
+
 /// Two endpoints joined by a simulated link.
 pub(crate) struct Sim {
     pub(crate) now: Instant,
     pub(crate) sides: [Side; 2],
     pub(crate) link: Link,
     rng: fastrand::Rng,
-    queue: BinaryHeap<Reverse<(Instant, u64, usize, Vec<u8>)>>,
+    queue: BinaryHeap<Reverse<InFlight>>,
     order: u64,
     pub(crate) delivered: u64,
     pub(crate) lost: u64,
