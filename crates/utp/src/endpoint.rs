@@ -199,7 +199,13 @@ impl Endpoint {
                 Some(h) => *h,
                 None => return self.incoming_syn(now, from, &header),
             },
-            PacketType::Reset => self.route_reset(from, header.conn_id)?,
+            PacketType::Reset => match self.route_reset(from, header.conn_id) {
+                Some(h) => h,
+                None => {
+                    self.stats.unknown_connection += 1;
+                    return None;
+                }
+            },
             _ => match self.routes.get(&(from, header.conn_id)) {
                 Some(h) => *h,
                 None => {

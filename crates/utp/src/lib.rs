@@ -40,6 +40,8 @@ pub use error::{Error, PacketError};
 pub use packet::is_utp_packet;
 
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod sim_tests;
