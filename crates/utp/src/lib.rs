@@ -31,6 +31,7 @@ mod conn;
 mod endpoint;
 mod error;
 pub mod packet;
+#[cfg(feature = "tokio")]
 pub mod tokio_socket;
 
 pub use config::Config;
