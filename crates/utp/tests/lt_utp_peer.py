@@ -19,13 +19,13 @@ import time
 
 import libtorrent as lt
 
-PIECE_LEN = 65536
-SIZE = 5 * PIECE_LEN + 1234
+PIECE_LEN = 262144
+SIZE = 16 * PIECE_LEN + 1234
 
 
 def make_torrent(directory):
     rng = random.Random(29)
-    data = bytes(rng.getrandbits(8) for _ in range(SIZE))
+    data = rng.randbytes(SIZE)
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, "payload.bin")
     with open(path, "wb") as f:
