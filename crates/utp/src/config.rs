@@ -52,7 +52,7 @@ impl Default for Config {
         Self {
             max_payload: 1400,
             send_buffer: 1 << 20,
-            recv_buffer: 1 << 20,
+            recv_buffer: 512 << 10,
             max_reorder_packets: 1024,
             target_delay: Duration::from_millis(100),
             max_cwnd_increase_per_rtt: 3000,

@@ -436,13 +436,17 @@ impl Connection {
         let mut out = Vec::with_capacity(header.encoded_len() + payload.len());
         header.encode(&mut out);
         out.extend_from_slice(payload);
+        self.after_send(now, header);
+        out
+    }
+
+    fn after_send(&mut self, now: Instant, header: &Header) {
         self.stats.packets_sent += 1;
         if header.kind != PacketType::Reset {
             self.ack_pending = false;
             self.advertised_wnd = usize::try_from(header.wnd_size).unwrap_or(usize::MAX);
             self.timers.sent(now);
         }
-        out
     }
 
     /// The next datagram to send, if any. Runs expired timers first.
@@ -518,16 +522,21 @@ impl Connection {
 
     fn transmit(&mut self, now: Instant, idx: usize, resend: bool) -> Option<Vec<u8>> {
         let rto = self.rtt.rto();
-        let (kind, seq, payload) = {
+        let (kind, seq) = {
             let p = self.send.mark_sent(idx, now)?;
-            (p.kind, p.seq, p.payload.clone())
+            (p.kind, p.seq)
         };
         if resend {
             self.stats.retransmits += 1;
         }
         self.timers.arm_rto(now, rto);
         let header = self.header(now, kind, seq);
-        Some(self.encode(now, &header, &payload))
+        let payload = self.send.payload(idx);
+        let mut out = Vec::with_capacity(header.encoded_len() + payload.len());
+        header.encode(&mut out);
+        out.extend_from_slice(payload);
+        self.after_send(now, &header);
+        Some(out)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) next has something to do.

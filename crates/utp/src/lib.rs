@@ -15,15 +15,24 @@
 //! payload (no PMTU probing), keep-alives, idle and half-open timeouts.
 //!
 //! # Why not `librqbit-utp`
-//! `librqbit-utp` 0.7 (the one maintained crate, ~13k lines, a solid test suite with a lossy
+//! `librqbit-utp` 0.7 (the one maintained crate, ~13k lines, ~140 tests including a lossy
 //! mock transport) was evaluated first. It does not fit btmirror: its congestion control is
 //! Cubic (LEDBAT is a TODO in its lib.rs), so it would not yield to TCP as uTP is meant to; it
 //! is not sans-IO: `UtpSocket` spawns its own dispatcher task that calls `recv_from` on the
 //! transport itself, so sharing the port with the UDP tracker client and the DHT means faking
 //! a `Transport` that re-reads from a channel (and it pulls in its own dual-stack socket crate
-//! and tokio-util/metrics machinery). Its per-byte cost could not be measured against ours
+//! and socket2, dontfrag, metrics, ringbuf, bitvec, tokio-util). Its per-byte cost could not be measured against ours
 //! without that plumbing either. A sans-IO crate of our own is smaller, fits the socket owner's
 //! demultiplexing directly, and lets the engine's tests drive time.
+//!
+//! # Wiring it into the engine
+//! One UDP socket per listen address, shared: give it to
+//! [`tokio_socket::UtpSocket::from_socket`] with a channel that receives every datagram
+//! [`is_utp_packet`] rejects (UDP tracker replies, later the DHT), or own the socket yourself and
+//! feed an [`Endpoint`] directly. Streams are `AsyncRead + AsyncWrite`, so the peer code can take
+//! them like a `TcpStream`. Memory per connection is bounded by `send_buffer + recv_buffer`
+//! (1 MiB + 512 KiB by default) plus at most `max_reorder_packets` slots of bookkeeping; the
+//! endpoint by `max_connections` of those.
 
 mod config;
 mod congestion;

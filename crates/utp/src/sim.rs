@@ -58,6 +58,8 @@ pub(crate) struct Sim {
     order: u64,
     pub(crate) delivered: u64,
     pub(crate) lost: u64,
+    /// Most payload bytes any endpoint held in its buffers at once.
+    pub(crate) peak_buffered: usize,
 }
 
 impl Sim {
@@ -77,6 +79,7 @@ impl Sim {
             order: 0,
             delivered: 0,
             lost: 0,
+            peak_buffered: 0,
         }
     }
 
@@ -147,6 +150,7 @@ impl Sim {
         }
         for side in &mut self.sides {
             side.ep.handle_timeout(self.now);
+            self.peak_buffered = self.peak_buffered.max(side.ep.buffered_bytes());
         }
         self.flush();
         true

@@ -112,7 +112,12 @@ impl SendBuffer {
         } else {
             0
         };
-        let payload: Vec<u8> = self.unsent.drain(..n).collect();
+        let mut payload = Vec::with_capacity(n);
+        let (a, b) = self.unsent.as_slices();
+        let from_a = n.min(a.len());
+        payload.extend_from_slice(&a[..from_a]);
+        payload.extend_from_slice(&b[..n - from_a]);
+        self.unsent.drain(..n);
         self.in_flight_payload += payload.len();
         self.in_flight.push_back(SentPacket {
             seq: self.next_seq,
@@ -139,6 +144,11 @@ impl SendBuffer {
             .iter()
             .enumerate()
             .find(|(_, p)| p.need_resend)
+    }
+
+    /// The payload of packet `idx` in flight.
+    pub(crate) fn payload(&self, idx: usize) -> &[u8] {
+        self.in_flight.get(idx).map_or(&[], |p| &p.payload)
     }
 
     /// Records that packet `idx` went out now and returns it.
