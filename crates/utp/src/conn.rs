@@ -51,6 +51,27 @@ pub struct ConnectionStats {
     pub duplicates: u64,
 }
 
+/// Gauges of one connection, for logs and status pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionStatus {
+    /// LEDBAT congestion window in bytes.
+    pub cwnd: usize,
+    /// The peer's last advertised receive window.
+    pub peer_window: usize,
+    /// Payload bytes sent and not acked (nor known lost).
+    pub in_flight: usize,
+    /// Bytes written and not yet sent.
+    pub unsent: usize,
+    /// Our free receive window.
+    pub recv_window: usize,
+    /// Smoothed RTT, once measured.
+    pub rtt: Option<Duration>,
+    /// Current retransmission timeout.
+    pub rto: Duration,
+    /// LEDBAT's queuing-delay estimate.
+    pub queuing_delay: Duration,
+}
+
 /// A uTP connection (BEP 29). Sans-IO: the owner passes datagrams in with
 /// [`handle_datagram`](Self::handle_datagram), sends what [`poll_transmit`](Self::poll_transmit)
 /// returns, and calls [`handle_timeout`](Self::handle_timeout) at [`next_timeout`](Self::next_timeout).
@@ -177,6 +198,20 @@ impl Connection {
     /// Counters.
     pub fn stats(&self) -> &ConnectionStats {
         &self.stats
+    }
+
+    /// Gauges: windows, bytes in flight, RTT.
+    pub fn status(&self) -> ConnectionStatus {
+        ConnectionStatus {
+            cwnd: self.cc.window(),
+            peer_window: self.peer_wnd,
+            in_flight: self.send.outstanding(),
+            unsent: self.send.unsent_len(),
+            recv_window: self.recv.window(),
+            rtt: self.rtt.srtt(),
+            rto: self.rtt.rto(),
+            queuing_delay: self.cc.queuing_delay(),
+        }
     }
 
     /// Congestion window in bytes.

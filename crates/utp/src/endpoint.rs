@@ -119,6 +119,11 @@ impl Endpoint {
         self.conns.values().map(|e| e.conn.buffered_bytes()).sum()
     }
 
+    /// Handles of all connections (half-open ones included).
+    pub fn handles(&self) -> impl Iterator<Item = ConnectionHandle> + '_ {
+        self.conns.keys().copied()
+    }
+
     /// The connection behind a handle.
     pub fn connection(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
         self.conns.get_mut(&handle).map(|e| &mut e.conn)

@@ -16,8 +16,8 @@ pub enum PacketError {
     /// An extension runs past the end of the datagram.
     #[error("truncated uTP extension header")]
     TruncatedExtension,
-    /// A selective ack whose length is not a positive multiple of 4.
-    #[error("selective ack of {0} bytes (must be a positive multiple of 4)")]
+    /// A selective ack of zero bytes.
+    #[error("selective ack of {0} bytes")]
     BadSack(usize),
 }
 

@@ -44,7 +44,7 @@ pub mod packet;
 pub mod tokio_socket;
 
 pub use config::Config;
-pub use conn::{Connection, ConnectionStats, State};
+pub use conn::{Connection, ConnectionStats, ConnectionStatus, State};
 pub use endpoint::{ConnectionHandle, Endpoint, EndpointStats, Transmit};
 pub use error::{Error, PacketError};
 pub use packet::is_utp_packet;

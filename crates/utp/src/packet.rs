@@ -161,7 +161,8 @@ impl Header {
                 .get(pos + 2..pos + 2 + len)
                 .ok_or(PacketError::TruncatedExtension)?;
             if ext == EXT_SACK {
-                if len == 0 || len % 4 != 0 {
+                // BEP 29 says a multiple of 4, but libtorrent sends (span + 7) / 8 bytes
+                if len == 0 {
                     return Err(PacketError::BadSack(len));
                 }
                 let keep = len.min(MAX_SACK_BYTES);
@@ -256,8 +257,17 @@ mod tests {
             Header::decode(&ext),
             Err(PacketError::TruncatedExtension)
         ));
-        ext.extend_from_slice(&[0, 3, 1, 2, 3]);
-        assert!(matches!(Header::decode(&ext), Err(PacketError::BadSack(3))));
+        let mut empty_sack = ext.clone();
+        empty_sack.extend_from_slice(&[0, 0]);
+        assert!(matches!(
+            Header::decode(&empty_sack),
+            Err(PacketError::BadSack(0))
+        ));
+        // libtorrent's odd-length sack (3 bytes: 24 packets) is accepted
+        ext.extend_from_slice(&[0, 3, 1, 2, 0x80]);
+        let (h, _) = Header::decode(&ext).expect("odd sack length");
+        let sack = h.sack.expect("sack");
+        assert!(sack.is_set(0) && sack.is_set(9) && sack.is_set(23) && !sack.is_set(24));
         // an unknown extension is skipped
         let mut unknown = buf.clone();
         unknown[1] = 9;

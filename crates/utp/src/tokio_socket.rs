@@ -185,6 +185,32 @@ impl UtpSocket {
         }
     }
 
+    /// State, counters and gauges of every connection, with its peer.
+    pub fn connections(
+        &self,
+    ) -> Vec<(
+        SocketAddr,
+        State,
+        crate::ConnectionStats,
+        crate::ConnectionStatus,
+    )> {
+        let mut inner = self.driver.shared.lock();
+        let handles: Vec<ConnectionHandle> = inner.ep.handles().collect();
+        handles
+            .into_iter()
+            .filter_map(|h| {
+                let addr = inner.ep.peer_addr(h)?;
+                let conn = inner.ep.connection(h)?;
+                Some((
+                    addr,
+                    conn.state().clone(),
+                    conn.stats().clone(),
+                    conn.status(),
+                ))
+            })
+            .collect()
+    }
+
     /// A snapshot of the endpoint's counters.
     pub fn stats(&self) -> crate::EndpointStats {
         self.driver.shared.lock().ep.stats().clone()
@@ -274,10 +300,10 @@ impl UtpStream {
 
 impl UtpStream {
     /// A snapshot of the connection's counters and state (None once it is gone).
-    pub fn stats(&self) -> Option<(State, crate::ConnectionStats)> {
+    pub fn stats(&self) -> Option<(State, crate::ConnectionStats, crate::ConnectionStatus)> {
         let mut inner = self.driver.shared.lock();
         let conn = inner.ep.connection(self.handle)?;
-        Some((conn.state().clone(), conn.stats().clone()))
+        Some((conn.state().clone(), conn.stats().clone(), conn.status()))
     }
 }
 

@@ -224,6 +224,9 @@ async fn libtorrent_downloads_from_our_utp_listener() {
     let info_hash = peer.info_hash;
     let piece_len = peer.piece_len as usize;
     let data_len = data.len();
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(String::from("not connected")));
+    let report = progress.clone();
+    let watch = socket.clone();
     let serve = async move {
         let (mut s, _) = socket.accept().await.expect("libtorrent connects");
         let mut theirs = [0u8; 68];
@@ -258,6 +261,9 @@ async fn libtorrent_downloads_from_our_utp_listener() {
             };
             let (index, begin, length) = (field(1), field(5), field(9));
             let start = index * piece_len + begin;
+            if let Ok(mut p) = report.lock() {
+                *p = format!("serving {index}/{begin}");
+            }
             let mut reply = body[1..9].to_vec();
             reply.extend_from_slice(&data[start..start + length]);
             send_message(&mut s, 7, &reply).await;
@@ -277,7 +283,10 @@ async fn libtorrent_downloads_from_our_utp_listener() {
     assert_eq!(
         status.trim(),
         "done",
-        "libtorrent could not download from us over uTP"
+        "libtorrent could not download from us over uTP; last: {:?}; {:?}; {:?}",
+        progress.lock().map(|p| p.clone()),
+        watch.connections(),
+        watch.stats()
     );
     server.abort();
 }

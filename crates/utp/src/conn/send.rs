@@ -183,6 +183,14 @@ impl SendBuffer {
 
     /// Marks every unacked packet for resend (after a retransmission timeout).
     pub(crate) fn mark_all_lost(&mut self) {
+        // a sacked packet the cumulative ack never passes means the receiver dropped it
+        // after all (reneged): the oldest packet always goes again
+        if let Some(front) = self.in_flight.front_mut()
+            && front.sacked
+            && front.transmissions > 0
+        {
+            front.sacked = false;
+        }
         for idx in 0..self.in_flight.len() {
             if self.in_flight[idx].transmissions > 0 {
                 self.mark_lost(idx);
