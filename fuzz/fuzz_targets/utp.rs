@@ -1,7 +1,8 @@
 //! The uTP packet decoder never panics and what it decodes re-encodes to the same header; an
 //! Endpoint fed any sequence of datagrams, timer jumps, connects, writes and reads (including
 //! mutated copies of its own datagrams, so packets reach live connections) never panics, never
-//! loops in poll_transmit, and keeps its connections and buffers within the configured bounds.
+//! loops in poll_transmit, never leaves a deadline due once its timers ran (a driver would
+//! spin), and keeps its connections and buffers within the configured bounds.
 
 #![no_main]
 
@@ -62,12 +63,15 @@ fuzz_target!(|data: &[u8]| {
                 ep.handle_timeout(now);
             }
             2 => {
+                ep.handle_timeout(now);
                 let mut n = 0;
                 while let Some(t) = ep.poll_transmit(now) {
                     n += 1;
                     assert!(n < 10_000, "poll_transmit does not run dry");
                     last_sent = Some((t.destination, t.payload));
                 }
+                // nothing due any more: a driver sleeping until next_timeout must not spin
+                assert!(ep.next_timeout().is_none_or(|t| t > now));
             }
             3 => {
                 if let Ok(h) = ep.connect(now, peer) {

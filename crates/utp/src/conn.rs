@@ -458,7 +458,10 @@ impl Connection {
     pub fn next_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Failed(_) => return None,
-            State::Closed => return self.timers.linger_until(),
+            // the linger only matters to an owner that released the connection (then the
+            // endpoint removes it); an unreleased closed connection has no deadline, or a
+            // driver would wake for the past linger deadline again and again
+            State::Closed => return self.timers.linger_until().filter(|_| self.released),
             _ => {}
         }
         let half_open = self.state == State::SynReceived;

@@ -153,6 +153,16 @@ impl Sim {
             self.peak_buffered = self.peak_buffered.max(side.ep.buffered_bytes());
         }
         self.flush();
+        // with timers run and datagrams drained, no deadline may already be due (a driver
+        // would spin on it)
+        for side in &self.sides {
+            let next = side.ep.next_timeout();
+            assert!(
+                next.is_none_or(|t| t > self.now),
+                "deadline {next:?} is not after now {:?}",
+                self.now
+            );
+        }
         true
     }
 }

@@ -55,3 +55,55 @@ async fn echo_over_loopback() {
     );
     echo.await.expect("server task");
 }
+
+/// One UDP socket shared with other protocols: datagrams that are not uTP (a DHT query, a UDP
+/// tracker reply) reach the other consumer, uTP still works on the same port.
+#[tokio::test]
+async fn shared_socket_forwards_other_datagrams() {
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let shared = std::sync::Arc::new(tokio::net::UdpSocket::bind(any).await.expect("bind"));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let server =
+        UtpSocket::from_socket(shared.clone(), utp::Config::default(), Some(tx)).expect("driver");
+    let addr = server.local_addr();
+    let other = tokio::net::UdpSocket::bind(any).await.expect("bind");
+    let dht = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe".to_vec();
+    let mut tracker = vec![0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78];
+    tracker.extend_from_slice(&[0xab; 8]);
+    other.send_to(&dht, addr).await.expect("send");
+    other.send_to(&tracker, addr).await.expect("send");
+    let got = timeout(Duration::from_secs(5), async {
+        let a = rx.recv().await.expect("forwarded");
+        let b = rx.recv().await.expect("forwarded");
+        [a, b]
+    })
+    .await
+    .expect("forwarded in time");
+    assert_eq!(got[0].0, dht);
+    assert_eq!(got[1].0, tracker);
+    assert_eq!(got[0].1, other.local_addr().expect("addr"));
+    // the other consumer answers through the same socket
+    shared
+        .send_to(b"reply", other.local_addr().expect("addr"))
+        .await
+        .expect("send");
+    let mut buf = [0u8; 16];
+    let (n, from) = other.recv_from(&mut buf).await.expect("recv");
+    assert_eq!((&buf[..n], from), (&b"reply"[..], addr));
+
+    let client = UtpSocket::bind(any).await.expect("bind");
+    let run = async {
+        let mut c = client.connect(addr).await.expect("connect");
+        c.write_all(b"over uTP").await.expect("write");
+        let (mut s, _) = server.accept().await.expect("accept");
+        let mut msg = [0u8; 8];
+        s.read_exact(&mut msg).await.expect("read");
+        msg
+    };
+    assert_eq!(
+        &timeout(Duration::from_secs(10), run)
+            .await
+            .expect("in time"),
+        b"over uTP"
+    );
+}
