@@ -303,3 +303,47 @@ fn data_after_a_clean_close_is_reset_and_reset_matches_send_id() {
         .clone();
     assert_eq!(state, State::Failed(Error::ConnectionReset));
 }
+
+#[test]
+fn full_accept_backlog_resets_newcomers() {
+    let config = Config {
+        accept_backlog: 1,
+        ..Config::default()
+    };
+    let mut sim = Sim::new(config, Link::default(), 15);
+    let first = sim.connect();
+    let second = sim.connect();
+    for h in [first, second] {
+        sim.sides[0]
+            .ep
+            .connection(h)
+            .expect("live")
+            .write(b"hello")
+            .expect("write");
+    }
+    // nobody accepts on side 1
+    let start = sim.now;
+    while sim.now - start < Duration::from_secs(5) && sim.step() {}
+    assert_eq!(sim.sides[1].ep.stats().backlog_full, 1);
+    let states: Vec<State> = [first, second]
+        .iter()
+        .map(|h| {
+            sim.sides[0]
+                .ep
+                .connection(*h)
+                .expect("kept until released")
+                .state()
+                .clone()
+        })
+        .collect();
+    assert_eq!(
+        states
+            .iter()
+            .filter(|s| **s == State::Failed(Error::ConnectionReset))
+            .count(),
+        1,
+        "{states:?}"
+    );
+    assert!(sim.sides[1].ep.accept().is_some());
+    assert!(sim.sides[1].ep.accept().is_none());
+}

@@ -25,6 +25,11 @@
 //! without that plumbing either. A sans-IO crate of our own is smaller, fits the socket owner's
 //! demultiplexing directly, and lets the engine's tests drive time.
 //!
+//! # Cost
+//! `cargo test --release -p btmirror-utp cpu_cost -- --nocapture` prints the protocol's CPU cost
+//! on a loss-free simulated link: about 2.7 ns per byte for both ends together (~370 MB/s on the
+//! shared 2-core dev box), most of it memcpy (write buffer, packet, datagram, receive buffer).
+//!
 //! # Wiring it into the engine
 //! One UDP socket per listen address, shared: give it to
 //! [`tokio_socket::UtpSocket::from_socket`] with a channel that receives every datagram
