@@ -287,3 +287,85 @@ fn one_endpoint_multiplexes_many_connections() {
     );
     assert_eq!(sim.sides[1].ep.len(), n);
 }
+
+/// Two bare connections (no endpoint) whose sequence numbers wrap around 65535 early in a
+/// lossy, reordering transfer both ways.
+#[test]
+fn sequence_numbers_wrap_under_loss() {
+    use crate::Connection;
+    use crate::packet::Header;
+    use std::sync::Arc;
+
+    let config = Arc::new(Config::default());
+    let epoch = Instant::now();
+    let mut now = epoch;
+    let mut rng = fastrand::Rng::with_seed(21);
+    let mut a = Connection::connect(config.clone(), epoch, now, 4000, 65_000);
+    let syn = a.poll_transmit(now).expect("SYN");
+    let (syn_header, _) = Header::decode(&syn).expect("SYN decodes");
+    let mut b = Connection::accept(config, epoch, now, &syn_header, 65_500);
+    let data_a = pattern(3 << 20, 1);
+    let data_b = pattern(2 << 20, 2);
+    let (mut sent_a, mut sent_b) = (0, 0);
+    let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+    // (arrival, to_b, datagram)
+    let mut wire: Vec<(Instant, bool, Vec<u8>)> = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while (got_b.len() < data_a.len() || got_a.len() < data_b.len())
+        && now - epoch < Duration::from_secs(600)
+    {
+        if a.is_established() {
+            sent_a += a.write(&data_a[sent_a..]).unwrap_or(0);
+        }
+        if b.is_established() {
+            sent_b += b.write(&data_b[sent_b..]).unwrap_or(0);
+        }
+        while let Ok(n @ 1..) = a.read(&mut buf) {
+            got_a.extend_from_slice(&buf[..n]);
+        }
+        while let Ok(n @ 1..) = b.read(&mut buf) {
+            got_b.extend_from_slice(&buf[..n]);
+        }
+        for (conn, to_b) in [(&mut a, true), (&mut b, false)] {
+            while let Some(d) = conn.poll_transmit(now) {
+                if rng.f64() >= 0.02 {
+                    let delay = Duration::from_millis(10 + rng.u64(0..6));
+                    wire.push((now + delay, to_b, d));
+                }
+            }
+        }
+        let next_wire = wire.iter().map(|(t, ..)| *t).min();
+        let next = [next_wire, a.next_timeout(), b.next_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
+        now = now.max(next.expect("something scheduled"));
+        let (due, later): (Vec<_>, Vec<_>) = wire.drain(..).partition(|(t, ..)| *t <= now);
+        wire = later;
+        for (_, to_b, d) in due {
+            if to_b {
+                b.handle_datagram(now, &d)
+            } else {
+                a.handle_datagram(now, &d)
+            }
+        }
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    assert!(
+        got_b == data_a,
+        "a -> b: {} of {} bytes",
+        got_b.len(),
+        data_a.len()
+    );
+    assert!(
+        got_a == data_b,
+        "b -> a: {} of {} bytes",
+        got_a.len(),
+        data_b.len()
+    );
+    assert!(
+        a.stats().retransmits > 0 && b.stats().retransmits > 0,
+        "the loss was felt"
+    );
+}
