@@ -69,9 +69,12 @@ impl Metainfo {
             }
             _ => {
                 check_hybrid(info_value)?;
-                Some(InfoHashV2(sha2::Digest::finalize(
-                    <sha2::Sha256 as sha2::Digest>::new_with_prefix(raw_info),
-                ).into()))
+                Some(InfoHashV2(
+                    sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
+                        raw_info,
+                    ))
+                    .into(),
+                ))
             }
         };
         let info_hash = InfoHash(Sha1::digest(raw_info).into());

@@ -30,7 +30,11 @@ pub(crate) fn rename_duplicates(
     let mut dirs: HashSet<String> = HashSet::new();
     for file in files.iter() {
         let mut dir = String::new();
-        for part in file.components.iter().take(file.components.len().saturating_sub(1)) {
+        for part in file
+            .components
+            .iter()
+            .take(file.components.len().saturating_sub(1))
+        {
             if !dir.is_empty() {
                 dir.push('/');
             }
@@ -53,9 +57,9 @@ pub(crate) fn rename_duplicates(
             taken.insert(key, index);
             continue;
         }
-        let harmless_pad = holder.and_then(|h| files.get(h)).is_some_and(|other| {
-            file.pad && other.pad && other.length == file.length
-        });
+        let harmless_pad = holder
+            .and_then(|h| files.get(h))
+            .is_some_and(|other| file.pad && other.pad && other.length == file.length);
         if harmless_pad {
             continue;
         }
@@ -118,10 +122,18 @@ mod tests {
         let renames = rename_duplicates(&mut f).unwrap();
         assert_eq!(
             paths(&f),
-            ["t/file1.txt", "t/file2.mkv", "t/file1.1.txt", "t/FILE1.2.txt"]
+            [
+                "t/file1.txt",
+                "t/file2.mkv",
+                "t/file1.1.txt",
+                "t/FILE1.2.txt"
+            ]
         );
         assert_eq!(renames.len(), 2);
-        assert_eq!(renames[0], (2, "t/file1.txt".into(), "t/file1.1.txt".into()));
+        assert_eq!(
+            renames[0],
+            (2, "t/file1.txt".into(), "t/file1.1.txt".into())
+        );
     }
 
     #[test]

@@ -74,7 +74,10 @@ pub(crate) fn parse_files(
         entries.push(entry);
     }
     for (index, old, new) in rename_duplicates(&mut candidates)? {
-        if entries.get(index).is_some_and(|e| !matches!(e.kind, Kind::Pad)) {
+        if entries
+            .get(index)
+            .is_some_and(|e| !matches!(e.kind, Kind::Pad))
+        {
             notes.push(format!("duplicate path {old:?} renamed to {new:?}"));
         }
     }
@@ -239,13 +242,13 @@ fn symlink_target(
     Some(Ok(target))
 }
 
+/// A path field's name and its raw components.
+type RawPath<'a> = (String, Vec<&'a [u8]>);
+
 /// `path.utf-8` when it is a non-empty list of strings, else `path` (libtorrent prefers the
 /// `.utf-8` key whenever it is there): the field name and the raw components, or `None` when
 /// there is no usable path (an error unless the entry is a pad file).
-fn raw_path<'a>(
-    file: &Value<'a>,
-    i: usize,
-) -> Result<Option<(String, Vec<&'a [u8]>)>, Error> {
+fn raw_path<'a>(file: &Value<'a>, i: usize) -> Result<Option<RawPath<'a>>, Error> {
     let strings = |v: &Value<'a>| {
         v.as_list()?
             .iter()

@@ -60,7 +60,10 @@ pub(crate) fn sanitize_component(
         if name.len() >= MAX_COMPONENT && !found_extension && i < raw.len() {
             // Like libtorrent: keep a dot-extension in the last 9 bytes, else stop here.
             let from = raw.len().saturating_sub(9).max(i);
-            match raw.get(from..).and_then(|t| t.iter().rposition(|&b| b == b'.')) {
+            match raw
+                .get(from..)
+                .and_then(|t| t.iter().rposition(|&b| b == b'.'))
+            {
                 Some(dot) => {
                     found_extension = true;
                     i = from + dot;
@@ -144,7 +147,10 @@ mod tests {
     #[test]
     fn valid_names_are_kept() {
         assert_eq!(clean(b"file.txt"), ("file.txt".into(), false));
-        assert_eq!(clean("別の世界f1.txt".as_bytes()), ("別の世界f1.txt".into(), false));
+        assert_eq!(
+            clean("別の世界f1.txt".as_bytes()),
+            ("別の世界f1.txt".into(), false)
+        );
         assert_eq!(clean(b".hidden"), (".hidden".into(), false));
         assert_eq!(clean(b"..."), ("...".into(), false));
     }
@@ -188,7 +194,15 @@ mod tests {
 
     #[test]
     fn unsafe_components_are_refused() {
-        for raw in [&b""[..], b".", b"..", b"/etc", b"a/b", b"a\0b", "\u{200b}..".as_bytes()] {
+        for raw in [
+            &b""[..],
+            b".",
+            b"..",
+            b"/etc",
+            b"a/b",
+            b"a\0b",
+            "\u{200b}..".as_bytes(),
+        ] {
             assert!(sanitize_component("f", raw, raw).is_err(), "{raw:?}");
         }
     }

@@ -292,7 +292,11 @@ fn invalid_utf8_names_are_sanitised_deterministically() {
         .unwrap();
     assert_eq!(m.info.files[1].path, Path::new("dir/x_.bin"));
     assert_eq!(m.notes.len(), 1, "{:?}", m.notes);
-    assert!(m.notes[0].starts_with("info.files[1].path: "), "{:?}", m.notes);
+    assert!(
+        m.notes[0].starts_with("info.files[1].path: "),
+        "{:?}",
+        m.notes
+    );
     let m = T {
         name: b"caf\xe9",
         ..T::single(1)
@@ -301,7 +305,15 @@ fn invalid_utf8_names_are_sanitised_deterministically() {
     .unwrap();
     assert_eq!(m.info.name, "caf_");
     assert_eq!(m.info.files[0].path, Path::new("caf_"));
-    assert_eq!(m, T { name: b"caf\xe9", ..T::single(1) }.parse().unwrap());
+    assert_eq!(
+        m,
+        T {
+            name: b"caf\xe9",
+            ..T::single(1)
+        }
+        .parse()
+        .unwrap()
+    );
 }
 
 #[test]
@@ -452,7 +464,10 @@ fn non_canonical_info_loads_with_a_note() {
     let m = Metainfo::from_bytes(unsorted).unwrap();
     assert_eq!(m.info.name, "x");
     let raw_info = &unsorted[7..unsorted.len() - 1];
-    assert_eq!(m.info_hash.0, <[u8; 20]>::from(sha1::Sha1::digest(raw_info)));
+    assert_eq!(
+        m.info_hash.0,
+        <[u8; 20]>::from(sha1::Sha1::digest(raw_info))
+    );
     assert_eq!(m.notes.len(), 1);
     assert!(m.notes[0].contains("not canonical"), "{:?}", m.notes);
     assert!(
@@ -598,21 +613,25 @@ fn trailing_bytes_and_v2_only_and_hybrid() {
     let hybrid_info = b"d9:file treed1:xd0:d6:lengthi1e11:pieces root32:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaeee6:lengthi1e12:meta versioni2e4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
     let hybrid = [&b"d4:info"[..], hybrid_info, b"e"].concat();
     let m = Metainfo::from_bytes(&hybrid).unwrap();
-    let v2: [u8; 32] =
-        sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
-            &hybrid_info[..],
-        ))
-        .into();
+    let v2: [u8; 32] = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
+        &hybrid_info[..],
+    ))
+    .into();
     assert_eq!(m.info_hash_v2.map(|h| h.0), Some(v2));
     assert_eq!(
         m.info_hash.0,
         <[u8; 20]>::from(sha1::Sha1::digest(hybrid_info))
     );
     let v2_hex = m.info_hash_v2.map(|h| h.to_hex()).unwrap_or_default();
-    assert!(m.magnet_uri().contains(&format!("&xt=urn:btmh:1220{v2_hex}")));
+    assert!(
+        m.magnet_uri()
+            .contains(&format!("&xt=urn:btmh:1220{v2_hex}"))
+    );
     // A hybrid without its file tree is inconsistent.
     let no_tree = b"d4:infod6:lengthi1e12:meta versioni2e4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee";
-    assert!(matches!(Metainfo::from_bytes(no_tree), Err(Error::Missing(f)) if f == "info.file tree"));
+    assert!(
+        matches!(Metainfo::from_bytes(no_tree), Err(Error::Missing(f)) if f == "info.file tree")
+    );
 }
 
 #[test]
