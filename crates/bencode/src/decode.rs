@@ -211,12 +211,7 @@ fn parse(input: &[u8], keys: Keys) -> Result<(Value<'_>, usize), Error> {
 }
 
 /// Finishes a container whose `e` ends just before `end`.
-fn close<'a>(
-    input: &'a [u8],
-    open: Open<'a>,
-    end: usize,
-    keys: Keys,
-) -> Result<Value<'a>, Error> {
+fn close<'a>(input: &'a [u8], open: Open<'a>, end: usize, keys: Keys) -> Result<Value<'a>, Error> {
     match open {
         Open::List { start, items } => Ok(Value {
             raw: span(input, start, end)?,

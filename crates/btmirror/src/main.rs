@@ -42,6 +42,8 @@ mod metrics;
 )]
 mod paths;
 mod run;
+mod show;
+mod source;
 mod status;
 mod top;
 mod tracker_cmd;
@@ -93,6 +95,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Tracker(args) => tracker_cmd::run(args, shutdown).await,
         Command::Make(args) => make::run(args, shutdown).await,
         Command::Check(args) => check::run(args, shutdown).await,
+        Command::Show(args) => show::run(args).await,
     }
 }
 
