@@ -12,7 +12,9 @@
 
 mod dedupe;
 mod files;
+mod hybrid;
 mod sanitize;
+mod symlinks;
 
 use std::path::{Component, PathBuf};
 
@@ -21,7 +23,7 @@ use sha1::{Digest, Sha1};
 
 use crate::{Error, FileAttrs, FileEntry, Info, InfoHash, InfoHashV2, Metainfo};
 use files::{Layout, parse_files};
-use sanitize::sanitize_component;
+use sanitize::{climbing, sanitize_element};
 
 /// Smallest accepted `piece length` (16 KiB).
 pub(crate) const MIN_PIECE_LENGTH: u32 = 16 * 1024;
@@ -67,18 +69,14 @@ impl Metainfo {
             _ if info_value.get(b"pieces").is_none() => {
                 return Err(Error::Unsupported(V2_ONLY.into()));
             }
-            _ => {
-                check_hybrid(info_value)?;
-                Some(InfoHashV2(
-                    sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
-                        raw_info,
-                    ))
+            _ => Some(InfoHashV2(
+                sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(raw_info))
                     .into(),
-                ))
-            }
+            )),
         };
         let info_hash = InfoHash(Sha1::digest(raw_info).into());
-        let parsed = parse_info(info_value, &mut notes)?;
+        let hybrid = info_hash_v2.is_some();
+        let parsed = parse_info(info_value, &info_hash, hybrid, &mut notes)?;
         cap_notes(&mut notes);
         Ok(Metainfo {
             info_hash,
@@ -107,18 +105,6 @@ fn meta_version(info: &Value<'_>) -> Result<i64, Error> {
             "BitTorrent meta version {v} is not supported"
         ))),
         Some(None) => Err(Error::invalid("info.meta version", "not an integer")),
-    }
-}
-
-/// A hybrid must carry its v2 `file tree` (its v1 part is what btmirror uses for now).
-fn check_hybrid(info: &Value<'_>) -> Result<(), Error> {
-    match info.get(b"file tree") {
-        Some(tree) if tree.as_dict().is_some_and(|d| !d.is_empty()) => Ok(()),
-        Some(_) => Err(Error::invalid(
-            "info.file tree",
-            "not a non-empty dictionary",
-        )),
-        None => Err(Error::Missing("info.file tree".into())),
     }
 }
 
@@ -205,8 +191,15 @@ struct ParsedInfo {
     pad_files: usize,
 }
 
-fn parse_info(info: &Value<'_>, notes: &mut Vec<String>) -> Result<ParsedInfo, Error> {
-    let name = torrent_name(info, notes)?;
+fn parse_info(
+    info: &Value<'_>,
+    info_hash: &InfoHash,
+    hybrid: bool,
+    notes: &mut Vec<String>,
+) -> Result<ParsedInfo, Error> {
+    // A directory name sanitised away becomes the info-hash; a file name cannot (libtorrent).
+    let multi = info.get(b"files").is_some();
+    let name = torrent_name(info, multi.then_some(info_hash), notes)?;
     let piece_length = piece_length(info)?;
     let pieces = info
         .get(b"pieces")
@@ -249,6 +242,9 @@ fn parse_info(info: &Value<'_>, notes: &mut Vec<String>) -> Result<ParsedInfo, E
             ),
         ));
     }
+    if hybrid {
+        hybrid::check_hybrid(info, &name, multi_file, piece_length, &layout.files)?;
+    }
     // Defence in depth for the crate's security invariant.
     let paths = layout.files.iter().map(|f| &f.path);
     let links = layout.symlinks.iter().flat_map(|l| [&l.path, &l.target]);
@@ -276,8 +272,12 @@ fn parse_info(info: &Value<'_>, notes: &mut Vec<String>) -> Result<ParsedInfo, E
 }
 
 /// `name.utf-8` when it is a string (libtorrent prefers it whenever it is there), else `name`,
-/// sanitised.
-fn torrent_name(info: &Value<'_>, notes: &mut Vec<String>) -> Result<String, Error> {
+/// sanitised. A name sanitised away becomes `fallback` in hex, or is an error without one.
+fn torrent_name(
+    info: &Value<'_>,
+    fallback: Option<&InfoHash>,
+    notes: &mut Vec<String>,
+) -> Result<String, Error> {
     let (field, raw) = match info.get(b"name.utf-8").and_then(Value::as_bytes) {
         Some(b) => ("info.name.utf-8", b),
         None => {
@@ -290,15 +290,22 @@ fn torrent_name(info: &Value<'_>, notes: &mut Vec<String>) -> Result<String, Err
             ("info.name", b)
         }
     };
-    let clean = sanitize_component(field, raw, raw)?;
-    if clean.changed {
-        notes.push(format!(
-            "{field}: {:?} sanitised to {:?}",
-            lossy(raw),
-            clean.name
-        ));
+    if let Some(reason) = climbing(&[raw]) {
+        return Err(Error::UnsafePath {
+            field: field.into(),
+            path: lossy(raw),
+            reason,
+        });
     }
-    Ok(clean.name)
+    let name = match (sanitize_element(raw), fallback) {
+        (Some(name), _) => name,
+        (None, Some(hash)) => hash.to_hex(),
+        (None, None) => return Err(Error::invalid(field, "nothing left after sanitising")),
+    };
+    if name.as_bytes() != raw {
+        notes.push(format!("{field}: {:?} sanitised to {name:?}", lossy(raw)));
+    }
+    Ok(name)
 }
 
 fn piece_length(info: &Value<'_>) -> Result<u32, Error> {

@@ -5,13 +5,17 @@
 //! the files in torrent order: a file whose path is already taken (by an earlier file or by a
 //! directory) becomes `base.N.ext` with the smallest free `N` (`file1.txt` → `file1.1.txt`).
 //! Pad files may share a path with a pad file of the same size.
+//!
+//! libtorrent tries `N = 1, 2, ...` each time; since names are only ever added, the search for
+//! a base may start after the `N` it found last, which gives the same names in linear time.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::Error;
 
-/// Most rename attempts before the torrent is refused as hostile (libtorrent's default).
-const MAX_COLLISIONS: usize = 1000;
+/// Most failed rename attempts before the torrent is refused as hostile (libtorrent 2.0.8 has
+/// no limit; with the linear search only names crafted as `x.N.ext` collide).
+const MAX_COLLISIONS: usize = 100_000;
 
 /// One file (or pad file, or symlink) as the renaming sees it.
 pub(crate) struct Candidate {
@@ -46,6 +50,8 @@ pub(crate) fn rename_duplicates(
     let mut taken: HashMap<String, usize> = HashMap::new();
     let mut renames = Vec::new();
     let mut collisions = 0;
+    // Per lower-cased `base.` prefix and extension: the `N` found last.
+    let mut last_n: HashMap<(String, String), u32> = HashMap::new();
     for index in 0..files.len() {
         let Some(file) = files.get(index) else {
             continue;
@@ -69,14 +75,19 @@ pub(crate) fn rename_duplicates(
             None => (last.as_str(), ""),
         };
         let prefix = path.len().saturating_sub(last.len());
-        let mut n = 0u32;
+        let memo_key = (
+            format!("{}{base}", path.get(..prefix).unwrap_or_default()).to_ascii_lowercase(),
+            ext.to_ascii_lowercase(),
+        );
+        let mut n = last_n.get(&memo_key).copied().unwrap_or(0);
         let new_last = loop {
-            n += 1;
+            n = n.saturating_add(1);
             let candidate = format!("{base}.{n}{ext}");
             let full = format!("{}{candidate}", path.get(..prefix).unwrap_or_default());
             let lower = full.to_ascii_lowercase();
             if !taken.contains_key(&lower) && !dirs.contains(&lower) {
                 taken.insert(lower, index);
+                last_n.insert(memo_key, n);
                 break candidate;
             }
             collisions += 1;
@@ -156,11 +167,24 @@ mod tests {
     }
 
     #[test]
-    fn too_many_collisions_are_refused() {
-        let many: Vec<&str> = std::iter::repeat_n("t/x", 100).collect();
+    fn many_duplicates_take_linear_time_and_the_names_libtorrent_gives() {
+        let many: Vec<&str> = std::iter::repeat_n("t/foo/bar.txt", 20_000).collect();
         let mut f = candidates(&many);
-        assert!(rename_duplicates(&mut f).is_err());
-        let mut f = candidates(&many[..40]);
-        assert!(rename_duplicates(&mut f).is_ok());
+        assert_eq!(rename_duplicates(&mut f).unwrap().len(), 19_999);
+        assert_eq!(paths(&f)[1], "t/foo/bar.1.txt");
+        assert_eq!(paths(&f)[19_999], "t/foo/bar.19999.txt");
+        // A name taken ahead of time is skipped, as libtorrent's search from 1 would.
+        let mut f = candidates(&["t/a.txt", "t/a.2.txt", "t/a.txt", "t/a.txt", "t/a.txt"]);
+        rename_duplicates(&mut f).unwrap();
+        assert_eq!(
+            paths(&f),
+            [
+                "t/a.txt",
+                "t/a.2.txt",
+                "t/a.1.txt",
+                "t/a.3.txt",
+                "t/a.4.txt"
+            ]
+        );
     }
 }

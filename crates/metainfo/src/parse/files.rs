@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use bencode::Value;
 
 use super::dedupe::{Candidate, rename_duplicates};
-use super::sanitize::sanitize_component;
+use super::sanitize::{climbing, sanitize_path};
+use super::symlinks::Targets;
 use super::{file_length, lossy};
 use crate::{Error, FileAttrs, FileEntry, Symlink};
 
@@ -33,7 +34,7 @@ enum Kind {
     Regular(FileAttrs),
     /// A BEP 47 pad file: zeros, never on disk.
     Pad,
-    /// A BEP 47 symlink to these components (the torrent name first).
+    /// A BEP 47 symlink with these (sanitised) target elements, not resolved yet.
     Symlink(Vec<String>),
 }
 
@@ -88,21 +89,43 @@ pub(crate) fn parse_files(
         pad_files: 0,
         total_length: offset,
     };
-    for (entry, candidate) in entries.into_iter().zip(candidates) {
+    let targets = Targets::new(
+        candidates
+            .iter()
+            .filter(|c| !c.pad)
+            .map(|c| c.components.as_slice()),
+    );
+    let links: Vec<(&[String], &[String])> = entries
+        .iter()
+        .zip(&candidates)
+        .filter_map(|(e, c)| match &e.kind {
+            Kind::Symlink(target) => Some((c.components.as_slice(), target.as_slice())),
+            _ => None,
+        })
+        .collect();
+    let mut resolved = targets.resolve_all(name, &links).into_iter();
+    for (entry, candidate) in entries.iter().zip(&candidates) {
         let path: PathBuf = candidate.components.iter().collect();
-        match entry.kind {
+        match &entry.kind {
             Kind::Pad => layout.pad_files += 1,
-            Kind::Symlink(target) => layout.symlinks.push(Symlink {
-                path,
-                target: target.iter().collect(),
-            }),
+            Kind::Symlink(target) => match resolved.next().flatten() {
+                Some(resolved) => layout.symlinks.push(Symlink {
+                    path,
+                    target: resolved.iter().collect(),
+                }),
+                None => notes.push(format!(
+                    "symlink {:?} skipped: its target {:?} is not in the torrent",
+                    candidate.components.join("/"),
+                    target.join("/")
+                )),
+            },
             Kind::Regular(attrs) => {
                 layout.files.push(FileEntry {
                     path,
                     length: entry.length,
                     offset: entry.offset,
                 });
-                layout.attrs.push(attrs);
+                layout.attrs.push(*attrs);
             }
         }
     }
@@ -169,23 +192,18 @@ fn parse_entry(
             reason: "empty path",
         });
     };
-    let whole = parts.join(&b'/');
-    let mut components = vec![name.to_owned()];
-    let mut changed = false;
-    for part in &parts {
-        let clean = sanitize_component(&field, part, &whole)?;
-        changed |= clean.changed;
-        components.push(clean.name);
-    }
-    if changed {
+    let clean = sanitize_path(&field, &parts)?;
+    if clean.changed {
         notes.push(format!(
             "{field}: {:?} sanitised to {:?}",
-            lossy(&whole),
-            components.get(1..).unwrap_or_default().join("/")
+            lossy(&parts.join(&b'/')),
+            clean.components.join("/")
         ));
     }
+    let mut components = vec![name.to_owned()];
+    components.extend(clean.components);
     let kind = if symlink {
-        match symlink_target(name, file, i, &components, notes) {
+        match symlink_target(file, i, &components, notes) {
             Some(Ok(target)) => Kind::Symlink(target),
             Some(Err(())) => return Ok(None),
             // libtorrent: a symlink without `symlink path` is an (empty) regular file.
@@ -207,10 +225,9 @@ fn parse_entry(
     )))
 }
 
-/// The components of a symlink's target (the name first): `None` without `symlink path`,
+/// The sanitised elements of a symlink's target: `None` without `symlink path`,
 /// `Some(Err)` (with a note) when the target is unusable or could leave the torrent.
 fn symlink_target(
-    name: &str,
     file: &Value<'_>,
     i: usize,
     link: &[String],
@@ -231,15 +248,11 @@ fn symlink_target(
     else {
         return skip(notes, "is not a list of strings");
     };
-    let whole = parts.join(&b'/');
-    let mut target = vec![name.to_owned()];
-    for part in parts {
-        match sanitize_component(&field, part, &whole) {
-            Ok(clean) => target.push(clean.name),
-            Err(_) => return skip(notes, "could point outside the torrent"),
-        }
+    if climbing(&parts).is_some() {
+        return skip(notes, "could point outside the torrent");
     }
-    Some(Ok(target))
+    let clean = sanitize_path(&field, &parts).ok()?;
+    Some(Ok(clean.components))
 }
 
 /// A path field's name and its raw components.

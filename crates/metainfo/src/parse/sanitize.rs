@@ -1,49 +1,75 @@
-//! Turning one raw path component (or the torrent name) into a safe file name.
+//! Turning raw path elements (and the torrent name) into safe file names.
 //!
-//! Where a name is merely odd, it is rewritten the way libtorrent 2.0 rewrites it
+//! Where a name is merely odd, it is rewritten exactly as libtorrent 2.0.8 rewrites it
 //! (`sanitize_append_path_element`), so that data another client downloaded is found in place:
-//! each invalid UTF-8 sequence and each control character becomes `_`, backslashes and invisible
-//! or direction-changing characters are dropped, and a component longer than 240 bytes is cut
-//! (keeping a short extension). The result depends only on the bytes, so it is the same on
-//! every restart.
+//! each invalid UTF-8 sequence and each control character becomes `_`, `/`, `\` and the
+//! direction-changing marks (U+200E, U+200F, U+202A..U+202E) are dropped, an empty element
+//! becomes `_`, an element that is `.` or ends up as nothing but one or two dots is left out,
+//! and an element longer than 240 bytes is cut (keeping a short extension). The result depends
+//! only on the bytes, so it is the same on every restart.
 //!
-//! Where a name could climb out of the torrent's directory or is ambiguous, it is refused with
-//! [`Error::UnsafePath`]: `.` and `..`, absolute paths, `/` or NUL inside a component, empty
-//! components. libtorrent rewrites some of these; btmirror deliberately does not.
+//! Where a path would climb out of the torrent's directory, it is refused with
+//! [`Error::UnsafePath`] instead: an absolute path, or a `..` anywhere (libtorrent drops those
+//! elements; btmirror deliberately refuses such a torrent, which is hostile or broken).
 
 use crate::Error;
 
-/// Bytes after which a component is cut (libtorrent's limit; file systems allow 255).
+/// Bytes after which an element is cut (libtorrent's limit; file systems allow 255).
 const MAX_COMPONENT: usize = 240;
 
-/// A sanitised component and whether it differs from the raw bytes.
+/// Sanitised path elements and whether they differ from the raw ones.
 pub(crate) struct Sanitized {
-    /// The safe component.
-    pub(crate) name: String,
-    /// True when `name` is not exactly the raw bytes.
+    /// The safe elements (never empty, none of them `.` or `..`).
+    pub(crate) components: Vec<String>,
+    /// True when `components` are not exactly the raw elements.
     pub(crate) changed: bool,
 }
 
-/// Sanitises one component; `whole` is the full path it belongs to, for the error message.
-pub(crate) fn sanitize_component(
-    field: &str,
-    raw: &[u8],
-    whole: &[u8],
-) -> Result<Sanitized, Error> {
-    let unsafe_path = |reason| Error::UnsafePath {
-        field: field.to_owned(),
-        path: String::from_utf8_lossy(whole).into_owned(),
-        reason,
-    };
-    match raw {
-        [] => return Err(unsafe_path("empty component")),
-        b"." | b".." => return Err(unsafe_path("`.` or `..` component")),
-        [b'/', ..] => return Err(unsafe_path("absolute path")),
-        _ if raw.contains(&b'/') => return Err(unsafe_path("`/` inside a component")),
-        _ if raw.contains(&0) => return Err(unsafe_path("NUL inside a component")),
-        _ => {}
+/// Why `parts` (the elements of one path) would leave the torrent's directory, if they would.
+pub(crate) fn climbing(parts: &[&[u8]]) -> Option<&'static str> {
+    if parts.first().is_some_and(|p| p.first() == Some(&b'/')) {
+        return Some("absolute path");
+    }
+    let joined = parts.join(&b'/');
+    let mut segments = joined.split(|&b| b == b'/' || b == b'\\');
+    segments.any(|seg| seg == b"..").then_some("`..` component")
+}
+
+/// A file's path elements, refused when they climb, else sanitised; when every element is left
+/// out, the path is `_` (as in libtorrent).
+pub(crate) fn sanitize_path(field: &str, parts: &[&[u8]]) -> Result<Sanitized, Error> {
+    if let Some(reason) = climbing(parts) {
+        return Err(Error::UnsafePath {
+            field: field.to_owned(),
+            path: String::from_utf8_lossy(&parts.join(&b'/')).into_owned(),
+            reason,
+        });
+    }
+    let mut components: Vec<String> = parts.iter().filter_map(|p| sanitize_element(p)).collect();
+    if components.is_empty() {
+        components.push("_".into());
+    }
+    let changed = components.len() != parts.len()
+        || components
+            .iter()
+            .zip(parts)
+            .any(|(c, p)| c.as_bytes() != *p);
+    Ok(Sanitized {
+        components,
+        changed,
+    })
+}
+
+/// One path element as libtorrent 2.0.8 appends it, or `None` when it leaves it out.
+pub(crate) fn sanitize_element(raw: &[u8]) -> Option<String> {
+    if raw == b"." {
+        return None;
+    }
+    if raw.is_empty() {
+        return Some("_".into());
     }
     let mut name = String::with_capacity(raw.len());
+    let mut dots = 0;
     let mut i = 0;
     let mut found_extension = false;
     while i < raw.len() {
@@ -52,8 +78,11 @@ pub(crate) fn sanitize_component(
         let len = len.max(1);
         match code.and_then(char::from_u32) {
             Some(c) if is_filtered(c) => {}
-            Some(c) if is_control(c) => name.push('_'),
-            Some(c) => name.push(c),
+            Some(c) if u32::from(c) < 32 => name.push('_'),
+            Some(c) => {
+                name.push(c);
+                dots += usize::from(c == '.');
+            }
             None => name.push('_'),
         }
         i += len;
@@ -72,28 +101,17 @@ pub(crate) fn sanitize_component(
             }
         }
     }
-    if name.is_empty() {
-        // Everything was invisible: libtorrent names such a component `_`.
-        name.push('_');
-    }
-    if name == "." || name == ".." {
-        return Err(unsafe_path("`.` or `..` component"));
-    }
-    let changed = name.as_bytes() != raw;
-    Ok(Sanitized { name, changed })
+    (!(name.len() == dots && dots <= 2)).then_some(name)
 }
 
-/// Characters libtorrent drops from names: backslash, and the zero-width, invisible and
-/// direction-changing ones that can make `exe.txt` look like `txt.exe`.
+/// Characters libtorrent 2.0.8 drops from names: NUL (its `strchr` test matches the
+/// terminator), `/`, `\\` and the direction marks and overrides that can make `exe.txt` look
+/// like `txt.exe`.
 fn is_filtered(c: char) -> bool {
-    matches!(c,
-        '\\' | '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
-        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
-}
-
-/// C0 and C1 control characters and DEL, which libtorrent replaces with `_`.
-fn is_control(c: char) -> bool {
-    matches!(c, '\0'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+    matches!(
+        c,
+        '\0' | '/' | '\\' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}'
+    )
 }
 
 /// Decodes one UTF-8 sequence at the start of `bytes` exactly as libtorrent's
@@ -139,71 +157,85 @@ fn code_point(bytes: &[u8]) -> (Option<u32>, usize) {
 mod tests {
     use super::*;
 
-    fn clean(raw: &[u8]) -> (String, bool) {
-        let s = sanitize_component("f", raw, raw).unwrap();
-        (s.name, s.changed)
+    fn clean(raw: &[u8]) -> Option<String> {
+        sanitize_element(raw)
+    }
+
+    fn path(parts: &[&[u8]]) -> Vec<String> {
+        sanitize_path("f", parts).unwrap().components
     }
 
     #[test]
     fn valid_names_are_kept() {
-        assert_eq!(clean(b"file.txt"), ("file.txt".into(), false));
-        assert_eq!(
-            clean("別の世界f1.txt".as_bytes()),
-            ("別の世界f1.txt".into(), false)
-        );
-        assert_eq!(clean(b".hidden"), (".hidden".into(), false));
-        assert_eq!(clean(b"..."), ("...".into(), false));
+        for name in ["file.txt", "別の世界f1.txt", ".hidden", "...", "a\u{7f}b"] {
+            assert_eq!(clean(name.as_bytes()).as_deref(), Some(name));
+        }
+        let s = sanitize_path("f", &[b"a", b"b.txt"]).unwrap();
+        assert!(!s.changed);
     }
 
     #[test]
     fn invalid_utf8_becomes_underscores_like_libtorrent() {
         // One `_` per invalid sequence as libtorrent counts them.
-        assert_eq!(clean(b"file\xff.foo"), ("file_.foo".into(), true));
-        assert_eq!(clean(b"caf\xe9"), ("caf_".into(), true));
+        assert_eq!(clean(b"file\xff.foo").as_deref(), Some("file_.foo"));
+        assert_eq!(clean(b"caf\xe9").as_deref(), Some("caf_"));
         // A truncated 3-byte sequence at the end is one sequence.
-        assert_eq!(clean(b"a\xe2\x82"), ("a_".into(), true));
+        assert_eq!(clean(b"a\xe2\x82").as_deref(), Some("a_"));
         // A bad continuation byte swallows the whole announced length.
-        assert_eq!(clean(b"\xe2(ab"), ("_b".into(), true));
+        assert_eq!(clean(b"\xe2(ab").as_deref(), Some("_b"));
         // Overlong and surrogate encodings are invalid.
-        assert_eq!(clean(b"\xc0\xafx"), ("_x".into(), true));
-        assert_eq!(clean(b"\xed\xa0\x80x"), ("_x".into(), true));
+        assert_eq!(clean(b"\xc0\xafx").as_deref(), Some("_x"));
+        assert_eq!(clean(b"\xed\xa0\x80x").as_deref(), Some("_x"));
         // Same input, same output: the name is stable across restarts.
         assert_eq!(clean(b"\x93\x94"), clean(b"\x93\x94"));
     }
 
     #[test]
-    fn controls_and_invisible_characters() {
-        assert_eq!(clean(b"a\nb\x7f"), ("a_b_".into(), true));
+    fn controls_slashes_and_direction_marks() {
+        assert_eq!(clean(b"a\nb\0").as_deref(), Some("a_b"));
         assert_eq!(
-            clean("evil\u{202e}txt.exe".as_bytes()),
-            ("eviltxt.exe".into(), true)
+            clean("evil\u{202e}txt.exe".as_bytes()).as_deref(),
+            Some("eviltxt.exe")
         );
-        assert_eq!(clean(b"a\\b"), ("ab".into(), true));
-        assert_eq!(clean("\u{200b}".as_bytes()), ("_".into(), true));
+        assert_eq!(clean(b"a\\b/c").as_deref(), Some("abc"));
     }
 
     #[test]
-    fn long_components_are_cut_keeping_the_extension() {
+    fn empty_and_dot_elements_like_libtorrent_2_0_8() {
+        assert_eq!(path(&[b"", b""]), ["_", "_"]);
+        assert_eq!(path(&[b"a", b".", b"b"]), ["a", "b"]);
+        assert_eq!(path(&[b"."]), ["_"]);
+        assert_eq!(path(&[b"\\", b"foo"]), ["foo"]);
+        assert_eq!(path(&[b"a", b"/", b"bar"]), ["a", "bar"]);
+        assert_eq!(path(&["\u{202e}..".as_bytes(), b"x"]), ["x"]);
+        assert!(sanitize_path("f", &[b"a", b".", b"b"]).unwrap().changed);
+    }
+
+    #[test]
+    fn long_elements_are_cut_keeping_the_extension() {
         let long = format!("{}.mkv", "x".repeat(300));
-        let (name, changed) = clean(long.as_bytes());
-        assert!(changed);
-        assert_eq!(name, format!("{}.mkv", "x".repeat(240)));
-        let (name, _) = clean("y".repeat(300).as_bytes());
-        assert_eq!(name, "y".repeat(240));
+        assert_eq!(
+            clean(long.as_bytes()),
+            Some(format!("{}.mkv", "x".repeat(240)))
+        );
+        assert_eq!(clean("y".repeat(300).as_bytes()), Some("y".repeat(240)));
     }
 
     #[test]
-    fn unsafe_components_are_refused() {
-        for raw in [
-            &b""[..],
-            b".",
-            b"..",
-            b"/etc",
-            b"a/b",
-            b"a\0b",
-            "\u{200b}..".as_bytes(),
-        ] {
-            assert!(sanitize_component("f", raw, raw).is_err(), "{raw:?}");
+    fn climbing_paths_are_refused() {
+        let cases: [&[&[u8]]; 7] = [
+            &[b"..", b"x"],
+            &[b"a", b".."],
+            &[b"/etc/passwd"],
+            &[b"/", b"foo"],
+            &[b"foo/../../bar"],
+            &[b"a\\..\\b"],
+            &[b"", b"..", b""],
+        ];
+        for parts in cases {
+            assert!(sanitize_path("f", parts).is_err(), "{parts:?}");
         }
+        assert_eq!(climbing(&[b"a", b"/", b"bar"]), None);
+        assert_eq!(climbing(&[b"..."]), None);
     }
 }
