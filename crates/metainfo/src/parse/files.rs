@@ -82,12 +82,28 @@ pub(crate) fn parse_files(
             notes.push(format!("duplicate path {old:?} renamed to {new:?}"));
         }
     }
+    let layout = lay_out(name, &entries, &candidates, offset, notes);
+    if layout.files.is_empty() {
+        return Err(Error::invalid("info.files", "no files besides pad files"));
+    }
+    Ok(layout)
+}
+
+/// The renamed entries sorted into files, symlinks (resolved, or skipped with a note) and pad
+/// files.
+fn lay_out(
+    name: &str,
+    entries: &[Entry],
+    candidates: &[Candidate],
+    total_length: u64,
+    notes: &mut Vec<String>,
+) -> Layout {
     let mut layout = Layout {
         files: Vec::with_capacity(entries.len()),
         attrs: Vec::with_capacity(entries.len()),
         symlinks: Vec::new(),
         pad_files: 0,
-        total_length: offset,
+        total_length,
     };
     let targets = Targets::new(
         candidates
@@ -97,14 +113,14 @@ pub(crate) fn parse_files(
     );
     let links: Vec<(&[String], &[String])> = entries
         .iter()
-        .zip(&candidates)
+        .zip(candidates)
         .filter_map(|(e, c)| match &e.kind {
             Kind::Symlink(target) => Some((c.components.as_slice(), target.as_slice())),
             _ => None,
         })
         .collect();
     let mut resolved = targets.resolve_all(name, &links).into_iter();
-    for (entry, candidate) in entries.iter().zip(&candidates) {
+    for (entry, candidate) in entries.iter().zip(candidates) {
         let path: PathBuf = candidate.components.iter().collect();
         match &entry.kind {
             Kind::Pad => layout.pad_files += 1,
@@ -129,10 +145,7 @@ pub(crate) fn parse_files(
             }
         }
     }
-    if layout.files.is_empty() {
-        return Err(Error::invalid("info.files", "no files besides pad files"));
-    }
-    Ok(layout)
+    layout
 }
 
 /// Parses entry `i` at byte `offset`: the entry and its path components (the name first), or
