@@ -6,7 +6,7 @@
 //! as libtorrent does. Strict where safety is: a path that could leave the torrent's directory
 //! is refused. Everything changed is listed in [`Metainfo::notes`].
 //!
-//! Informational outer fields (`comment`, `created by`, `creation date`, `url-list`) are
+//! Outer fields (`announce`, `announce-list`, `comment`, `created by`, `creation date`, `url-list`) are
 //! best-effort: a wrong type is ignored and text is decoded lossily. Everything in `info` is
 //! validated and any problem is an error naming the field.
 
@@ -77,13 +77,15 @@ impl Metainfo {
         let info_hash = InfoHash(Sha1::digest(raw_info).into());
         let hybrid = info_hash_v2.is_some();
         let parsed = parse_info(info_value, &info_hash, hybrid, &mut notes)?;
+        let announce = announce(top, &mut notes);
+        let announce_list = announce_list(top, &mut notes);
         cap_notes(&mut notes);
         Ok(Metainfo {
             info_hash,
             info_hash_v2,
             info: parsed.info,
-            announce: announce(top)?,
-            announce_list: announce_list(top)?,
+            announce,
+            announce_list,
             url_list: url_list(top),
             comment: lossy_text(top, b"comment"),
             created_by: lossy_text(top, b"created by"),
@@ -117,26 +119,30 @@ fn cap_notes(notes: &mut Vec<String>) {
     }
 }
 
-fn announce(top: &Dict<'_>) -> Result<Option<String>, Error> {
-    let Some(v) = top.get(b"announce") else {
-        return Ok(None);
-    };
-    let bytes = v
-        .as_bytes()
-        .ok_or_else(|| Error::invalid("announce", "not a string"))?;
-    Ok(url(bytes))
+/// `announce`: a UTF-8 URL, or nothing (a wrong type is ignored with a note, as libtorrent does).
+fn announce(top: &Dict<'_>, notes: &mut Vec<String>) -> Option<String> {
+    let v = top.get(b"announce")?;
+    match v.as_bytes() {
+        Some(bytes) => url(bytes),
+        None => {
+            notes.push("announce ignored: not a string".into());
+            None
+        }
+    }
 }
 
 /// BEP 12 tiers. A tier that is not a list is skipped; URLs that are not UTF-8 strings are
-/// dropped, and so are tiers left empty.
-fn announce_list(top: &Dict<'_>) -> Result<Vec<Vec<String>>, Error> {
+/// dropped, and so are tiers left empty; an `announce-list` that is not a list is ignored with
+/// a note.
+fn announce_list(top: &Dict<'_>, notes: &mut Vec<String>) -> Vec<Vec<String>> {
     let Some(v) = top.get(b"announce-list") else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
-    let tiers = v
-        .as_list()
-        .ok_or_else(|| Error::invalid("announce-list", "not a list"))?;
-    Ok(tiers
+    let Some(tiers) = v.as_list() else {
+        notes.push("announce-list ignored: not a list".into());
+        return Vec::new();
+    };
+    tiers
         .iter()
         .filter_map(Value::as_list)
         .map(|tier| {
@@ -146,7 +152,7 @@ fn announce_list(top: &Dict<'_>) -> Result<Vec<Vec<String>>, Error> {
                 .collect::<Vec<_>>()
         })
         .filter(|tier| !tier.is_empty())
-        .collect())
+        .collect()
 }
 
 /// BEP 19 `url-list`: one string or a list of strings (empty strings and non-UTF-8 dropped).

@@ -386,8 +386,15 @@ fn announce_list_tiers() {
     let m = with(b"8:announce5:http:13:announce-listle").unwrap();
     assert_eq!(m.tracker_tiers(), [["http:"]]);
     assert!(with(b"").unwrap().tracker_tiers().is_empty());
-    assert_eq!(invalid_field(with(b"13:announce-listi1e")), "announce-list");
-    assert_eq!(invalid_field(with(b"8:announcei1e")), "announce");
+    // Wrong types are ignored, as libtorrent does, with a note.
+    let m = with(b"13:announce-listi1e").unwrap();
+    assert!(m.announce_list.is_empty());
+    assert_eq!(m.notes, ["announce-list ignored: not a list"]);
+    let m = with(b"8:announcei1e").unwrap();
+    assert_eq!(
+        (m.announce, m.notes),
+        (None, vec!["announce ignored: not a string".to_owned()])
+    );
     assert_eq!(with(b"8:announce2:\xff\xfe").unwrap().announce, None);
     // Informational fields are best-effort.
     let m = with(b"7:comment2:\xffa10:created byi3e13:creation date1:x8:url-list3:w:x").unwrap();
