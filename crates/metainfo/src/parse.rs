@@ -6,9 +6,9 @@
 //! as libtorrent does. Strict where safety is: a path that could leave the torrent's directory
 //! is refused. Everything changed is listed in [`Metainfo::notes`].
 //!
-//! Outer fields (`announce`, `announce-list`, `comment`, `created by`, `creation date`, `url-list`) are
-//! best-effort: a wrong type is ignored and text is decoded lossily. Everything in `info` is
-//! validated and any problem is an error naming the field.
+//! Outer fields (`announce`, `announce-list`, `comment`, `created by`, `creation date`,
+//! `url-list`) are best-effort: a wrong type is ignored and text is decoded lossily. Everything in
+//! `info` is validated and any problem is an error naming the field.
 
 mod dedupe;
 mod files;
