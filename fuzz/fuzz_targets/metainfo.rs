@@ -3,7 +3,8 @@
 //! count matching the byte stream, files in order inside it with pad-file gaps between them, one
 //! attribute set per file, and a magnet URI that can be built.
 //!
-//! Seed it with the field corpus: `cargo +nightly fuzz run metainfo ../crates/metainfo/tests/fixtures/corpus`.
+//! Seed it with the fixtures (libFuzzer adds to its corpus directory, so copy them):
+//! `mkdir -p fuzz/corpus/metainfo && cp crates/metainfo/tests/fixtures/*/*.torrent fuzz/corpus/metainfo/`.
 
 #![no_main]
 
