@@ -1,4 +1,4 @@
-//! The command line (design.md, "The command line"): one binary, seven subcommands.
+//! The command line (design.md, "The command line"): one binary, eight subcommands.
 //!
 //! Values are checked while parsing (rates, piece sizes, URLs, addresses), so a bad value exits
 //! 2 with clap's message naming the argument.
@@ -53,6 +53,13 @@ pub enum Command {
                       (or on another failure), 2 on bad usage."
     )]
     Check(CheckArgs),
+    /// Show what a .torrent says: name, info-hashes, size, pieces, files, trackers, magnet URI.
+    #[command(
+        after_help = "Like transmission-show. Pad files are not listed; what btmirror changes to \
+                      load the torrent (renamed duplicates, sanitised names) is listed under Notes.\n\
+                      Exit status: 0 shown, 1 unreadable or unusable torrent, 2 bad usage."
+    )]
+    Show(ShowArgs),
 }
 
 /// Options shared by `run` and `get`. Unset values fall back to the config file (for `run`)
@@ -201,6 +208,17 @@ pub struct CheckArgs {
     /// Directory holding the data [default: the directory containing TORRENT].
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// `btmirror show TORRENT-or-URL [--json]`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A .torrent file, or an http(s) URL to fetch one from.
+    #[arg(value_name = "TORRENT-or-URL")]
+    pub torrent: String,
+    /// Print one JSON object instead of text (for scripts).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Accepts `http://`, `https://` and `udp://` tracker URLs with a host.

@@ -19,8 +19,6 @@ use tracing::info;
 use crate::cli::GetArgs;
 use crate::units::{format_bytes, format_duration, format_rate};
 
-/// Largest .torrent fetched from a URL.
-const MAX_TORRENT_SIZE: usize = 32 << 20;
 /// How long `stop` (announce `stopped`, flush) may take at exit.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 /// Log line interval when not on a terminal.
@@ -28,7 +26,7 @@ const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Runs `btmirror get`.
 pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let bytes = load_torrent(&args.torrent).await?;
+    let bytes = crate::source::read_torrent(&args.torrent).await?;
     let meta = Metainfo::from_bytes(&bytes)
         .with_context(|| format!("{}: not a usable torrent", args.torrent))?;
     let meta = Arc::new(meta);
@@ -230,52 +228,6 @@ impl Follow<'_> {
         }
         None
     }
-}
-
-/// Reads a .torrent from a path or fetches it from an http(s) URL.
-async fn load_torrent(src: &str) -> anyhow::Result<Vec<u8>> {
-    if src.starts_with("http://") || src.starts_with("https://") {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .user_agent(engine::CLIENT_NAME)
-            .build()
-            .context("building the HTTP client")?;
-        let mut resp = client
-            .get(src)
-            .send()
-            .await
-            .with_context(|| format!("fetching {src}"))?;
-        if !resp.status().is_success() {
-            bail!("fetching {src}: HTTP {}", resp.status());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .with_context(|| format!("fetching {src}"))?
-        {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_TORRENT_SIZE {
-                bail!(
-                    "fetching {src}: larger than {} — not a torrent",
-                    format_bytes(MAX_TORRENT_SIZE as u64)
-                );
-            }
-        }
-        return Ok(body);
-    }
-    // Browsers hand a downloaded .torrent to the MIME handler (`btmirror get %u`) as a file://
-    // URL.
-    let path = match src.strip_prefix("file://") {
-        Some(rest) => {
-            let rest = rest.strip_prefix("localhost").unwrap_or(rest);
-            percent_encoding::percent_decode_str(rest)
-                .decode_utf8_lossy()
-                .into_owned()
-        }
-        None => src.to_owned(),
-    };
-    std::fs::read(&path).with_context(|| format!("reading {path}"))
 }
 
 /// Fails early, with a clear message, when the data directory cannot be written.

@@ -41,6 +41,8 @@ mod get;
 mod logging;
 mod make;
 mod run_cmd;
+mod show;
+mod source;
 mod status;
 mod top;
 mod tracker_cmd;
@@ -94,6 +96,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Tracker(args) => tracker_cmd::run(args, shutdown).await,
         Command::Make(args) => make::run(args, shutdown).await,
         Command::Check(args) => check::run(args, shutdown).await,
+        Command::Show(args) => show::run(args).await,
     }
 }
 

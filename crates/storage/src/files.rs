@@ -90,43 +90,53 @@ impl Storage {
     }
 
     /// Reads `buf.len()` bytes at torrent offset `piece_offset(piece) + begin` without checking
-    /// that the range stays inside the piece (a check may read several pieces at once).
+    /// that the range stays inside the piece (a check may read several pieces at once). Pad-file
+    /// gaps read as zeros.
     pub(crate) fn read_at(&self, piece: u32, begin: u32, buf: &mut [u8]) -> Result<(), Error> {
         let offset = self.info.piece_offset(piece) + u64::from(begin);
+        let inside = offset
+            .checked_add(buf.len() as u64)
+            .is_some_and(|end| end <= self.info.total_length);
+        if !inside {
+            return Err(bad_range(piece, begin, buf.len()));
+        }
         let mut done = 0usize;
         for seg in segments(&self.info, offset, buf.len() as u64) {
             let path = self.path(seg.file_index);
-            let end = done.saturating_add(seg.len as usize);
+            let at = (seg.offset - offset) as usize;
+            let end = at.saturating_add(seg.len as usize);
+            if let Some(gap) = buf.get_mut(done..at) {
+                gap.fill(0);
+            }
             let chunk = buf
-                .get_mut(done..end)
+                .get_mut(at..end)
                 .ok_or_else(|| bad_range(piece, begin, end))?;
             let file = self.file(seg.file_index, false)?;
             file.read_exact_at(chunk, seg.file_offset)
                 .map_err(|e| Error::read(path, "reading", e))?;
             done = end;
         }
-        if done != buf.len() {
-            return Err(bad_range(piece, begin, buf.len()));
+        if let Some(gap) = buf.get_mut(done..) {
+            gap.fill(0);
         }
         Ok(())
     }
 
-    /// Writes a whole (verified) piece: one `pwrite` per file segment. Creates missing parent
-    /// directories and files (sparse, extended to their full length; an existing longer file is
-    /// never shrunk), and the zero-length files sitting at the piece's edges.
+    /// Writes a whole (verified) piece: one `pwrite` per file segment (pad-file gaps are never
+    /// written). Creates missing parent directories and files (sparse, extended to their full
+    /// length; an existing longer file is never shrunk), and the zero-length files sitting at the
+    /// piece's edges.
     pub fn write_piece(&self, piece: u32, data: &[u8]) -> Result<(), Error> {
         let len = self.info.piece_len(piece);
         if len == 0 || data.len() != len as usize {
             return Err(bad_range(piece, 0, data.len()));
         }
         let offset = self.info.piece_offset(piece);
-        let mut done = 0usize;
         for seg in segments(&self.info, offset, u64::from(len)) {
             let path = self.path(seg.file_index);
-            let end = done.saturating_add(seg.len as usize);
-            let chunk = data
-                .get(done..end)
-                .ok_or_else(|| bad_range(piece, 0, end))?;
+            let at = (seg.offset - offset) as usize;
+            let end = at.saturating_add(seg.len as usize);
+            let chunk = data.get(at..end).ok_or_else(|| bad_range(piece, 0, end))?;
             let file = self.file(seg.file_index, true)?;
             file.write_all_at(chunk, seg.file_offset)
                 .map_err(|e| Error::io(path, "writing", e))?;
@@ -134,10 +144,6 @@ impl Storage {
             if let Some(flag) = self.dirty.get(seg.file_index) {
                 flag.store(true, Ordering::Release);
             }
-            done = end;
-        }
-        if done != data.len() {
-            return Err(bad_range(piece, 0, data.len()));
         }
         for index in empty_files_between(&self.info, offset, offset + u64::from(len)) {
             create_empty(self.path(index))?;

@@ -9,7 +9,12 @@
 //! Every error carries the path it concerns; a full disk is reported as [`Error::NoSpace`] so the
 //! engine can pause the torrent with a clear message. No input (torrent, file on disk, resume file)
 //! can make this crate panic.
+//!
+//! BEP 47 pad files are never on disk: they are the gaps between files in `Info::files`, read as
+//! zeros and never written. [`Storage::apply_attributes`] sets executable bits and creates
+//! symlinks once a torrent is complete.
 
+mod attrs;
 mod check;
 mod error;
 mod fd_cache;

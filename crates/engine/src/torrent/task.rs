@@ -392,9 +392,28 @@ impl TorrentTask {
         self.syncing = true;
         let storage = self.shared.storage.clone();
         let events = self.shared.events.clone();
+        let meta = self.meta.clone();
         let span = tracing::Span::current();
         spawn_in(&self.shared.jobs, "completion fsync", span, async move {
-            let r = match tokio::task::spawn_blocking(move || storage.sync()).await {
+            let finish = move || {
+                storage.sync()?;
+                // BEP 47: executable bits and symlinks once the data is whole. What could not
+                // be done (a link that would leave the torrent) is a warning, not a failure.
+                match storage.apply_attributes(&meta.file_attrs, &meta.symlinks) {
+                    Ok(warnings) => {
+                        for w in warnings {
+                            tracing::warn!(torrent = %meta.info.name, "{w}");
+                        }
+                    }
+                    Err(e) => tracing::warn!(
+                        torrent = %meta.info.name,
+                        "file attributes: {}",
+                        crate::error_chain(&e)
+                    ),
+                }
+                Ok(())
+            };
+            let r = match tokio::task::spawn_blocking(finish).await {
                 Ok(r) => r.map_err(TorrentError::Sync),
                 // A panicked blocking task leaves the data as it is: seed it anyway.
                 Err(_) => Ok(()),
