@@ -1,0 +1,372 @@
+//! One feed: its configuration, its record, its schedule, and one fetch ([`Feed::run_once`]).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use url::Url;
+
+use crate::apply::{self, Decision};
+use crate::backoff::next_delay;
+use crate::config::{FeedConfig, Keep};
+use crate::error::FeedError;
+use crate::fetch::{Fetcher, Page};
+use crate::parse::{self, Link, LinkKind, Parsed};
+use crate::record::{Record, sha1_hex};
+use crate::report::{FeedStatus, FetchReport, MagnetLink, SkipReason, Skipped, Written};
+use crate::select::{PlanEntry, Selection};
+
+/// How many files are written between saves of the record during one fetch.
+const SAVE_EVERY: usize = 50;
+
+/// A feed kept in step with its directory.
+#[derive(Debug)]
+pub struct Feed {
+    config: FeedConfig,
+    selection: Selection,
+    record_path: PathBuf,
+    record: Record,
+    failures: u32,
+    last_error: Option<(SystemTime, String)>,
+    next_fetch: Instant,
+    next_fetch_wall: SystemTime,
+}
+
+/// The record file of a feed in `state_dir`: one per URL and directory, so that two feeds of
+/// one URL into two directories keep apart, and a reload that only changes `match`, `keep` or
+/// `interval` keeps its record.
+pub fn record_path(state_dir: &Path, config: &FeedConfig) -> PathBuf {
+    let key = format!("{}\n{}", config.url, config.into.display());
+    let hex = sha1_hex(key.as_bytes());
+    state_dir.join(format!("feed-{}.json", &hex[..16]))
+}
+
+impl Feed {
+    /// A feed with its record read from `state_dir` (created when first saved); the first fetch
+    /// is due at once.
+    pub fn new(config: FeedConfig, state_dir: &Path) -> Result<Self, FeedError> {
+        let selection = Selection::new(config.match_glob.as_deref(), config.keep)?;
+        let record_path = record_path(state_dir, &config);
+        let record = Record::load(&record_path, config.url.as_str(), &config.into)?;
+        Ok(Self {
+            config,
+            selection,
+            record_path,
+            record,
+            failures: 0,
+            last_error: None,
+            next_fetch: Instant::now(),
+            next_fetch_wall: SystemTime::now(),
+        })
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &FeedConfig {
+        &self.config
+    }
+
+    /// Applies a changed configuration of the same URL and directory (a reload): the record,
+    /// the schedule and the validators stay. A changed `match` or `keep` takes effect at the
+    /// next fetch, which is therefore unconditional.
+    pub fn reconfigure(&mut self, config: FeedConfig) -> Result<(), FeedError> {
+        let selection = Selection::new(config.match_glob.as_deref(), config.keep)?;
+        if config.match_glob != self.config.match_glob || config.keep != self.config.keep {
+            self.record.etag = None;
+            self.record.last_modified = None;
+        }
+        self.config = config;
+        self.selection = selection;
+        Ok(())
+    }
+
+    /// Where its record is kept.
+    pub fn record_path(&self) -> &Path {
+        &self.record_path
+    }
+
+    /// When the next fetch is due.
+    pub fn next_fetch(&self) -> Instant {
+        self.next_fetch
+    }
+
+    /// How it stands.
+    pub fn status(&self) -> FeedStatus {
+        FeedStatus {
+            url: self.config.url.clone(),
+            into: self.config.into.clone(),
+            last_success: self.record.last_success(),
+            last_error: self.last_error.clone(),
+            failures: self.failures,
+            files_held: self.record.files.len(),
+            next_fetch: self.next_fetch_wall,
+        }
+    }
+
+    /// Fetches the feed once and brings its directory in step; schedules the next fetch. On an
+    /// error nothing in the directory changed (the record is kept too), and the next fetch
+    /// backs off. An error different from the previous one is logged at warn level, repeats
+    /// at debug level.
+    pub async fn run_once(&mut self, client: &Fetcher) -> Result<FetchReport, FeedError> {
+        let result = self.fetch_and_apply(client).await;
+        let now = SystemTime::now();
+        match &result {
+            Ok(report) => {
+                self.failures = 0;
+                self.last_error = None;
+                tracing::debug!(
+                    url = %self.config.url,
+                    written = report.written.len(),
+                    removed = report.removed.len(),
+                    not_modified = report.not_modified,
+                    "feed fetched"
+                );
+            }
+            Err(e) => {
+                self.failures = self.failures.saturating_add(1);
+                let text = e.to_string();
+                if self
+                    .last_error
+                    .as_ref()
+                    .is_none_or(|(_, prev)| *prev != text)
+                {
+                    tracing::warn!(url = %self.config.url, error = %text, "feed fetch failed");
+                } else {
+                    tracing::debug!(url = %self.config.url, error = %text, "feed fetch failed again");
+                }
+                self.last_error = Some((now, text));
+            }
+        }
+        let delay = next_delay(self.config.interval, self.failures, fastrand::f64());
+        self.next_fetch = Instant::now() + delay;
+        self.next_fetch_wall = now + delay;
+        result
+    }
+
+    /// The fetch itself.
+    async fn fetch_and_apply(&mut self, client: &Fetcher) -> Result<FetchReport, FeedError> {
+        if !self.config.into.is_dir() {
+            return Err(FeedError::io(&self.config.into)(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the feed's directory does not exist",
+            )));
+        }
+        let url = self.config.url.clone();
+        let (body, final_url, validators) =
+            match client.page(&url, &self.record.validators()).await? {
+                Page::NotModified => {
+                    self.record.last_success = Some(unix_now());
+                    self.save().await?;
+                    return Ok(FetchReport {
+                        not_modified: true,
+                        ..FetchReport::default()
+                    });
+                }
+                Page::Body {
+                    body,
+                    url,
+                    validators,
+                } => (body, url, validators),
+            };
+        let parsed = parse_blocking(body, final_url, &url).await?;
+        let taken: Vec<Link> = self
+            .selection
+            .plan(&parsed)
+            .into_iter()
+            .filter(|e| e.taken)
+            .map(|e| e.link)
+            .collect();
+        if taken.is_empty() {
+            return Err(FeedError::NothingSelected {
+                url: url.to_string(),
+                links: parsed.links.len(),
+            });
+        }
+        let mut report = FetchReport::default();
+        let (torrents, magnets): (Vec<Link>, Vec<Link>) =
+            taken.into_iter().partition(|l| l.kind == LinkKind::Torrent);
+        report.magnets = magnets
+            .into_iter()
+            .map(|l| MagnetLink {
+                name: l.name,
+                uri: l.url,
+            })
+            .collect();
+        let listed: HashSet<String> = torrents.iter().map(|l| l.name.clone()).collect();
+        let decisions = self.decide_all(&torrents).await?;
+        let mut since_save = 0;
+        for (link, decision) in torrents.into_iter().zip(decisions) {
+            match decision {
+                Decision::Have => report.unchanged.push(link.name),
+                Decision::Skip { reason, disown } => {
+                    if disown {
+                        self.record.files.remove(&link.name);
+                    }
+                    report.skipped.push(Skipped {
+                        name: link.name,
+                        reason,
+                    });
+                }
+                Decision::Fetch { replace } => {
+                    if let Err(e) = self.download(client, link, replace, &mut report).await {
+                        // What was written is recorded before giving up.
+                        let _ = self.save().await;
+                        return Err(e);
+                    }
+                    since_save += 1;
+                    // A crash between writing a file and saving the record would leave the
+                    // file looking like the operator's: keep that window small.
+                    if since_save == SAVE_EVERY {
+                        since_save = 0;
+                        self.save().await?;
+                    }
+                }
+            }
+        }
+        let mut record = self.record.clone();
+        let into = self.config.into.clone();
+        let remove = self.config.remove;
+        let (record, (removed, skipped)) = blocking(move || {
+            let r = apply::remove_unlisted(&mut record, &into, &listed, remove);
+            r.map(|out| (record, out)).map_err(FeedError::io(into))
+        })
+        .await?;
+        self.record = record;
+        report.removed = removed;
+        report.skipped.extend(skipped);
+        self.record.etag = validators.etag;
+        self.record.last_modified = validators.last_modified;
+        self.record.last_success = Some(unix_now());
+        self.save().await?;
+        Ok(report)
+    }
+
+    /// Decides for every taken torrent on a blocking thread (a stat per file).
+    async fn decide_all(&self, torrents: &[Link]) -> Result<Vec<Decision>, FeedError> {
+        let record = self.record.clone();
+        let into = self.config.into.clone();
+        let links: Vec<(String, String)> = torrents
+            .iter()
+            .map(|l| (l.name.clone(), l.url.to_string()))
+            .collect();
+        blocking(move || {
+            links
+                .iter()
+                .map(|(name, source)| apply::decide(&record, &into, name, source))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(FeedError::io(into.clone()))
+        })
+        .await
+    }
+
+    /// Downloads one torrent, checks it, writes it. A failed download or a body that is not a
+    /// torrent is a skip (retried next time); a failure to write is an error.
+    async fn download(
+        &mut self,
+        client: &Fetcher,
+        link: Link,
+        replace: bool,
+        report: &mut FetchReport,
+    ) -> Result<(), FeedError> {
+        let skip = |reason| Skipped {
+            name: link.name.clone(),
+            reason,
+        };
+        let bytes = match client.torrent(&link.url).await {
+            Ok(b) => b,
+            Err(e) => {
+                report
+                    .skipped
+                    .push(skip(SkipReason::Download(e.to_string())));
+                return Ok(());
+            }
+        };
+        if let Err(e) = metainfo::Metainfo::from_bytes(&bytes) {
+            report
+                .skipped
+                .push(skip(SkipReason::NotATorrent(e.to_string())));
+            return Ok(());
+        }
+        // Unchanged bytes under a new URL: only the source changes.
+        if let Some(held) = self.record.files.get_mut(&link.name)
+            && replace
+            && held.sha1 == sha1_hex(&bytes)
+        {
+            held.source = link.url.to_string();
+            report.unchanged.push(link.name);
+            return Ok(());
+        }
+        let into = self.config.into.clone();
+        let name = link.name.clone();
+        let source = link.url.to_string();
+        let held = blocking(move || {
+            apply::write(&into, &name, &bytes, &source, replace)
+                .map_err(FeedError::io(into.join(&name)))
+        })
+        .await?;
+        match held {
+            Some(held) => {
+                self.record.files.insert(link.name.clone(), held);
+                report.written.push(Written {
+                    name: link.name,
+                    url: link.url,
+                });
+            }
+            None => report.skipped.push(skip(SkipReason::OperatorFile)),
+        }
+        Ok(())
+    }
+
+    /// Saves the record on a blocking thread.
+    async fn save(&self) -> Result<(), FeedError> {
+        let record = self.record.clone();
+        let path = self.record_path.clone();
+        blocking(move || record.save(&path)).await
+    }
+}
+
+/// A dry run of `url` for `btmirror feed check`: every link and what a feed with `match_glob`
+/// and `keep` would do with it. Writes nothing.
+pub async fn plan(
+    client: &Fetcher,
+    url: &Url,
+    match_glob: Option<&str>,
+    keep: Keep,
+) -> Result<(Parsed, Vec<PlanEntry>), FeedError> {
+    let selection = Selection::new(match_glob, keep)?;
+    let (body, final_url) = match client.page(url, &Default::default()).await? {
+        Page::Body { body, url, .. } => (body, url),
+        // Not sent conditionally, so a 304 is the server's confusion.
+        Page::NotModified => {
+            return Err(FeedError::Http {
+                url: url.to_string(),
+                status: 304,
+            });
+        }
+    };
+    let parsed = parse_blocking(body, final_url, url).await?;
+    let entries = selection.plan(&parsed);
+    Ok((parsed, entries))
+}
+
+/// Parses on a blocking thread: a large feed takes milliseconds the runtime need not lose.
+async fn parse_blocking(body: Vec<u8>, base: Url, url: &Url) -> Result<Parsed, FeedError> {
+    let url = url.to_string();
+    blocking(move || parse::parse(&body, &base).map_err(|source| FeedError::Parse { url, source }))
+        .await
+}
+
+/// Runs `f` on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, FeedError> + Send + 'static,
+) -> Result<T, FeedError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| FeedError::Task(e.to_string()))?
+}
+
+/// Seconds since the epoch now.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
