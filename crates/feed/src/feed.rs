@@ -6,18 +6,23 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use url::Url;
 
+use futures_util::StreamExt as _;
+
 use crate::apply::{self, Decision};
 use crate::backoff::next_delay;
 use crate::config::{FeedConfig, Keep};
+use crate::download::{self, Outcome};
 use crate::error::FeedError;
 use crate::fetch::{Fetcher, Page};
 use crate::parse::{self, Link, LinkKind, Parsed};
 use crate::record::{Record, sha1_hex};
-use crate::report::{FeedStatus, FetchReport, MagnetLink, SkipReason, Skipped, Written};
+use crate::report::{FeedStatus, FetchReport, MagnetLink, Skipped, Written};
 use crate::select::{PlanEntry, Selection};
 
 /// How many files are written between saves of the record during one fetch.
 const SAVE_EVERY: usize = 50;
+/// How many `.torrent` downloads of one feed run at once.
+const PARALLEL_DOWNLOADS: usize = 4;
 
 /// A feed kept in step with its directory.
 #[derive(Debug)]
@@ -193,7 +198,7 @@ impl Feed {
             .collect();
         let listed: HashSet<String> = torrents.iter().map(|l| l.name.clone()).collect();
         let decisions = self.decide_all(&torrents).await?;
-        let mut since_save = 0;
+        let mut fetches = Vec::new();
         for (link, decision) in torrents.into_iter().zip(decisions) {
             match decision {
                 Decision::Have => report.unchanged.push(link.name),
@@ -207,20 +212,19 @@ impl Feed {
                     });
                 }
                 Decision::Fetch { replace } => {
-                    if let Err(e) = self.download(client, link, replace, &mut report).await {
-                        // What was written is recorded before giving up.
-                        let _ = self.save().await;
-                        return Err(e);
-                    }
-                    since_save += 1;
-                    // A crash between writing a file and saving the record would leave the
-                    // file looking like the operator's: keep that window small.
-                    if since_save == SAVE_EVERY {
-                        since_save = 0;
-                        self.save().await?;
-                    }
+                    let old_sha1 = self.record.files.get(&link.name).map(|h| h.sha1.clone());
+                    fetches.push(download::Job {
+                        link,
+                        replace,
+                        old_sha1,
+                    });
                 }
             }
+        }
+        if let Err(e) = self.download_all(client, fetches, &mut report).await {
+            // What was written is recorded before giving up.
+            let _ = self.save().await;
+            return Err(e);
         }
         let mut record = self.record.clone();
         let into = self.config.into.clone();
@@ -258,60 +262,48 @@ impl Feed {
         .await
     }
 
-    /// Downloads one torrent, checks it, writes it. A failed download or a body that is not a
-    /// torrent is a skip (retried next time); a failure to write is an error.
-    async fn download(
+    /// Downloads, checks and writes the torrents to fetch, a few at a time, recording each
+    /// file written (and saving the record now and then, so that a crash leaves few written
+    /// files unrecorded, which would then look like the operator's).
+    async fn download_all(
         &mut self,
         client: &Fetcher,
-        link: Link,
-        replace: bool,
+        jobs: Vec<download::Job>,
         report: &mut FetchReport,
     ) -> Result<(), FeedError> {
-        let skip = |reason| Skipped {
-            name: link.name.clone(),
-            reason,
-        };
-        let bytes = match client.torrent(&link.url).await {
-            Ok(b) => b,
-            Err(e) => {
-                report
-                    .skipped
-                    .push(skip(SkipReason::Download(e.to_string())));
-                return Ok(());
-            }
-        };
-        if let Err(e) = metainfo::Metainfo::from_bytes(&bytes) {
-            report
-                .skipped
-                .push(skip(SkipReason::NotATorrent(e.to_string())));
-            return Ok(());
-        }
-        // Unchanged bytes under a new URL: only the source changes.
-        if let Some(held) = self.record.files.get_mut(&link.name)
-            && replace
-            && held.sha1 == sha1_hex(&bytes)
-        {
-            held.source = link.url.to_string();
-            report.unchanged.push(link.name);
-            return Ok(());
-        }
         let into = self.config.into.clone();
-        let name = link.name.clone();
-        let source = link.url.to_string();
-        let held = blocking(move || {
-            apply::write(&into, &name, &bytes, &source, replace)
-                .map_err(FeedError::io(into.join(&name)))
-        })
-        .await?;
-        match held {
-            Some(held) => {
-                self.record.files.insert(link.name.clone(), held);
-                report.written.push(Written {
-                    name: link.name,
-                    url: link.url,
-                });
+        let mut results = futures_util::stream::iter(
+            jobs.into_iter()
+                .map(|job| download::run(client, into.clone(), job)),
+        )
+        .buffer_unordered(PARALLEL_DOWNLOADS);
+        let mut since_save = 0;
+        while let Some((link, outcome)) = results.next().await {
+            let skip = |reason| Skipped {
+                name: link.name.clone(),
+                reason,
+            };
+            match outcome? {
+                Outcome::Written(held) => {
+                    self.record.files.insert(link.name.clone(), held);
+                    report.written.push(Written {
+                        name: link.name,
+                        url: link.url,
+                    });
+                    since_save += 1;
+                    if since_save == SAVE_EVERY {
+                        since_save = 0;
+                        self.save().await?;
+                    }
+                }
+                Outcome::SameBytes => {
+                    if let Some(held) = self.record.files.get_mut(&link.name) {
+                        held.source = link.url.to_string();
+                    }
+                    report.unchanged.push(link.name);
+                }
+                Outcome::Skip(reason) => report.skipped.push(skip(reason)),
             }
-            None => report.skipped.push(skip(SkipReason::OperatorFile)),
         }
         Ok(())
     }
@@ -356,7 +348,7 @@ async fn parse_blocking(body: Vec<u8>, base: Url, url: &Url) -> Result<Parsed, F
 }
 
 /// Runs `f` on a blocking thread.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, FeedError> + Send + 'static,
 ) -> Result<T, FeedError> {
     tokio::task::spawn_blocking(f)

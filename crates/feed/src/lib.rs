@@ -18,6 +18,7 @@
 mod apply;
 mod backoff;
 mod config;
+mod download;
 mod error;
 mod feed;
 mod fetch;
