@@ -16,7 +16,7 @@ use crate::error::FeedError;
 use crate::fetch::{Fetcher, Page};
 use crate::parse::{self, Link, LinkKind, Parsed};
 use crate::record::{Record, sha1_hex};
-use crate::report::{FeedStatus, FetchReport, MagnetLink, Skipped, Written};
+use crate::report::{FeedStatus, FetchReport, MagnetLink, SkipReason, Skipped, Written};
 use crate::select::{PlanEntry, Selection};
 
 /// How many files are written between saves of the record during one fetch.
@@ -72,10 +72,11 @@ impl Feed {
 
     /// Applies a changed configuration of the same URL and directory (a reload): the record,
     /// the schedule and the validators stay. A changed `match` or `keep` takes effect at the
-    /// next fetch, which is therefore unconditional.
+    /// next fetch, which is therefore unconditional; so does a changed `remove`.
     pub fn reconfigure(&mut self, config: FeedConfig) -> Result<(), FeedError> {
         let selection = Selection::new(config.match_glob.as_deref(), config.keep)?;
-        if config.match_glob != self.config.match_glob || config.keep != self.config.keep {
+        let c = &self.config;
+        if config.match_glob != c.match_glob || config.keep != c.keep || config.remove != c.remove {
             self.record.etag = None;
             self.record.last_modified = None;
         }
@@ -198,7 +199,44 @@ impl Feed {
             .collect();
         let listed: HashSet<String> = torrents.iter().map(|l| l.name.clone()).collect();
         let decisions = self.decide_all(&torrents).await?;
-        let mut fetches = Vec::new();
+        let jobs = self.take_decisions(torrents, decisions, &mut report);
+        if let Err(e) = self.download_all(client, jobs, &mut report).await {
+            // What was written is recorded before giving up.
+            let _ = self.save().await;
+            return Err(e);
+        }
+        let (removed, skipped) = self.remove_unlisted(listed).await?;
+        report.removed = removed;
+        report.skipped.extend(skipped);
+        // A torrent that failed to download is retried at the next fetch, which must therefore
+        // not be answered with a 304.
+        let retry = report.skipped.iter().any(|s| {
+            matches!(
+                s.reason,
+                SkipReason::Download(_) | SkipReason::NotATorrent(_)
+            )
+        });
+        let validators = if retry {
+            Default::default()
+        } else {
+            validators
+        };
+        self.record.etag = validators.etag;
+        self.record.last_modified = validators.last_modified;
+        self.record.last_success = Some(unix_now());
+        self.save().await?;
+        Ok(report)
+    }
+
+    /// Acts on the decisions that need no download (recording them in `report`) and returns
+    /// the downloads to make.
+    fn take_decisions(
+        &mut self,
+        torrents: Vec<Link>,
+        decisions: Vec<Decision>,
+        report: &mut FetchReport,
+    ) -> Vec<download::Job> {
+        let mut jobs = Vec::new();
         for (link, decision) in torrents.into_iter().zip(decisions) {
             match decision {
                 Decision::Have => report.unchanged.push(link.name),
@@ -213,7 +251,7 @@ impl Feed {
                 }
                 Decision::Fetch { replace } => {
                     let old_sha1 = self.record.files.get(&link.name).map(|h| h.sha1.clone());
-                    fetches.push(download::Job {
+                    jobs.push(download::Job {
                         link,
                         replace,
                         old_sha1,
@@ -221,27 +259,25 @@ impl Feed {
                 }
             }
         }
-        if let Err(e) = self.download_all(client, fetches, &mut report).await {
-            // What was written is recorded before giving up.
-            let _ = self.save().await;
-            return Err(e);
-        }
+        jobs
+    }
+
+    /// Removes (with `remove`) or forgets held files the feed no longer lists, on a blocking
+    /// thread.
+    async fn remove_unlisted(
+        &mut self,
+        listed: HashSet<String>,
+    ) -> Result<(Vec<String>, Vec<Skipped>), FeedError> {
         let mut record = self.record.clone();
         let into = self.config.into.clone();
         let remove = self.config.remove;
-        let (record, (removed, skipped)) = blocking(move || {
+        let (record, out) = blocking(move || {
             let r = apply::remove_unlisted(&mut record, &into, &listed, remove);
             r.map(|out| (record, out)).map_err(FeedError::io(into))
         })
         .await?;
         self.record = record;
-        report.removed = removed;
-        report.skipped.extend(skipped);
-        self.record.etag = validators.etag;
-        self.record.last_modified = validators.last_modified;
-        self.record.last_success = Some(unix_now());
-        self.save().await?;
-        Ok(report)
+        Ok(out)
     }
 
     /// Decides for every taken torrent on a blocking thread (a stat per file).

@@ -14,6 +14,11 @@
 //! The daemon owns a [`FeedSet`], sets it from its `[[feed]]` tables ([`FeedConfig`]) at start
 //! and at each reload, runs it when [`FeedSet::next_due`] comes, and shows
 //! [`FeedSet::statuses`]. `btmirror feed check` is [`plan`].
+//!
+//! Known limits: the record is saved every 50 files written and at the end of a fetch, so a
+//! crash in between leaves up to 50 written files unrecorded (they then count as the
+//! operator's: never replaced or removed); a crash in the middle of writing one file leaves a
+//! hidden `.NAME.XXXXXXXX.tmp` behind. Feeds of a set run one after the other.
 
 mod apply;
 mod backoff;

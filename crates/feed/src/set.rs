@@ -105,3 +105,55 @@ impl FeedSet {
         self.feeds.iter().map(Feed::status).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn config(url: &str, into: &str) -> FeedConfig {
+        FeedConfig::new(Url::parse(url).expect("url"), into)
+    }
+
+    #[test]
+    fn configure_keeps_adds_drops_and_refuses_duplicates() {
+        let state = tempfile::tempdir().expect("tempdir");
+        let mut set = FeedSet::new(state.path());
+        assert_eq!(set.next_due(), None);
+        let errors = set.configure(vec![
+            config("http://127.0.0.1:1/a.rss", "/t/a"),
+            config("http://127.0.0.1:1/b.rss", "/t/b"),
+            config("http://127.0.0.1:1/a.rss", "/t/a"),
+            config("http://127.0.0.1:1/a.rss", "/t/other"),
+        ]);
+        assert_eq!(errors.len(), 1);
+        assert!(matches!(errors[0].error, FeedError::Duplicate { .. }));
+        assert_eq!(set.feeds().len(), 3);
+        assert!(set.next_due().is_some_and(|t| t <= Instant::now()));
+
+        // A reload: `a` gets a new interval and keeps its schedule, `b` goes, `c` comes.
+        let due_a = set.feeds()[0].next_fetch();
+        let mut a = config("http://127.0.0.1:1/a.rss", "/t/a");
+        a.interval = Duration::from_secs(600);
+        let errors = set.configure(vec![a, config("http://127.0.0.1:1/c.rss", "/t/c")]);
+        assert!(errors.is_empty());
+        let urls: Vec<&str> = set.feeds().iter().map(|f| f.config().url.path()).collect();
+        assert_eq!(urls, ["/a.rss", "/c.rss"]);
+        assert_eq!(set.feeds()[0].next_fetch(), due_a);
+        assert_eq!(set.feeds()[0].config().interval, Duration::from_secs(600));
+        assert_eq!(set.statuses().len(), 2);
+        assert_eq!(set.statuses()[0].files_held, 0);
+    }
+
+    #[test]
+    fn a_bad_glob_is_reported_and_the_feed_left_out() {
+        let state = tempfile::tempdir().expect("tempdir");
+        let mut set = FeedSet::new(state.path());
+        let mut bad = config("http://127.0.0.1:1/a.rss", "/t/a");
+        bad.match_glob = Some("[".into());
+        let errors = set.configure(vec![bad]);
+        assert!(matches!(errors[0].error, FeedError::Pattern { .. }));
+        assert!(set.feeds().is_empty());
+    }
+}

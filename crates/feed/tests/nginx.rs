@@ -571,6 +571,18 @@ async fn only_valid_torrents_within_limits_are_written() {
         matches!(reason("missing.torrent"), Some(SkipReason::Download(e)) if e.contains("404"))
     );
     assert_eq!(names(&site.into), ["good.torrent"]);
+
+    // Failed downloads are retried: the next fetch is not conditional, so no 304 hides them.
+    site.put("/t/missing.torrent", &site.torrent("missing"), 0);
+    let r = f.run_once(&site.fetcher).await.expect("fetch");
+    assert_eq!(
+        r.written
+            .iter()
+            .map(|w| w.name.as_str())
+            .collect::<Vec<_>>(),
+        ["missing.torrent"]
+    );
+    assert_eq!(site.nginx.statuses("/feed.rss"), [200, 200]);
 }
 
 #[test]
