@@ -633,3 +633,24 @@ fn many_entries_are_written_without_blocking_the_runtime() {
         "the runtime stalled for {max_gap:?}"
     );
 }
+
+#[tokio::test]
+async fn redirects_are_followed_a_few_times_and_links_resolve_against_the_final_url() {
+    let Some(site) = Site::new() else { return };
+    site.put("/t/a.torrent", &site.torrent("a"), 0);
+    // Relative to /t/feed.rss, where the redirect leads; /old/a.torrent does not exist.
+    site.put("/t/feed.rss", rss(&[("a.torrent", 1)]).as_bytes(), 0);
+    let mut f = site.feed("/old/feed.rss", &site.into, |_| {});
+    let r = f.run_once(&site.fetcher).await.expect("fetch");
+    assert_eq!(r.written.len(), 1, "{r:?}");
+    assert_eq!(r.written[0].url.path(), "/t/a.torrent");
+
+    let mut f = site.feed("/loop", &site.into, |_| {});
+    let e = f
+        .run_once(&site.fetcher)
+        .await
+        .expect_err("a redirect loop");
+    assert!(matches!(e, FeedError::Transport { .. }), "{e}");
+    // The default limit of 5 redirects: the first request and 5 more.
+    assert_eq!(site.nginx.statuses("/loop"), [302; 6]);
+}

@@ -36,8 +36,8 @@ fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// The config: autoindex under `/bt-cd/`, and `/feed*` answering 500 while a file `fail500`
-/// exists in the root.
+/// The config: autoindex under `/bt-cd/`, `/feed*` answering 500 while a file `fail500`
+/// exists in the root, a redirect from `/old/feed.rss` to `/t/feed.rss`, and a redirect loop.
 fn config(conf_dir: &Path, root: &Path, port: u16) -> String {
     let d = conf_dir.display();
     format!(
@@ -66,6 +66,8 @@ http {{
         listen 127.0.0.1:{port};
         root {root};
         location /bt-cd/ {{ autoindex on; }}
+        location = /old/feed.rss {{ return 301 /t/feed.rss; }}
+        location = /loop {{ return 302 /loop; }}
         location /feed {{
             if (-f $document_root/fail500) {{ return 500; }}
         }}
