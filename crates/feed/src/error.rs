@@ -114,3 +114,39 @@ impl FeedError {
         move |source| FeedError::Io { path, source }
     }
 }
+
+/// `e` and its sources, as one line (`a: b: c`), each source once: the text `status` shows and
+/// the log line of a failed fetch, where "error sending request" alone would hide "connection
+/// refused".
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chains_name_every_cause_once() {
+        let e = FeedError::Parse {
+            url: "http://x/".into(),
+            source: ParseError::NotAFeed("line 1 is not a URL".into()),
+        };
+        assert_eq!(chain(&e), "http://x/: not a feed: line 1 is not a URL");
+        let e = FeedError::Io {
+            path: "/t".into(),
+            source: io::Error::other(ParseError::Truncated),
+        };
+        assert_eq!(chain(&e), "/t: the XML document ends inside an item");
+    }
+}

@@ -129,7 +129,7 @@ impl Feed {
             }
             Err(e) => {
                 self.failures = self.failures.saturating_add(1);
-                let text = e.to_string();
+                let text = crate::error::chain(e);
                 if self
                     .last_error
                     .as_ref()

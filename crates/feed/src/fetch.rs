@@ -83,6 +83,9 @@ impl Fetcher {
                 .timeout(limits.timeout)
                 .connect_timeout(limits.connect_timeout)
                 .redirect(reqwest::redirect::Policy::limited(limits.redirects))
+                // Connections are reused between the downloads of one fetch; fetches are
+                // many minutes apart, and the server has closed idle ones by then.
+                .pool_idle_timeout(Duration::from_secs(30))
         };
         let http = match builder().build() {
             Ok(c) => c,
@@ -116,7 +119,7 @@ impl Fetcher {
         if let Some(lm) = &validators.last_modified {
             req = req.header(IF_MODIFIED_SINCE, lm);
         }
-        let resp = req.send().await.map_err(|e| transport(url, e))?;
+        let resp = send(url, req).await?;
         if resp.status() == StatusCode::NOT_MODIFIED {
             return Ok(Page::NotModified);
         }
@@ -135,12 +138,7 @@ impl Fetcher {
 
     /// GETs a `.torrent` (not yet checked to be one).
     pub(crate) async fn torrent(&self, url: &Url) -> Result<Vec<u8>, FeedError> {
-        let resp = self
-            .http
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| transport(url, e))?;
+        let resp = send(url, self.http.get(url.clone())).await?;
         self.body(url, resp, self.limits.torrent).await
     }
 
@@ -173,6 +171,27 @@ impl Fetcher {
         }
         Ok(body)
     }
+}
+
+/// Sends a GET, once more at once if it failed to connect or send: a pooled connection the
+/// server closed (it restarted, or timed the connection out) fails the first try with
+/// "connection closed before message completed"; the second says what is really wrong.
+async fn send(url: &Url, req: reqwest::RequestBuilder) -> Result<reqwest::Response, FeedError> {
+    let again = req.try_clone();
+    match (req.send().await, again) {
+        (Ok(resp), _) => Ok(resp),
+        (Err(e), Some(again)) if retryable(&e) => {
+            tracing::debug!(url = %url, error = %e, "GET failed, trying once more");
+            again.send().await.map_err(|e| transport(url, e))
+        }
+        (Err(e), _) => Err(transport(url, e)),
+    }
+}
+
+/// True for failures to connect or to send on a connection, not for timeouts or redirect
+/// loops.
+fn retryable(e: &reqwest::Error) -> bool {
+    (e.is_connect() || e.is_request()) && !e.is_timeout() && !e.is_redirect()
 }
 
 /// A header's value, when it is visible ASCII.

@@ -35,7 +35,7 @@ mod set;
 
 pub use backoff::next_delay;
 pub use config::{DEFAULT_INTERVAL, FeedConfig, Keep, MIN_INTERVAL, parse_interval};
-pub use error::{FeedError, ParseError};
+pub use error::{FeedError, ParseError, chain as error_chain};
 pub use feed::{Feed, plan, record_path};
 pub use fetch::{Fetcher, Limits};
 pub use report::{FeedStatus, FetchReport, MagnetLink, SkipReason, Skipped, Written};

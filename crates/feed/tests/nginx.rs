@@ -408,6 +408,11 @@ async fn failures_change_nothing_and_back_off() {
     unchanged(&f);
     let status = f.status();
     assert_eq!(status.failures, 5);
+    let (_, text) = status.last_error.expect("an error");
+    assert!(
+        text.to_lowercase().contains("refused"),
+        "the cause is shown: {text}"
+    );
     // The fifth failure in a row waits 16 minutes (±10 %).
     let wait = f.next_fetch() - Instant::now();
     assert!(

@@ -3,7 +3,7 @@
 //! killed when dropped.
 
 use std::fs;
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -78,6 +78,19 @@ http {{
     )
 }
 
+/// The body of `/.whoami` on `port`, if a server answers.
+fn whoami(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream
+        .write_all(b"GET /.whoami HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
 impl Nginx {
     /// Starts nginx serving `root`, its config and logs in `conf_dir`.
     pub fn start(root: &Path, conf_dir: &Path) -> io::Result<Self> {
@@ -95,6 +108,8 @@ impl Nginx {
 
     /// Starts nginx on `port`.
     pub fn start_on(root: &Path, conf_dir: &Path, port: u16) -> io::Result<Self> {
+        let token = format!("{}-{port}-{:?}", std::process::id(), Instant::now());
+        fs::write(root.join(".whoami"), &token)?;
         let conf = conf_dir.join("nginx.conf");
         fs::File::create(&conf)?.write_all(config(conf_dir, root, port).as_bytes())?;
         let child = Command::new(NGINX)
@@ -123,7 +138,18 @@ impl Nginx {
                 )));
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(n);
+                // Another test's server may hold the port (ours then fails to bind): make sure
+                // the one answering serves our root.
+                if whoami(port).as_deref() == Some(token.as_str()) {
+                    return Ok(n);
+                }
+                if n.child
+                    .as_mut()
+                    .is_some_and(|c| c.try_wait().ok().flatten().is_some())
+                {
+                    n.child = None;
+                    return Err(io::Error::other(format!("port {port} is taken")));
+                }
             }
             if Instant::now() > deadline {
                 return Err(io::Error::other("nginx did not listen within 10 s"));
