@@ -634,7 +634,7 @@ fn many_entries_are_written_without_blocking_the_runtime() {
     // Parsing, stat-ing and writing run on blocking threads; what is left between awaits is
     // microseconds (a debug build on a shared machine gets some slack).
     assert!(
-        max_gap < Duration::from_millis(300),
+        max_gap < Duration::from_millis(500),
         "the runtime stalled for {max_gap:?}"
     );
 }
