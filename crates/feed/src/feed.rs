@@ -32,6 +32,9 @@ pub struct Feed {
     record_path: PathBuf,
     record: Record,
     failures: u32,
+    /// Recorded files found gone at the last fetch (kept in the record so as not to fetch them
+    /// again while the feed lists them, but not held).
+    gone: usize,
     last_error: Option<(SystemTime, String)>,
     next_fetch: Instant,
     next_fetch_wall: SystemTime,
@@ -59,6 +62,7 @@ impl Feed {
             record_path,
             record,
             failures: 0,
+            gone: 0,
             last_error: None,
             next_fetch: Instant::now(),
             next_fetch_wall: SystemTime::now(),
@@ -103,7 +107,7 @@ impl Feed {
             last_success: self.record.last_success(),
             last_error: self.last_error.clone(),
             failures: self.failures,
-            files_held: self.record.files.len(),
+            files_held: self.record.files.len().saturating_sub(self.gone),
             next_fetch: self.next_fetch_wall,
         }
     }
@@ -206,6 +210,11 @@ impl Feed {
             return Err(e);
         }
         let (removed, skipped) = self.remove_unlisted(listed).await?;
+        self.gone = report
+            .skipped
+            .iter()
+            .filter(|s| s.reason == SkipReason::GoneSinceWritten)
+            .count();
         report.removed = removed;
         report.skipped.extend(skipped);
         // A torrent that failed to download is retried at the next fetch, which must therefore

@@ -165,6 +165,7 @@ async fn operator_files_are_never_touched() {
     };
     assert_eq!(reason("a.torrent"), Some(SkipReason::ChangedSinceWritten));
     assert_eq!(reason("b.torrent"), Some(SkipReason::OperatorFile));
+    assert_eq!(f.status().files_held, 1, "only c: a is the operator's now");
 
     // The operator renames c.torrent; then the feed drops everything but b.
     fs::rename(
@@ -189,6 +190,7 @@ async fn operator_files_are_never_touched() {
         Some(SkipReason::GoneSinceWritten),
         "not fetched again"
     );
+    assert_eq!(f.status().files_held, 0, "c is gone");
     site.put("/feed.rss", rss(&[("/t/b.torrent", 2)]).as_bytes(), 300);
     let r = f.run_once(&site.fetcher).await.expect("fetch");
     assert!(r.removed.is_empty(), "{r:?}");
