@@ -34,6 +34,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use state::StateError;
+pub use swarm::Limits;
 
 use allowed::AllowedDir;
 use connid::ConnIds;
@@ -43,8 +44,6 @@ use swarm::{Announce, AnnounceReply, Refusal, ScrapeFile, Stats, Swarms};
 const MAX_STATS_ROWS: usize = 10_000;
 /// Most torrents a scrape without `info_hash` reports.
 const MAX_SCRAPE_ALL: usize = 1_000;
-/// Open mode (no allowed dir): most torrents tracked at once.
-const MAX_TORRENTS: usize = 100_000;
 
 /// Settings for [`Server::bind`].
 #[derive(Debug, Clone)]
@@ -68,6 +67,8 @@ pub struct ServerConfig {
     pub rescan_interval: Duration,
     /// How often changed completed counts are written to the state file.
     pub save_interval: Duration,
+    /// The swarm table's budgets: torrents, peers per swarm, per address and in total.
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +83,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             rescan_interval: Duration::from_secs(30),
             save_interval: Duration::from_secs(5 * 60),
+            limits: Limits::default(),
         }
     }
 }
@@ -152,7 +154,7 @@ impl Shared {
         // Sub-second intervals only make sense in tests; clients are told at least 1 s.
         let interval = cfg.interval.max(Duration::from_millis(100));
         Ok(Shared {
-            swarms: Mutex::new(Swarms::new(interval * 2, MAX_TORRENTS, allowed)),
+            swarms: Mutex::new(Swarms::new(interval * 2, cfg.limits, allowed)),
             conn_ids: ConnIds::new(Instant::now()).map_err(|_| Error::Random)?,
             interval,
             min_interval: cfg.min_interval.min(interval),
