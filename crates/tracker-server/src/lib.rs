@@ -21,6 +21,7 @@ mod stats;
 mod swarm;
 mod tasks;
 mod udp;
+mod write_deadline;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,6 +64,9 @@ pub struct ServerConfig {
     pub max_numwant: u32,
     /// Most HTTP connections open at once; further clients wait in the listen backlog.
     pub max_connections: usize,
+    /// An HTTP connection whose answer cannot be written for this long (the client does not
+    /// read) is closed.
+    pub write_timeout: Duration,
     /// How often the allowed dir is rescanned (besides [`ReloadHandle::reload`]).
     pub rescan_interval: Duration,
     /// How often changed completed counts are written to the state file.
@@ -81,6 +85,7 @@ impl Default for ServerConfig {
             min_interval: Duration::from_secs(5 * 60),
             max_numwant: 200,
             max_connections: 1024,
+            write_timeout: Duration::from_secs(10),
             rescan_interval: Duration::from_secs(30),
             save_interval: Duration::from_secs(5 * 60),
             limits: Limits::default(),

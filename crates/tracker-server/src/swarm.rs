@@ -239,6 +239,7 @@ impl Swarms {
         }
         if let Some(swarm) = self.torrents.get_mut(ih) {
             swarm.idle_key = key;
+            swarm.release_if_empty();
         }
     }
 

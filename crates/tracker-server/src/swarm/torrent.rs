@@ -109,6 +109,16 @@ impl Swarm {
         self.next_sweep = now + timeout / 8;
     }
 
+    /// Gives back the memory of the peer lists of a swarm without peers (an idle swarm may
+    /// wait long for eviction).
+    pub fn release_if_empty(&mut self) {
+        if self.is_empty() {
+            self.seeders = PeerList::default();
+            self.leechers = PeerList::default();
+            self.per_ip = HashMap::new();
+        }
+    }
+
     /// Removes every peer, handing each to `gone`.
     pub fn clear(&mut self, mut gone: impl FnMut(Peer)) {
         self.seeders.drain(&mut gone);
