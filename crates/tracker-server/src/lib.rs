@@ -15,7 +15,7 @@
 mod allowed;
 mod connid;
 mod http;
-mod query;
+pub mod query;
 mod state;
 mod stats;
 mod swarm;

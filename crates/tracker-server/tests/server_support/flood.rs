@@ -77,7 +77,7 @@ async fn one_socket(sock: UdpSocket, make: MakeAnnounce, offset: usize, count: u
         }
         sent += batch;
         for _ in 0..batch {
-            match tokio::time::timeout(Duration::from_millis(500), sock.recv(&mut buf)).await {
+            match tokio::time::timeout(Duration::from_millis(100), sock.recv(&mut buf)).await {
                 Ok(Ok(_)) => answered += 1,
                 _ => break,
             }
