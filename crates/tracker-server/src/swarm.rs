@@ -313,7 +313,7 @@ impl Swarms {
         let Some(swarm) = self.torrents.get_mut(ih) else {
             return false;
         };
-        swarm.insert(
+        let became_real = swarm.insert(
             Peer {
                 addr,
                 peer_id,
@@ -322,6 +322,8 @@ impl Swarms {
             },
             seeder,
         );
+        // A count kept from now on is a count to save.
+        self.dirty |= became_real && swarm.downloaded > 0;
         self.ips.insert(seq, *ih, addr);
         true
     }

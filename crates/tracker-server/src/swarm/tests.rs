@@ -265,3 +265,15 @@ async fn peer_budgets() {
     assert_eq!(s.sizes(), (0, 0));
     assert!(s.idle.is_empty() && s.idle_counted.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_count_is_saved_once_a_second_address_shows_up() {
+    let mut s = swarms();
+    let now = Instant::now();
+    s.announce(&ann(1, addr(1, 1), 0, Event::Completed), now)
+        .unwrap();
+    assert_eq!(s.take_downloaded(), (vec![], false));
+    s.announce(&ann(1, addr(2, 1), 5, Event::Started), now)
+        .unwrap();
+    assert_eq!(s.take_downloaded(), (vec![(InfoHash([1; 20]), 1)], true));
+}

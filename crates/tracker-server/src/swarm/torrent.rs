@@ -57,10 +57,12 @@ impl Swarm {
         self.per_ip.get(ip).copied().unwrap_or(0)
     }
 
-    /// Stores `peer` (not present yet) as a seeder or leecher.
-    pub fn insert(&mut self, peer: Peer, seeder: bool) {
+    /// Stores `peer` (not present yet) as a seeder or leecher; `true` when this made the
+    /// swarm [`real`](Swarm::real).
+    pub fn insert(&mut self, peer: Peer, seeder: bool) -> bool {
         let ip = peer.addr.ip();
         *self.per_ip.entry(ip).or_insert(0) += 1;
+        let was_real = self.real;
         match self.first_ip {
             None => self.first_ip = Some(ip),
             Some(first) if first != ip => self.real = true,
@@ -71,6 +73,7 @@ impl Swarm {
         } else {
             self.leechers.insert(peer);
         }
+        self.real && !was_real
     }
 
     fn forget_ip(per_ip: &mut HashMap<IpAddr, u32>, ip: IpAddr) {
