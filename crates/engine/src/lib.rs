@@ -21,6 +21,7 @@ mod announce;
 mod choker;
 mod ctx;
 mod error;
+mod magnet;
 mod peer;
 mod picker;
 mod ratelimit;
@@ -32,6 +33,7 @@ mod torrent;
 
 pub use ctx::{AddOptions, SessionConfig};
 pub use error::{AddError, SessionError, error_chain};
+pub use magnet::{FetchError, FetchProgress, MetadataFetch};
 pub use session::Session;
 pub use stats::{TorrentState, TorrentStats};
 pub use torrent::{ResumeSnapshot, TorrentHandle};

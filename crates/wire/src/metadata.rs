@@ -295,7 +295,10 @@ mod tests {
             got = a.add(piece, total_size, &data).unwrap();
         }
         assert_eq!(got.as_deref(), Some(&info[..]));
-        assert_eq!(metadata_piece(&info, 3), MetadataMessage::Reject { piece: 3 });
+        assert_eq!(
+            metadata_piece(&info, 3),
+            MetadataMessage::Reject { piece: 3 }
+        );
     }
 
     #[test]
@@ -319,7 +322,9 @@ mod tests {
     #[test]
     fn sizes_and_pieces_are_checked() {
         assert!(MetadataAssembler::new(InfoHash([0; 20]), 0).is_err());
-        assert!(MetadataAssembler::new(InfoHash([0; 20]), u64::from(MAX_METADATA_SIZE) + 1).is_err());
+        assert!(
+            MetadataAssembler::new(InfoHash([0; 20]), u64::from(MAX_METADATA_SIZE) + 1).is_err()
+        );
         let mut a = MetadataAssembler::new(InfoHash([0; 20]), 100).unwrap();
         assert_eq!(a.add(0, 101, &[0; 100]), Err(MetadataError::BadPiece(0)));
         assert_eq!(a.add(0, 100, &[0; 99]), Err(MetadataError::BadPiece(0)));

@@ -518,7 +518,10 @@ fn torrent_from_metadata_keeps_the_info_hash_and_the_magnets_trackers() {
     assert_eq!(m.info, original.info);
     assert_eq!(
         m.tracker_tiers(),
-        vec![vec!["http://a/announce".to_string()], vec!["udp://b:1".to_string()]]
+        vec![
+            vec!["http://a/announce".to_string()],
+            vec!["udp://b:1".to_string()]
+        ]
     );
     assert_eq!(m.url_list, vec!["http://w/".to_string()]);
 }
