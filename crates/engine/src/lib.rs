@@ -42,5 +42,9 @@ pub use torrent::{ResumeSnapshot, TorrentHandle};
 /// picker, the choker and the peer tasks use them).
 pub(crate) type PeerKey = u64;
 
+/// A download with fewer connected peers than this is starving: it asks for more soon (see
+/// [`SessionConfig::starving_reannounce`]).
+pub const STARVING_PEERS: usize = 5;
+
 /// The client name in peer ids, extension handshakes and the HTTP user agent.
 pub const CLIENT_NAME: &str = concat!("btmirror/", env!("CARGO_PKG_VERSION"));
