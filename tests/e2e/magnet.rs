@@ -1,10 +1,11 @@
 //! Magnet links with `btmirror get`: the metadata comes from a btmirror seed over BEP 9
 //! (found through the magnet's tracker, or its `x.pe` peer alone), then the data; a second
-//! `get` of the same magnet fetches no metadata; a malformed magnet is one line and exit 2.
+//! `get` of the same magnet fetches no metadata; libtorrent gets the metadata from a btmirror
+//! seed; a malformed magnet is one line and exit 2.
 
 use std::ffi::OsStr;
 
-use btmirror_e2e::{Btmirror, Swarm, TRANSFER_TIMEOUT, free_port};
+use btmirror_e2e::{Btmirror, Libtorrent, Swarm, TRANSFER_TIMEOUT, free_port};
 
 use crate::{PIECE, SIZE};
 
@@ -47,6 +48,24 @@ fn get_starts_from_a_magnet_via_its_tracker_or_its_peer() {
     let by_peer = format!("magnet:?xt=urn:btih:{base32}&x.pe=127.0.0.1:{seed_port}");
     let dir = swarm.empty_dir("by-peer");
     let mut leech = Btmirror::get_source(OsStr::new(&by_peer), &dir, free_port(), &["--no-seed"]);
+    leech.wait_done(TRANSFER_TIMEOUT);
+    swarm.assert_complete(&dir);
+    seed.terminate();
+}
+
+#[test]
+fn libtorrent_gets_the_metadata_from_a_btmirror_seed() {
+    let swarm = Swarm::single_file("magnet-lt", SIZE, PIECE);
+    let seed_port = free_port();
+    let mut seed = Btmirror::get(&swarm.torrent, &swarm.seed_dir("seed"), seed_port, &[]);
+    swarm.wait_for_seeds(1, &mut seed.proc);
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&dn={}&x.pe=127.0.0.1:{seed_port}",
+        swarm.torrent.info_hash.hex(),
+        swarm.torrent.name
+    );
+    let dir = swarm.empty_dir("lt");
+    let mut leech = Libtorrent::leech_magnet(&magnet, &dir, free_port());
     leech.wait_done(TRANSFER_TIMEOUT);
     swarm.assert_complete(&dir);
     seed.terminate();

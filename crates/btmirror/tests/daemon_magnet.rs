@@ -9,6 +9,7 @@
 )]
 
 #[path = "daemon_e2e/support.rs"]
+#[allow(dead_code, reason = "shared with daemon_e2e, which uses the rest")]
 mod support;
 
 use std::time::Duration;

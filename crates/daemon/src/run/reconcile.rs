@@ -258,6 +258,8 @@ impl Registry {
                 // New or changed: read once quiet.
                 let quiet = quiet_at(&e.stamp, e.since, now, wall);
                 e.retry.map_or(quiet, |(_, at)| at.max(quiet))
+            } else if matches!(&e.slot, Slot::Fetching(f) if f.is_finished()) {
+                now // its metadata is in: read the `.magnet` again
             } else {
                 match e.retry {
                     Some((_, at)) => at,

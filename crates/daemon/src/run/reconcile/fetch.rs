@@ -55,9 +55,10 @@ pub(super) fn start_fetch(
     sink: Option<&MagnetSink>,
     now: Instant,
 ) {
+    // The same torrent: a fetch still running, or one that just finished and is being saved
+    // (the save asks for a rescan), goes on.
     if let Slot::Fetching(f) = &e.slot
         && Some(f.info_hash()) == magnet.info_hash
-        && !f.is_finished()
     {
         e.read_stamp = Some(stamp);
         e.retry = None;
