@@ -120,7 +120,8 @@ pub struct RunArgs {
 /// `btmirror get TORRENT-or-URL [--dir DIR] [--no-seed]`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// A .torrent file, or an http(s) URL to fetch one from.
+    /// A .torrent file, an http(s) URL to fetch one from, or a magnet link
+    /// (`magnet:?xt=urn:btih:…`; its metadata is fetched from peers and kept in DIR).
     #[arg(value_name = "TORRENT-or-URL")]
     pub torrent: String,
     /// Directory to put the data in.

@@ -52,7 +52,7 @@ use self::reconcile::Registry;
 use self::save::SaveResults;
 use self::scan::{ScanDone, ScanState};
 use self::stop::StopCtx;
-use self::watch::Watchers;
+use self::watch::{Hint, Watchers};
 use crate::control::{self, ReportFn};
 use crate::paths::{self, ConfigSource, Env};
 
@@ -124,6 +124,8 @@ struct Daemon {
     stop_tasks: TaskTracker,
     stopped_tx: mpsc::UnboundedSender<InfoHash>,
     stopped_rx: mpsc::UnboundedReceiver<InfoHash>,
+    /// Watch directories of `.magnet` files whose metadata was just saved: scanned again.
+    fetched_rx: mpsc::UnboundedReceiver<PathBuf>,
     /// Held for the daemon's life: one instance per state directory.
     _lock: nix::fcntl::Flock<std::fs::File>,
 }
@@ -183,6 +185,11 @@ impl Daemon {
             None => None,
         };
         let registry = Arc::new(Mutex::new(Registry::default()));
+        let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
+        lock(&registry).magnets = Some(reconcile::MagnetSink {
+            resume_dir: resume_dir.clone(),
+            fetched: fetched_tx,
+        });
         let port = session.listen_addr().port();
         let reg = registry.clone();
         let report: ReportFn = Arc::new(move || report::build(&lock(&reg), port));
@@ -222,6 +229,7 @@ impl Daemon {
             stop_tasks: TaskTracker::new(),
             stopped_tx,
             stopped_rx,
+            fetched_rx,
             _lock: lock_file,
         })
     }
@@ -254,6 +262,9 @@ impl Daemon {
                     systemd::ready(&self.summary());
                 }
                 Some(hint) = hints.recv() => scan.on_hint(hint, &self.settings.watch),
+                Some(dir) = self.fetched_rx.recv() => {
+                    scan.on_hint(Hint::Changed(dir), &self.settings.watch);
+                }
                 () = sleep_until(scan.debounce_at()), if scan.debouncing() => scan.debounced(),
                 () = sleep_until(scan.wake_at()), if scan.wake_due() => {
                     scan.woken(&self.settings.watch);

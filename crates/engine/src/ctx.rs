@@ -44,6 +44,10 @@ pub struct SessionConfig {
     /// How often connected peers are told about our other peers (BEP 11; never for private
     /// torrents).
     pub pex_interval: Duration,
+    /// A download with fewer connected peers than [`STARVING_PEERS`](crate::STARVING_PEERS)
+    /// asks its trackers again after this long, then after twice as long, and so on (never
+    /// below the tracker's `min interval`, never beyond its `interval`).
+    pub starving_reannounce: Duration,
 }
 
 impl Default for SessionConfig {
@@ -65,6 +69,7 @@ impl Default for SessionConfig {
             max_open_files: 256,
             max_announce_interval: Duration::from_secs(30 * 60),
             pex_interval: Duration::from_secs(60),
+            starving_reannounce: Duration::from_secs(60),
         }
     }
 }

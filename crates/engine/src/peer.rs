@@ -45,6 +45,11 @@ const INITIAL_DEPTH: usize = 32;
 const OUR_REQQ: u32 = 500;
 /// The extended message id we want `ut_pex` messages under.
 const OUR_PEX_ID: u8 = 1;
+/// The extended message id we want `ut_metadata` messages under.
+const OUR_METADATA_ID: u8 = 2;
+/// `ut_metadata` requests answered per peer connection (a 16 MiB info dictionary is 1024
+/// pieces): a peer asking for more is only wasting our upload.
+const MAX_METADATA_REQUESTS: u32 = 4096;
 /// A peer with more unanswered requests than this to us is dropped.
 const MAX_PENDING_UPLOADS: usize = 2048;
 
@@ -137,6 +142,8 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         waiting_reads: HashMap::new(),
         pick_buf: Vec::new(),
         their_pex_id: None,
+        their_metadata_id: None,
+        metadata_served: 0,
         shared,
         _permit: permit,
     };
@@ -169,6 +176,10 @@ struct Peer {
     pick_buf: Vec<BlockRequest>,
     /// The id the peer wants `ut_pex` under, when it speaks it.
     their_pex_id: Option<u8>,
+    /// The id the peer wants `ut_metadata` under, when it speaks it (never for private torrents).
+    their_metadata_id: Option<u8>,
+    /// `ut_metadata` requests answered so far.
+    metadata_served: u32,
     shared: Arc<TorrentShared>,
     _permit: OwnedSemaphorePermit,
 }
@@ -234,13 +245,21 @@ impl Peer {
             let _ = self.send(m);
         }
         if self.extended {
-            let m = if self.shared.info.private {
+            // Private torrents neither exchange peers nor hand out their metadata (as libtorrent).
+            let private = self.shared.info.private;
+            let m = if private {
                 Vec::new()
             } else {
-                vec![(wire::PEX_EXTENSION.to_string(), OUR_PEX_ID)]
+                vec![
+                    (wire::PEX_EXTENSION.to_string(), OUR_PEX_ID),
+                    (wire::METADATA_EXTENSION.to_string(), OUR_METADATA_ID),
+                ]
             };
             let hs = ExtensionHandshake {
                 m,
+                metadata_size: u32::try_from(self.shared.metadata.len())
+                    .ok()
+                    .filter(|_| !private),
                 client: Some(crate::CLIENT_NAME.to_string()),
                 reqq: Some(OUR_REQQ),
                 listen_port: Some(self.shared.ctx.announce_port),
@@ -360,7 +379,7 @@ impl Peer {
 
     /// BEP 10: the extension handshake (its queue depth, `ut_pex` id and listen port) and
     /// BEP 11 peer exchange (never for a private torrent).
-    async fn on_extended(&mut self, id: u8, payload: &[u8]) {
+    async fn on_extended(&mut self, id: u8, payload: &Bytes) {
         let private = self.shared.info.private;
         if id == 0 {
             let Ok(hs) = ExtensionHandshake::decode(payload) else {
@@ -371,12 +390,15 @@ impl Peer {
                 self.depth = self.depth.min(self.max_depth);
             }
             self.their_pex_id = hs.id_of(wire::PEX_EXTENSION).filter(|_| !private);
+            self.their_metadata_id = hs.id_of(wire::METADATA_EXTENSION).filter(|_| !private);
             let ev = Event::Extensions {
                 key: self.key,
                 listen_port: hs.listen_port.filter(|p| *p != 0),
                 pex: self.their_pex_id.is_some(),
             };
             let _ = self.shared.events.send(ev).await;
+        } else if id == OUR_METADATA_ID && !private {
+            self.on_metadata(payload);
         } else if id == OUR_PEX_ID
             && !private
             && let Ok(pex) = wire::PexMessage::decode(payload)
@@ -384,5 +406,26 @@ impl Peer {
         {
             let _ = self.shared.events.send(Event::Pex(pex.added)).await;
         }
+    }
+
+    /// BEP 9: a peer that started from a magnet link asks for our metadata; anything but a
+    /// request (or past [`MAX_METADATA_REQUESTS`]) is ignored.
+    fn on_metadata(&mut self, payload: &Bytes) {
+        let (Some(id), Ok(wire::MetadataMessage::Request { piece })) = (
+            self.their_metadata_id,
+            wire::MetadataMessage::decode(payload),
+        ) else {
+            return;
+        };
+        let reply = if self.metadata_served < MAX_METADATA_REQUESTS {
+            self.metadata_served += 1;
+            wire::metadata_piece(&self.shared.metadata, piece)
+        } else {
+            wire::MetadataMessage::Reject { piece }
+        };
+        let _ = self.send(Message::Extended {
+            id,
+            payload: reply.encode(),
+        });
     }
 }

@@ -142,6 +142,25 @@ impl Session {
         Ok(handle)
     }
 
+    /// Starts fetching the metadata of a magnet link (BEP 9) from its `x.pe` peers, its
+    /// trackers and the peers later given to [`MetadataFetch::add_peers`]. The torrent itself
+    /// is added with [`add_torrent`](Self::add_torrent) once [`MetadataFetch::wait`] returned
+    /// its `.torrent`.
+    pub fn fetch_metadata(
+        &self,
+        magnet: metainfo::magnet::Magnet,
+    ) -> Result<crate::MetadataFetch, crate::FetchError> {
+        if self.cancel.is_cancelled() {
+            return Err(crate::FetchError::Stopped);
+        }
+        crate::magnet::spawn(
+            self.ctx.clone(),
+            magnet,
+            self.cancel.child_token(),
+            &self.tasks,
+        )
+    }
+
     /// Stops a torrent (announcing `stopped`) and forgets it; its data stays.
     pub async fn remove_torrent(&self, info_hash: InfoHash) {
         let handle = self

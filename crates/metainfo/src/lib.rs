@@ -21,6 +21,7 @@ mod types;
 pub use bitfield::Bitfield;
 pub use create::{CreateOptions, create_torrent};
 pub use error::Error;
+pub use parse::torrent_from_metadata;
 pub use types::{FileAttrs, FileEntry, Info, InfoHash, InfoHashV2, Metainfo, PeerId, Symlink};
 
 /// Size of a block: the unit of a request on the wire (BEP 3 recommends 16 KiB, every client uses it).

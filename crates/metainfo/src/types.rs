@@ -167,6 +167,8 @@ pub struct Metainfo {
     pub info_hash_v2: Option<InfoHashV2>,
     /// The info dictionary, shared (the engine, storage and the daemon all hold it).
     pub info: Arc<Info>,
+    /// The raw `info` dictionary as it appears in the file (what BEP 9 serves to magnet users).
+    pub info_bytes: Arc<[u8]>,
     /// `announce` URL, if any.
     pub announce: Option<String>,
     /// BEP 12 `announce-list` tiers (empty when absent). Trackers that are not valid UTF-8 are dropped.

@@ -188,7 +188,14 @@ impl TorrentStatus {
 }
 
 /// The states in display order.
-pub const STATES: [&str; 5] = ["checking", "downloading", "seeding", "paused", "error"];
+pub const STATES: [&str; 6] = [
+    "metadata",
+    "checking",
+    "downloading",
+    "seeding",
+    "paused",
+    "error",
+];
 
 /// `2 seeding, 1 error`: how many torrents are in each state (states with none are left out;
 /// unknown states are counted under their own name). `none` for an empty list.

@@ -20,6 +20,8 @@ use crate::read_cache::ReadCache;
 pub(crate) struct TorrentShared {
     pub ctx: Arc<SessionCtx>,
     pub info: Arc<Info>,
+    /// The raw info dictionary, served to peers that start from a magnet link (BEP 9).
+    pub metadata: bytes::Bytes,
     pub storage: Arc<Storage>,
     picker: Mutex<Picker>,
     pub cache: ReadCache,
@@ -39,6 +41,7 @@ impl TorrentShared {
     pub(crate) fn new(
         ctx: Arc<SessionCtx>,
         info: Arc<Info>,
+        metadata: bytes::Bytes,
         storage: Arc<Storage>,
         have: Bitfield,
         opts: &AddOptions,
@@ -48,6 +51,7 @@ impl TorrentShared {
         let cache_bytes = (8usize << 20).max(2 * info.piece_length as usize);
         Self {
             info,
+            metadata,
             storage,
             picker: Mutex::new(picker),
             cache: ReadCache::new(cache_bytes),

@@ -66,6 +66,7 @@ impl TorrentTask {
             uploaded,
             downloaded,
             left,
+            peers: self.swarm.peers().count(),
         });
     }
 
