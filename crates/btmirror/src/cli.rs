@@ -102,8 +102,9 @@ pub struct RunArgs {
     /// Directories of .torrent files to mirror (data lives beside each .torrent).
     #[arg(value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
-    /// Configuration file [default: $BTMIRROR_CONFIG, else /etc/btmirror/btmirror.toml,
-    /// else ~/.config/btmirror/btmirror.toml when present].
+    /// Configuration file [default: $BTMIRROR_CONFIG, else
+    /// $XDG_CONFIG_HOME/btmirror/btmirror.toml (~/.config/...) when present, else
+    /// /etc/btmirror/btmirror.toml when readable].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Append logs to FILE instead of stderr/journald (reopened on SIGHUP).
@@ -140,9 +141,14 @@ pub struct GetArgs {
 /// `btmirror top`.
 #[derive(Debug, Args)]
 pub struct TopArgs {
-    /// The daemon's state directory (holds control.sock) [default: as for `run`].
+    /// The daemon's state directory (holds control.sock) [default: as for `run`: the config
+    /// file's state_dir, else the default].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The daemon's configuration file, found as `run` finds it when not given; its state_dir
+    /// says where the control socket is.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `btmirror status [--json]`.
@@ -151,9 +157,14 @@ pub struct StatusArgs {
     /// Print the status as JSON (see the design's schema).
     #[arg(long)]
     pub json: bool,
-    /// The daemon's state directory (holds control.sock) [default: as for `run`].
+    /// The daemon's state directory (holds control.sock) [default: as for `run`: the config
+    /// file's state_dir, else the default].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The daemon's configuration file, found as `run` finds it when not given; its state_dir
+    /// says where the control socket is.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `btmirror tracker [--listen ADDR] [--allowed-dir DIR]`.

@@ -11,8 +11,12 @@ use crate::units;
 
 /// `btmirror status [--json]`: asks the daemon over its control socket and prints the answer.
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
-    let state_dir = paths::state_dir(args.state_dir.as_deref(), &paths::Env::from_process())?;
-    let report = control::query(&paths::control_socket(&state_dir)).await?;
+    let env = paths::Env::from_process();
+    let (state_dir, why) =
+        daemon::find_state_dir(args.state_dir.as_deref(), args.config.as_deref(), &env)?;
+    let report = control::query(&paths::control_socket(&state_dir))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}; asked there because of {why}"))?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {

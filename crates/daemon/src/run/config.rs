@@ -295,7 +295,7 @@ pub fn resolve(
             ),
             None => "nothing to watch: pass a directory of .torrent files (btmirror run DIR) or a \
                      config file with `watch` (--config FILE, $BTMIRROR_CONFIG, \
-                     /etc/btmirror/btmirror.toml or ~/.config/btmirror/btmirror.toml)"
+                     ~/.config/btmirror/btmirror.toml or /etc/btmirror/btmirror.toml)"
                 .to_owned(),
         }));
     }
@@ -380,6 +380,35 @@ impl Settings {
         }
         (next, restart)
     }
+}
+
+/// The daemon's state directory as `status` and `top` find it, exactly as `run` does:
+/// `--state-dir`, else the `state_dir` of the config file `run` would read (`--config`,
+/// `$BTMIRROR_CONFIG`, the user's file, the system's), else the default. The second value says
+/// why, for messages: `--state-dir`, `state_dir in FILE (SOURCE)` or `the default for this user`.
+pub fn find_state_dir(
+    state_dir: Option<&Path>,
+    config: Option<&Path>,
+    env: &Env,
+) -> Result<(PathBuf, String), UsageError> {
+    if let Some(p) = state_dir {
+        return Ok((absolute(p), "--state-dir".to_owned()));
+    }
+    let found = paths::find_config(config, env, paths::is_readable_file);
+    if let Some((file, source)) = &found {
+        if let Some(dir) = read(Some(file))?.state_dir {
+            let why = format!("state_dir in {} ({source})", file.display());
+            return Ok((dir, why));
+        }
+    }
+    let why = match &found {
+        Some((file, source)) => format!(
+            "the default state dir ({} ({source}) sets no state_dir)",
+            file.display()
+        ),
+        None => "the default state dir (no config file)".to_owned(),
+    };
+    Ok((paths::default_state_dir(env)?, why))
 }
 
 /// `p` made absolute against the current directory (unchanged when that fails).
