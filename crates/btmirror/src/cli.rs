@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::units;
 
-/// Default listen port of `run` and `get`.
+/// Default listen port of `run` (`get` takes any free port unless `--port` is given).
 pub const DEFAULT_PORT: u16 = 6881;
 /// Default listen address of `run` and `get`: `::`, which on Linux takes IPv4 connections too
 /// (dual stack); the engine falls back to 0.0.0.0 where IPv6 is off.
@@ -66,7 +66,8 @@ pub enum Command {
 /// and then to the defaults; the accessors apply the defaults.
 #[derive(Clone, Debug, Default, Args)]
 pub struct SessionOpts {
-    /// Port to listen on for peers; 0 picks any free port [default: 6881].
+    /// Port to listen on for peers; 0 picks any free port [default: 6881 for run, any free
+    /// port for get, so that it runs beside a daemon].
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
     /// Address to listen on [default: :: (IPv6 and IPv4; 0.0.0.0 where IPv6 is off)].
@@ -85,9 +86,10 @@ pub struct SessionOpts {
 }
 
 impl SessionOpts {
-    /// The listen port, defaulting to [`DEFAULT_PORT`].
-    pub fn port(&self) -> u16 {
-        self.port.unwrap_or(DEFAULT_PORT)
+    /// The listen port of `get`: `--port`, else 0 (any free port), so that `get` (and the
+    /// desktop handler) run beside a daemon or a service on [`DEFAULT_PORT`].
+    pub fn get_port(&self) -> u16 {
+        self.port.unwrap_or(0)
     }
 
     /// The listen address, defaulting to [`DEFAULT_BIND`].
@@ -310,7 +312,11 @@ mod tests {
         let Command::Get(g) = cli.cmd else {
             panic!("not get")
         };
-        assert_eq!(g.session.port(), DEFAULT_PORT);
+        assert_eq!(
+            g.session.get_port(),
+            0,
+            "get takes any free port by default"
+        );
         assert_eq!(g.session.bind(), DEFAULT_BIND);
         assert_eq!(g.session.max_upload_rate, Some(512_000));
         assert_eq!(g.session.max_download_rate, None);
@@ -323,7 +329,7 @@ mod tests {
             panic!("not run")
         };
         assert_eq!(r.dirs.len(), 2);
-        assert_eq!(r.session.port(), 0);
+        assert_eq!(r.session.port, Some(0));
         assert_eq!(r.metrics, None);
         let cli = parse(&["run", "--metrics", "127.0.0.1:9100"]).unwrap();
         let Command::Run(r) = cli.cmd else {

@@ -35,7 +35,7 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
     check_writable(&args.dir)?;
 
     let mut cfg = SessionConfig {
-        listen: SocketAddr::new(args.session.bind(), args.session.port()),
+        listen: SocketAddr::new(args.session.bind(), args.session.get_port()),
         ..SessionConfig::default()
     };
     cfg.max_upload_rate = args.session.max_upload_rate.unwrap_or(0);

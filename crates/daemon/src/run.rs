@@ -176,7 +176,7 @@ impl Daemon {
         let (resume_dir, lock_file) = open_state(&settings)?;
         let session = Session::start(settings.session_config(), CancellationToken::new())
             .await
-            .context("starting the session")?;
+            .map_err(startup::session_error)?;
         // Bound now so that a taken address stops the start; served once the socket is up.
         let metrics_listener = match settings.metrics {
             Some(addr) => Some(crate::metrics::bind(addr).await?),
