@@ -10,7 +10,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::units;
 
-/// Default listen port of `run` (`get` takes any free port unless `--port` is given).
+/// Default listen port of `run` (`get` takes any free port unless `--port` is given), as the
+/// help text says; tested to be the daemon's.
+#[cfg(test)]
 pub const DEFAULT_PORT: u16 = 6881;
 /// Default listen address of `run` and `get`: `::`, which on Linux takes IPv4 connections too
 /// (dual stack); the engine falls back to 0.0.0.0 where IPv6 is off.
@@ -60,6 +62,46 @@ pub enum Command {
                       Exit status: 0 shown, 1 unreadable or unusable torrent, 2 bad usage."
     )]
     Show(ShowArgs),
+    /// Feeds of .torrent files (the config's [[feed]] tables): `feed check URL` is a dry run.
+    #[command(subcommand)]
+    Feed(FeedCommand),
+}
+
+/// `btmirror feed ...`.
+#[derive(Debug, Subcommand)]
+pub enum FeedCommand {
+    /// Dry run: fetch URL once and print every link, taken or left and why; writes nothing.
+    #[command(
+        after_help = "URL is an RSS 2.0 or Atom feed, an HTML page (a directory index) or a text \
+                      list of URLs, told apart by content.\n\
+                      Exit status: 0 fetched and parsed, 1 the fetch or the parse failed, 2 bad usage."
+    )]
+    Check(FeedCheckArgs),
+}
+
+/// `btmirror feed check URL [--match GLOB] [--keep N]`.
+#[derive(Debug, Args)]
+pub struct FeedCheckArgs {
+    /// The feed's http(s) URL.
+    #[arg(value_name = "URL", value_parser = parse_feed_url)]
+    pub url: String,
+    /// Take only links whose file name matches GLOB, e.g. '*-amd64-*.iso.torrent' [default: every .torrent and magnet].
+    #[arg(long = "match", value_name = "GLOB")]
+    pub match_glob: Option<String>,
+    /// Take only the newest N (by the feed's dates, else by order) [default: all].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
+}
+
+/// An http or https URL.
+fn parse_feed_url(s: &str) -> Result<String, String> {
+    if s.starts_with("http://") || s.starts_with("https://") {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?}: only http:// and https:// feeds can be fetched"
+        ))
+    }
 }
 
 /// Options shared by `run` and `get`. Unset values fall back to the config file (for `run`)
@@ -87,7 +129,7 @@ pub struct SessionOpts {
 
 impl SessionOpts {
     /// The listen port of `get`: `--port`, else 0 (any free port), so that `get` (and the
-    /// desktop handler) run beside a daemon or a service on [`DEFAULT_PORT`].
+    /// desktop handler) run beside a daemon or a service on port 6881.
     pub fn get_port(&self) -> u16 {
         self.port.unwrap_or(0)
     }

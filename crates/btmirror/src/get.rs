@@ -312,6 +312,7 @@ fn one_torrent_report(
         torrents: vec![t],
         listen_port: port,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        feeds: Vec::new(),
     }
 }
 

@@ -7,6 +7,14 @@
     reason = "test helpers fail the test by panicking"
 )]
 
+#[path = "daemon_e2e/feeds.rs"]
+mod feeds;
+#[path = "../../feed/tests/nginx/server.rs"]
+#[allow(
+    dead_code,
+    reason = "the feed crate's nginx helper; these tests use part of it"
+)]
+mod nginx;
 #[path = "daemon_e2e/support.rs"]
 mod support;
 

@@ -142,10 +142,10 @@ pub fn find_config(
     }
     let user_dir = absolute(env.xdg_config_home.as_ref())
         .or_else(|| absolute(env.home.as_ref()).map(|h| h.join(".config")));
-    if let Some(user) = user_dir.map(|d| d.join("btmirror/btmirror.toml")) {
-        if readable(&user) {
-            return Some((user, ConfigSource::User));
-        }
+    if let Some(user) = user_dir.map(|d| d.join("btmirror/btmirror.toml"))
+        && readable(&user)
+    {
+        return Some((user, ConfigSource::User));
     }
     let system = PathBuf::from(SYSTEM_CONFIG);
     readable(&system).then_some((system, ConfigSource::System))
