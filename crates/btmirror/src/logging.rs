@@ -168,7 +168,19 @@ impl ReopenFile {
     }
 }
 
+/// Opens `path` for appending, creating it and its missing parent directories (mode 0750), so
+/// that `--log-file ~/.local/state/btmirror/log` works on a fresh account.
 fn open_append(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if let Some(parent) = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(parent)?;
+    }
     OpenOptions::new().create(true).append(true).open(path)
 }
 
@@ -230,6 +242,16 @@ mod tests {
             assert!(err.to_string().contains("is not a level"), "{v}: {err}");
         }
         assert!(filter_from(Some("WARN"), LevelFilter::INFO).is_ok());
+    }
+
+    #[test]
+    fn a_log_file_in_a_missing_directory_is_created() {
+        // Issue 15, point 10: the man page's nohup example on a fresh account.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".local/state/btmirror/log");
+        let f = ReopenFile::open(&path).unwrap();
+        f.make_writer().write_all(b"one\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\n");
     }
 
     #[test]
