@@ -42,6 +42,11 @@ pub enum Command {
     /// Download one torrent in the foreground, then keep seeding until interrupted.
     Get(GetArgs),
     /// Live full-screen view of a running daemon.
+    #[command(
+        after_help = "Keys: q or Ctrl-C quit; s next sort column; / filter by name (Enter keeps \
+                      it, Esc clears it); Up/Down or k/j scroll, PageUp/PageDown, Home/End.\n\
+                      Needs a terminal; use `btmirror status` (or --json) in scripts."
+    )]
     Top(TopArgs),
     /// One-shot status of a running daemon.
     Status(StatusArgs),
@@ -62,7 +67,7 @@ pub enum Command {
                       Exit status: 0 shown, 1 unreadable or unusable torrent, 2 bad usage."
     )]
     Show(ShowArgs),
-    /// Feeds of .torrent files (the config's [[feed]] tables): `feed check URL` is a dry run.
+    /// Feeds of .torrent files (the [[feed]] tables of the config); feed check URL is a dry run.
     #[command(subcommand)]
     Feed(FeedCommand),
 }
@@ -198,7 +203,7 @@ pub struct TopArgs {
 /// `btmirror status [--json]`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Print the status as JSON (see the design's schema).
+    /// Print the status as JSON (schema: docs/reference.md in the source, or btmirror-status(1)).
     #[arg(long)]
     pub json: bool,
     /// The daemon's state directory (holds control.sock) [default: as for `run`: the config

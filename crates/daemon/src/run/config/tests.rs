@@ -214,3 +214,22 @@ remove = true
     let (next, restart) = s.reloaded(fewer);
     assert!(restart.is_empty() && next.feeds.len() == 1);
 }
+
+/// Issue 15, point 10: every key of the file (and of a `[[feed]]` table) is in the reference
+/// page with its default, so that the documented contract lives in the repository.
+#[test]
+fn every_key_is_documented_in_the_reference() {
+    let doc = include_str!("../../../../../docs/reference.md");
+    let keys = FULL
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+        .chain(["url", "into", "match", "keep", "interval", "remove"]);
+    for key in keys {
+        assert!(
+            doc.contains(&format!("| `{key}` |")),
+            "docs/reference.md does not document `{key}`"
+        );
+    }
+    let example = include_str!("../../../../../packaging/btmirror.toml");
+    assert!(example.contains("[[feed]]"));
+}
