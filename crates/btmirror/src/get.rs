@@ -333,14 +333,14 @@ fn summary(s: &TorrentStats) -> String {
         .map(|e| format!(", tracker: {e}"))
         .unwrap_or_default();
     format!(
-        "{} {:.1}% of {}, down {} up {}, {} peers ({} seeds), uploaded {}{eta}{tracker}",
+        "{} {:.1}% of {}, down {} up {}, {} ({}), uploaded {}{eta}{tracker}",
         s.state.as_str(),
         s.progress * 100.0,
         format_bytes(s.size),
         format_rate(s.download_rate),
         format_rate(s.upload_rate),
-        s.peers,
-        s.seeds,
+        crate::units::count(s.peers, "peer"),
+        crate::units::count(s.seeds, "seed"),
         format_bytes(s.uploaded),
     )
 }

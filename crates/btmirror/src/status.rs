@@ -64,8 +64,11 @@ pub fn format_table(report: &StatusReport) -> String {
     let totals = &report.totals;
     let _ = writeln!(
         out,
-        "{} torrents ({}); down {} up {}; this session {} down, {} up; lifetime {} down, {} up; port {}; btmirror {}",
-        report.torrents.len(),
+        "{} ({}); down {} up {}; this session {} down, {} up; lifetime {} down, {} up; port {}; btmirror {}",
+        units::count(
+            u64::try_from(report.torrents.len()).unwrap_or(u64::MAX),
+            "torrent"
+        ),
         state_counts(&report.torrents),
         units::format_rate(totals.download_rate),
         units::format_rate(totals.upload_rate),
