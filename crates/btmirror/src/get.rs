@@ -113,7 +113,7 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
     check_writable(&args.dir)?;
 
     let mut cfg = SessionConfig {
-        listen: SocketAddr::new(args.session.bind(), args.session.port()),
+        listen: SocketAddr::new(args.session.bind(), args.session.get_port()),
         ..SessionConfig::default()
     };
     cfg.max_upload_rate = args.session.max_upload_rate.unwrap_or(0);
@@ -406,6 +406,7 @@ fn one_torrent_report(
         torrents: vec![t],
         listen_port: port,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        feeds: Vec::new(),
     }
 }
 
@@ -426,14 +427,14 @@ fn summary(s: &TorrentStats) -> String {
         .map(|e| format!(", tracker: {e}"))
         .unwrap_or_default();
     format!(
-        "{} {:.1}% of {}, down {} up {}, {} peers ({} seeds), uploaded {}{eta}{tracker}",
+        "{} {:.1}% of {}, down {} up {}, {} ({}), uploaded {}{eta}{tracker}",
         s.state.as_str(),
         s.progress * 100.0,
         format_bytes(s.size),
         format_rate(s.download_rate),
         format_rate(s.upload_rate),
-        s.peers,
-        s.seeds,
+        crate::units::count(s.peers, "peer"),
+        crate::units::count(s.seeds, "seed"),
         format_bytes(s.uploaded),
     )
 }

@@ -26,6 +26,7 @@ pub fn build(reg: &Registry, listen_port: u16) -> StatusReport {
         torrents,
         listen_port,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        feeds: Vec::new(),
     }
 }
 
