@@ -37,6 +37,9 @@ pub struct SessionConfig {
     pub check_threads: usize,
     /// Pieces hashed at once while downloading.
     pub verify_concurrency: usize,
+    /// Bytes of piece buffers one downloading torrent may hold (pieces being received, hashed
+    /// and written); at least one piece. When the disk lags no new piece is started.
+    pub piece_buffer_bytes: usize,
     /// Open data files across all torrents.
     pub max_open_files: usize,
     /// How often trackers are asked for peers at least (their `interval` is used when shorter).
@@ -62,6 +65,7 @@ impl Default for SessionConfig {
             check_concurrency: 1,
             check_threads: cpus,
             verify_concurrency: cpus,
+            piece_buffer_bytes: 32 << 20,
             max_open_files: 256,
             max_announce_interval: Duration::from_secs(30 * 60),
             pex_interval: Duration::from_secs(60),

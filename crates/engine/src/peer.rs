@@ -136,6 +136,8 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         reads: JoinSet::new(),
         waiting_reads: HashMap::new(),
         pick_buf: Vec::new(),
+        space: shared.space_freed(),
+        starved: false,
         their_pex_id: None,
         shared,
         _permit: permit,
@@ -167,6 +169,10 @@ struct Peer {
     reads: JoinSet<(u32, Result<Bytes, storage::Error>)>,
     waiting_reads: HashMap<u32, Vec<BlockRequest>>,
     pick_buf: Vec<BlockRequest>,
+    /// Changes when piece buffer space frees somewhere in the torrent.
+    space: tokio::sync::watch::Receiver<u64>,
+    /// The last top-up got fewer requests than the pipeline has room for: wake on `space`.
+    starved: bool,
     /// The id the peer wants `ut_pex` under, when it speaks it.
     their_pex_id: Option<u8>,
     shared: Arc<TorrentShared>,
@@ -210,6 +216,7 @@ impl Peer {
                     Ok((piece, result)) => self.on_read(piece, result)?,
                     Err(e) => return Err(PeerError::ReadTask(e)),
                 },
+                Ok(()) = self.space.changed(), if self.starved => self.fill_requests()?,
                 _ = tick.tick() => self.on_tick(),
             }
         }
@@ -275,6 +282,7 @@ impl Peer {
                 }
                 if self.am_interested && self.inflight.is_empty() {
                     self.update_interest();
+                    self.fill_requests()?;
                 }
             }
             PeerCommand::Cancel(r) => {

@@ -126,6 +126,13 @@ impl Picker {
         }
     }
 
+    /// Bounds the piece buffers held (pieces being received, hashed and written) to about
+    /// `bytes`, and at least one piece.
+    pub fn set_buffer_budget(&mut self, bytes: usize) {
+        let piece = self.info_piece_len.first().copied().unwrap_or(1).max(1) as usize;
+        self.max_active = (bytes / piece).max(1);
+    }
+
     /// Pieces we have (verified and written).
     pub fn have(&self) -> &Bitfield {
         &self.have

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use metainfo::{Bitfield, Info};
 use storage::Storage;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::task::TaskTracker;
 
 use super::event::Event;
@@ -32,6 +32,9 @@ pub(crate) struct TorrentShared {
     pub jobs: TaskTracker,
     /// Serialises piece writes of this torrent (see `verify::spawn`).
     pub(super) write_lock: Mutex<()>,
+    /// Bumped whenever a piece buffer is freed (a piece verified and written, or dropped): peers
+    /// that ran out of requests for want of buffer space wait on it instead of a timer.
+    space: watch::Sender<u64>,
 }
 
 impl TorrentShared {
@@ -44,7 +47,8 @@ impl TorrentShared {
         opts: &AddOptions,
         events: mpsc::Sender<Event>,
     ) -> Self {
-        let picker = Picker::new(&info, have, fastrand::Rng::new());
+        let mut picker = Picker::new(&info, have, fastrand::Rng::new());
+        picker.set_buffer_budget(ctx.cfg.piece_buffer_bytes);
         let cache_bytes = (8usize << 20).max(2 * info.piece_length as usize);
         Self {
             info,
@@ -58,6 +62,7 @@ impl TorrentShared {
             events,
             jobs: TaskTracker::new(),
             write_lock: Mutex::new(()),
+            space: watch::Sender::new(0),
             ctx,
         }
     }
@@ -66,6 +71,23 @@ impl TorrentShared {
     pub(crate) fn picker(&self) -> MutexGuard<'_, Picker> {
         // A panic while holding the lock is a bug; the data is still consistent enough to go on.
         self.picker.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the verdict on a complete piece in the picker, takes its buffer back, and wakes
+    /// the peers waiting for buffer space. Called by the verify job itself, so the budget frees
+    /// the moment the write returns, not when the torrent task gets round to the verdict.
+    pub(crate) fn piece_done(&self, index: u32, ok: bool, buffer: Vec<u8>) {
+        {
+            let mut p = self.picker();
+            p.piece_done(index, ok);
+            p.recycle(buffer);
+        }
+        self.space.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever piece buffer space frees (see [`Self::piece_done`]).
+    pub(crate) fn space_freed(&self) -> watch::Receiver<u64> {
+        self.space.subscribe()
     }
 
     pub(crate) fn have(&self) -> Bitfield {
