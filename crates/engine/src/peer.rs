@@ -6,7 +6,7 @@ mod download;
 mod upload;
 mod writer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -47,6 +47,9 @@ const OUR_REQQ: u32 = 500;
 const OUR_PEX_ID: u8 = 1;
 /// A peer with more unanswered requests than this to us is dropped.
 const MAX_PENDING_UPLOADS: usize = 2048;
+
+/// A whole piece read from disk for uploading: its index and the bytes.
+type PieceRead = (u32, Result<Bytes, storage::Error>);
 
 /// Counters the torrent task reads for choking and stats.
 #[derive(Debug, Default)]
@@ -135,6 +138,7 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         rate_window: (Instant::now(), 0),
         reads: JoinSet::new(),
         waiting_reads: HashMap::new(),
+        read_queue: VecDeque::new(),
         pick_buf: Vec::new(),
         space: shared.space_freed(),
         starved: false,
@@ -166,8 +170,10 @@ struct Peer {
     last_progress: Instant,
     snubbed_at: Option<Instant>,
     rate_window: (Instant, u64),
-    reads: JoinSet<(u32, Result<Bytes, storage::Error>)>,
+    reads: JoinSet<Result<PieceRead, tokio::task::JoinError>>,
     waiting_reads: HashMap<u32, Vec<BlockRequest>>,
+    /// Pieces waiting for a read slot (see `upload::MAX_READS_PER_PEER`), oldest first.
+    read_queue: VecDeque<u32>,
     pick_buf: Vec<BlockRequest>,
     /// Changes when piece buffer space frees somewhere in the torrent.
     space: tokio::sync::watch::Receiver<u64>,
@@ -213,8 +219,8 @@ impl Peer {
                     Err(_) => return Err(PeerError::IdleTimeout),
                 },
                 Some(done) = self.reads.join_next(), if !self.reads.is_empty() => match done {
-                    Ok((piece, result)) => self.on_read(piece, result)?,
-                    Err(e) => return Err(PeerError::ReadTask(e)),
+                    Ok(Ok((piece, result))) => self.on_read(piece, result)?,
+                    Ok(Err(e)) | Err(e) => return Err(PeerError::ReadTask(e)),
                 },
                 Ok(()) = self.space.changed(), if self.starved => self.fill_requests()?,
                 _ = tick.tick() => self.on_tick(),
@@ -262,6 +268,7 @@ impl Peer {
             PeerCommand::Choke => {
                 self.am_choking = true;
                 self.send(Message::Choke)?;
+                self.read_queue.clear();
                 let dropped: Vec<BlockRequest> =
                     self.waiting_reads.drain().flat_map(|(_, v)| v).collect();
                 if self.fast {

@@ -13,7 +13,7 @@ use super::event::Event;
 use crate::ctx::{AddOptions, SessionCtx};
 use crate::picker::Picker;
 use crate::ratelimit::RateLimiter;
-use crate::read_cache::ReadCache;
+use crate::read_cache::TorrentCache;
 
 /// Torrent state shared with peer tasks.
 #[derive(Debug)]
@@ -22,7 +22,7 @@ pub(crate) struct TorrentShared {
     pub info: Arc<Info>,
     pub storage: Arc<Storage>,
     picker: Mutex<Picker>,
-    pub cache: ReadCache,
+    pub cache: TorrentCache,
     pub up: RateLimiter,
     pub down: RateLimiter,
     pub uploaded: AtomicU64,
@@ -49,12 +49,11 @@ impl TorrentShared {
     ) -> Self {
         let mut picker = Picker::new(&info, have, fastrand::Rng::new());
         picker.set_buffer_budget(ctx.cfg.piece_buffer_bytes);
-        let cache_bytes = (8usize << 20).max(2 * info.piece_length as usize);
         Self {
             info,
             storage,
             picker: Mutex::new(picker),
-            cache: ReadCache::new(cache_bytes),
+            cache: ctx.read_cache.for_torrent(),
             up: RateLimiter::new(opts.max_upload_rate),
             down: RateLimiter::new(opts.max_download_rate),
             uploaded: AtomicU64::new(0),
