@@ -25,7 +25,7 @@ impl Peer {
         if !r.is_valid_for(&self.shared.info) {
             return Err(PeerError::InvalidRequest(r));
         }
-        let have = self.shared.picker().have().get(r.index);
+        let have = self.shared.picker().has(r.index);
         if self.am_choking || !have {
             if self.fast {
                 self.send(Message::RejectRequest(r))?;

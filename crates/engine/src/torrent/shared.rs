@@ -90,7 +90,7 @@ impl TorrentShared {
     }
 
     pub(crate) fn have(&self) -> Bitfield {
-        self.picker().have().clone()
+        self.picker().have()
     }
 
     pub(crate) fn transferred(&self) -> (u64, u64) {
