@@ -11,6 +11,7 @@
 mod bitfield;
 mod create;
 mod error;
+mod hashes;
 pub mod magnet;
 mod parse;
 mod types;
@@ -18,6 +19,7 @@ mod types;
 pub use bitfield::Bitfield;
 pub use create::{CreateOptions, create_torrent};
 pub use error::Error;
+pub use hashes::{HashLoader, PieceHashes};
 pub use types::{FileEntry, Info, InfoHash, Metainfo, PeerId};
 
 /// Size of a block: the unit of a request on the wire (BEP 3 recommends 16 KiB, every client uses it).

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bencode::{Dict, Value};
 use sha1::{Digest, Sha1};
 
-use crate::{Error, FileEntry, Info, InfoHash, Metainfo};
+use crate::{Error, FileEntry, Info, InfoHash, Metainfo, PieceHashes};
 
 /// Smallest accepted `piece length` (16 KiB).
 pub(crate) const MIN_PIECE_LENGTH: u32 = 16 * 1024;
@@ -195,7 +195,7 @@ fn parse_info(info: &Value<'_>) -> Result<Info, Error> {
     Ok(Info {
         name,
         piece_length,
-        pieces: hashes.to_vec(),
+        pieces: PieceHashes::new(hashes.to_vec()),
         files,
         multi_file,
         private: info.get(b"private").and_then(Value::as_int) == Some(1),

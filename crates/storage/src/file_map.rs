@@ -112,7 +112,7 @@ mod tests {
         Info {
             name: "t".into(),
             piece_length,
-            pieces: vec![[0; 20]; pieces],
+            pieces: vec![[0; 20]; pieces].into(),
             files,
             multi_file: true,
             private: false,

@@ -6,7 +6,7 @@ fn info(total: u64, piece_length: u32) -> Info {
     Info {
         name: "x".into(),
         piece_length,
-        pieces: vec![[0; 20]; n],
+        pieces: vec![[0; 20]; n].into(),
         files: vec![FileEntry {
             path: "x".into(),
             length: total,
@@ -198,6 +198,9 @@ fn a_complete_torrent_keeps_nothing_per_piece() {
         }
     }
     assert_eq!(p.bytes_left(), 0);
-    assert_eq!(p.states.capacity() + p.availability.capacity() + p.pool.len(), 0);
+    assert_eq!(
+        p.states.capacity() + p.availability.capacity() + p.pool.len(),
+        0
+    );
     assert!(p.have().is_full() && p.has(0));
 }

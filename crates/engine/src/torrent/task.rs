@@ -122,6 +122,10 @@ impl TorrentTask {
             tasks,
         } = parts;
         let complete = shared.picker().is_complete();
+        if complete {
+            // A seed needs no piece hashes; a re-verify reads them again from the .torrent.
+            shared.info.pieces.release();
+        }
         let ctx = shared.ctx.clone();
         Self {
             swarm: Swarm::new(ctx.peer_id, ctx.listen_addr, ctx.announce_port),
@@ -394,6 +398,7 @@ impl TorrentTask {
             return;
         }
         info!(torrent = %self.meta.info.name, "download complete, seeding");
+        self.shared.info.pieces.release();
         self.state = TorrentState::Seeding;
         self.completed_tx.send_replace(true);
         self.publish();
