@@ -21,6 +21,11 @@
 #                       cmd: path of the harness without btmirror)
 #   --no-build          use $BTMIRROR_BIN or the existing target/release/btmirror
 #   --out FILE          also append RESULT/MEDIAN lines to FILE (default: a temp file)
+#   --tmpfs             put the scratch data on tmpfs (/dev/shm) instead of the disk
+#
+# The data goes to the machine's disk by default (TMPDIR, else /tmp; a tmpfs TMPDIR is refused
+# without --tmpfs), and as root the page cache is emptied before each pair so the seeder reads
+# cold data (it says so when it cannot).
 #
 # environment: BTMIRROR_BIN (binary to test; skips the build), TMPDIR (scratch; point it at
 # tmpfs to take the disk out), RQBIT, SWARM_BENCH_PYTHON (see tools/swarm-bench --help).
@@ -51,12 +56,30 @@ while [ $# -gt 0 ]; do
     --pairs) PAIRS=${2:?}; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --out) OUT=${2:?}; shift 2 ;;
+    --tmpfs) TMPFS=1; shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; EXTRA=("$@"); break ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
 done
 [[ $SIZE =~ ^[1-9][0-9]*$ ]] || die "SIZE_MIB must be a positive integer, not $SIZE"
+
+# On the disk unless asked: a tmpfs scratch dir hides every disk stall.
+if [[ "${TMPFS:-0}" == 1 ]]; then
+  export TMPDIR=/dev/shm
+else
+  scratch_fs=$(findmnt -no FSTYPE -T "${TMPDIR:-/tmp}" 2>/dev/null || echo unknown)
+  [[ "$scratch_fs" != tmpfs ]] || die "TMPDIR ${TMPDIR:-/tmp} is tmpfs; pass --tmpfs to mean it"
+fi
+
+# Empties the page cache (root only), so each pair starts from cold data.
+drop_caches() {
+  if [[ $(id -u) == 0 ]] && sync && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then
+    echo "page cache emptied" >&2
+  else
+    echo "bench/swarm.sh: cannot empty the page cache (not root): the data may be warm" >&2
+  fi
+}
 
 if [ -z "$PAIRS" ]; then
   PAIRS="btmirror:btmirror libtorrent:libtorrent aria2:aria2 btmirror:libtorrent libtorrent:btmirror"
@@ -121,6 +144,7 @@ for pair in $PAIRS; do
   [ -n "$seeder" ] && [ -n "$leecher" ] && [ "$seeder" != "$pair" ] || die "bad pair: $pair (want SEEDER:LEECHER)"
   s_arg=$(client seed "$seeder"); l_arg=$(client leech "$leecher")
   echo "=== $seeder -> $leecher" >&2
+  drop_caches
   args=(--size-mib "$SIZE" --seeder "$s_arg" --leecher "$l_arg" --leechers "$LEECHERS"
         --repeat "$REPEAT" --label "$seeder->$leecher" --out "$RUNOUT" --hash-poll 0
         --wait-idle 60 --retry-busy 2)
