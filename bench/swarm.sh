@@ -68,7 +68,7 @@ done
 if [[ "${TMPFS:-0}" == 1 ]]; then
   export TMPDIR=/dev/shm
 else
-  scratch_fs=$(findmnt -no FSTYPE -T "${TMPDIR:-/tmp}" 2>/dev/null || echo unknown)
+  scratch_fs=$(findmnt -no FSTYPE -T "${TMPDIR:-/tmp}" 2>/dev/null | tail -n1)
   [[ "$scratch_fs" != tmpfs ]] || die "TMPDIR ${TMPDIR:-/tmp} is tmpfs; pass --tmpfs to mean it"
 fi
 
