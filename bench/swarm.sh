@@ -22,6 +22,9 @@
 #   --no-build          use $BTMIRROR_BIN or the existing target/release/btmirror
 #   --out FILE          also append RESULT/MEDIAN lines to FILE (default: a temp file)
 #   --tmpfs             put the scratch data on tmpfs (/dev/shm) instead of the disk
+#   --slow-disk MS      put it on a loop device behind device-mapper `delay` (MS per I/O, ~8
+#                       like a 7200 rpm disk; bench/slow-disk.sh), set up and torn down here;
+#                       root only, and it says so when the kernel cannot
 #
 # The data goes to the machine's disk by default (TMPDIR, else /tmp; a tmpfs TMPDIR is refused
 # without --tmpfs), and as root the page cache is emptied before each pair so the seeder reads
@@ -57,6 +60,7 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0; shift ;;
     --out) OUT=${2:?}; shift 2 ;;
     --tmpfs) TMPFS=1; shift ;;
+    --slow-disk) SLOW_MS=${2:?}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; EXTRA=("$@"); break ;;
     *) usage >&2; die "unknown argument: $1" ;;
@@ -65,7 +69,16 @@ done
 [[ $SIZE =~ ^[1-9][0-9]*$ ]] || die "SIZE_MIB must be a positive integer, not $SIZE"
 
 # On the disk unless asked: a tmpfs scratch dir hides every disk stall.
-if [[ "${TMPFS:-0}" == 1 ]]; then
+if [[ -n "${SLOW_MS:-}" ]]; then
+  # shellcheck source=bench/slow-disk.sh
+  . "$ROOT/bench/slow-disk.sh"
+  # Room for the seed's and every leecher's copy, plus the file system's own.
+  SLOW_MNT=$(slow_disk_up $(( SIZE * (LEECHERS + 2) + 256 )) "$SLOW_MS") ||
+    die "no slow disk (see above)"
+  trap 'slow_disk_down "$SLOW_MNT"' EXIT
+  export TMPDIR=$SLOW_MNT
+  echo "scratch data on a slow disk: $SLOW_MS ms per I/O ($SLOW_MNT)" >&2
+elif [[ "${TMPFS:-0}" == 1 ]]; then
   export TMPDIR=/dev/shm
 else
   scratch_fs=$(findmnt -no FSTYPE -T "${TMPDIR:-/tmp}" 2>/dev/null | tail -n1)
