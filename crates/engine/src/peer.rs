@@ -6,7 +6,7 @@ mod download;
 mod upload;
 mod writer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -52,6 +52,9 @@ const OUR_METADATA_ID: u8 = 2;
 const MAX_METADATA_REQUESTS: u32 = 4096;
 /// A peer with more unanswered requests than this to us is dropped.
 const MAX_PENDING_UPLOADS: usize = 2048;
+
+/// A whole piece read from disk for uploading: its index and the bytes.
+type PieceRead = (u32, Result<Bytes, storage::Error>);
 
 /// Counters the torrent task reads for choking and stats.
 #[derive(Debug, Default)]
@@ -140,7 +143,10 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         rate_window: (Instant::now(), 0),
         reads: JoinSet::new(),
         waiting_reads: HashMap::new(),
+        read_queue: VecDeque::new(),
         pick_buf: Vec::new(),
+        space: shared.space_freed(),
+        starved: false,
         their_pex_id: None,
         their_metadata_id: None,
         metadata_served: 0,
@@ -171,9 +177,15 @@ struct Peer {
     last_progress: Instant,
     snubbed_at: Option<Instant>,
     rate_window: (Instant, u64),
-    reads: JoinSet<(u32, Result<Bytes, storage::Error>)>,
+    reads: JoinSet<Result<PieceRead, tokio::task::JoinError>>,
     waiting_reads: HashMap<u32, Vec<BlockRequest>>,
+    /// Pieces waiting for a read slot (see `upload::MAX_READS_PER_PEER`), oldest first.
+    read_queue: VecDeque<u32>,
     pick_buf: Vec<BlockRequest>,
+    /// Changes when piece buffer space frees somewhere in the torrent.
+    space: tokio::sync::watch::Receiver<u64>,
+    /// The last top-up got fewer requests than the pipeline has room for: wake on `space`.
+    starved: bool,
     /// The id the peer wants `ut_pex` under, when it speaks it.
     their_pex_id: Option<u8>,
     /// The id the peer wants `ut_metadata` under, when it speaks it (never for private torrents).
@@ -218,9 +230,10 @@ impl Peer {
                     Err(_) => return Err(PeerError::IdleTimeout),
                 },
                 Some(done) = self.reads.join_next(), if !self.reads.is_empty() => match done {
-                    Ok((piece, result)) => self.on_read(piece, result)?,
-                    Err(e) => return Err(PeerError::ReadTask(e)),
+                    Ok(Ok((piece, result))) => self.on_read(piece, result)?,
+                    Ok(Err(e)) | Err(e) => return Err(PeerError::ReadTask(e)),
                 },
+                Ok(()) = self.space.changed(), if self.starved => self.fill_requests()?,
                 _ = tick.tick() => self.on_tick(),
             }
         }
@@ -274,6 +287,7 @@ impl Peer {
             PeerCommand::Choke => {
                 self.am_choking = true;
                 self.send(Message::Choke)?;
+                self.read_queue.clear();
                 let dropped: Vec<BlockRequest> =
                     self.waiting_reads.drain().flat_map(|(_, v)| v).collect();
                 if self.fast {
@@ -294,6 +308,7 @@ impl Peer {
                 }
                 if self.am_interested && self.inflight.is_empty() {
                     self.update_interest();
+                    self.fill_requests()?;
                 }
             }
             PeerCommand::Cancel(r) => {

@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 use crate::ctx::{AddOptions, SessionConfig, SessionCtx};
 use crate::error::{AddError, SessionError};
 use crate::ratelimit::RateLimiter;
+use crate::read_cache::ReadCache;
 use crate::spawn::spawn_in;
 use crate::torrent::{self, Incoming, TorrentHandle};
 
@@ -78,6 +79,8 @@ impl Session {
             conn_limit: Arc::new(Semaphore::new(cfg.max_connections)),
             check_limit: Arc::new(Semaphore::new(cfg.check_concurrency.max(1))),
             verify_limit: Arc::new(Semaphore::new(cfg.verify_concurrency.max(1))),
+            read_limit: Arc::new(Semaphore::new(cfg.max_disk_reads.max(1))),
+            read_cache: Arc::new(ReadCache::new(cfg.read_cache_bytes)),
             up: Arc::new(RateLimiter::new(cfg.max_upload_rate)),
             down: Arc::new(RateLimiter::new(cfg.max_download_rate)),
             reported: Mutex::new(HashMap::new()),

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use bencode::{Dict, Value};
 use sha1::{Digest, Sha1};
 
-use crate::{Error, FileAttrs, FileEntry, Info, InfoHash, InfoHashV2, Metainfo};
+use crate::{Error, FileAttrs, FileEntry, Info, InfoHash, InfoHashV2, Metainfo, PieceHashes};
 use files::{Layout, parse_files};
 use sanitize::{climbing, sanitize_element};
 
@@ -301,7 +301,7 @@ fn parse_info(
         info: Info {
             name,
             piece_length,
-            pieces: hashes.to_vec(),
+            pieces: PieceHashes::new(hashes.to_vec()),
             files: layout.files,
             multi_file,
             private: info.get(b"private").and_then(Value::as_int) == Some(1),

@@ -130,7 +130,8 @@ pub fn prepare(
         if bytes.len() as u64 > MAX_TORRENT_LEN {
             return Err(PrepareError::TooLarge);
         }
-        Metainfo::from_bytes(&bytes)?
+        // The hashes of a seeding torrent are dropped and read again from this file when needed.
+        Metainfo::from_bytes(&bytes)?.with_hash_source(torrent.to_path_buf())
     };
     let data_dir = match data_root {
         Some(d) => d.to_path_buf(),
