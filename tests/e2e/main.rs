@@ -11,6 +11,7 @@
 //! - `to_clients`: aria2, libtorrent and transmission download from a btmirror seed.
 //! - `btmirror_swarm`: btmirror to btmirror, single- and multi-file, several leechers at once.
 //! - `hostile`: a peer serving corrupt blocks is caught and banned.
+//! - `magnet`: `btmirror get` from a magnet link (BEP 9 metadata from a btmirror seed).
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
 //!
 //! The btmirror binary is `$BTMIRROR_BIN`, or built on first use (see `Btmirror::bin`).
@@ -20,6 +21,7 @@ mod from_clients;
 mod get_cli;
 mod harness;
 mod hostile;
+mod magnet;
 mod make;
 mod to_clients;
 

@@ -1,11 +1,15 @@
-//! A small cache of whole pieces read from disk for uploading.
+//! The session's cache of whole pieces read from disk for uploading, shared by all torrents
+//! under one memory budget in bytes.
 //!
 //! Leechers ask for a piece block by block, usually in order, so reading the whole piece once
-//! and copying blocks out of it turns ~64 disk reads into one. Entries
-//! unused for [`IDLE`] are dropped, so an idle seeding torrent holds no buffers.
+//! and slicing blocks out of it (zero-copy `Bytes`) turns ~64 disk reads into one. The least
+//! recently used piece of any torrent goes first; entries unused for [`IDLE`] are dropped, so an
+//! idle session holds no buffers. Every operation costs O(log n) plus what it evicts. What it
+//! holds is also charged to the process-wide [`ByteBudget`] it shares with the upload queues.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,91 +20,192 @@ use crate::budget::ByteBudget;
 /// An entry unused this long is evicted by [`ReadCache::evict_idle`].
 pub const IDLE: Duration = Duration::from_secs(20);
 
-/// Pieces cached for one torrent, bounded in bytes, and charged to the process-wide budget it
-/// shares with the upload queues.
-#[derive(Debug)]
+/// A piece of one torrent: (torrent id, piece index).
+type Key = (u64, u32);
+
+struct Entry {
+    data: Bytes,
+    /// Position in `Inner::lru`.
+    seq: u64,
+    used: Instant,
+}
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<Key, Entry>,
+    /// Use order: the smallest sequence number is the least recently used.
+    lru: BTreeMap<u64, Key>,
+    next_seq: u64,
+    bytes: usize,
+}
+
+impl Inner {
+    fn touch(&mut self, key: Key) -> Option<Bytes> {
+        let seq = self.next_seq;
+        let e = self.entries.get_mut(&key)?;
+        self.lru.remove(&e.seq);
+        e.seq = seq;
+        e.used = Instant::now();
+        self.lru.insert(seq, key);
+        self.next_seq += 1;
+        Some(e.data.clone())
+    }
+
+    /// Removes `key`; the bytes it freed.
+    fn remove(&mut self, key: Key) -> usize {
+        let Some(e) = self.entries.remove(&key) else {
+            return 0;
+        };
+        self.lru.remove(&e.seq);
+        self.bytes -= e.data.len();
+        e.data.len()
+    }
+
+    /// Removes the least recently used entry; the bytes it freed, `None` when empty.
+    fn pop_oldest(&mut self) -> Option<usize> {
+        let (_, key) = self.lru.pop_first()?;
+        let freed = self.entries.remove(&key).map_or(0, |e| e.data.len());
+        self.bytes -= freed;
+        Some(freed)
+    }
+}
+
+/// Whole pieces cached for every torrent of a session, bounded in bytes.
 pub struct ReadCache {
     max_bytes: usize,
     budget: Arc<ByteBudget>,
-    inner: Mutex<HashMap<u32, (Bytes, Instant)>>,
+    inner: Mutex<Inner>,
+    next_torrent: AtomicU64,
+}
+
+impl std::fmt::Debug for ReadCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadCache")
+            .field("max_bytes", &self.max_bytes)
+            .field("bytes", &self.bytes())
+            .finish()
+    }
 }
 
 impl ReadCache {
-    /// A cache holding at most `max_bytes` (at least one piece is kept while `budget` has
-    /// room for it).
+    /// A cache holding at most `max_bytes` (the piece inserted last is kept while `budget`
+    /// has room for it).
     pub(crate) fn new(max_bytes: usize, budget: Arc<ByteBudget>) -> Self {
         Self {
             max_bytes,
             budget,
-            inner: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Inner::default()),
+            next_torrent: AtomicU64::new(1),
         }
     }
 
-    /// The cached piece, if present.
-    pub fn get(&self, piece: u32) -> Option<Bytes> {
-        let mut map = self.inner.lock().ok()?;
-        let (data, used) = map.get_mut(&piece)?;
-        *used = Instant::now();
-        Some(data.clone())
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Plain data: a panic elsewhere cannot leave it inconsistent in a way that matters.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Caches a piece, evicting the least recently used ones beyond the byte bound. When the
-    /// process-wide budget has no room, the piece is not cached.
-    pub fn insert(&self, piece: u32, data: Bytes) {
-        let Ok(mut map) = self.inner.lock() else {
-            return;
-        };
+    /// A torrent's view of the cache; its entries are dropped with it.
+    pub fn for_torrent(self: &Arc<Self>) -> TorrentCache {
+        TorrentCache {
+            cache: self.clone(),
+            id: self.next_torrent.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    fn get(&self, key: Key) -> Option<Bytes> {
+        self.lock().touch(key)
+    }
+
+    /// Caches `data` under `key` unless the process-wide budget has no room for it.
+    fn insert(&self, key: Key, data: Bytes) {
+        let mut inner = self.lock();
+        let replaced = inner.remove(key);
+        self.budget.release(replaced);
         if !self.budget.try_take(data.len()) {
             return;
         }
-        if let Some((old, _)) = map.insert(piece, (data, Instant::now())) {
-            self.budget.release(old.len());
-        }
-        let mut total: usize = map.values().map(|(d, _)| d.len()).sum();
-        while total > self.max_bytes && map.len() > 1 {
-            let Some(oldest) = map.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k) else {
+        let mut freed = 0;
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.bytes += data.len();
+        inner.lru.insert(seq, key);
+        let used = Instant::now();
+        inner.entries.insert(key, Entry { data, seq, used });
+        while inner.bytes > self.max_bytes && inner.entries.len() > 1 {
+            let Some(n) = inner.pop_oldest() else {
                 break;
             };
-            if let Some((d, _)) = map.remove(&oldest) {
-                total -= d.len();
-                self.budget.release(d.len());
-            }
+            freed += n;
         }
+        drop(inner);
+        self.budget.release(freed);
     }
 
-    /// Drops entries unused for [`IDLE`].
+    /// Drops entries unused for [`IDLE`] (oldest first, so this stops at the first fresh one).
     pub fn evict_idle(&self) {
-        if let Ok(mut map) = self.inner.lock() {
-            let mut freed = 0;
-            map.retain(|_, (d, t)| {
-                let keep = t.elapsed() < IDLE;
-                if !keep {
-                    freed += d.len();
-                }
-                keep
-            });
-            self.budget.release(freed);
+        let mut inner = self.lock();
+        let mut freed = 0;
+        while let Some((_, key)) = inner.lru.first_key_value() {
+            let key = *key;
+            if inner
+                .entries
+                .get(&key)
+                .is_some_and(|e| e.used.elapsed() < IDLE)
+            {
+                break;
+            }
+            freed += inner.pop_oldest().unwrap_or(0);
         }
+        drop(inner);
+        self.budget.release(freed);
+    }
+
+    fn remove_torrent(&self, id: u64) {
+        let mut inner = self.lock();
+        let keys: Vec<Key> = inner
+            .entries
+            .keys()
+            .filter(|k| k.0 == id)
+            .copied()
+            .collect();
+        let freed: usize = keys.into_iter().map(|k| inner.remove(k)).sum();
+        drop(inner);
+        self.budget.release(freed);
     }
 
     /// Bytes held.
-    #[cfg(test)]
     pub fn bytes(&self) -> usize {
-        self.inner
-            .lock()
-            .map(|m| m.values().map(|(d, _)| d.len()).sum())
-            .unwrap_or(0)
+        self.lock().bytes
     }
 }
 
-impl Drop for ReadCache {
+/// One torrent's pieces in the session's [`ReadCache`].
+#[derive(Debug)]
+pub struct TorrentCache {
+    cache: Arc<ReadCache>,
+    id: u64,
+}
+
+impl TorrentCache {
+    /// The cached piece, if present.
+    pub fn get(&self, piece: u32) -> Option<Bytes> {
+        self.cache.get((self.id, piece))
+    }
+
+    /// Caches a piece, evicting the least recently used pieces of any torrent beyond the budget.
+    pub fn insert(&self, piece: u32, data: Bytes) {
+        self.cache.insert((self.id, piece), data);
+    }
+
+    /// Drops the session's entries unused for [`IDLE`].
+    pub fn evict_idle(&self) {
+        self.cache.evict_idle();
+    }
+}
+
+impl Drop for TorrentCache {
     fn drop(&mut self) {
-        let held: usize = self
-            .inner
-            .get_mut()
-            .map(|m| m.values().map(|(d, _)| d.len()).sum())
-            .unwrap_or(0);
-        self.budget.release(held);
+        self.cache.remove_torrent(self.id);
     }
 }
 
@@ -109,20 +214,34 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn bounded_lru_and_idle_eviction() {
+    async fn one_budget_for_all_torrents_lru_and_idle_eviction() {
         let budget = Arc::new(ByteBudget::new(10_000));
-        let c = ReadCache::new(3000, budget.clone());
-        c.insert(1, Bytes::from(vec![0; 1000]));
+        let c = Arc::new(ReadCache::new(3000, budget.clone()));
+        let (a, b) = (c.for_torrent(), c.for_torrent());
+        a.insert(1, Bytes::from(vec![0; 1000]));
         tokio::time::advance(Duration::from_millis(1)).await;
-        c.insert(2, Bytes::from(vec![0; 1000]));
+        b.insert(1, Bytes::from(vec![1; 1000]));
         tokio::time::advance(Duration::from_millis(1)).await;
-        assert!(c.get(1).is_some());
+        assert_eq!(
+            a.get(1).map(|d| d[0]),
+            Some(0),
+            "torrents do not share keys"
+        );
         tokio::time::advance(Duration::from_millis(1)).await;
-        c.insert(3, Bytes::from(vec![0; 1500]));
-        assert!(c.get(2).is_none(), "least recently used goes first");
-        assert!(c.get(1).is_some() && c.get(3).is_some());
+        a.insert(3, Bytes::from(vec![0; 1500]));
+        assert!(
+            b.get(1).is_none(),
+            "least recently used of any torrent goes first"
+        );
+        assert!(a.get(1).is_some() && a.get(3).is_some());
+        assert_eq!(c.bytes(), 2500);
+        assert_eq!(budget.used(), 2500, "what is held is charged to the budget");
+        drop(a);
+        assert_eq!(c.bytes(), 0, "a torrent's entries go with it");
+        assert_eq!(budget.used(), 0);
+        b.insert(2, Bytes::from(vec![0; 10]));
         tokio::time::advance(IDLE).await;
-        c.evict_idle();
+        b.evict_idle();
         assert_eq!(c.bytes(), 0);
         assert_eq!(budget.used(), 0, "evicted bytes go back to the budget");
     }
@@ -130,11 +249,27 @@ mod tests {
     #[test]
     fn a_piece_the_budget_has_no_room_for_is_not_cached() {
         let budget = Arc::new(ByteBudget::new(1500));
-        let c = ReadCache::new(8000, budget.clone());
-        c.insert(1, Bytes::from(vec![0; 1000]));
-        c.insert(2, Bytes::from(vec![0; 1000]));
-        assert!(c.get(2).is_none() && c.get(1).is_some());
-        drop(c);
+        let c = Arc::new(ReadCache::new(8000, budget.clone()));
+        let t = c.for_torrent();
+        t.insert(1, Bytes::from(vec![0; 1000]));
+        t.insert(2, Bytes::from(vec![0; 1000]));
+        assert!(t.get(2).is_none() && t.get(1).is_some());
+        t.insert(1, Bytes::from(vec![1; 1200]));
+        assert_eq!(
+            t.get(1).map(|d| d.len()),
+            Some(1200),
+            "a replaced entry frees its bytes"
+        );
+        drop(t);
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_piece_larger_than_the_budget_is_still_kept() {
+        let c = Arc::new(ReadCache::new(100, Arc::new(ByteBudget::new(1000))));
+        let t = c.for_torrent();
+        t.insert(0, Bytes::from(vec![0; 50]));
+        t.insert(1, Bytes::from(vec![0; 500]));
+        assert!(t.get(0).is_none() && t.get(1).is_some());
     }
 }

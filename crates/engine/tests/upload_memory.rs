@@ -3,7 +3,7 @@
 //! downloads the torrent. Before the fix each queued block pinned its whole piece (the
 //! process grew by the 160 MiB of the torrent); now requests wait as records, queued blocks
 //! are copies bounded by `peer_upload_buffer` (1 MiB) and everything by `upload_memory`.
-//! Budget: the process grows by less than 80 MiB (its own file, so no other test's memory
+//! Budget: the process grows by less than 80 MiB plus the read cache's size beyond 8 MiB (its own file, so no other test's memory
 //! is counted).
 
 #![allow(clippy::unwrap_used)]
@@ -24,7 +24,12 @@ use wire::{BlockRequest, Codec, Message};
 
 const PIECE: u32 = 4 << 20;
 const PIECES: u32 = 40;
-const BUDGET: u64 = 80 << 20;
+/// 80 MiB measured with a per-torrent 8 MiB read cache, plus what the session-wide read cache
+/// (64 MiB by default, filled by the real client's download) may hold beyond that.
+fn budget() -> u64 {
+    let cache = SessionConfig::default().read_cache_bytes as u64;
+    (80 << 20) + cache.saturating_sub(8 << 20)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_from_a_peer_that_never_reads_pin_a_bounded_number_of_bytes() {
@@ -79,10 +84,10 @@ async fn requests_from_a_peer_that_never_reads_pin_a_bounded_number_of_bytes() {
     let peak = peak.load(Ordering::Relaxed).max(rss_bytes());
     let grown = peak.saturating_sub(before);
     assert!(
-        grown < BUDGET,
+        grown < budget(),
         "RSS grew by {} MiB (budget {} MiB)",
         grown >> 20,
-        BUDGET >> 20
+        budget() >> 20
     );
     drop(c);
     eprintln!("libtorrent completed in {took:?}; RSS +{} MiB", grown >> 20);

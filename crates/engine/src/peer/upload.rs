@@ -1,5 +1,6 @@
 //! The uploading side of a peer: its requests, served from the read cache or a blocking disk
-//! read (one at a time per peer), within the choke decision and two byte budgets.
+//! read (one at a time per peer, within the session's bound on disk reads), within the choke
+//! decision and two byte budgets.
 //!
 //! A request costs 16 bytes while it waits; it becomes a block (its bytes copied out of the
 //! cached piece, so a queued block pins only itself, never its whole piece) only while the
@@ -21,6 +22,9 @@ use crate::budget::ByteBudget;
 use crate::error::{PeerError, TorrentError};
 use crate::torrent::Event;
 
+/// Pieces queued behind the one being read that get a read-ahead hint.
+const READ_AHEAD_PIECES: usize = 4;
+
 /// What a disk read hands back: the piece, and the result.
 type ReadDone = (u32, Result<Bytes, storage::Error>);
 
@@ -36,7 +40,7 @@ pub(super) struct Uploads {
     /// Notified by the writer when it took blocks.
     pub(super) wake: Arc<Notify>,
     /// The disk read under way.
-    pub(super) reads: JoinSet<ReadDone>,
+    pub(super) reads: JoinSet<Result<ReadDone, tokio::task::JoinError>>,
     budget: Arc<ByteBudget>,
 }
 
@@ -88,7 +92,7 @@ impl Peer {
         if !r.is_valid_for(&self.shared.info) {
             return Err(PeerError::InvalidRequest(r));
         }
-        let have = self.shared.picker().have().get(r.index);
+        let have = self.shared.picker().has(r.index);
         if self.am_choking || !have {
             if self.fast {
                 self.send(Message::RejectRequest(r))?;
@@ -140,14 +144,33 @@ impl Peer {
             return; // the tick tries again
         }
         self.uploads.reading = Some((index, len));
+        // The next pieces asked for get a read-ahead hint, so the disk works on them meanwhile.
+        let mut ahead: Vec<u32> = Vec::new();
+        for r in &self.uploads.queue {
+            if r.index != index && !ahead.contains(&r.index) {
+                ahead.push(r.index);
+                if ahead.len() == READ_AHEAD_PIECES {
+                    break;
+                }
+            }
+        }
         let shared = self.shared.clone();
-        self.uploads.reads.spawn_blocking(move || {
-            let mut buf = vec![0u8; len];
-            let res = shared
-                .storage
-                .read(index, 0, &mut buf)
-                .map(|()| Bytes::from(buf));
-            (index, res)
+        let limit = shared.ctx.read_limit.clone();
+        self.uploads.reads.spawn(async move {
+            // The semaphore is never closed; without a permit the read simply goes ahead.
+            let _permit = limit.acquire_owned().await;
+            tokio::task::spawn_blocking(move || {
+                for piece in ahead {
+                    shared.storage.advise_willneed(piece);
+                }
+                let mut buf = vec![0u8; len];
+                let res = shared
+                    .storage
+                    .read(index, 0, &mut buf)
+                    .map(|()| Bytes::from(buf));
+                (index, res)
+            })
+            .await
         });
     }
 
