@@ -44,6 +44,14 @@ pub struct SessionConfig {
     /// How often connected peers are told about our other peers (BEP 11; never for private
     /// torrents).
     pub pex_interval: Duration,
+    /// Download from the web seeds (BEP 19 `url-list`, BEP 17 `httpseeds`) of torrents.
+    pub web_seeds: bool,
+    /// Web seeds one torrent fetches from at once.
+    pub max_web_seeds_per_torrent: usize,
+    /// Web seed requests across all torrents at once.
+    pub max_web_seed_requests: usize,
+    /// A web seed request with no data for this long fails (and the web seed backs off).
+    pub web_seed_timeout: Duration,
 }
 
 impl Default for SessionConfig {
@@ -65,6 +73,10 @@ impl Default for SessionConfig {
             max_open_files: 256,
             max_announce_interval: Duration::from_secs(30 * 60),
             pex_interval: Duration::from_secs(60),
+            web_seeds: true,
+            max_web_seeds_per_torrent: 4,
+            max_web_seed_requests: 32,
+            web_seed_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -81,6 +93,9 @@ pub struct AddOptions {
     /// Limits this torrent's data check together with the other torrents sharing the semaphore
     /// (the daemon uses one per file system); `None` uses the session's `check_concurrency`.
     pub check_limit: Option<Arc<Semaphore>>,
+    /// Web seeds of the operator's own, used besides the torrent's `url-list` (base URLs: a
+    /// URL ending in `/` gets the torrent's name appended).
+    pub extra_web_seeds: Vec<String>,
 }
 
 /// What torrents share, handed to each torrent task.
@@ -96,6 +111,10 @@ pub(crate) struct SessionCtx {
     pub verify_limit: Arc<Semaphore>,
     pub up: Arc<RateLimiter>,
     pub down: Arc<RateLimiter>,
+    /// The HTTP client of the web seeds (pooled, keep-alive).
+    pub web_http: reqwest::Client,
+    /// Web seed requests across all torrents (`max_web_seed_requests`).
+    pub web_seed_limit: Arc<Semaphore>,
     pub cfg: SessionConfig,
     /// When each distinct error message was last logged as a warning (see `first_report`).
     pub reported: Mutex<HashMap<String, std::time::Instant>>,

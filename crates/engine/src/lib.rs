@@ -29,11 +29,12 @@ mod session;
 mod spawn;
 mod stats;
 mod torrent;
+mod webseed;
 
 pub use ctx::{AddOptions, SessionConfig};
 pub use error::{AddError, SessionError, error_chain};
 pub use session::Session;
-pub use stats::{TorrentState, TorrentStats};
+pub use stats::{TorrentState, TorrentStats, WebSeedStats};
 pub use torrent::{ResumeSnapshot, TorrentHandle};
 
 /// Identifies a peer connection within a torrent (the torrent task hands out the keys; the

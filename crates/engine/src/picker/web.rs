@@ -5,7 +5,7 @@
 
 use wire::BlockRequest;
 
-use super::{Block, BlockOutcome, ENDGAME_DUPLICATES, PieceState, Picker, block_request};
+use super::{Block, BlockOutcome, ENDGAME_DUPLICATES, Picker, PieceState, block_request};
 use crate::PeerKey;
 
 /// A piece handed to a web seed, with the blocks it was given (to release if it fails).
@@ -165,12 +165,17 @@ mod tests {
         let all = Bitfield::full(2);
         let mut reqs = Vec::new();
         p.pick(&all, 100, &|_| false, &mut reqs);
-        assert!(reqs.iter().any(|r| r.index == w.index), "released blocks are free again");
+        assert!(
+            reqs.iter().any(|r| r.index == w.index),
+            "released blocks are free again"
+        );
         let mut p = picker(2, &[]);
         let run = p.pick_web_run(2);
         let len = 32768;
         let outcomes = p.on_web_piece(9, &run[0], &vec![1; len]);
-        assert!(matches!(outcomes.last(), Some((_, BlockOutcome::Complete(c))) if c.contributors == [9]));
+        assert!(
+            matches!(outcomes.last(), Some((_, BlockOutcome::Complete(c))) if c.contributors == [9])
+        );
     }
 
     #[test]
@@ -183,6 +188,9 @@ mod tests {
         let run = p.pick_web_run(4);
         assert_eq!(run.len(), 1);
         assert_eq!(run[0].blocks.len(), 2);
-        assert!(p.pick_web_run(4).is_empty(), "each block is in flight twice already");
+        assert!(
+            p.pick_web_run(4).is_empty(),
+            "each block is in flight twice already"
+        );
     }
 }
