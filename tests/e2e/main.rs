@@ -12,6 +12,7 @@
 //! - `btmirror_swarm`: btmirror to btmirror, single- and multi-file, several leechers at once.
 //! - `hostile`: a peer serving corrupt blocks is caught and banned.
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
+//! - `webseed`: `get` and `run` fill torrents from a web seed (nginx), alone and beside a peer.
 //!
 //! The btmirror binary is `$BTMIRROR_BIN`, or built on first use (see `Btmirror::bin`).
 
@@ -22,6 +23,7 @@ mod harness;
 mod hostile;
 mod make;
 mod to_clients;
+mod webseed;
 
 /// Single-file payload size for most tests: big enough for many pieces, small enough for a
 /// debug build on two shared cores.

@@ -72,7 +72,13 @@ fn every_key_parses() {
     assert_eq!(s.web_seeds_extra, ["https://mirror.example.org/pub/iso/"]);
     let engine = s.session_config();
     assert!(!engine.web_seeds);
-    assert_eq!((engine.max_web_seeds_per_torrent, engine.max_web_seed_requests), (2, 8));
+    assert_eq!(
+        (
+            engine.max_web_seeds_per_torrent,
+            engine.max_web_seed_requests
+        ),
+        (2, 8)
+    );
 }
 
 #[test]
