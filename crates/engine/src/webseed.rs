@@ -5,7 +5,7 @@
 //! hash check. The HTTP work is in `webseed/fetch.rs`, the answer checks in `response.rs`.
 
 mod fetch;
-mod response;
+pub(crate) mod response;
 mod url;
 
 use std::sync::Arc;

@@ -19,7 +19,12 @@ pub(crate) struct RangeAsk {
 impl RangeAsk {
     /// The `Range` header value.
     pub(crate) fn header(&self) -> String {
-        format!("bytes={}-{}", self.offset, self.offset + self.len - 1)
+        format!("bytes={}-{}", self.offset, self.last())
+    }
+
+    /// The offset of the last byte asked for (`len` is at least 1).
+    fn last(&self) -> u64 {
+        self.offset.saturating_add(self.len).saturating_sub(1)
     }
 }
 
@@ -35,7 +40,7 @@ pub(crate) fn check(
     match status {
         206 => {
             let got = content_range.and_then(parse_content_range);
-            let want_end = ask.offset + ask.len - 1;
+            let want_end = ask.last();
             match got {
                 Some((start, end, total))
                     if start == ask.offset
