@@ -38,12 +38,32 @@ const RUN_BYTES: u64 = 8 << 20;
 const FIRST_BACKOFF: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
+/// A running web seed is judged on its rate only after this long.
+const SLOW_GRACE: Duration = Duration::from_secs(20);
+
+/// The running web seed to replace (index, smoothed rate): the slowest, when it gets less than
+/// a tenth of the fastest.
+fn slowest_to_replace(running: &[(usize, u64)]) -> Option<usize> {
+    let fastest = running.iter().map(|(_, r)| *r).max()?;
+    let (i, slowest) = running.iter().min_by_key(|(_, r)| *r)?;
+    (running.len() > 1 && slowest.saturating_mul(10) < fastest).then_some(*i)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Health {
     Ready,
     BackedOff(Instant),
     Dropped,
     Banned,
+}
+
+/// A web seed's fetch loop that runs.
+#[derive(Debug)]
+struct Running {
+    token: CancellationToken,
+    /// Its slot under the session's cap.
+    _permit: OwnedSemaphorePermit,
+    started: Instant,
 }
 
 #[derive(Debug)]
@@ -54,7 +74,7 @@ struct Seed {
     /// Failed requests in a row.
     failures: u32,
     strikes: u32,
-    running: Option<(CancellationToken, OwnedSemaphorePermit)>,
+    running: Option<Running>,
     downloaded: Arc<AtomicU64>,
     last_downloaded: u64,
     rate: u64,
@@ -122,6 +142,7 @@ impl WebSeeds {
         if !downloading || !cfg.web_seeds || shared.picker().is_complete() {
             return;
         }
+        self.replace_slowest(now);
         let running = self.seeds.iter().filter(|s| s.running.is_some()).count();
         let mut free = cfg.max_web_seeds_per_torrent.saturating_sub(running);
         let mut order: Vec<usize> = (0..self.seeds.len())
@@ -141,6 +162,39 @@ impl WebSeeds {
         }
     }
 
+    /// With web seeds waiting and every slot taken, stops the slowest running one when it is far
+    /// slower than the fastest (its pieces go back to the picker; it may run again later).
+    fn replace_slowest(&mut self, now: Instant) {
+        let waiting = self
+            .seeds
+            .iter()
+            .any(|s| s.health == Health::Ready && s.running.is_none());
+        if !waiting {
+            return;
+        }
+        let running: Vec<(usize, u64, Instant)> = self
+            .seeds
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.running.as_ref().map(|r| (i, s.rate, r.started)))
+            .filter(|(_, _, started)| now.duration_since(*started) >= SLOW_GRACE)
+            .collect();
+        let rates: Vec<(usize, u64)> = running.iter().map(|(i, r, _)| (*i, *r)).collect();
+        if let Some(i) = slowest_to_replace(&rates)
+            && let Some(s) = self.seeds.get_mut(i)
+            && let Some(r) = s.running.take()
+        {
+            debug!(url = %s.base, rate = s.rate, "replacing a slow web seed");
+            r.token.cancel();
+            s.last_error = Some(format!(
+                "replaced: {} B/s, far slower than the others",
+                s.rate
+            ));
+            // Another one gets the slot; this one may come back later.
+            s.health = Health::BackedOff(now + MAX_BACKOFF);
+        }
+    }
+
     fn start(
         &mut self,
         i: usize,
@@ -153,7 +207,11 @@ impl WebSeeds {
             return;
         };
         let token = cancel.child_token();
-        s.running = Some((token.clone(), permit));
+        s.running = Some(Running {
+            token: token.clone(),
+            _permit: permit,
+            started: Instant::now(),
+        });
         let fetcher = fetch::Fetcher {
             shared: shared.clone(),
             key: s.key,
@@ -222,8 +280,8 @@ impl WebSeeds {
                 warn!(url = %s.base, "web seed banned after hash failures");
                 s.health = Health::Banned;
                 s.last_error = Some(format!("{} pieces failed the hash check", s.strikes));
-                if let Some((token, _)) = s.running.take() {
-                    token.cancel();
+                if let Some(r) = s.running.take() {
+                    r.token.cancel();
                 }
             }
         }
@@ -252,5 +310,36 @@ impl WebSeeds {
                 error: s.last_error.clone(),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_far_slower_web_seed_is_replaced() {
+        assert_eq!(slowest_to_replace(&[]), None);
+        assert_eq!(
+            slowest_to_replace(&[(0, 5)]),
+            None,
+            "alone it is the best there is"
+        );
+        assert_eq!(slowest_to_replace(&[(0, 100), (1, 50), (2, 60)]), None);
+        assert_eq!(slowest_to_replace(&[(0, 1000), (3, 9), (2, 600)]), Some(3));
+    }
+
+    #[test]
+    fn only_absolute_unique_urls_become_web_seeds() {
+        let urls = [
+            "http://a/".to_owned(),
+            "rel/x".to_owned(),
+            "http://a/".to_owned(),
+            "https://b/f".to_owned(),
+        ];
+        let w = WebSeeds::new(&urls);
+        let stats = w.stats(Instant::now());
+        let got: Vec<_> = stats.iter().map(|s| (s.url.as_str(), s.state)).collect();
+        assert_eq!(got, [("http://a/", "idle"), ("https://b/f", "idle")]);
     }
 }
