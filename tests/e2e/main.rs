@@ -11,6 +11,7 @@
 //! - `to_clients`: aria2, libtorrent and transmission download from a btmirror seed.
 //! - `btmirror_swarm`: btmirror to btmirror, single- and multi-file, several leechers at once.
 //! - `hostile`: a peer serving corrupt blocks is caught and banned.
+//! - `magnet`: `btmirror get` from a magnet link (BEP 9 metadata from a btmirror seed).
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
 //! - `webseed`: `get` and `run` fill torrents from a web seed (nginx), alone and beside a peer.
 //!
@@ -21,6 +22,7 @@ mod from_clients;
 mod get_cli;
 mod harness;
 mod hostile;
+mod magnet;
 mod make;
 mod to_clients;
 mod webseed;

@@ -89,3 +89,18 @@ fn table_shows_web_seeds_in_use_or_failing_with_the_reason() {
         "{t}"
     );
 }
+
+#[test]
+fn one_torrent_is_singular() {
+    // Issue 15, "Smaller": no "1 torrents".
+    let report = StatusReport {
+        torrents: vec![daemon::control::protocol::TorrentStatus {
+            name: "a.iso".into(),
+            state: "seeding".into(),
+            ..Default::default()
+        }],
+        ..StatusReport::default()
+    };
+    let text = format_table(&report);
+    assert!(text.contains("\n1 torrent (1 seeding)"), "{text}");
+}

@@ -119,7 +119,7 @@ mod tests {
         let info = Info {
             name: "x".into(),
             piece_length: 32768,
-            pieces: vec![[0; 20]; pieces as usize],
+            pieces: vec![[0; 20]; pieces as usize].into(),
             files: vec![FileEntry {
                 path: "x".into(),
                 length: total,

@@ -58,7 +58,7 @@ mod tests {
         Info {
             name: "a b".into(),
             piece_length: 16384,
-            pieces: vec![[0; 20]],
+            pieces: vec![[0; 20]].into(),
             files: paths
                 .iter()
                 .map(|p| FileEntry {
