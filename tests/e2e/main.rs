@@ -13,6 +13,7 @@
 //! - `hostile`: a peer serving corrupt blocks is caught and banned.
 //! - `magnet`: `btmirror get` from a magnet link (BEP 9 metadata from a btmirror seed).
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
+//! - `webseed`: `get` and `run` fill torrents from a web seed (nginx), alone and beside a peer.
 //!
 //! The btmirror binary is `$BTMIRROR_BIN`, or built on first use (see `Btmirror::bin`).
 
@@ -24,6 +25,7 @@ mod hostile;
 mod magnet;
 mod make;
 mod to_clients;
+mod webseed;
 
 /// Single-file payload size for most tests: big enough for many pieces, small enough for a
 /// debug build on two shared cores.

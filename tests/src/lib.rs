@@ -29,6 +29,7 @@ mod btmirror;
 mod clients;
 mod corrupt_peer;
 mod http;
+mod nginx;
 mod process;
 mod swarm;
 mod torrent;
@@ -47,9 +48,12 @@ use sha2::{Digest, Sha256};
 pub use btmirror::Btmirror;
 pub use clients::{Aria2, Libtorrent, Peer, Transmission};
 pub use corrupt_peer::CorruptPeer;
+pub use nginx::Nginx;
 pub use process::{Proc, poll_until};
 pub use swarm::{Swarm, assert_same_content, same_content};
-pub use torrent::{InfoHash, Torrent, aria2_info_hash, make_torrent, read_torrent};
+pub use torrent::{
+    InfoHash, Torrent, aria2_info_hash, make_torrent, make_torrent_with_web_seeds, read_torrent,
+};
 pub use tracker::{Opentracker, ScrapeCounts};
 
 /// How long a download of a test payload (a few MiB on loopback) may take at most.

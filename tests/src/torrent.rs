@@ -149,6 +149,20 @@ fn parse_torrent(data: &[u8], path: &Path) -> Result<Torrent, String> {
 /// # Panics
 /// If `piece_len` is out of mktorrent's range or mktorrent fails.
 pub fn make_torrent(content: &Path, announce: &str, piece_len: u32, out: &Path) -> Torrent {
+    make_torrent_with_web_seeds(content, announce, piece_len, &[], out)
+}
+
+/// [`make_torrent`] with BEP 19 web seeds (`mktorrent -w`: a string for one, a list for more).
+///
+/// # Panics
+/// As [`make_torrent`].
+pub fn make_torrent_with_web_seeds(
+    content: &Path,
+    announce: &str,
+    piece_len: u32,
+    web_seeds: &[String],
+    out: &Path,
+) -> Torrent {
     assert!(
         piece_len.is_power_of_two() && (1 << 15..=1 << 28).contains(&piece_len),
         "mktorrent takes piece lengths of 2^15 to 2^28 bytes, not {piece_len}"
@@ -158,6 +172,7 @@ pub fn make_torrent(content: &Path, announce: &str, piece_len: u32, out: &Path) 
         .arg(announce)
         .arg("-l")
         .arg(piece_len.trailing_zeros().to_string())
+        .args(web_seeds.iter().flat_map(|w| ["-w", w.as_str()]))
         .arg("-o")
         .arg(out)
         .arg(content)

@@ -258,6 +258,10 @@ pub struct MakeArgs {
     /// A comment stored in the torrent.
     #[arg(long, value_name = "TEXT")]
     pub comment: Option<String>,
+    /// A BEP 19 web seed (an HTTP URL of the file, or of a directory ending in `/`), written as
+    /// `url-list`; repeatable.
+    #[arg(long = "web-seed", value_name = "URL")]
+    pub web_seed: Vec<String>,
 }
 
 /// `btmirror check TORRENT [--dir DIR]`.

@@ -312,7 +312,17 @@ impl Follow<'_> {
                 info!("seeding until interrupted (SIGINT/SIGTERM)");
             }
             TorrentState::Downloading => {
-                if let (Some(e), false, 0) = (&s.tracker_error, self.ever_connected, s.downloaded) {
+                // Web seeds that may still answer (not dropped or banned) are a source too.
+                let web_seed_left = s
+                    .web_seeds
+                    .iter()
+                    .any(|w| !matches!(w.state, "dropped" | "banned"));
+                if let (Some(e), false, 0, false) = (
+                    &s.tracker_error,
+                    self.ever_connected,
+                    s.downloaded,
+                    web_seed_left,
+                ) {
                     return Some(Err(anyhow::anyhow!(
                         "tracker unreachable and no peers: {e}"
                     )));

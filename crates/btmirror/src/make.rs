@@ -43,6 +43,7 @@ pub async fn run(args: MakeArgs, shutdown: CancellationToken) -> anyhow::Result<
         piece_length: args.piece_size,
         private: args.private,
         comment: args.comment,
+        web_seeds: args.web_seed,
     };
 
     let bar = crate::progress_bar(0, true);

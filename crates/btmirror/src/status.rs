@@ -60,6 +60,7 @@ pub fn format_table(report: &StatusReport) -> String {
         } else if let Some(err) = &t.tracker_error {
             let _ = writeln!(out, "    tracker: {}", one_line(err));
         }
+        web_seed_lines(&mut out, t);
     }
     let totals = &report.totals;
     let _ = writeln!(
@@ -81,6 +82,35 @@ pub fn format_table(report: &StatusReport) -> String {
     );
     format_feeds(&mut out, &report.feeds);
     out
+}
+
+/// At most this many web seed lines under a torrent (Arch's torrents list 406).
+const WEB_SEED_LINES: usize = 5;
+
+/// The web seeds in use or failing (not the idle ones), one line each, with the reason.
+fn web_seed_lines(out: &mut String, t: &daemon::control::protocol::TorrentStatus) {
+    let shown: Vec<_> = t.web_seeds.iter().filter(|w| w.state != "idle").collect();
+    for w in shown.iter().take(WEB_SEED_LINES) {
+        let _ = write!(
+            out,
+            "    web seed {}: {}, {} at {}",
+            w.url,
+            w.state,
+            units::format_bytes(w.downloaded),
+            units::format_rate(w.download_rate)
+        );
+        if let Some(err) = &w.error {
+            let _ = write!(out, " ({})", one_line(err));
+        }
+        out.push('\n');
+    }
+    if shown.len() > WEB_SEED_LINES {
+        let _ = writeln!(
+            out,
+            "    ... {} more web seeds",
+            shown.len() - WEB_SEED_LINES
+        );
+    }
 }
 
 /// One line per feed: its URL, files held, last success and next fetch; its error below.

@@ -22,6 +22,7 @@ pub fn sample() -> StatusReport {
             lifetime_uploaded: 1400 * 1024 * 1024,
             lifetime_downloaded: 0,
             tracker_error: None,
+            web_seeds: Vec::new(),
         },
         TorrentStatus {
             name: "snapshot-2026.tar".into(),
@@ -42,6 +43,7 @@ pub fn sample() -> StatusReport {
             tracker_error: Some(
                 "every tracker failed: http://t.example/announce: timed out".into(),
             ),
+            web_seeds: Vec::new(),
         },
         TorrentStatus {
             name: "broken.torrent".into(),

@@ -182,7 +182,7 @@ type TorrentMetric = (
 );
 
 /// The per-torrent metrics, in output order.
-const TORRENT_METRICS: [TorrentMetric; 10] = [
+const TORRENT_METRICS: [TorrentMetric; 13] = [
     (
         "btmirror_torrent_uploaded_bytes_total",
         "counter",
@@ -236,6 +236,24 @@ const TORRENT_METRICS: [TorrentMetric; 10] = [
         "gauge",
         "1 while the torrent is stopped by an error, else 0.",
         |t| Value::Int(u64::from(t.state == "error" || t.error.is_some())),
+    ),
+    (
+        "btmirror_torrent_web_seeds_active",
+        "gauge",
+        "Web seeds fetching for the torrent now.",
+        |t| Value::Int(t.web_seeds.iter().filter(|w| w.state == "active").count() as u64),
+    ),
+    (
+        "btmirror_torrent_web_seeds_failing",
+        "gauge",
+        "Web seeds backed off, dropped (404/410) or banned (bad pieces).",
+        |t| Value::Int(t.web_seeds.iter().filter(|w| w.failing()).count() as u64),
+    ),
+    (
+        "btmirror_torrent_web_seed_downloaded_bytes_total",
+        "counter",
+        "Bytes received from web seeds this session.",
+        |t| Value::Int(t.web_seeds.iter().map(|w| w.downloaded).sum()),
     ),
     (
         "btmirror_torrent_tracker_error",

@@ -67,6 +67,14 @@ pub struct SessionConfig {
     pub peer_upload_buffer: usize,
     /// Bytes the read caches and upload queues of the whole process may hold together.
     pub upload_memory: usize,
+    /// Download from the web seeds (BEP 19 `url-list`, BEP 17 `httpseeds`) of torrents.
+    pub web_seeds: bool,
+    /// Web seeds one torrent fetches from at once.
+    pub max_web_seeds_per_torrent: usize,
+    /// Web seed requests across all torrents at once.
+    pub max_web_seed_requests: usize,
+    /// A web seed request with no data for this long fails (and the web seed backs off).
+    pub web_seed_timeout: Duration,
     /// A download with fewer connected peers than [`STARVING_PEERS`](crate::STARVING_PEERS)
     /// asks its trackers again after this long, then after twice as long, and so on (never
     /// below the tracker's `min interval`, never beyond its `interval`).
@@ -101,6 +109,10 @@ impl Default for SessionConfig {
             max_half_open_per_ip: 8,
             peer_upload_buffer: 1 << 20,
             upload_memory: 256 << 20,
+            web_seeds: true,
+            max_web_seeds_per_torrent: 4,
+            max_web_seed_requests: 32,
+            web_seed_timeout: Duration::from_secs(30),
             starving_reannounce: Duration::from_secs(60),
         }
     }
@@ -118,6 +130,9 @@ pub struct AddOptions {
     /// Limits this torrent's data check together with the other torrents sharing the semaphore
     /// (the daemon uses one per file system); `None` uses the session's `check_concurrency`.
     pub check_limit: Option<Arc<Semaphore>>,
+    /// Web seeds of the operator's own, used besides the torrent's `url-list` (base URLs: a
+    /// URL ending in `/` gets the torrent's name appended).
+    pub extra_web_seeds: Vec<String>,
 }
 
 /// What torrents share, handed to each torrent task.
@@ -141,6 +156,10 @@ pub(crate) struct SessionCtx {
     pub read_cache: Arc<ReadCache>,
     pub up: Arc<RateLimiter>,
     pub down: Arc<RateLimiter>,
+    /// The HTTP client of the web seeds (pooled, keep-alive).
+    pub web_http: reqwest::Client,
+    /// Web seed requests across all torrents (`max_web_seed_requests`).
+    pub web_seed_limit: Arc<Semaphore>,
     pub cfg: SessionConfig,
     /// When each distinct error message was last logged as a warning (see `first_report`).
     pub reported: Mutex<HashMap<String, std::time::Instant>>,

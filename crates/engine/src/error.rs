@@ -20,6 +20,9 @@ pub enum SessionError {
     /// The tracker client could not be set up.
     #[error("tracker client")]
     Tracker(#[from] tracker::Error),
+    /// The HTTP client of the web seeds could not be set up.
+    #[error("web seed HTTP client")]
+    WebSeedClient(#[source] reqwest::Error),
 }
 
 /// A torrent was not added.
@@ -157,4 +160,53 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         src = cause.source();
     }
     s
+}
+
+/// Why one request to a web seed failed. It only ever concerns that web seed: the pieces it
+/// was fetching go back to the picker.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebSeedError {
+    /// Connecting, sending or receiving failed (refused, reset, TLS, too many redirects).
+    #[error("HTTP request failed")]
+    Http(#[source] reqwest::Error),
+    /// 404 or 410: the file is not there (the web seed is dropped for this torrent).
+    #[error("HTTP {0}: the file is not there")]
+    Gone(u16),
+    /// 429 or 5xx: try again later (after `Retry-After` when the server said).
+    #[error("HTTP {status}: server unavailable")]
+    Unavailable {
+        /// The status code.
+        status: u16,
+        /// What `Retry-After` asked for.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// Any other unexpected status.
+    #[error("unexpected HTTP status {0}")]
+    Status(u16),
+    /// A whole file (200) came back for a range request.
+    #[error("the server ignores range requests")]
+    NoRanges,
+    /// `Content-Range` does not match the range asked for.
+    #[error("Content-Range {got:?} does not match the request ({asked})")]
+    ContentRange {
+        /// The `Range` header sent.
+        asked: String,
+        /// The `Content-Range` received (cut short).
+        got: String,
+    },
+    /// The body (or its announced length) is longer or shorter than asked.
+    #[error("body of {got} bytes where {asked} were asked for")]
+    BodyLength {
+        /// Bytes asked for.
+        asked: u64,
+        /// Bytes announced or received.
+        got: u64,
+    },
+    /// No data arrived for too long.
+    #[error("no data for {0:?}")]
+    Stalled(std::time::Duration),
+    /// The torrent maps no file onto the asked range (a bug, not the server's fault).
+    #[error("no URL for file {0}")]
+    NoUrl(usize),
 }

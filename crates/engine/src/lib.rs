@@ -32,12 +32,13 @@ mod session;
 mod spawn;
 mod stats;
 mod torrent;
+mod webseed;
 
 pub use ctx::{AddOptions, SessionConfig};
 pub use error::{AddError, SessionError, error_chain};
 pub use magnet::{FetchError, FetchProgress, MetadataFetch};
 pub use session::Session;
-pub use stats::{TorrentState, TorrentStats};
+pub use stats::{TorrentState, TorrentStats, WebSeedStats};
 pub use torrent::{ResumeSnapshot, TorrentHandle};
 
 /// Identifies a peer connection within a torrent (the torrent task hands out the keys; the
@@ -50,3 +51,33 @@ pub const STARVING_PEERS: usize = 5;
 
 /// The client name in peer ids, extension handshakes and the HTTP user agent.
 pub const CLIENT_NAME: &str = concat!("btmirror/", env!("CARGO_PKG_VERSION"));
+
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Checks a web seed's answer to a range request (`offset`, `len`, `file_len`) with the
+    /// given status and header values, as the fetch loop does. Never panics.
+    pub fn web_seed_answer(
+        ask: (u64, u64, u64),
+        status: u16,
+        content_range: &str,
+        content_length: Option<u64>,
+        retry_after: &str,
+    ) -> bool {
+        let (offset, len, file_len) = ask;
+        let ask = crate::webseed::response::RangeAsk {
+            offset,
+            len: len.max(1),
+            file_len,
+        };
+        let _ = crate::webseed::response::parse_retry_after(retry_after);
+        crate::webseed::response::check(
+            &ask,
+            status,
+            Some(content_range),
+            content_length,
+            Some(retry_after),
+        )
+        .is_ok()
+    }
+}

@@ -528,3 +528,6 @@ pub fn block_request(index: u32, b: u32, piece_len: u32) -> BlockRequest {
 
 #[cfg(test)]
 mod tests;
+mod web;
+
+pub use web::WebPick;

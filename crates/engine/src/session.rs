@@ -88,6 +88,8 @@ impl Session {
             read_limit: Arc::new(Semaphore::new(cfg.max_disk_reads.max(1))),
             up: Arc::new(RateLimiter::new(cfg.max_upload_rate)),
             down: Arc::new(RateLimiter::new(cfg.max_download_rate)),
+            web_http: web_client()?,
+            web_seed_limit: Arc::new(Semaphore::new(cfg.max_web_seed_requests.max(1))),
             reported: Mutex::new(HashMap::new()),
             cfg,
         });
@@ -303,6 +305,31 @@ fn new_peer_id() -> PeerId {
     }
     id[8..].copy_from_slice(&rnd);
     PeerId(id)
+}
+
+/// The web seeds' HTTP client: rustls (the tracker client installed the provider), no
+/// compression, a few redirects, idle connections kept for the next range request.
+fn web_client() -> Result<reqwest::Client, SessionError> {
+    let builder = || {
+        reqwest::Client::builder()
+            .user_agent(crate::CLIENT_NAME)
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+    };
+    match builder().build() {
+        Ok(c) => Ok(c),
+        // No CA certificates: plain-HTTP web seeds still work.
+        Err(_) => {
+            let tls = rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            builder()
+                .use_preconfigured_tls(tls)
+                .build()
+                .map_err(SessionError::WebSeedClient)
+        }
+    }
 }
 
 #[cfg(test)]

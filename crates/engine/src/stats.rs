@@ -62,4 +62,26 @@ pub struct TorrentStats {
     pub tracker_error: Option<String>,
     /// Why the torrent is in the `Error` state.
     pub error: Option<String>,
+    /// Its web seeds (BEP 19), in the torrent's order.
+    pub web_seeds: Vec<WebSeedStats>,
+}
+
+/// One web seed of a torrent.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WebSeedStats {
+    /// The base URL (as in `url-list`).
+    pub url: String,
+    /// `active` (fetching), `idle`, `backoff` (failed, retried later), `dropped` (404/410) or
+    /// `banned` (its pieces failed the hash check).
+    pub state: &'static str,
+    /// Payload bytes received from it in this session.
+    pub downloaded: u64,
+    /// Bytes/s received from it (smoothed).
+    pub download_rate: u64,
+    /// Its pieces that failed the hash check.
+    pub hash_failures: u32,
+    /// While backed off: when it is tried again.
+    pub retry_in: Option<std::time::Duration>,
+    /// Its last failure.
+    pub error: Option<String>,
 }

@@ -5,8 +5,8 @@
 //! [`TorrentShared`] behind short, never-awaited locks.
 
 mod check;
-mod event;
-mod shared;
+pub(crate) mod event;
+pub(crate) mod shared;
 mod swarm;
 mod task;
 pub(crate) mod verify;
@@ -182,6 +182,9 @@ impl Start {
             events_tx,
         ));
         let _ = self.slot.set(shared.clone());
+        let web = crate::webseed::WebSeeds::new(
+            self.meta.url_list.iter().chain(&self.opts.extra_web_seeds),
+        );
         task::TorrentTask::new(task::TaskParts {
             meta: self.meta,
             shared,
@@ -190,6 +193,7 @@ impl Start {
             stats_tx: self.stats_tx,
             cancel: self.cancel,
             tasks: self.tasks,
+            web,
         })
         .run()
         .await;

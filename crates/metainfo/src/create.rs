@@ -36,6 +36,8 @@ pub struct CreateOptions {
     pub private: bool,
     /// `comment` field.
     pub comment: Option<String>,
+    /// BEP 19 web seeds, written as `url-list` when non-empty.
+    pub web_seeds: Vec<String>,
 }
 
 /// The largest piece length picked automatically (16 MiB); larger ones can be asked for.
@@ -359,6 +361,11 @@ fn encode(
                 }
             })
         });
+        if !opts.web_seeds.is_empty() {
+            d.entry(b"url-list", |e| {
+                e.list(|e| opts.web_seeds.iter().for_each(|u| e.bytes(u.as_bytes())))
+            });
+        }
     });
     e.finish()
 }

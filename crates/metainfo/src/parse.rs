@@ -191,9 +191,22 @@ fn announce_list(top: &Dict<'_>, notes: &mut Vec<String>) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// BEP 19 `url-list`: one string or a list of strings (empty strings and non-UTF-8 dropped).
+/// BEP 19 `url-list` (one string or a list of strings), then BEP 17 `httpseeds` used as BEP 19
+/// URLs as Transmission does (the distributions that ship them list plain file URLs); empty
+/// strings, non-UTF-8 and duplicates dropped.
 fn url_list(top: &Dict<'_>) -> Vec<String> {
-    match top.get(b"url-list") {
+    let mut urls = url_strings(top, b"url-list");
+    for u in url_strings(top, b"httpseeds") {
+        if !urls.contains(&u) {
+            urls.push(u);
+        }
+    }
+    urls
+}
+
+/// A string or a list of strings under `key`, as URLs.
+fn url_strings(top: &Dict<'_>, key: &[u8]) -> Vec<String> {
+    match top.get(key) {
         Some(v) if v.as_bytes().is_some() => v.as_bytes().and_then(url).into_iter().collect(),
         Some(v) => v
             .as_list()

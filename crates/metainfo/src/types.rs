@@ -175,7 +175,8 @@ pub struct Metainfo {
     pub announce: Option<String>,
     /// BEP 12 `announce-list` tiers (empty when absent). Trackers that are not valid UTF-8 are dropped.
     pub announce_list: Vec<Vec<String>>,
-    /// BEP 19 `url-list` web seeds (kept for later use).
+    /// Web seeds: BEP 19 `url-list`, then BEP 17 `httpseeds` (used the same way), as written
+    /// (the engine skips what is not an absolute `http(s)` URL).
     pub url_list: Vec<String>,
     /// `comment`, if any.
     pub comment: Option<String>,

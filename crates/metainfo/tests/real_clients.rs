@@ -124,6 +124,7 @@ fn our_torrents_load_in_real_clients_with_the_same_info_hash() {
         piece_length: None,
         private: false,
         comment: Some("btmirror test".into()),
+        web_seeds: Vec::new(),
     };
     for (source, files) in [(&single, 1), (&multi, 4)] {
         let bytes = create_torrent(source, &opts, &|_, _| {}).unwrap();

@@ -62,6 +62,35 @@ fn truncate_and_percent() {
 }
 
 #[test]
+fn table_shows_web_seeds_in_use_or_failing_with_the_reason() {
+    use daemon::control::protocol::WebSeedStatus;
+    let mut r = sample();
+    let ws = |url: &str, state: &str, error: Option<&str>| WebSeedStatus {
+        url: url.into(),
+        state: state.into(),
+        downloaded: 1 << 20,
+        error: error.map(Into::into),
+        ..WebSeedStatus::default()
+    };
+    r.torrents[1].web_seeds = vec![
+        ws("http://a/", "active", None),
+        ws("http://b/", "idle", None),
+        ws(
+            "http://c/",
+            "banned",
+            Some("3 pieces failed the hash check"),
+        ),
+    ];
+    let t = format_table(&r);
+    assert!(t.contains("web seed http://a/: active, 1.0 MiB"), "{t}");
+    assert!(!t.contains("http://b/"), "idle ones are left out:\n{t}");
+    assert!(
+        t.contains("web seed http://c/: banned, 1.0 MiB at 0 B/s (3 pieces failed the hash check)"),
+        "{t}"
+    );
+}
+
+#[test]
 fn one_torrent_is_singular() {
     // Issue 15, "Smaller": no "1 torrents".
     let report = StatusReport {

@@ -126,6 +126,49 @@ pub struct TorrentStatus {
     /// Why the last announce failed (every tracker), else `null`; the torrent keeps trying.
     #[serde(default)]
     pub tracker_error: Option<String>,
+    /// Its web seeds (BEP 19): in use, idle, backed off, dropped or banned, with the reason.
+    #[serde(default)]
+    pub web_seeds: Vec<WebSeedStatus>,
+}
+
+/// One web seed of a torrent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebSeedStatus {
+    /// The base URL.
+    pub url: String,
+    /// `active`, `idle`, `backoff`, `dropped` (404/410) or `banned` (bad pieces).
+    pub state: String,
+    /// Bytes received from it this session.
+    pub downloaded: u64,
+    /// Current rate from it in bytes per second.
+    pub download_rate: u64,
+    /// Its pieces that failed the hash check.
+    pub hash_failures: u32,
+    /// While backed off: seconds until it is tried again, else `null`.
+    pub retry_in: Option<u64>,
+    /// Its last failure, else `null`.
+    pub error: Option<String>,
+}
+
+impl WebSeedStatus {
+    /// True when it is dropped, banned or backed off.
+    pub fn failing(&self) -> bool {
+        matches!(self.state.as_str(), "dropped" | "banned" | "backoff")
+    }
+}
+
+impl From<&engine::WebSeedStats> for WebSeedStatus {
+    fn from(w: &engine::WebSeedStats) -> Self {
+        Self {
+            url: w.url.clone(),
+            state: w.state.to_owned(),
+            downloaded: w.downloaded,
+            download_rate: w.download_rate,
+            hash_failures: w.hash_failures,
+            retry_in: w.retry_in.map(|d| d.as_secs()),
+            error: w.error.clone(),
+        }
+    }
 }
 
 /// Sums over all torrents.
@@ -188,6 +231,7 @@ impl TorrentStatus {
             lifetime_uploaded: lifetime.0.saturating_add(s.uploaded),
             lifetime_downloaded: lifetime.1.saturating_add(s.downloaded),
             tracker_error: s.tracker_error,
+            web_seeds: s.web_seeds.iter().map(WebSeedStatus::from).collect(),
         }
     }
 

@@ -105,6 +105,18 @@ pub struct Config {
     pub log_file: Option<PathBuf>,
     /// Serve Prometheus metrics at `http://ADDR:PORT/metrics`.
     pub metrics: Option<SocketAddr>,
+    /// Download from the torrents' web seeds (BEP 19 `url-list`, BEP 17 `httpseeds`).
+    pub web_seeds: Option<bool>,
+    /// Web seeds of the operator's own, used as `url-list` entries of every torrent (a URL
+    /// ending in `/` gets the torrent's name appended).
+    #[serde(default)]
+    pub web_seeds_extra: Vec<String>,
+    /// Web seeds one torrent fetches from at once.
+    #[serde(default, deserialize_with = "positive")]
+    pub max_web_seeds_per_torrent: Option<usize>,
+    /// Web seed requests across all torrents at once.
+    #[serde(default, deserialize_with = "positive")]
+    pub max_web_seed_requests: Option<usize>,
     /// `[[feed]]` tables: feeds of `.torrent` files kept in step with a watch dir.
     #[serde(default)]
     pub feed: Vec<feed::FeedConfig>,
@@ -252,6 +264,14 @@ pub struct Settings {
     pub log_file: Option<PathBuf>,
     /// Where the Prometheus metrics are served, if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Whether web seeds are used.
+    pub web_seeds: bool,
+    /// The operator's own web seeds, for every torrent.
+    pub web_seeds_extra: Vec<String>,
+    /// Web seeds one torrent fetches from at once.
+    pub max_web_seeds_per_torrent: usize,
+    /// Web seed requests across all torrents at once.
+    pub max_web_seed_requests: usize,
     /// The feeds, each writing into one of `watch`.
     pub feeds: Vec<feed::FeedConfig>,
 }
@@ -339,6 +359,14 @@ pub fn resolve(
             .map(absolute)
             .or_else(|| cfg.log_file.clone()),
         metrics: args.metrics.or(cfg.metrics),
+        web_seeds: cfg.web_seeds.unwrap_or(engine.web_seeds),
+        web_seeds_extra: cfg.web_seeds_extra.clone(),
+        max_web_seeds_per_torrent: cfg
+            .max_web_seeds_per_torrent
+            .unwrap_or(engine.max_web_seeds_per_torrent),
+        max_web_seed_requests: cfg
+            .max_web_seed_requests
+            .unwrap_or(engine.max_web_seed_requests),
         feeds,
     })
 }
@@ -384,6 +412,9 @@ impl Settings {
             max_upload_rate: self.max_upload_rate,
             max_download_rate: self.max_download_rate,
             max_open_files: self.max_open_files,
+            web_seeds: self.web_seeds,
+            max_web_seeds_per_torrent: self.max_web_seeds_per_torrent,
+            max_web_seed_requests: self.max_web_seed_requests,
             // Per-file-system limits come with each torrent (see `AddOptions::check_limit`).
             check_concurrency: usize::MAX >> 4,
             ..engine::SessionConfig::default()
@@ -415,6 +446,9 @@ impl Settings {
             max_open_files => "max_open_files",
             log_file => "log_file",
             metrics => "metrics",
+            web_seeds => "web_seeds",
+            max_web_seeds_per_torrent => "max_web_seeds_per_torrent",
+            max_web_seed_requests => "max_web_seed_requests",
         }
         (next, restart)
     }

@@ -50,6 +50,8 @@ pub struct AddPolicy {
     pub download_rate: u64,
     /// Data checks at once per file system.
     pub check_concurrency: usize,
+    /// The operator's own web seeds, for every torrent.
+    pub web_seeds_extra: Vec<String>,
 }
 
 /// A running torrent and what the daemon keeps about it.
@@ -347,6 +349,7 @@ impl Registry {
             max_upload_rate: policy.upload_rate,
             max_download_rate: policy.download_rate,
             check_limit,
+            extra_web_seeds: policy.web_seeds_extra.clone(),
         };
         start(e, path, stamp, prepared, opts, session, now);
         stop.map(|running| self.stopping_now(running, path, "replaced"))

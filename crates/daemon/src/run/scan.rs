@@ -165,6 +165,7 @@ impl Daemon {
             upload_rate: self.settings.torrent_upload_rate,
             download_rate: self.settings.torrent_download_rate,
             check_concurrency: self.settings.check_concurrency,
+            web_seeds_extra: self.settings.web_seeds_extra.clone(),
         }
     }
 

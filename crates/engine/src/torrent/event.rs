@@ -10,7 +10,7 @@ use wire::BlockRequest;
 
 use crate::PeerKey;
 use crate::addr_limit::ConnPermit;
-use crate::error::{PeerError, TorrentError};
+use crate::error::{PeerError, TorrentError, WebSeedError};
 
 /// What peer tasks, connection attempts and verify jobs tell the torrent task.
 #[derive(Debug)]
@@ -47,6 +47,11 @@ pub(crate) enum Event {
     Pex(Vec<SocketAddr>),
     /// The fsync after the download completed is done.
     Synced(Result<(), TorrentError>),
+    /// A web seed stopped fetching: nothing left for it, or a failure.
+    WebSeedDone {
+        key: PeerKey,
+        result: Result<(), WebSeedError>,
+    },
 }
 
 /// A connection whose handshake completed.

@@ -29,6 +29,7 @@ use crate::error::{PeerError, TorrentError, error_chain};
 use crate::peer::{PeerCommand, PeerCounters};
 use crate::spawn::spawn_in;
 use crate::stats::{TorrentState, TorrentStats};
+use crate::webseed::WebSeeds;
 
 /// Dialing a peer and exchanging handshakes may take this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,6 +80,8 @@ pub(crate) struct TaskParts {
     pub cancel: CancellationToken,
     /// The session's task tree, for the announcer.
     pub tasks: TaskTracker,
+    /// The torrent's web seeds.
+    pub web: WebSeeds,
 }
 
 pub(crate) struct TorrentTask {
@@ -108,6 +111,7 @@ pub(crate) struct TorrentTask {
     tracker_error: Option<watch::Receiver<Option<String>>>,
     next_pex: Instant,
     next_rechoke: Instant,
+    web: WebSeeds,
 }
 
 impl TorrentTask {
@@ -120,6 +124,7 @@ impl TorrentTask {
             stats_tx,
             cancel,
             tasks,
+            web,
         } = parts;
         let complete = shared.picker().is_complete();
         if complete {
@@ -155,6 +160,7 @@ impl TorrentTask {
             tracker_error: None,
             next_pex: Instant::now() + Duration::from_secs(1),
             next_rechoke: Instant::now() + RECHOKE_INTERVAL,
+            web,
         }
     }
 
@@ -171,6 +177,7 @@ impl TorrentTask {
             peers_tx,
         );
         self.tracker_error = Some(announcer.error.clone());
+        self.tick_web_seeds();
         self.publish();
         // A busy torrent ticks every second; an idle one (seeding, nobody connected) only every
         // IDLE_TICK, so thousands of idle torrents cost next to no CPU.
@@ -287,6 +294,7 @@ impl TorrentTask {
             // daemon does after a while) checks the data again and downloads what is missing.
             Event::ReadFailed(e) => self.fail(&e),
             Event::Synced(result) => self.on_synced(result),
+            Event::WebSeedDone { key, result } => self.web.on_done(key, result, Instant::now()),
         }
     }
 
@@ -359,6 +367,7 @@ impl TorrentTask {
             }
             Ok(false) => {
                 self.hash_failures += 1;
+                self.web.strike(index, contributors);
                 for key in self.swarm.strike(index, contributors) {
                     if let Some(p) = self.swarm.get(key) {
                         p.link
@@ -425,7 +434,7 @@ impl TorrentTask {
 
     /// Nothing to do until something happens: no peers, no connection attempts, no traffic.
     fn is_idle(&self) -> bool {
-        self.swarm.is_quiet() && self.rates.is_zero()
+        self.swarm.is_quiet() && self.rates.is_zero() && !self.web.is_busy()
     }
 
     fn on_tick(&mut self) {
@@ -444,6 +453,15 @@ impl TorrentTask {
         }
         self.swarm.retry_due(now);
         self.connect_some();
+        self.tick_web_seeds();
+    }
+
+    /// Web seed rates; while downloading, web seeds started up to the caps.
+    fn tick_web_seeds(&mut self) {
+        let downloading = self.state == TorrentState::Downloading && !self.syncing;
+        let (shared, tasks, cancel) = (&self.shared, &self.peer_tasks, &self.peers_cancel);
+        self.web
+            .tick(Instant::now(), downloading, shared, tasks, cancel);
     }
 
     /// BEP 11: tells every `ut_pex` peer what changed among our peers since the last time.

@@ -37,6 +37,7 @@ fn single_file_round_trips_with_correct_pieces() {
         private: true,
         comment: Some("hi".into()),
         extra_trackers: vec!["udp://127.0.0.1:6970".into()],
+        web_seeds: vec!["http://127.0.0.1/a/".into(), "http://127.0.0.1/b".into()],
         ..opts()
     };
     let bytes = create_torrent(&file, &o, &|done, total| {
@@ -50,6 +51,7 @@ fn single_file_round_trips_with_correct_pieces() {
     assert_eq!(m.info.total_length, 100_000);
     assert_eq!(m.info.pieces, expected_pieces(&content, 16 * 1024));
     assert_eq!(m.comment.as_deref(), Some("hi"));
+    assert_eq!(m.url_list, ["http://127.0.0.1/a/", "http://127.0.0.1/b"]);
     assert_eq!(
         m.created_by.as_deref(),
         Some(concat!("btmirror ", env!("CARGO_PKG_VERSION")))

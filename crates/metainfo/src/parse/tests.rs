@@ -402,6 +402,9 @@ fn announce_list_tiers() {
     assert_eq!((m.created_by, m.creation_date), (None, None));
     assert_eq!(m.url_list, ["w:x"]);
     assert_eq!(with(b"8:url-listl3:w:y2:\xffxe").unwrap().url_list, ["w:y"]);
+    // BEP 17 `httpseeds` join them, without duplicates.
+    let m = with(b"9:httpseedsl3:w:y3:w:ze8:url-listl3:w:ye").unwrap();
+    assert_eq!(m.url_list, ["w:y", "w:z"]);
 }
 
 #[test]

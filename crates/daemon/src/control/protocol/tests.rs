@@ -40,6 +40,7 @@ fn json_has_the_design_keys() {
         "lifetime_uploaded",
         "lifetime_downloaded",
         "tracker_error",
+        "web_seeds",
     ];
     for t in v["torrents"].as_array().unwrap() {
         assert_eq!(keys(t), sorted(&torrent_keys));

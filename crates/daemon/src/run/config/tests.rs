@@ -37,6 +37,10 @@ check_concurrency = 2
 max_open_files = 64
 log_file = "log/btmirror.log"
 metrics = "127.0.0.1:9100"
+web_seeds = false
+web_seeds_extra = ["https://mirror.example.org/pub/iso/"]
+max_web_seeds_per_torrent = 2
+max_web_seed_requests = 8
 "#;
 
 #[test]
@@ -64,6 +68,17 @@ fn every_key_parses() {
     assert_eq!(s.check_concurrency, 2);
     assert_eq!(s.torrent_upload_rate, 100 << 10);
     assert_eq!(s.metrics, Some("127.0.0.1:9100".parse().unwrap()));
+    assert!(!s.web_seeds);
+    assert_eq!(s.web_seeds_extra, ["https://mirror.example.org/pub/iso/"]);
+    let engine = s.session_config();
+    assert!(!engine.web_seeds);
+    assert_eq!(
+        (
+            engine.max_web_seeds_per_torrent,
+            engine.max_web_seed_requests
+        ),
+        (2, 8)
+    );
 }
 
 #[test]

@@ -99,6 +99,7 @@ impl TorrentTask {
             s.hash_failures = self.hash_failures;
             s.tracker_error = tracker_error.clone();
             s.error = self.error.clone();
+            s.web_seeds = self.web.stats(tokio::time::Instant::now());
             *s != before
         });
     }
