@@ -128,8 +128,10 @@ pub async fn real_udp_announce(
 ) -> Result<tracker::AnnounceResponse, tracker::Error> {
     let client = tracker::Client::new("btmirror-test")
         .unwrap()
+        // Patient as a real client (BEP 15 retries for minutes; here 1+2+4+8+16+32 s): under a
+        // flood of a million datagrams the kernel drops some of ours before the server sees them.
         .with_udp_timeout(Duration::from_secs(1))
-        .with_udp_tries(3);
+        .with_udp_tries(6);
     let req = AnnounceRequest {
         info_hash,
         peer_id: PeerId(*b"-BM0100-realclient01"),
