@@ -29,7 +29,7 @@ mod btmirror;
 mod clients;
 mod corrupt_peer;
 mod http;
-mod nginx;
+pub mod nginx;
 mod process;
 mod swarm;
 mod torrent;

@@ -21,6 +21,15 @@ pub struct Nginx {
     conf_dir: std::path::PathBuf,
 }
 
+/// True when nginx is installed; prints why a test is skipped otherwise.
+pub fn available() -> bool {
+    if Path::new(NGINX).exists() {
+        return true;
+    }
+    eprintln!("SKIPPED: {NGINX} is missing (apt-get install nginx-light)");
+    false
+}
+
 fn config(conf_dir: &Path, root: &Path, port: u16) -> String {
     let d = conf_dir.display();
     format!(

@@ -6,8 +6,6 @@
 
 #[path = "webseed/hostile.rs"]
 mod hostile;
-#[path = "webseed/nginx.rs"]
-mod nginx;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +16,7 @@ use metainfo::{CreateOptions, Metainfo};
 use tokio_util::sync::CancellationToken;
 
 use self::hostile::Misbehaviour;
-use self::nginx::Nginx;
+use btmirror_e2e::nginx::{self, Nginx};
 
 fn random(len: usize, seed: u64) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);
