@@ -307,7 +307,7 @@ fn new_peer_id() -> PeerId {
     PeerId(id)
 }
 
-/// The web seeds' HTTP client: rustls (the tracker client installed the provider), no
+/// The web seeds' HTTP client (through [`tracker::http_client`]): no
 /// compression, a few redirects, idle connections kept for the next range request.
 fn web_client() -> Result<reqwest::Client, SessionError> {
     let builder = || {
@@ -317,19 +317,7 @@ fn web_client() -> Result<reqwest::Client, SessionError> {
             .redirect(reqwest::redirect::Policy::limited(5))
             .pool_idle_timeout(Duration::from_secs(60))
     };
-    match builder().build() {
-        Ok(c) => Ok(c),
-        // No CA certificates: plain-HTTP web seeds still work.
-        Err(_) => {
-            let tls = rustls::ClientConfig::builder()
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-            builder()
-                .use_preconfigured_tls(tls)
-                .build()
-                .map_err(SessionError::WebSeedClient)
-        }
-    }
+    tracker::http_client(builder, None).map_err(SessionError::WebSeedClient)
 }
 
 #[cfg(test)]

@@ -178,13 +178,35 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// Builds the HTTP client `builder` describes, with rustls' ring provider as the process
+/// default. On a system without usable CA certificates it goes on without trusted roots, so
+/// plain `http://` still works and `https://` fails saying why; `warning` (what will fail) is
+/// then logged once.
+pub fn http_client(
+    builder: impl Fn() -> reqwest::ClientBuilder,
+    warning: Option<&str>,
+) -> Result<reqwest::Client, reqwest::Error> {
+    // Fails only when a provider is already installed, which is what we want anyway.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match builder().build() {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            if let Some(w) = warning {
+                tracing::warn!(error = %e, "no usable CA certificates: {w}");
+            }
+            let tls = rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            builder().use_preconfigured_tls(tls).build()
+        }
+    }
+}
+
 impl Client {
     /// A client sending `user_agent` on HTTP requests, with the default timeouts (HTTP 15 s; UDP
     /// 15 s then 30 s then 60 s). Installs rustls' ring crypto provider as the process default if
     /// none is installed yet.
     pub fn new(user_agent: &str) -> Result<Self, Error> {
-        // Fails only when a provider is already installed, which is what we want anyway.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let builder = || {
             reqwest::Client::builder()
                 .user_agent(user_agent)
@@ -195,21 +217,8 @@ impl Client {
                 // announce, the `stopped` one included.
                 .pool_max_idle_per_host(0)
         };
-        let http = match builder().build() {
-            Ok(c) => c,
-            // No CA certificates on a minimal system: plain HTTP and UDP trackers must still
-            // work, so go on without trusted roots (https announces then fail, saying why).
-            Err(e) => {
-                tracing::warn!(error = %e, "no usable CA certificates: https trackers will fail");
-                let tls = rustls::ClientConfig::builder()
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth();
-                builder()
-                    .use_preconfigured_tls(tls)
-                    .build()
-                    .map_err(|e| Error::Setup(Box::new(e)))?
-            }
-        };
+        let http = http_client(builder, Some("https trackers will fail"))
+            .map_err(|e| Error::Setup(Box::new(e)))?;
         Ok(Self {
             http,
             http_timeout: HTTP_TIMEOUT,

@@ -8,4 +8,5 @@ pub mod client;
 pub mod wire;
 pub use client::{
     AnnounceRequest, AnnounceResponse, Backoff, Client, Error, Event, ScrapeStats, Tiers,
+    http_client,
 };
