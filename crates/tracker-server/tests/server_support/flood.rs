@@ -11,8 +11,10 @@ use tokio::net::UdpSocket;
 use tracker::wire::udp;
 use tracker::{AnnounceRequest, Event};
 
-/// Datagrams in flight per socket.
-const WINDOW: usize = 64;
+/// Datagrams in flight per socket. Four sockets keep 64 in flight: about 80 KiB of the
+/// server's receive buffer (Linux's default is 208 KiB), so the flood is as fast as the server
+/// answers without the kernel dropping the real client's datagrams for want of room.
+const WINDOW: usize = 16;
 /// A socket gets a fresh connection id after this many announces (ids live two minutes).
 const RECONNECT_EVERY: usize = 20_000;
 
@@ -120,18 +122,43 @@ pub fn rss_kib() -> u64 {
         .unwrap()
 }
 
+/// Announces as a real client again and again while `attack` runs: `Ok` at the first answer,
+/// the last error when the attack ended before any answer.
+pub async fn served_during<T>(
+    attack: &tokio::task::JoinHandle<T>,
+    server: SocketAddr,
+    info_hash: InfoHash,
+    port: u16,
+) -> Result<tracker::AnnounceResponse, tracker::Error> {
+    loop {
+        let r = real_udp_announce_tries(server, info_hash, port, 2).await;
+        if r.is_ok() || attack.is_finished() {
+            return r;
+        }
+    }
+}
+
 /// A real client (ours) on 127.0.0.1 announcing `info_hash` over UDP: the answer or the error.
 pub async fn real_udp_announce(
     server: SocketAddr,
     info_hash: InfoHash,
     port: u16,
 ) -> Result<tracker::AnnounceResponse, tracker::Error> {
+    real_udp_announce_tries(server, info_hash, port, 6).await
+}
+
+async fn real_udp_announce_tries(
+    server: SocketAddr,
+    info_hash: InfoHash,
+    port: u16,
+    tries: u32,
+) -> Result<tracker::AnnounceResponse, tracker::Error> {
     let client = tracker::Client::new("btmirror-test")
         .unwrap()
         // Patient as a real client (BEP 15 retries for minutes; here 1+2+4+8+16+32 s): under a
         // flood of a million datagrams the kernel drops some of ours before the server sees them.
         .with_udp_timeout(Duration::from_secs(1))
-        .with_udp_tries(6);
+        .with_udp_tries(tries);
     let req = AnnounceRequest {
         info_hash,
         peer_id: PeerId(*b"-BM0100-realclient01"),
