@@ -280,9 +280,9 @@ impl Follow<'_> {
         }
     }
 
-    /// Interrupted: fine when seeding or seeding was wanted, else how far it got.
+    /// Interrupted: fine once the data is complete (seeding), else an error saying how far it got.
     fn interrupted(&self, s: &TorrentStats) -> anyhow::Result<()> {
-        if self.no_seed && s.state != TorrentState::Seeding {
+        if s.state != TorrentState::Seeding {
             bail!(
                 "interrupted at {:.1}% ({} of {})",
                 s.progress * 100.0,

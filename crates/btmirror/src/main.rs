@@ -102,26 +102,40 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// First SIGINT/SIGTERM cancels `shutdown` (commands wind down cleanly); a second one exits 1 at once.
+/// Signals this soon after the first are the same request: supervisors such as GNU `timeout`
+/// signal the process and then its process group, so one stop arrives twice.
+const SAME_REQUEST: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// First SIGINT/SIGTERM cancels `shutdown` (commands wind down cleanly); one more, later than
+/// [`SAME_REQUEST`] after it (a person pressing Ctrl-C again), exits 1 at once.
 fn spawn_signal_handler(shutdown: CancellationToken) -> anyhow::Result<()> {
     use anyhow::Context as _;
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     tokio::spawn(async move {
-        let mut first = true;
+        let mut first: Option<tokio::time::Instant> = None;
         loop {
             let name = tokio::select! {
                 _ = int.recv() => "SIGINT",
                 _ = term.recv() => "SIGTERM",
             };
-            if first {
-                tracing::info!("{name} received, shutting down (again to exit at once)");
-                shutdown.cancel();
-                first = false;
-            } else {
-                errln!("btmirror: error: second {name}, exiting without cleaning up");
-                std::process::exit(i32::from(exit::RUNTIME_FAILURE));
+            match first {
+                None => {
+                    tracing::info!(
+                        "{name} received, shutting down (again to exit at once, after {} s)",
+                        SAME_REQUEST.as_secs()
+                    );
+                    shutdown.cancel();
+                    first = Some(tokio::time::Instant::now());
+                }
+                Some(at) if at.elapsed() < SAME_REQUEST => {
+                    tracing::debug!("{name} again right after the first: the same request");
+                }
+                Some(_) => {
+                    errln!("btmirror: error: second {name}, exiting without cleaning up");
+                    std::process::exit(i32::from(exit::RUNTIME_FAILURE));
+                }
             }
         }
     });

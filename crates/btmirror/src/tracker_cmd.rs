@@ -37,14 +37,15 @@ pub async fn run(args: TrackerArgs, shutdown: CancellationToken) -> anyhow::Resu
             }
         }
     });
-    let stop_token = shutdown.clone();
-    tokio::spawn(async move {
-        stop_token.cancelled().await;
-        notify(&[sd_notify::NotifyState::Stopping]);
-    });
     notify(&[sd_notify::NotifyState::Ready]);
-
-    server.run(shutdown).await.context("running the tracker")
+    // Joined, not spawned: `STOPPING=1` is sent before the command returns (a spawned task may
+    // never run once the runtime is being shut down).
+    let stopping = async {
+        shutdown.cancelled().await;
+        notify(&[sd_notify::NotifyState::Stopping]);
+    };
+    let (served, ()) = tokio::join!(server.run(shutdown.clone()), stopping);
+    served.context("running the tracker")
 }
 
 /// The server settings for the command line; a bad `--allowed-dir` is a usage error.

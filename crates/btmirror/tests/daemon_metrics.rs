@@ -158,6 +158,24 @@ fn upload_counter_rises_with_a_transfer_and_survives_a_restart() {
         "{seen:?} then {lifetime}"
     );
 
+    // Removing the torrent ends its series, not the daemon's counters (issue 15, point 4).
+    std::fs::remove_file(root.join("watch/m.bin.torrent")).unwrap();
+    let gone = daemon.wait_status("the torrent gone", T, |s| all_seeding(s, 0));
+    assert!(
+        gone["totals"]["uploaded"].as_u64() >= Some(full),
+        "status totals went down: {gone}"
+    );
+    let m = wait_metrics(&daemon, port, "the series gone", |m| {
+        uploaded(m, &hash).is_none()
+    });
+    let kept = sample(&m, "btmirror_uploaded_bytes_total", "").unwrap();
+    assert!(
+        kept >= session,
+        "the session counter went from {session} to {kept}"
+    );
+    std::fs::write(root.join("watch/m.bin.torrent"), &torrent).unwrap();
+    daemon.wait_status("the torrent back", T, |s| all_seeding(s, 1));
+
     // An unparseable .torrent is counted as rejected, without a per-torrent series.
     std::fs::write(root.join("watch/junk.torrent"), b"not a torrent").unwrap();
     let m = wait_metrics(&daemon, port, "the rejected file", |m| {
@@ -184,6 +202,14 @@ fn upload_counter_rises_with_a_transfer_and_survives_a_restart() {
         sample(&restarted, "btmirror_uploaded_bytes_total", ""),
         Some(0),
         "{restarted}"
+    );
+    // The daemon's lifetime counter survived the removal and the restart.
+    let life = sample(&restarted, "btmirror_lifetime_uploaded_bytes_total", "").unwrap();
+    assert!(life >= full, "lifetime {life} < {full}: {restarted}");
+    let s = daemon.wait_status("seeding", T, |s| all_seeding(s, 1));
+    assert!(
+        s["totals"]["lifetime_uploaded"].as_u64() >= Some(full),
+        "{s}"
     );
 }
 

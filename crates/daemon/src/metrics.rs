@@ -376,14 +376,26 @@ fn render_totals(out: &mut String, report: &StatusReport) {
         (
             "btmirror_uploaded_bytes_total",
             "counter",
-            "Bytes uploaded since the daemon started, by the torrents watched now.",
+            "Bytes uploaded since the daemon started (torrents removed since included).",
             totals.uploaded,
         ),
         (
             "btmirror_downloaded_bytes_total",
             "counter",
-            "Bytes downloaded since the daemon started, by the torrents watched now.",
+            "Bytes downloaded since the daemon started (torrents removed since included).",
             totals.downloaded,
+        ),
+        (
+            "btmirror_lifetime_uploaded_bytes_total",
+            "counter",
+            "Bytes the daemon uploaded over its whole life (kept in the state directory).",
+            totals.lifetime_uploaded,
+        ),
+        (
+            "btmirror_lifetime_downloaded_bytes_total",
+            "counter",
+            "Bytes the daemon downloaded over its whole life (kept in the state directory).",
+            totals.lifetime_downloaded,
         ),
         (
             "btmirror_upload_rate_bytes",

@@ -30,6 +30,7 @@ mod scan;
 mod startup;
 mod stop;
 mod systemd;
+mod totals;
 mod watch;
 
 use std::future::Future;
@@ -188,6 +189,9 @@ impl Daemon {
             None => None,
         };
         let registry = Arc::new(Mutex::new(Registry::default()));
+        let lifetime = totals::load(&settings.state_dir);
+        lock(&registry).lifetime_before = lifetime;
+        lock(&registry).lifetime_saved = lifetime;
         let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
         lock(&registry).magnets = Some(reconcile::MagnetSink {
             resume_dir: resume_dir.clone(),
@@ -295,7 +299,10 @@ impl Daemon {
                 Some(hash) = self.stopped_rx.recv() => {
                     lock(&self.registry).stopping.remove(&hash);
                 }
-                _ = resume_tick.tick(), if !saving => saving = self.spawn_saves(&save_tx),
+                _ = resume_tick.tick(), if !saving => {
+                    self.spawn_totals_save();
+                    saving = self.spawn_saves(&save_tx);
+                }
                 Some(results) = save_rx.recv() => {
                     saving = false;
                     self.record_saves(results);

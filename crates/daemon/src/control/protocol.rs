@@ -174,18 +174,18 @@ impl From<&engine::WebSeedStats> for WebSeedStatus {
 /// Sums over all torrents.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
-    /// Bytes uploaded this session.
+    /// Bytes uploaded this session (by the daemon: also by torrents removed since it started).
     pub uploaded: u64,
-    /// Bytes downloaded this session.
+    /// Bytes downloaded this session (by the daemon: also by torrents removed since).
     pub downloaded: u64,
     /// Current upload rate in bytes per second.
     pub upload_rate: u64,
     /// Current download rate in bytes per second.
     pub download_rate: u64,
-    /// Bytes uploaded over the whole life of the current torrents.
+    /// Bytes uploaded over the whole life (the daemon's, kept across restarts).
     #[serde(default)]
     pub lifetime_uploaded: u64,
-    /// Bytes downloaded over the whole life of the current torrents.
+    /// Bytes downloaded over the whole life (the daemon's, kept across restarts).
     #[serde(default)]
     pub lifetime_downloaded: u64,
 }

@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use super::prepare::{PrepareError, Prepared, ResumeNote};
 use super::resume::{self, SaveKey};
+use super::totals::Transferred;
 use super::watch::{Listed, Stamp};
 
 mod fetch;
@@ -112,6 +113,12 @@ pub struct Registry {
     check_limits: HashMap<u64, Arc<Semaphore>>,
     /// Where fetched metadata goes and whom to tell (`None`: magnets are not fetched).
     pub magnets: Option<fetch::MagnetSink>,
+    /// This run's bytes of the torrents stopped since it started (totals never go down).
+    pub retired: Transferred,
+    /// The daemon's lifetime bytes before this run (from the state directory).
+    pub lifetime_before: Transferred,
+    /// The lifetime bytes last saved to the state directory.
+    pub lifetime_saved: Transferred,
 }
 
 /// A torrent to stop (announce `stopped`, save its resume data) because its file went away or
@@ -150,6 +157,28 @@ fn quiet_at(stamp: &Stamp, since: Instant, now: Instant, wall: SystemTime) -> In
     match wall.duration_since(stamp.mtime) {
         Ok(age) => by_watch.min(now + QUIET.saturating_sub(age)),
         Err(_) => by_watch,
+    }
+}
+
+/// A running torrent to stop: marked as stopping, and its bytes of this run kept in `retired`
+/// (so that the daemon's totals do not go down when it leaves the registry).
+fn retire(
+    stopping: &mut HashSet<InfoHash>,
+    retired: &mut Transferred,
+    running: Running,
+    path: &Path,
+    why: &'static str,
+) -> Stop {
+    stopping.insert(running.handle.info_hash());
+    let s = running.handle.stats();
+    *retired = retired.plus(Transferred {
+        uploaded: s.uploaded,
+        downloaded: s.downloaded,
+    });
+    Stop {
+        running,
+        why,
+        path: path.to_path_buf(),
     }
 }
 
@@ -196,12 +225,13 @@ impl Registry {
                 continue;
             }
             if let Some(running) = take_running(&mut e.slot) {
-                self.stopping.insert(running.handle.info_hash());
-                plan.stops.push(Stop {
+                plan.stops.push(retire(
+                    &mut self.stopping,
+                    &mut self.retired,
                     running,
-                    why: "restarting after an error",
-                    path: path.clone(),
-                });
+                    path,
+                    "restarting after an error",
+                ));
                 e.read_stamp = None;
                 e.since = now.checked_sub(Duration::from_secs(3600)).unwrap_or(now);
             }
@@ -216,12 +246,8 @@ impl Registry {
             if let Some(e) = self.entries.remove(&path)
                 && let Some(running) = fetch::running_or_stop_fetch(e.slot)
             {
-                self.stopping.insert(running.handle.info_hash());
-                plan.stops.push(Stop {
-                    running,
-                    why: "removed",
-                    path,
-                });
+                plan.stops
+                    .push(self.stopping_now(running, &path, "removed"));
                 any_gone = true;
             }
         }
@@ -367,12 +393,7 @@ impl Registry {
     }
 
     fn stopping_now(&mut self, running: Running, path: &Path, why: &'static str) -> Stop {
-        self.stopping.insert(running.handle.info_hash());
-        Stop {
-            running,
-            why,
-            path: path.to_path_buf(),
-        }
+        retire(&mut self.stopping, &mut self.retired, running, path, why)
     }
 
     /// Running torrents in watch directories that are no longer watched, removed from the

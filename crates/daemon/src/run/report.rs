@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::reconcile::{Registry, Slot};
+use super::totals::Transferred;
 use crate::control::protocol::{StatusReport, TorrentStatus, Totals, state_counts};
 use crate::units::format_rate;
 
@@ -22,12 +23,51 @@ pub fn build(reg: &Registry, listen_port: u16) -> StatusReport {
         })
         .collect();
     StatusReport {
-        totals: Totals::sum(&torrents),
+        totals: totals(reg, &torrents),
         torrents,
         listen_port,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         feeds: Vec::new(),
     }
+}
+
+/// The sums over `torrents` plus the bytes of the torrents stopped during this run; the
+/// lifetime counters are the daemon's (kept across restarts), not the current torrents'.
+fn totals(reg: &Registry, torrents: &[TorrentStatus]) -> Totals {
+    let mut t = Totals::sum(torrents);
+    let run = session_bytes(reg, &t);
+    t.uploaded = run.uploaded;
+    t.downloaded = run.downloaded;
+    let life = reg.lifetime_before.plus(run);
+    t.lifetime_uploaded = life.uploaded;
+    t.lifetime_downloaded = life.downloaded;
+    t
+}
+
+fn session_bytes(reg: &Registry, sum: &Totals) -> Transferred {
+    reg.retired.plus(Transferred {
+        uploaded: sum.uploaded,
+        downloaded: sum.downloaded,
+    })
+}
+
+/// The daemon's lifetime bytes now: before this run, plus this run's (running and stopped
+/// torrents).
+pub fn lifetime(reg: &Registry) -> Transferred {
+    let run = reg
+        .entries
+        .values()
+        .filter_map(|e| match &e.slot {
+            Slot::Running(r) => Some(r.handle.stats()),
+            _ => None,
+        })
+        .fold(reg.retired, |t, s| {
+            t.plus(Transferred {
+                uploaded: s.uploaded,
+                downloaded: s.downloaded,
+            })
+        });
+    reg.lifetime_before.plus(run)
 }
 
 /// A `.magnet` whose metadata is being fetched: state `metadata`, named after its `dn` (else

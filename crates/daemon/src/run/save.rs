@@ -11,6 +11,7 @@ use tracing::{info, info_span, warn};
 
 use super::resume::{self, SaveKey};
 use super::{Daemon, lock};
+use super::{report, totals};
 
 /// Threads saving resume data in parallel (each save ends in `fsync`s).
 const SAVE_THREADS: usize = 8;
@@ -113,6 +114,26 @@ impl Daemon {
         }
     }
 
+    /// Saves the daemon's lifetime traffic counters (on the blocking pool) when they changed
+    /// since the last save.
+    pub(super) fn spawn_totals_save(&self) {
+        let now = {
+            let mut reg = lock(&self.registry);
+            let now = report::lifetime(&reg);
+            if now == reg.lifetime_saved {
+                return;
+            }
+            reg.lifetime_saved = now;
+            now
+        };
+        let state_dir = self.settings.state_dir.clone();
+        self.tasks.spawn_blocking(move || {
+            if let Err(e) = totals::save(&state_dir, now) {
+                warn!(dir = %state_dir.display(), "saving the lifetime traffic counters failed: {e}");
+            }
+        });
+    }
+
     /// The save at exit, within [`FINAL_SAVE_DEADLINE`]; `started` is when stopping began.
     pub(super) async fn final_save(&self, started: Instant) {
         let jobs = self.save_jobs();
@@ -121,6 +142,10 @@ impl Daemon {
             "torrents stopped in {:.1} s, saving resume data of {n}",
             started.elapsed().as_secs_f64()
         );
+        let lifetime = report::lifetime(&lock(&self.registry));
+        if let Err(e) = totals::save(&self.settings.state_dir, lifetime) {
+            warn!("saving the lifetime traffic counters failed: {e}");
+        }
         let saved = tokio::time::timeout(
             FINAL_SAVE_DEADLINE,
             tokio::task::spawn_blocking(move || save_all(jobs)),
