@@ -417,6 +417,7 @@ fn one_torrent_report(
         listen_port: port,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         feeds: Vec::new(),
+        watch_errors: Vec::new(),
     }
 }
 

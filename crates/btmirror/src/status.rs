@@ -81,6 +81,14 @@ pub fn format_table(report: &StatusReport) -> String {
         report.version,
     );
     format_feeds(&mut out, &report.feeds);
+    for w in &report.watch_errors {
+        let what = if w.error == "missing" {
+            "missing; picked up once it is created".to_owned()
+        } else {
+            one_line(&w.error)
+        };
+        let _ = writeln!(out, "watch dir {}: {what}", one_line(&w.dir));
+    }
     out
 }
 

@@ -95,6 +95,19 @@ fn single_file_make_then_check_then_corrupt() {
         ),
         "{err}"
     );
+
+    // A copy cut short (issue 15, point 5): the pieces wholly in what is there are valid.
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("data.bin"))
+        .unwrap();
+    f.set_len(300_000).unwrap();
+    drop(f);
+    let out = btmirror(&["check", "data.bin.torrent"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let report = stdout(&out);
+    // 300,000 bytes hold pieces 0..=17 (18 × 16 KiB = 294,912); piece 6 is the corrupt one.
+    assert!(report.starts_with("17/65 pieces valid (26.2%)"), "{report}");
 }
 
 #[test]

@@ -374,3 +374,65 @@ fn a_torrent_stopped_by_a_full_disk_heals_after_the_cause_is_fixed() {
         sha256_file(&seed_dir.join("full.bin"))
     );
 }
+
+/// Issue 15, point 8: a file given as the watch directory is an error (exit 2).
+#[test]
+fn a_file_as_the_watch_dir_exits_2() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("debian.iso.torrent");
+    std::fs::write(&file, b"d4:infod4:name1:xee").unwrap();
+    let cfg = format!(
+        "watch = [{file:?}]\nstate_dir = {:?}\nport = 0\nbind = \"127.0.0.1\"\n",
+        d.path().join("state")
+    );
+    let mut daemon = Daemon::spawn(d.path(), &cfg);
+    let status = daemon.proc.wait_exit(T);
+    let log = daemon.proc.log();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(log.contains("not a directory"), "{log}");
+}
+
+/// Issue 15, point 8: a missing watch directory shows in `status` and is picked up as soon as
+/// it is created (two levels of it missing), long before the periodic rescan.
+#[test]
+fn a_missing_watch_dir_is_picked_up_once_created() {
+    let d = tempfile::tempdir().unwrap();
+    let tracker = Tracker::start(d.path());
+    let root = d.path().join("m");
+    let watch = root.join("later/watch");
+    let cfg = format!(
+        "watch = [{watch:?}]\nstate_dir = {:?}\nport = 0\nbind = \"127.0.0.1\"\nrescan_interval = 600\n",
+        root.join("state")
+    );
+    let daemon = Daemon::start(&root, &cfg);
+    let s = daemon.wait_status("the missing dir reported", T, |s| {
+        s["watch_errors"][0]["error"] == "missing"
+    });
+    assert_eq!(s["watch_errors"][0]["dir"], watch.display().to_string());
+    let text = command(&root)
+        .args(["status", "--state-dir"])
+        .arg(root.join("state"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("missing; picked up once it is created"),
+        "{text}"
+    );
+
+    std::fs::create_dir_all(&watch).unwrap();
+    let t0 = Instant::now();
+    seed_file(
+        &watch,
+        "late.bin",
+        &random_bytes(64 * 1024, 8),
+        &tracker.announce(),
+    );
+    let s = daemon.wait_status("the new dir's torrent seeding", T, |s| all_seeding(s, 1));
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "picked up after {:?}",
+        t0.elapsed()
+    );
+    assert!(s.get("watch_errors").is_none(), "{s}");
+}

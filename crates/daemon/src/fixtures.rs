@@ -61,5 +61,6 @@ pub fn sample() -> StatusReport {
         listen_port: 6881,
         version: "0.1.0".into(),
         feeds: Vec::new(),
+        watch_errors: Vec::new(),
     }
 }

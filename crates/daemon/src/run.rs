@@ -166,8 +166,15 @@ fn open_state(settings: &Settings) -> anyhow::Result<(PathBuf, nix::fcntl::Flock
     if let Some(d) = &settings.data_dir {
         startup::create_dir(d, "data directory")?;
     }
-    for dir in settings.watch.iter().filter(|d| !d.is_dir()) {
-        warn!(dir = %dir.display(), "the watch directory does not exist (yet); waiting for it");
+    if let Some(file) = settings.watch.iter().find(|d| d.exists() && !d.is_dir()) {
+        return Err(crate::UsageError::new(format!(
+            "watch directory {}: not a directory (give the directory that holds the .torrent files)",
+            file.display()
+        ))
+        .into());
+    }
+    for dir in settings.watch.iter().filter(|d| !d.exists()) {
+        warn!(dir = %dir.display(), "the watch directory does not exist (yet); picked up as soon as it is created");
     }
     Ok((resume_dir, lock_file))
 }
@@ -283,7 +290,13 @@ impl Daemon {
                     scan.want_all(&self.settings.watch);
                     systemd::ready(&self.summary());
                 }
-                Some(hint) = hints.recv() => scan.on_hint(hint, &self.settings.watch),
+                Some(hint) = hints.recv() => match hint {
+                    Hint::Appeared(dir) => {
+                        watchers.set_dirs(&self.settings.watch);
+                        scan.on_hint(Hint::Changed(dir), &self.settings.watch);
+                    }
+                    hint => scan.on_hint(hint, &self.settings.watch),
+                },
                 Some(dir) = self.fetched_rx.recv() => {
                     scan.on_hint(Hint::Changed(dir), &self.settings.watch);
                 }

@@ -22,8 +22,8 @@ const BATCH_SPAN: u32 = 64 << 20;
 
 /// What the check threads share.
 struct Shared<'a> {
-    /// Per file: exists with at least its full length.
-    available: Vec<bool>,
+    /// Per file: its bytes on disk (at most its torrent length).
+    available: Vec<u64>,
     /// Next piece to hand out (64 bits so handing out past the end cannot wrap).
     next: AtomicU64,
     /// Pieces finished, for progress.
@@ -116,22 +116,25 @@ impl Storage {
         Ok(have)
     }
 
-    /// Per file: whether it exists as a regular file of at least its torrent length.
-    fn available_files(&self) -> Result<Vec<bool>, Error> {
+    /// Per file: how many of its bytes are on disk (a regular file's length, at most the
+    /// torrent's; 0 when missing). A short file (a download cut short) still has the pieces
+    /// that lie wholly in what is there.
+    fn available_files(&self) -> Result<Vec<u64>, Error> {
         let info = &self.info;
         (0..info.files.len())
             .map(|index| {
                 let length = info.files.get(index).map_or(0, |f| f.length);
                 let path = self.path(index);
                 match std::fs::metadata(path) {
-                    Ok(meta) => Ok(meta.is_file() && meta.len() >= length),
+                    Ok(meta) if meta.is_file() => Ok(meta.len().min(length)),
+                    Ok(_) => Ok(0),
                     Err(e)
                         if matches!(
                             e.kind(),
                             io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
                         ) =>
                     {
-                        Ok(false)
+                        Ok(0)
                     }
                     Err(e) => Err(Error::io(path, "reading metadata of", e)),
                 }
@@ -139,7 +142,7 @@ impl Storage {
             .collect()
     }
 
-    /// True when every file piece `piece` touches is available.
+    /// True when every byte of `piece` is on disk.
     fn readable(&self, shared: &Shared<'_>, piece: u32) -> bool {
         let info = &self.info;
         segments(
@@ -147,7 +150,12 @@ impl Storage {
             info.piece_offset(piece),
             u64::from(info.piece_len(piece)),
         )
-        .all(|s| shared.available.get(s.file_index).copied().unwrap_or(false))
+        .all(|s| {
+            shared
+                .available
+                .get(s.file_index)
+                .is_some_and(|&have| s.file_offset.saturating_add(s.len) <= have)
+        })
     }
 
     /// One check thread: takes batches until none are left; returns the good pieces it found.

@@ -219,21 +219,24 @@ fn check_reports_progress_and_honours_cancel() {
 }
 
 #[test]
-fn truncated_file_invalidates_its_pieces_without_panic() {
+fn truncated_file_keeps_the_pieces_still_whole_without_panic() {
     let f = Fixture::new(16_384, UNEVEN, 5);
     let cache = Arc::new(FdCache::new(8));
     let s = f.storage(&cache);
     for i in 0..f.info.piece_count() {
         s.write_piece(i, f.piece(i)).unwrap();
     }
-    // c covers torrent bytes 5003..75003: pieces 0..=4. Truncate it while its fd is cached.
+    // c covers torrent bytes 5003..75003: pieces 0..=4. Truncate it while its fd is cached:
+    // 5003..35003 are left, so pieces 0 and 1 are still whole (issue 15, point 5: a download
+    // cut short keeps what it has), 2..=4 are not.
     fs::OpenOptions::new()
         .write(true)
         .open(f.path(3))
         .unwrap()
         .set_len(30_000)
         .unwrap();
-    assert_eq!(check_all(&s, 2), [5, 6]);
+    assert_eq!(check_all(&s, 2), [0, 1, 5, 6]);
+    assert_eq!(check_all(&s, 1), [0, 1, 5, 6]);
     let mut buf = Vec::new();
     assert!(!s.verify_piece(4, &mut buf).unwrap());
     assert!(s.verify_piece(5, &mut buf).unwrap());

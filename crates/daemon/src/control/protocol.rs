@@ -65,6 +65,19 @@ pub struct StatusReport {
     /// One entry per `[[feed]]` of the configuration (left out when there are none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub feeds: Vec<FeedReport>,
+    /// Watch directories that cannot be listed (left out when every one can).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub watch_errors: Vec<WatchDirError>,
+}
+
+/// A watch directory the daemon cannot list.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchDirError {
+    /// The directory.
+    pub dir: String,
+    /// `missing` (the daemon waits for it and picks it up once created), `not a directory`, or
+    /// the system's reason.
+    pub error: String,
 }
 
 /// How one feed stands (an extra of the status JSON; times are seconds since the epoch).

@@ -36,6 +36,7 @@ fn sample() -> StatusReport {
         listen_port: 6881,
         version: "1.2.3".into(),
         feeds: Vec::new(),
+        watch_errors: Vec::new(),
     }
 }
 

@@ -119,6 +119,8 @@ pub struct Registry {
     pub lifetime_before: Transferred,
     /// The lifetime bytes last saved to the state directory.
     pub lifetime_saved: Transferred,
+    /// Watch directories the last pass could not list, with why (`missing` when absent).
+    pub dir_errors: BTreeMap<PathBuf, String>,
 }
 
 /// A torrent to stop (announce `stopped`, save its resume data) because its file went away or

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::reconcile::{Registry, Slot};
 use super::totals::Transferred;
-use crate::control::protocol::{StatusReport, TorrentStatus, Totals, state_counts};
+use crate::control::protocol::{StatusReport, TorrentStatus, Totals, WatchDirError, state_counts};
 use crate::units::format_rate;
 
 /// The status of every `.torrent` file in the watch directories.
@@ -28,6 +28,14 @@ pub fn build(reg: &Registry, listen_port: u16) -> StatusReport {
         listen_port,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         feeds: Vec::new(),
+        watch_errors: reg
+            .dir_errors
+            .iter()
+            .map(|(d, e)| WatchDirError {
+                dir: d.display().to_string(),
+                error: e.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -93,7 +93,7 @@ impl ScanState {
     /// A watcher hint: a changed directory is scanned after the debounce.
     pub fn on_hint(&mut self, hint: Hint, watch: &[PathBuf]) {
         match hint {
-            Hint::Changed(dir) => {
+            Hint::Changed(dir) | Hint::Appeared(dir) => {
                 self.dirty.insert(dir);
                 self.debounce = Some(Instant::now() + DEBOUNCE);
             }
@@ -188,6 +188,16 @@ impl Daemon {
     }
 }
 
+/// Why a watch directory cannot be listed, as `status` shows it: `missing` when it does not
+/// exist (the daemon waits for it), else the system's reason.
+fn describe_list_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "missing".to_owned(),
+        std::io::ErrorKind::NotADirectory => "not a directory".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
 /// Per directory: what it holds, or why it cannot be listed (blocking).
 fn list_dirs(dirs: Vec<PathBuf>) -> Vec<(PathBuf, std::io::Result<Vec<Listed>>)> {
     dirs.into_iter()
@@ -213,7 +223,20 @@ impl ScanCtx {
                     ok_dirs.push(dir);
                     files.extend(l);
                 }
-                Err(e) => list_errors.push((dir, e.to_string())),
+                Err(e) => list_errors.push((dir, e)),
+            }
+        }
+        let list_errors: Vec<(PathBuf, String)> = list_errors
+            .into_iter()
+            .map(|(d, e)| (d, describe_list_error(&e)))
+            .collect();
+        {
+            let mut reg = lock(&self.registry);
+            for d in &ok_dirs {
+                reg.dir_errors.remove(d);
+            }
+            for (d, e) in &list_errors {
+                reg.dir_errors.insert(d.clone(), e.clone());
             }
         }
         let plan = lock(&self.registry).plan(&ok_dirs, files, Instant::now(), SystemTime::now());

@@ -94,14 +94,19 @@ pub enum Hint {
     Changed(PathBuf),
     /// Events were lost (queue overflow) or cannot be attributed: list everything.
     RescanAll,
+    /// A missing watch directory (or one of its missing parents) was created: watch it now.
+    Appeared(PathBuf),
 }
 
-/// One `notify` watcher per watch directory. Directories that cannot be watched (missing,
-/// inotify limits) are retried at every [`Watchers::set_dirs`]; the periodic rescan covers them
-/// meanwhile.
+/// One `notify` watcher per watch directory. A missing directory is watched for through its
+/// nearest existing parent, so that it is picked up as soon as it is created. Directories that
+/// cannot be watched (inotify limits) are retried at every [`Watchers::set_dirs`]; the periodic
+/// rescan covers them meanwhile.
 pub struct Watchers {
     /// Live watchers by directory.
     live: HashMap<PathBuf, RecommendedWatcher>,
+    /// Missing directories, each with a watcher on its nearest existing parent.
+    awaited: HashMap<PathBuf, (PathBuf, RecommendedWatcher)>,
     /// Directories whose watcher failed, with the error last logged (logged once per error).
     failed: HashMap<PathBuf, String>,
     /// Where watchers send hints.
@@ -114,6 +119,7 @@ impl Watchers {
         let (tx, rx) = mpsc::unbounded_channel();
         let w = Self {
             live: HashMap::new(),
+            awaited: HashMap::new(),
             failed: HashMap::new(),
             tx,
         };
@@ -123,9 +129,14 @@ impl Watchers {
     /// Watches exactly `dirs`: starts missing watchers (retrying failed ones), drops others.
     pub fn set_dirs(&mut self, dirs: &[PathBuf]) {
         self.live.retain(|d, _| dirs.contains(d));
+        self.awaited.retain(|d, _| dirs.contains(d));
         self.failed.retain(|d, _| dirs.contains(d));
         for dir in dirs {
             if self.live.contains_key(dir) {
+                continue;
+            }
+            if !dir.exists() {
+                self.await_dir(dir);
                 continue;
             }
             match self.start(dir) {
@@ -133,6 +144,7 @@ impl Watchers {
                     if self.failed.remove(dir).is_some() {
                         debug!(dir = %dir.display(), "watching the directory again");
                     }
+                    self.awaited.remove(dir);
                     self.live.insert(dir.clone(), w);
                 }
                 Err(e) => {
@@ -144,6 +156,51 @@ impl Watchers {
                     }
                 }
             }
+        }
+    }
+
+    /// Watches the nearest existing parent of the missing `dir` (again when that parent
+    /// changed) for the creation of `dir` or of the next missing parent on the way to it.
+    fn await_dir(&mut self, dir: &Path) {
+        let Some(parent) = dir.ancestors().skip(1).find(|a| a.is_dir()) else {
+            return;
+        };
+        if self.awaited.get(dir).is_some_and(|(p, _)| p == parent) {
+            return;
+        }
+        let tx = self.tx.clone();
+        let target = dir.to_path_buf();
+        let watched = parent.to_path_buf();
+        let watcher = RecommendedWatcher::new(
+            move |res: notify::Result<Event>| {
+                // Only a new entry on the way to `dir`: not reads (listing the parent, which
+                // may be a watch dir itself), not the parent's own events.
+                let on_the_way = match &res {
+                    Ok(ev) if matches!(ev.kind, EventKind::Access(_)) => false,
+                    Ok(ev) => ev
+                        .paths
+                        .iter()
+                        .any(|p| *p != watched && target.starts_with(p)),
+                    Err(_) => true,
+                };
+                if on_the_way {
+                    let _ = tx.send(Hint::Appeared(target.clone()));
+                }
+            },
+            notify::Config::default(),
+        )
+        .and_then(|mut w| w.watch(parent, RecursiveMode::NonRecursive).map(|()| w));
+        match watcher {
+            Ok(w) => {
+                debug!(dir = %dir.display(), parent = %parent.display(), "watching for the missing directory");
+                self.awaited
+                    .insert(dir.to_path_buf(), (parent.to_path_buf(), w));
+                // Created between the check and the watch: no event will come for it.
+                if dir.exists() {
+                    let _ = self.tx.send(Hint::Appeared(dir.to_path_buf()));
+                }
+            }
+            Err(e) => debug!(dir = %dir.display(), "cannot watch for the missing directory: {e}"),
         }
     }
 
@@ -235,7 +292,7 @@ mod tests {
         let (mut w, mut rx) = Watchers::new();
         w.set_dirs(&[d.path().to_path_buf(), d.path().join("missing")]);
         assert_eq!(w.live.len(), 1);
-        assert_eq!(w.failed.len(), 1);
+        assert_eq!(w.awaited.len(), 1);
         std::fs::write(d.path().join("a.torrent"), b"x").unwrap();
         let h = tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await
@@ -254,9 +311,21 @@ mod tests {
         std::fs::rename(d.path().join("a.torrent"), d.path().join("a.old")).unwrap();
         let h = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
         assert_eq!(h.unwrap(), Some(Hint::Changed(d.path().to_path_buf())));
+        // The missing directory appears: said at once (through its parent's watcher).
         std::fs::create_dir(d.path().join("missing")).unwrap();
+        let h = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match rx.recv().await {
+                    Some(Hint::Appeared(p)) => return p,
+                    Some(_) => {}
+                    None => panic!("hints ended"),
+                }
+            }
+        })
+        .await;
+        assert_eq!(h.unwrap(), d.path().join("missing"));
         w.set_dirs(&[d.path().join("missing")]);
         assert_eq!(w.live.len(), 1);
-        assert!(w.failed.is_empty());
+        assert!(w.awaited.is_empty() && w.failed.is_empty());
     }
 }
