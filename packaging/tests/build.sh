@@ -40,7 +40,7 @@ contents=$(dpkg-deb -c "$DEB" | awk '{ print $6 }')
 for f in ./usr/bin/btmirror ./etc/btmirror/btmirror.toml ./etc/default/btmirror ./etc/init.d/btmirror \
 	./etc/logrotate.d/btmirror ./lib/systemd/system/btmirror.service ./lib/systemd/system/btmirror@.service ./lib/systemd/system/btmirror-tracker.service \
 	./usr/lib/systemd/user/btmirror.service ./usr/share/applications/btmirror.desktop \
-	./usr/share/man/man1/btmirror.1.gz ./usr/share/man/man1/btmirror-run.1.gz \
+	./usr/share/man/man1/btmirror.1.gz ./usr/share/man/man1/btmirror-run.1.gz ./usr/share/man/man1/btmirror-feed-check.1.gz \
 	./usr/share/bash-completion/completions/btmirror ./usr/share/zsh/vendor-completions/_btmirror \
 	./usr/share/fish/vendor_completions.d/btmirror.fish ./usr/share/doc/btmirror/examples/btmirror.cron; do
 	check "the .deb holds $f" grep -qxF "$f" <<<"$contents"

@@ -146,6 +146,13 @@ fn generate(out: &Path, version: &str, about: &str) -> io::Result<()> {
         man.render(&mut buf)?;
         buf.extend_from_slice(reference_sections(sub.get_name()).as_bytes());
         write(&man_dir.join(man.get_filename()), &buf)?;
+        // Nested commands (`btmirror feed check`) get pages of their own: btmirror-feed-check(1).
+        for nested in sub.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let mut buf = Vec::new();
+            let man = man_page(nested, version);
+            man.render(&mut buf)?;
+            write(&man_dir.join(man.get_filename()), &buf)?;
+        }
     }
 
     let comp_dir = out.join("completions");
