@@ -1,4 +1,5 @@
-//! One `.torrent` of a feed: downloaded, checked to be a torrent, written into place.
+//! One `.torrent` of a feed: downloaded, checked to be a torrent, written into place; or one
+//! magnet link, written as a `.magnet` file.
 
 use std::path::PathBuf;
 
@@ -31,6 +32,25 @@ pub(crate) enum Outcome {
     SameBytes,
     /// Not written.
     Skip(SkipReason),
+}
+
+/// Writes the magnet link of `job` into `into` as `NAME.magnet`: the URI and a newline, what the
+/// daemon reads from a `.magnet` file (blocking).
+pub(crate) fn write_magnet(into: &std::path::Path, job: &Job) -> Result<Outcome, FeedError> {
+    let bytes = format!("{}\n", job.link.url).into_bytes();
+    if job.replace
+        && job
+            .old_sha1
+            .as_ref()
+            .is_some_and(|old| *old == sha1_hex(&bytes))
+    {
+        return Ok(Outcome::SameBytes);
+    }
+    let name = &job.link.name;
+    let source = job.link.url.to_string();
+    let written = apply::write(into, name, &bytes, &source, job.replace)
+        .map_err(FeedError::io(into.join(name)))?;
+    Ok(written.map_or(Outcome::Skip(SkipReason::OperatorFile), Outcome::Written))
 }
 
 /// Downloads, checks and writes `job.link` into `into`.

@@ -16,7 +16,7 @@ use crate::error::FeedError;
 use crate::fetch::{Fetcher, Page};
 use crate::parse::{self, Link, LinkKind, Parsed};
 use crate::record::{Record, sha1_hex};
-use crate::report::{FeedStatus, FetchReport, MagnetLink, SkipReason, Skipped, Written};
+use crate::report::{FeedStatus, FetchReport, SkipReason, Skipped, Written};
 use crate::select::{PlanEntry, Selection};
 
 /// How many files are written between saves of the record during one fetch.
@@ -194,14 +194,17 @@ impl Feed {
         let mut report = FetchReport::default();
         let (torrents, magnets): (Vec<Link>, Vec<Link>) =
             taken.into_iter().partition(|l| l.kind == LinkKind::Torrent);
-        report.magnets = magnets
-            .into_iter()
-            .map(|l| MagnetLink {
-                name: l.name,
-                uri: l.url,
-            })
+        let listed: HashSet<String> = torrents
+            .iter()
+            .chain(&magnets)
+            .map(|l| l.name.clone())
             .collect();
-        let listed: HashSet<String> = torrents.iter().map(|l| l.name.clone()).collect();
+        let decisions = self.decide_all(&magnets).await?;
+        let jobs = self.take_decisions(magnets, decisions, &mut report);
+        if let Err(e) = self.write_magnets(jobs, &mut report).await {
+            let _ = self.save().await;
+            return Err(e);
+        }
         let decisions = self.decide_all(&torrents).await?;
         let jobs = self.take_decisions(torrents, decisions, &mut report);
         if let Err(e) = self.download_all(client, jobs, &mut report).await {
@@ -348,6 +351,50 @@ impl Feed {
                     report.unchanged.push(link.name);
                 }
                 Outcome::Skip(reason) => report.skipped.push(skip(reason)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the magnet links to write as `NAME.magnet` files holding the URI (on a blocking
+    /// thread), recording each as the torrents are.
+    async fn write_magnets(
+        &mut self,
+        jobs: Vec<download::Job>,
+        report: &mut FetchReport,
+    ) -> Result<(), FeedError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let into = self.config.into.clone();
+        let outcomes = blocking(move || {
+            jobs.into_iter()
+                .map(|job| {
+                    let outcome = download::write_magnet(&into, &job)?;
+                    Ok((job.link, outcome))
+                })
+                .collect::<Result<Vec<_>, FeedError>>()
+        })
+        .await?;
+        for (link, outcome) in outcomes {
+            match outcome {
+                Outcome::Written(held) => {
+                    self.record.files.insert(link.name.clone(), held);
+                    report.written.push(Written {
+                        name: link.name,
+                        url: link.url,
+                    });
+                }
+                Outcome::SameBytes => {
+                    if let Some(held) = self.record.files.get_mut(&link.name) {
+                        held.source = link.url.to_string();
+                    }
+                    report.unchanged.push(link.name);
+                }
+                Outcome::Skip(reason) => report.skipped.push(Skipped {
+                    name: link.name,
+                    reason,
+                }),
             }
         }
         Ok(())

@@ -38,6 +38,6 @@ pub use config::{DEFAULT_INTERVAL, FeedConfig, Keep, MIN_INTERVAL, parse_interva
 pub use error::{FeedError, ParseError, chain as error_chain};
 pub use feed::{Feed, plan, record_path};
 pub use fetch::{Fetcher, Limits};
-pub use report::{FeedStatus, FetchReport, MagnetLink, SkipReason, Skipped, Written};
+pub use report::{FeedStatus, FetchReport, SkipReason, Skipped, Written};
 pub use select::{PlanEntry, Selection, Why};
 pub use set::{ConfigError, FeedSet};

@@ -58,16 +58,6 @@ pub struct Skipped {
     pub reason: SkipReason,
 }
 
-/// A magnet link a fetch took. Not written yet: the daemon writes `.magnet` files once it can
-/// fetch metadata.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MagnetLink {
-    /// The `.magnet` file name it would get.
-    pub name: String,
-    /// The magnet URI.
-    pub uri: Url,
-}
-
 /// What one successful fetch did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FetchReport {
@@ -81,8 +71,6 @@ pub struct FetchReport {
     pub skipped: Vec<Skipped>,
     /// Taken links whose file this feed already holds, as written: nothing to do.
     pub unchanged: Vec<String>,
-    /// Taken magnet links.
-    pub magnets: Vec<MagnetLink>,
 }
 
 /// How a feed stands, for `status`.

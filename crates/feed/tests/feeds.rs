@@ -190,10 +190,17 @@ async fn atom_feed_and_text_list() {
     site.put("/feed.atom", atom.as_bytes(), 0);
     let mut f = site.feed("/feed.atom", &site.into, |_| {});
     let r = f.run_once(&site.fetcher).await.expect("atom");
-    assert_eq!(r.written.len(), 1);
-    assert_eq!(r.magnets.len(), 1, "magnets are returned, not written");
-    assert_eq!(r.magnets[0].name, "m.magnet");
-    assert_eq!(names(&site.into), ["one.torrent"]);
+    // The magnet becomes `m.magnet` (its dn) holding the URI, as a watch dir reads it.
+    assert_eq!(r.written.len(), 2);
+    assert_eq!(names(&site.into), ["m.magnet", "one.torrent"]);
+    let magnet = std::fs::read_to_string(site.into.join("m.magnet")).unwrap();
+    assert_eq!(
+        magnet,
+        "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=m\n"
+    );
+    // Fetched again: held as written, nothing to do.
+    let r = f.run_once(&site.fetcher).await.expect("atom again");
+    assert!(r.written.is_empty(), "{r:?}");
 
     site.put(
         "/list.txt",

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -194,4 +195,144 @@ fn a_feed_fills_the_watch_dir_and_a_failing_one_changes_nothing() {
         "{s:#}"
     );
     assert_eq!(snapshot(&watch), before);
+}
+
+/// An RSS 2.0 document with one enclosure per path (relative to the feed's URL).
+fn rss(paths: &[&str]) -> String {
+    let mut doc = String::from(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<rss version=\"2.0\"><channel><title>t</title>\n",
+    );
+    for p in paths {
+        doc.push_str(&format!(
+            "<item><title>{p}</title><enclosure url=\"{p}\" type=\"application/x-bittorrent\"/></item>\n"
+        ));
+    }
+    doc.push_str("</channel></rss>\n");
+    doc
+}
+
+/// The feed of `status` with `url`.
+fn feed_of(status: &Value, url: &str) -> Option<Value> {
+    feeds(status).into_iter().find(|f| f["url"] == url)
+}
+
+/// A feed that follows its releases at the next fetch (an RSS file rewritten between fetches):
+/// with `remove = true` the dropped entry's torrent stops and its data stays; with `remove =
+/// false` nothing is removed. Feeds that fail (the server down, a 10 MiB page of garbage, a
+/// page with no links) change nothing in the dir and show their errors while the daemon
+/// keeps seeding.
+#[test]
+fn feeds_follow_releases_and_failing_feeds_change_nothing() {
+    if !nginx::available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (www, conf) = (d.path().join("www"), d.path().join("nginx"));
+    std::fs::create_dir_all(www.join("r")).unwrap();
+    std::fs::create_dir_all(&conf).unwrap();
+    let server = Nginx::start(&www, &conf).unwrap();
+    let watch = d.path().join("watch");
+    std::fs::create_dir_all(&watch).unwrap();
+    let nowhere = "http://127.0.0.1:1/announce";
+    let put = |name: &str, data: &[u8]| {
+        let (t, hash) = make_torrent(name, data, 16384, nowhere);
+        std::fs::write(www.join("r").join(format!("{name}.torrent")), t).unwrap();
+        hash
+    };
+    let old_data = random_bytes(40_000, 1);
+    let old = put("release-1.iso", &old_data);
+    let new = put("release-2.iso", &random_bytes(40_000, 2));
+    put("kept.iso", b"kept");
+    put("other.iso", b"other");
+    // The old release's data is in place: it seeds once its .torrent arrives.
+    std::fs::write(watch.join("release-1.iso"), &old_data).unwrap();
+    std::fs::write(www.join("r/a.rss"), rss(&["release-1.iso.torrent"])).unwrap();
+    // A magnet link in a feed becomes a `.magnet` file (named after its info-hash here).
+    let magnet_hash = "0123456789abcdef0123456789abcdef01234567";
+    let magnet = format!("magnet:?xt=urn:btih:{magnet_hash}");
+    std::fs::write(www.join("r/b.rss"), rss(&["kept.iso.torrent", &magnet])).unwrap();
+    let a = server.url("/r/a.rss").to_string();
+    let b = server.url("/r/b.rss").to_string();
+    let config = base_config(d.path())
+        + &feed_table(&a, &watch, "interval = 60\nremove = true")
+        + &feed_table(&b, &watch, "interval = 60\nremove = false");
+    let daemon = Daemon::start(d.path(), &config);
+    daemon.wait_status("the first release seeding", T, |s| {
+        torrents(s)
+            .iter()
+            .any(|t| t["info_hash"] == old.as_str() && t["state"] == "seeding")
+    });
+    assert!(watch.join("kept.iso.torrent").is_file());
+    let magnet_file = watch.join(format!("{magnet_hash}.magnet"));
+    assert_eq!(
+        std::fs::read_to_string(&magnet_file).unwrap().trim_end(),
+        magnet
+    );
+    daemon.wait_status("the magnet fetching its metadata", T, |s| {
+        torrents(s)
+            .iter()
+            .any(|t| t["info_hash"] == magnet_hash && t["state"] == "metadata")
+    });
+
+    // Three failing feeds, due at once as new feeds are: nothing in the dir changes.
+    let before = snapshot(&watch);
+    let mut garbage = random_bytes(10 << 20, 3);
+    garbage[..6].copy_from_slice(b"<html>");
+    std::fs::write(www.join("r/garbage.html"), garbage).unwrap();
+    std::fs::write(
+        www.join("r/nolinks.html"),
+        b"<html><body><p>Moved. Ask the admins.</p></body></html>",
+    )
+    .unwrap();
+    let failing = [
+        server.url("/r/garbage.html").to_string(),
+        server.url("/r/nolinks.html").to_string(),
+        "http://127.0.0.1:1/down.rss".to_owned(),
+    ];
+    let mut with_failing = config.clone();
+    for url in &failing {
+        with_failing += &feed_table(url, &watch, "");
+    }
+    reload(&daemon, &with_failing);
+    let s = daemon.wait_status("every failing feed's error", T, |s| {
+        failing
+            .iter()
+            .all(|u| feed_of(s, u).is_some_and(|f| f["last_error"].is_string()))
+    });
+    for url in &failing {
+        let f = feed_of(&s, url).unwrap();
+        assert_eq!(f["files_held"], 0, "{f:#}");
+        assert!(f["last_success"].is_null(), "{f:#}");
+    }
+    assert_eq!(snapshot(&watch), before, "a failing feed changed the dir");
+    assert!(
+        torrents(&s)
+            .iter()
+            .any(|t| t["info_hash"] == old.as_str() && t["state"] == "seeding"),
+        "{s:#}"
+    );
+
+    // The next release: at the next fetch (interval 60 s, jittered ±10 %) release 2 comes,
+    // release 1 goes (remove = true) with its data kept; feed b drops kept.iso (remove = false).
+    std::fs::write(www.join("r/a.rss"), rss(&["release-2.iso.torrent"])).unwrap();
+    std::fs::write(www.join("r/b.rss"), rss(&["other.iso.torrent"])).unwrap();
+    let s = daemon.wait_status("the next fetch", Duration::from_secs(90), |s| {
+        let hashes: Vec<Value> = torrents(s).iter().map(|t| t["info_hash"].clone()).collect();
+        hashes.contains(&Value::from(new.as_str()))
+            && !hashes.contains(&Value::from(old.as_str()))
+            && watch.join("other.iso.torrent").is_file()
+    });
+    assert!(!watch.join("release-1.iso.torrent").exists(), "{s:#}");
+    assert_eq!(
+        std::fs::read(watch.join("release-1.iso")).unwrap(),
+        old_data,
+        "the removed torrent's data must stay"
+    );
+    assert!(
+        watch.join("kept.iso.torrent").is_file(),
+        "remove = false removed a file"
+    );
+    assert_eq!(feed_of(&s, &a).unwrap()["files_held"], 1, "{s:#}");
+    assert!(magnet_file.is_file(), "remove = false removed the magnet");
+    assert_eq!(feed_of(&s, &b).unwrap()["files_held"], 3, "{s:#}");
 }
