@@ -45,6 +45,8 @@ pub enum Command {
     #[command(
         after_help = "Keys: q or Ctrl-C quit; s next sort column; / filter by name (Enter keeps \
                       it, Esc clears it); Up/Down or k/j scroll, PageUp/PageDown, Home/End.\n\
+                      Columns: P/S peers/seeds, WEB web seeds fetching/known (yellow when some \
+                      fail; `btmirror status` says why), dropped first on a narrow terminal.\n\
                       Needs a terminal; use `btmirror status` (or --json) in scripts."
     )]
     Top(TopArgs),

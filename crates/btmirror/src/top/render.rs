@@ -254,6 +254,7 @@ fn torrent_line(
                 ),
                 Style::new(),
             ),
+            Col::Web => web_cell(t, wu),
         };
         cell(frame, x0 + x, y, w, &text, style);
     }
@@ -438,6 +439,22 @@ pub fn compact_bytes(n: u64) -> String {
 /// A rate in at most 6 characters: `1.5M/s`.
 pub fn compact_rate(n: u64) -> String {
     format!("{}/s", compact_bytes(n))
+}
+
+/// The WEB cell: web seeds fetching now / known (`-` without any), yellow when some are
+/// failing (backed off, dropped or banned; `status` says why).
+fn web_cell(t: &TorrentStatus, width: usize) -> (String, Style) {
+    if t.web_seeds.is_empty() {
+        return (format!("{:>width$}", "-"), Style::new());
+    }
+    let active = t.web_seeds.iter().filter(|w| w.state == "active").count();
+    let text = format!("{}/{}", active, t.web_seeds.len());
+    let style = if t.web_seeds.iter().any(|w| w.failing()) {
+        Style::new().fg(Color::Yellow)
+    } else {
+        Style::new()
+    };
+    (format!("{text:>width$}"), style)
 }
 
 /// `s` with control characters (newlines from error messages) replaced by spaces.

@@ -17,11 +17,13 @@ pub enum Col {
     Uploaded,
     Ratio,
     Eta,
+    /// Web seeds in use / known (BEP 19).
+    Web,
 }
 
 /// The columns after the name in display order, with title, width and drop rank (the
 /// highest rank is dropped first when the terminal is narrow).
-const COLUMNS: [(Col, &str, u16, u8); 8] = [
+const COLUMNS: [(Col, &str, u16, u8); 9] = [
     (Col::State, "STATE", 11, 0),
     (Col::Progress, "PROGRESS", 9, 1),
     (Col::Down, "DOWN", 6, 3),
@@ -30,6 +32,7 @@ const COLUMNS: [(Col, &str, u16, u8); 8] = [
     (Col::Uploaded, "UPLOAD", 6, 4),
     (Col::Ratio, "RATIO", 5, 7),
     (Col::Eta, "ETA", 6, 6),
+    (Col::Web, "WEB", 7, 8),
 ];
 
 /// Where each column goes on a line `width` cells wide: the name's width, then the kept

@@ -266,3 +266,24 @@ fn the_sorted_column_is_marked() {
     let first: String = (0..80).map(|x| buf[(x, 5)].symbol()).collect();
     assert!(first.starts_with("debian-13.iso"), "{first}");
 }
+
+#[test]
+fn web_seeds_show_in_use_of_known_on_a_wide_terminal() {
+    use daemon::control::protocol::WebSeedStatus;
+    let mut r = sample();
+    let seed = |state: &str| WebSeedStatus {
+        url: format!("http://{state}.example/"),
+        state: state.to_owned(),
+        ..WebSeedStatus::default()
+    };
+    r.torrents[0].web_seeds = vec![seed("active"), seed("banned"), seed("idle")];
+    let mut view = View::default();
+    let lines = draw_text(Some(&r), &Link::Live, &mut view, 120, 24);
+    let all = lines.join("\n");
+    assert!(lines[4].contains("WEB"), "{all}");
+    let name = &r.torrents[0].name;
+    assert!(find(&lines, name).trim_end().ends_with("1/3"), "{all}");
+    // Narrow: the WEB column is the first to go.
+    let lines = draw_text(Some(&r), &Link::Live, &mut view, 80, 24);
+    assert!(!lines[4].contains("WEB"), "{}", lines.join("\n"));
+}
