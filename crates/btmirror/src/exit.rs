@@ -25,11 +25,14 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
     }
 }
 
-/// Prints `btmirror: error: {err:#}` as one line on stderr (a closed stderr is ignored) and
-/// returns the matching exit code.
+/// Prints `btmirror: error: {err:#}` as one line on stderr, control characters escaped (a
+/// closed stderr is ignored), and returns the matching exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
-    let line = format!("{err:#}").replace('\n', " ");
-    let _ = writeln!(std::io::stderr().lock(), "btmirror: error: {line}");
+    let line = format!("btmirror: error: {err:#}").replace('\n', " ") + "\n";
+    // A torrent's name or a tracker's text in the error cannot drive the terminal.
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(&crate::logging::escape_controls(line.as_bytes()));
     ExitCode::from(code_for(err))
 }
 

@@ -84,9 +84,13 @@ pub fn init(default_level: LevelFilter, log_file: Option<&Path>) -> anyhow::Resu
             .context("installing the logger")?;
         return Ok(LogGuard::default());
     }
+    // On a terminal the formatter writes colours, and tracing-subscriber (0.3.20 and later)
+    // escapes control characters in the fields itself; elsewhere (nohup's file, a pipe) the
+    // lines are escaped as for the log file.
+    let ansi = io::stderr().is_terminal();
     let layer = tracing_subscriber::fmt::layer()
-        .with_ansi(io::stderr().is_terminal())
-        .with_writer(io::stderr);
+        .with_ansi(ansi)
+        .with_writer(EscapedStderr { escape: !ansi });
     registry
         .with(layer)
         .try_init()
@@ -209,7 +213,7 @@ impl<'a> MakeWriter<'a> for ReopenFile {
 /// or `\u{..}` (C1, UTF-8 encoded): a torrent name, a peer's client name or a tracker's error
 /// text cannot put raw terminal escape sequences into the log file, which people read with
 /// `cat` and `tail -f` (the status table escapes them the same way).
-fn escape_controls(buf: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+pub(crate) fn escape_controls(buf: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let is_c0 = |b: u8| (b < 0x20 && b != b'\n' && b != b'\t') || b == 0x7f;
     let is_c1_at =
         |i: usize| buf[i] == 0xc2 && buf.get(i + 1).is_some_and(|b| (0x80..0xa0).contains(b));
@@ -231,6 +235,40 @@ fn escape_controls(buf: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         i += 1;
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// Standard error for the fmt layer, with control characters escaped unless `escape` is false.
+struct EscapedStderr {
+    escape: bool,
+}
+
+/// One event's writer on standard error.
+struct StderrWriter {
+    escape: bool,
+}
+
+impl Write for StderrWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut err = io::stderr().lock();
+        if self.escape {
+            err.write_all(&escape_controls(buf))?;
+        } else {
+            err.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for EscapedStderr {
+    type Writer = StderrWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        StderrWriter {
+            escape: self.escape,
+        }
+    }
 }
 
 /// The fmt layer's handle on the log file shared with the [`LogGuard`].

@@ -125,3 +125,52 @@ fn an_interrupted_get_exits_non_zero_saying_how_far_it_got() {
         "{log}"
     );
 }
+
+/// Issue 17 (smaller): a tracker's failure text with terminal escape sequences reaches stderr
+/// (not a terminal here, as under nohup or a pipe) escaped, in log lines and in the error line.
+/// (Torrent names cannot carry them: they are sanitised when the torrent is read.)
+#[test]
+fn escape_sequences_from_a_tracker_are_escaped_on_stderr() {
+    use std::io::{Read as _, Write as _};
+    let d = tempfile::tempdir().unwrap();
+    let tracker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = tracker.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let reason = "\u{1b}]0;pwned\u{7}\u{1b}[2Jgo away";
+        let body = format!("d14:failure reason{}:{reason}e", reason.len());
+        for conn in tracker.incoming().take(20) {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = write!(
+                c,
+                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let announce = format!("http://127.0.0.1:{port}/announce");
+    let (torrent, _) = make_torrent("x.bin", b"data", 16384, &announce);
+    let file = d.path().join("x.torrent");
+    std::fs::write(&file, &torrent).unwrap();
+    let out = command(d.path())
+        .arg("get")
+        .arg(&file)
+        .arg("--dir")
+        .arg(d.path())
+        .args(["--port", &free_port().to_string(), "--bind", "127.0.0.1"])
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .env("BTMIRROR_LOG", "info")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    let escaped = "\\x1b]0;pwned\\x07\\x1b[2Jgo away";
+    let error_line = err.lines().last().unwrap_or_default();
+    assert!(
+        error_line.starts_with("btmirror: error:") && error_line.contains(escaped),
+        "{err}"
+    );
+}
