@@ -60,6 +60,29 @@ pub enum Error {
     AllFailed(Vec<(String, String)>),
 }
 
+impl Error {
+    /// What went wrong without the tracker's URL (the caller names it once), ending with the
+    /// system's reason for a transport failure (`Connection refused (os error 111)`).
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Http {
+                source: Some(src),
+                status: None,
+                ..
+            } => {
+                let mut cur: &(dyn std::error::Error + 'static) = src.as_ref();
+                while let Some(next) = cur.source() {
+                    cur = next;
+                }
+                format!("request failed: {cur}")
+            }
+            Self::Http { status, .. } => http_what(*status),
+            Self::Io(e) => format!("tracker i/o: {e}"),
+            other => other.to_string(),
+        }
+    }
+}
+
 fn http_what(status: Option<u16>) -> String {
     match status {
         Some(s) => format!("answered with HTTP status {s}"),

@@ -208,6 +208,14 @@ async fn refused_connection_is_an_http_error() {
     drop(l);
     let r = client().announce(&url, &request()).await;
     assert!(matches!(r, Err(Error::Http { status: None, .. })), "{r:?}");
+    // Through the tiers: the URL once, then the system's reason (issue 15, smaller).
+    let mut tiers = Tiers::new(vec![vec![url.clone()]]);
+    let text = match tiers.announce(&client(), &request()).await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a closed port answered"),
+    };
+    assert_eq!(text.matches(url.as_str()).count(), 1, "{text}");
+    assert!(text.contains("Connection refused"), "{text}");
 }
 
 #[tokio::test]

@@ -78,7 +78,7 @@ impl Tiers {
                     }
                     Err(e) => {
                         tracing::debug!(url, error = %e, "announce failed");
-                        failures.push((url, e.to_string()));
+                        failures.push((url, e.reason()));
                     }
                 }
             }
