@@ -120,7 +120,7 @@ pub struct SessionOpts {
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
     /// Address to listen on [default: :: (IPv6 and IPv4; 0.0.0.0 where IPv6 is off)].
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = units::parse_ip)]
     pub bind: Option<IpAddr>,
     /// Directory for resume data and the control socket [default: $STATE_DIRECTORY,
     /// else /var/lib/btmirror for root, else $XDG_STATE_HOME/btmirror or ~/.local/state/btmirror].
@@ -162,7 +162,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. 127.0.0.1:9100 [default: off].
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = units::parse_socket_addr)]
     pub metrics: Option<SocketAddr>,
     /// Listening and limits.
     #[command(flatten)]
@@ -223,7 +223,7 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct TrackerArgs {
     /// Address and port for HTTP and UDP.
-    #[arg(long, value_name = "ADDR:PORT", default_value = DEFAULT_TRACKER_LISTEN)]
+    #[arg(long, value_name = "ADDR:PORT", default_value = DEFAULT_TRACKER_LISTEN, value_parser = units::parse_socket_addr)]
     pub listen: SocketAddr,
     /// Track only the info-hashes of the .torrent files in DIR (rescanned, and on SIGHUP).
     #[arg(long, value_name = "DIR")]
@@ -317,6 +317,24 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn localhost_is_an_address_everywhere() {
+        let local = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let cli = parse(&["run", "--bind", "localhost", "--metrics", "localhost:9100"]).unwrap();
+        let Command::Run(r) = cli.cmd else {
+            panic!("not run")
+        };
+        assert_eq!(r.session.bind, Some(local));
+        assert_eq!(r.metrics, Some(SocketAddr::new(local, 9100)));
+        let cli = parse(&["tracker", "--listen", "localhost:6969"]).unwrap();
+        let Command::Tracker(t) = cli.cmd else {
+            panic!("not tracker")
+        };
+        assert_eq!(t.listen, SocketAddr::new(local, 6969));
+        let e = parse(&["run", "--metrics", "somewhere"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation);
     }
 
     #[test]

@@ -1,11 +1,35 @@
-//! Parsing and printing sizes, rates and durations.
+//! Parsing and printing sizes, rates and durations, and parsing addresses (`localhost` allowed).
 //!
 //! Suffixes follow `dd(1)`: a bare `K`/`M`/`G` and the binary `KiB`/`MiB`/`GiB` are powers of
 //! 1024, `KB`/`MB`/`GB` are powers of 1000; all case-insensitive, `B` or nothing means bytes, and a
 //! trailing `/s` is allowed on rates. The parsers double as clap value parsers, so a bad value
 //! exits 2 naming the argument.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
+
+/// An IP address, or `localhost` (127.0.0.1), as `--bind` and `bind =` take it.
+pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    if s.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    s.parse()
+        .map_err(|_| format!("{s:?} is not an IP address (e.g. 127.0.0.1, ::, or localhost)"))
+}
+
+/// `ADDR:PORT` (`[v6]:PORT` for IPv6), with `localhost:PORT` meaning 127.0.0.1, as
+/// `--metrics`, `--listen` and `metrics =` take it.
+pub fn parse_socket_addr(s: &str) -> Result<SocketAddr, String> {
+    let bad =
+        || format!("{s:?} is not ADDR:PORT (e.g. 127.0.0.1:9100, [::1]:9100, localhost:9100)");
+    if let Some((host, port)) = s.rsplit_once(':')
+        && host.eq_ignore_ascii_case("localhost")
+    {
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    s.parse().map_err(|_| bad())
+}
 
 /// Smallest piece size a torrent may use (16 KiB).
 pub const MIN_PIECE_SIZE: u64 = 16 * 1024;
@@ -143,14 +167,30 @@ pub fn count(n: impl Into<u64>, noun: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_take_localhost() {
+        assert_eq!(parse_ip("localhost"), Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert_eq!(
+            parse_ip("::"),
+            Ok(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED))
+        );
+        assert!(parse_ip("example.org").is_err());
+        let local: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9100);
+        assert_eq!(parse_socket_addr("LocalHost:9100"), Ok(local));
+        assert_eq!(parse_socket_addr("127.0.0.1:9100"), Ok(local));
+        assert!(parse_socket_addr("[::1]:80").is_ok());
+        assert!(parse_socket_addr("localhost").is_err());
+        assert!(parse_socket_addr("localhost:99999").is_err());
+    }
+
     #[test]
     fn counts_are_singular_for_one() {
         assert_eq!(super::count(1u32, "torrent"), "1 torrent");
         assert_eq!(super::count(0u32, "seed"), "0 seeds");
         assert_eq!(super::count(44u64, "peer"), "44 peers");
     }
-
-    use super::*;
 
     #[test]
     fn bytes_with_units() {

@@ -66,7 +66,8 @@ pub struct Config {
     pub state_dir: Option<PathBuf>,
     /// Listen port for peers (0 = any free port).
     pub port: Option<u16>,
-    /// Listen address for peers.
+    /// Listen address for peers (`localhost` allowed).
+    #[serde(default, deserialize_with = "ip")]
     pub bind: Option<IpAddr>,
     /// Peer connections across all torrents.
     #[serde(default, deserialize_with = "positive")]
@@ -103,7 +104,8 @@ pub struct Config {
     pub max_open_files: Option<usize>,
     /// Append logs to this file (reopened on SIGHUP).
     pub log_file: Option<PathBuf>,
-    /// Serve Prometheus metrics at `http://ADDR:PORT/metrics`.
+    /// Serve Prometheus metrics at `http://ADDR:PORT/metrics` (`localhost:PORT` allowed).
+    #[serde(default, deserialize_with = "socket_addr")]
     pub metrics: Option<SocketAddr>,
     /// Download from the torrents' web seeds (BEP 19 `url-list`, BEP 17 `httpseeds`).
     pub web_seeds: Option<bool>,
@@ -136,6 +138,20 @@ where
 }
 
 /// A rate: bytes per second as an integer, or a string with a unit (`"500KiB"`, `"10MiB"`).
+fn ip<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IpAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    units::parse_ip(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    units::parse_socket_addr(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]

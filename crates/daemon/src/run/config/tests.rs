@@ -248,3 +248,13 @@ fn every_key_is_documented_in_the_reference() {
     let example = include_str!("../../../../../packaging/btmirror.toml");
     assert!(example.contains("[[feed]]"));
 }
+
+#[test]
+fn localhost_is_an_address() {
+    let text = "bind = \"localhost\"\nmetrics = \"localhost:9100\"\n";
+    let cfg = Config::parse(text, Path::new("c.toml")).unwrap();
+    assert_eq!(cfg.bind, Some("127.0.0.1".parse().unwrap()));
+    assert_eq!(cfg.metrics, Some("127.0.0.1:9100".parse().unwrap()));
+    let e = Config::parse("metrics = \"example.org:80\"\n", Path::new("c.toml")).unwrap_err();
+    assert!(e.to_string().contains("not ADDR:PORT"), "{e}");
+}
