@@ -20,22 +20,57 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        let text = format_table(&report);
+        let width = name_width(&report, terminal_columns());
+        let text = format_table_with(&report, width);
         outln!("{}", text.trim_end());
     }
     Ok(())
 }
 
-/// Width of the name column in the table (longer names are shortened with `…`).
+/// Narrowest name column (longer names are shortened with `…` on a narrow terminal).
 const NAME_WIDTH: usize = 32;
+/// Cells the columns after the name take, with their separators.
+const OTHER_COLUMNS: usize = 90;
 
-/// The readable form of a report: one line per torrent, errors on an indented line below,
-/// then a totals line.
+/// The terminal's width when standard output is one.
+fn terminal_columns() -> Option<usize> {
+    use std::io::IsTerminal as _;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(w, _)| usize::from(w))
+}
+
+/// The name column's width: the longest name, cut to what a terminal of `columns` leaves
+/// (never under [`NAME_WIDTH`]); not cut at all when the output is not a terminal.
+pub fn name_width(report: &StatusReport, columns: Option<usize>) -> usize {
+    let longest = report
+        .torrents
+        .iter()
+        .map(|t| t.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(NAME_WIDTH);
+    match columns {
+        Some(c) => longest.min(c.saturating_sub(OTHER_COLUMNS).max(NAME_WIDTH)),
+        None => longest,
+    }
+}
+
+/// The readable form of a report with a name column of [`NAME_WIDTH`].
 pub fn format_table(report: &StatusReport) -> String {
+    format_table_with(report, NAME_WIDTH)
+}
+
+/// The readable form of a report: one line per torrent (names in `name_width` cells), errors
+/// on an indented line below, then a totals line.
+pub fn format_table_with(report: &StatusReport, name_width: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<NAME_WIDTH$}  {:<11}  {:>6}  {:>10}  {:>12}  {:>12}  {:>7}  {:>10}  {:>6}",
+        "{:<name_width$}  {:<11}  {:>6}  {:>10}  {:>12}  {:>12}  {:>7}  {:>10}  {:>6}",
         "NAME", "STATE", "DONE", "SIZE", "DOWN", "UP", "PEERS", "UPLOADED", "RATIO"
     );
     for t in &report.torrents {
@@ -44,8 +79,8 @@ pub fn format_table(report: &StatusReport) -> String {
             .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
         let _ = writeln!(
             out,
-            "{:<NAME_WIDTH$}  {:<11}  {:>6}  {:>10}  {:>12}  {:>12}  {:>7}  {:>10}  {:>6}",
-            truncate(&t.name, NAME_WIDTH),
+            "{:<name_width$}  {:<11}  {:>6}  {:>10}  {:>12}  {:>12}  {:>7}  {:>10}  {:>6}",
+            truncate(&t.name, name_width),
             truncate(&t.state, 11),
             format_percent(t.progress),
             units::format_bytes(t.size),

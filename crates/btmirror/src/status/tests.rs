@@ -104,3 +104,18 @@ fn one_torrent_is_singular() {
     let text = format_table(&report);
     assert!(text.contains("\n1 torrent (1 seeding)"), "{text}");
 }
+
+#[test]
+fn long_names_are_cut_only_to_fit_a_terminal() {
+    let mut r = sample();
+    let long = "debian-13.0.0-amd64-DVD-1-with-firmware-and-extras.iso";
+    r.torrents[0].name = long.to_owned();
+    // A pipe: nothing cut. A wide terminal: nothing cut. A narrow one: cut at 32.
+    assert_eq!(super::name_width(&r, None), long.len());
+    assert_eq!(super::name_width(&r, Some(200)), long.len());
+    assert_eq!(super::name_width(&r, Some(80)), 32);
+    assert_eq!(super::name_width(&r, Some(130)), 40);
+    let text = super::format_table_with(&r, super::name_width(&r, Some(200)));
+    assert!(text.contains(long), "{text}");
+    assert!(!format_table(&r).contains(long));
+}
