@@ -369,6 +369,7 @@ impl Display {
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
             bar.set_style(style);
             bar.set_prefix(meta.info.name.clone());
+            crate::logging::set_progress_bar(Some(bar.clone()));
             bar
         });
         Self {
@@ -399,6 +400,7 @@ impl Display {
 
     fn clear(&mut self) {
         if let Some(bar) = self.bar.take() {
+            crate::logging::set_progress_bar(None);
             bar.finish_and_clear();
         }
     }

@@ -237,6 +237,15 @@ pub(crate) fn escape_controls(buf: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(out)
 }
 
+/// The progress bar drawn on standard error now, if any: log lines are written around it
+/// (the bar is cleared, the line written, the bar drawn again), so neither overwrites the other.
+static PROGRESS_BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+/// Makes `bar` (or none) the progress bar that log lines on standard error go around.
+pub fn set_progress_bar(bar: Option<indicatif::ProgressBar>) {
+    *PROGRESS_BAR.lock().unwrap_or_else(PoisonError::into_inner) = bar;
+}
+
 /// Standard error for the fmt layer, with control characters escaped unless `escape` is false.
 struct EscapedStderr {
     escape: bool,
@@ -249,11 +258,18 @@ struct StderrWriter {
 
 impl Write for StderrWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut err = io::stderr().lock();
-        if self.escape {
-            err.write_all(&escape_controls(buf))?;
+        let bytes = if self.escape {
+            escape_controls(buf)
         } else {
-            err.write_all(buf)?;
+            std::borrow::Cow::Borrowed(buf)
+        };
+        let bar = PROGRESS_BAR
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match bar {
+            Some(bar) => bar.suspend(|| io::stderr().lock().write_all(&bytes))?,
+            None => io::stderr().lock().write_all(&bytes)?,
         }
         Ok(buf.len())
     }

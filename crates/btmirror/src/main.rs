@@ -160,5 +160,7 @@ fn progress_bar(len: u64, bytes: bool) -> Option<indicatif::ProgressBar> {
         indicatif::ProgressDrawTarget::stderr(),
     );
     bar.set_style(style);
+    // Log lines go around it (a finished bar just lets them through).
+    logging::set_progress_bar(Some(bar.clone()));
     Some(bar)
 }

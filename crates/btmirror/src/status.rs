@@ -59,11 +59,6 @@ pub fn name_width(report: &StatusReport, columns: Option<usize>) -> usize {
     }
 }
 
-/// The readable form of a report with a name column of [`NAME_WIDTH`].
-pub fn format_table(report: &StatusReport) -> String {
-    format_table_with(report, NAME_WIDTH)
-}
-
 /// The readable form of a report: one line per torrent (names in `name_width` cells), errors
 /// on an indented line below, then a totals line.
 pub fn format_table_with(report: &StatusReport, name_width: usize) -> String {

@@ -119,3 +119,8 @@ fn long_names_are_cut_only_to_fit_a_terminal() {
     assert!(text.contains(long), "{text}");
     assert!(!format_table(&r).contains(long));
 }
+
+/// The table with the narrowest name column.
+fn format_table(report: &StatusReport) -> String {
+    super::format_table_with(report, super::NAME_WIDTH)
+}
