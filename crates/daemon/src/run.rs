@@ -66,6 +66,9 @@ const STOP_JOBS_DEADLINE: Duration = Duration::from_millis(500);
 const TASKS_DEADLINE: Duration = Duration::from_secs(1);
 /// How often the `STATUS=` line is refreshed.
 const STATUS_INTERVAL: Duration = Duration::from_secs(5);
+/// How often resume data of torrents long gone is looked for (first an hour after the start,
+/// when every watched file has been read).
+const RESUME_CLEANUP_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Where the daemon's logs go, as the binary set it up (the daemon knows no terminal).
 pub trait LogOutput: Send + Sync {
@@ -275,6 +278,7 @@ impl Daemon {
         let mut rescan = new_interval(self.settings.rescan_interval);
         let mut resume_tick = new_interval(self.settings.resume_interval);
         let mut status_tick = new_interval(STATUS_INTERVAL);
+        let mut cleanup_tick = new_interval(RESUME_CLEANUP_INTERVAL);
         let watchdog = systemd::watchdog_interval();
         let mut watchdog_tick = new_interval(watchdog.unwrap_or(Duration::from_secs(3600)));
         loop {
@@ -312,6 +316,7 @@ impl Daemon {
                 Some(hash) = self.stopped_rx.recv() => {
                     lock(&self.registry).stopping.remove(&hash);
                 }
+                _ = cleanup_tick.tick() => self.spawn_resume_cleanup(),
                 _ = resume_tick.tick(), if !saving => {
                     self.spawn_totals_save();
                     saving = self.spawn_saves(&save_tx);

@@ -394,6 +394,25 @@ impl Registry {
             .map(|(other, _)| other.clone())
     }
 
+    /// The info-hashes whose resume data must stay: every torrent running, fetching or
+    /// stopping. `None` while some file is not read yet (its torrent is not known).
+    pub fn resume_keep(&self) -> Option<HashSet<InfoHash>> {
+        let mut keep = self.stopping.clone();
+        for e in self.entries.values() {
+            match &e.slot {
+                Slot::Pending => return None,
+                Slot::Failed(_) => {}
+                Slot::Running(r) => {
+                    keep.insert(r.handle.info_hash());
+                }
+                Slot::Fetching(f) => {
+                    keep.insert(f.info_hash());
+                }
+            }
+        }
+        Some(keep)
+    }
+
     fn stopping_now(&mut self, running: Running, path: &Path, why: &'static str) -> Stop {
         retire(&mut self.stopping, &mut self.retired, running, path, why)
     }

@@ -6,7 +6,9 @@
 //! bitfield is taken first, then the files are `fsync`ed, then their sizes and mtimes are taken.
 //! Any later write changes an mtime, so the next start rechecks instead of trusting stale data.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use engine::TorrentHandle;
 use metainfo::{Bitfield, InfoHash};
@@ -14,6 +16,43 @@ use storage::ResumeData;
 
 /// Subdirectory of the state directory holding resume files.
 pub const RESUME_DIR: &str = "resume";
+
+/// Resume files of torrents no longer watched are removed once unchanged this long.
+pub const STALE_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Removes the resume files (and leftover temporary files) in `resume_dir` of torrents not in
+/// `keep` that were not modified for `stale_after`; other files are left alone. Returns how many
+/// were removed.
+pub fn remove_stale(
+    resume_dir: &Path,
+    keep: &HashSet<InfoHash>,
+    stale_after: Duration,
+    now: SystemTime,
+) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(resume_dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = match name.strip_suffix(".resume") {
+            Some(hex) => InfoHash::from_hex(hex).is_some_and(|h| !keep.contains(&h)),
+            None => name.starts_with('.') && name.ends_with(".tmp"),
+        };
+        if !ours {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age >= stale_after);
+        if meta.is_file() && old && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
 
 /// Path of the resume file of `info_hash`.
 pub fn resume_path(resume_dir: &Path, info_hash: &InfoHash) -> PathBuf {
@@ -77,3 +116,41 @@ pub fn save(
 
 /// An error and its sources on one line (the engine's printer, one for the workspace).
 pub use engine::error_chain as chain;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_old_resume_files_of_unwatched_torrents_are_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let (kept, gone, fresh) = (InfoHash([1; 20]), InfoHash([2; 20]), InfoHash([3; 20]));
+        for h in [kept, gone, fresh] {
+            std::fs::write(resume_path(d.path(), &h), b"x").unwrap();
+        }
+        std::fs::write(d.path().join("notes.txt"), b"operator's").unwrap();
+        std::fs::write(d.path().join(".x.resume.1.2.tmp"), b"left over").unwrap();
+        let month = Duration::from_secs(31 * 24 * 3600);
+        let later = SystemTime::now() + month;
+        // `fresh` was written just now (as `later` sees it).
+        let future = std::fs::File::options()
+            .write(true)
+            .open(resume_path(d.path(), &fresh))
+            .unwrap();
+        future.set_modified(later).unwrap();
+        let keep: HashSet<InfoHash> = [kept].into();
+        assert_eq!(
+            remove_stale(d.path(), &keep, STALE_AFTER, SystemTime::now()).unwrap(),
+            0
+        );
+        assert_eq!(
+            remove_stale(d.path(), &keep, STALE_AFTER, later).unwrap(),
+            2
+        );
+        assert!(resume_path(d.path(), &kept).exists());
+        assert!(!resume_path(d.path(), &gone).exists());
+        assert!(resume_path(d.path(), &fresh).exists());
+        assert!(d.path().join("notes.txt").exists());
+        assert!(!d.path().join(".x.resume.1.2.tmp").exists());
+    }
+}

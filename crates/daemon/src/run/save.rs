@@ -114,6 +114,22 @@ impl Daemon {
         }
     }
 
+    /// Removes, on the blocking pool, the resume files of torrents no longer watched that were
+    /// not touched for [`resume::STALE_AFTER`] (skipped while a watched file is not read yet).
+    pub(super) fn spawn_resume_cleanup(&self) {
+        let Some(keep) = lock(&self.registry).resume_keep() else {
+            return;
+        };
+        let dir = self.resume_dir.clone();
+        self.tasks.spawn_blocking(move || {
+            match resume::remove_stale(&dir, &keep, resume::STALE_AFTER, std::time::SystemTime::now()) {
+                Ok(0) => {}
+                Ok(n) => info!(dir = %dir.display(), "removed the resume data of {n} torrent(s) unwatched for 30 days"),
+                Err(e) => warn!(dir = %dir.display(), "cleaning up old resume data failed: {e}"),
+            }
+        });
+    }
+
     /// Saves the daemon's lifetime traffic counters (on the blocking pool) when they changed
     /// since the last save.
     pub(super) fn spawn_totals_save(&self) {
