@@ -12,6 +12,7 @@ use metainfo::{Bitfield, PeerId};
 use storage::FdCache;
 use tokio::sync::Semaphore;
 
+use crate::encryption::{EncryptionPolicy, SetupCounters};
 use crate::ratelimit::RateLimiter;
 
 /// Session-wide settings.
@@ -44,6 +45,8 @@ pub struct SessionConfig {
     /// How often connected peers are told about our other peers (BEP 11; never for private
     /// torrents).
     pub pex_interval: Duration,
+    /// Message Stream Encryption (MSE/PE) of peer connections, both ways.
+    pub encryption: EncryptionPolicy,
 }
 
 impl Default for SessionConfig {
@@ -65,6 +68,7 @@ impl Default for SessionConfig {
             max_open_files: 256,
             max_announce_interval: Duration::from_secs(30 * 60),
             pex_interval: Duration::from_secs(60),
+            encryption: EncryptionPolicy::default(),
         }
     }
 }
@@ -99,6 +103,8 @@ pub(crate) struct SessionCtx {
     pub cfg: SessionConfig,
     /// When each distinct error message was last logged as a warning (see `first_report`).
     pub reported: Mutex<HashMap<String, std::time::Instant>>,
+    /// How connection set-ups went (plaintext, MSE, refused, failed).
+    pub setups: SetupCounters,
 }
 
 impl SessionCtx {

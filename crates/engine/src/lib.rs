@@ -20,6 +20,7 @@
 mod announce;
 mod choker;
 mod ctx;
+mod encryption;
 mod error;
 mod peer;
 mod picker;
@@ -31,6 +32,7 @@ mod stats;
 mod torrent;
 
 pub use ctx::{AddOptions, SessionConfig};
+pub use encryption::{EncryptionCounters, EncryptionPolicy, UnknownPolicy};
 pub use error::{AddError, SessionError, error_chain};
 pub use session::Session;
 pub use stats::{TorrentState, TorrentStats};

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use metainfo::{InfoHash, Metainfo, PeerId};
@@ -14,14 +14,16 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
+use wire::mse::req2;
 
 use crate::ctx::{AddOptions, SessionConfig, SessionCtx};
+use crate::encryption::{self, EncryptionCounters, Responding};
 use crate::error::{AddError, SessionError};
 use crate::ratelimit::RateLimiter;
 use crate::spawn::spawn_in;
 use crate::torrent::{self, Incoming, TorrentHandle};
 
-/// How long an incoming connection may take to send its handshake.
+/// How long an incoming connection may take to send its handshake (MSE included).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running session. Cheap to clone.
@@ -29,6 +31,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Session {
     ctx: Arc<SessionCtx>,
     torrents: Arc<Mutex<HashMap<InfoHash, TorrentHandle>>>,
+    /// `HASH('req2', info_hash)` → info-hash of every torrent in `torrents`: how an incoming
+    /// MSE connection finds its torrent in O(1). Updated with `torrents`, under its lock.
+    skeys: Arc<RwLock<HashMap<[u8; 20], InfoHash>>>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -81,11 +86,13 @@ impl Session {
             up: Arc::new(RateLimiter::new(cfg.max_upload_rate)),
             down: Arc::new(RateLimiter::new(cfg.max_download_rate)),
             reported: Mutex::new(HashMap::new()),
+            setups: Default::default(),
             cfg,
         });
         let session = Self {
             ctx,
             torrents: Arc::new(Mutex::new(HashMap::new())),
+            skeys: Arc::new(RwLock::new(HashMap::new())),
             cancel,
             tasks: TaskTracker::new(),
         };
@@ -106,6 +113,11 @@ impl Session {
     /// Our peer id.
     pub fn peer_id(&self) -> PeerId {
         self.ctx.peer_id
+    }
+
+    /// How connection set-ups went so far: plaintext and MSE, in and out, refused, failed.
+    pub fn encryption_counters(&self) -> EncryptionCounters {
+        self.ctx.setups.snapshot()
     }
 
     /// Changes the global rate limits (bytes/s, 0 = unlimited).
@@ -138,17 +150,21 @@ impl Session {
             self.cancel.child_token(),
             &self.tasks,
         );
+        if let Ok(mut skeys) = self.skeys.write() {
+            skeys.insert(req2(&handle.info_hash()), handle.info_hash());
+        }
         map.insert(handle.info_hash(), handle.clone());
         Ok(handle)
     }
 
     /// Stops a torrent (announcing `stopped`) and forgets it; its data stays.
     pub async fn remove_torrent(&self, info_hash: InfoHash) {
-        let handle = self
-            .torrents
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(&info_hash));
+        let handle = self.torrents.lock().ok().and_then(|mut m| {
+            if let Ok(mut skeys) = self.skeys.write() {
+                skeys.remove(&req2(&info_hash));
+            }
+            m.remove(&info_hash)
+        });
         if let Some(h) = handle {
             h.stop().await;
         }
@@ -210,15 +226,21 @@ impl Session {
             let s = self.clone();
             let span = tracing::debug_span!("incoming", %addr);
             spawn_in(&self.tasks, "incoming handshake", span, async move {
+                let mut mse = false;
                 match tokio::time::timeout(
                     HANDSHAKE_TIMEOUT,
-                    s.route_incoming(stream, addr, permit),
+                    s.route_incoming(stream, addr, permit, &mut mse),
                 )
                 .await
                 {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => debug!(%addr, error = %e, "incoming handshake failed"),
-                    Err(_) => debug!(%addr, "incoming handshake timed out"),
+                    Ok(Err(e)) => {
+                        debug!(%addr, mse, error = %crate::error_chain(&e), "incoming handshake failed")
+                    }
+                    Err(_) => {
+                        s.ctx.setups.count_incoming_timeout(mse);
+                        debug!(%addr, mse, "incoming handshake timed out");
+                    }
                 }
             });
         }
@@ -226,12 +248,19 @@ impl Session {
 
     async fn route_incoming(
         &self,
-        mut stream: TcpStream,
+        stream: TcpStream,
         addr: SocketAddr,
         permit: tokio::sync::OwnedSemaphorePermit,
-    ) -> Result<(), wire::Error> {
+        mse: &mut bool,
+    ) -> Result<(), encryption::SetupError> {
         let _ = stream.set_nodelay(true);
-        let (reserved, info_hash) = wire::read_handshake_head(&mut stream).await?;
+        let how = Responding {
+            policy: self.ctx.cfg.encryption,
+            skeys: &self.skeys,
+        };
+        let r = encryption::accept(stream, how, mse).await;
+        self.ctx.setups.count_incoming(&r);
+        let (_, (stream, reserved, info_hash)) = r?;
         let Some(t) = self.torrent(&info_hash) else {
             debug!(%addr, %info_hash, "incoming peer for an unknown torrent");
             return Ok(());

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 
 use metainfo::PeerId;
-use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use wire::BlockRequest;
 
@@ -53,7 +52,7 @@ pub(crate) enum Event {
 /// A connection whose handshake completed.
 #[derive(Debug)]
 pub(crate) struct Handshaken {
-    pub stream: TcpStream,
+    pub stream: crate::encryption::PeerStream,
     pub addr: SocketAddr,
     pub peer_id: PeerId,
     pub reserved: [u8; 8],
