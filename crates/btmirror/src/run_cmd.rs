@@ -18,6 +18,7 @@ pub fn options(args: &RunArgs) -> RunOptions {
         bind: args.session.bind,
         max_upload_rate: args.session.max_upload_rate,
         max_download_rate: args.session.max_download_rate,
+        encryption: args.session.encryption,
     }
 }
 
@@ -65,6 +66,8 @@ mod tests {
             "1KiB",
             "--max-download-rate",
             "0",
+            "--encryption",
+            "require",
         ])
         .unwrap();
         let Command::Run(r) = cli.cmd else {
@@ -80,6 +83,8 @@ mod tests {
         assert_eq!(o.bind, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(o.max_upload_rate, Some(1024));
         assert_eq!(o.max_download_rate, Some(0));
+        assert_eq!(o.encryption, Some(engine::EncryptionPolicy::Require));
+        assert!(Cli::try_parse_from(["btmirror", "get", "x", "--encryption", "always"]).is_err());
         let cli = Cli::try_parse_from(["btmirror", "run"]).unwrap();
         let Command::Run(r) = cli.cmd else {
             panic!("not run")

@@ -183,9 +183,8 @@ impl Daemon {
             None => None,
         };
         let registry = Arc::new(Mutex::new(Registry::default()));
-        let port = session.listen_addr().port();
-        let reg = registry.clone();
-        let report: ReportFn = Arc::new(move || report::build(&lock(&reg), port));
+        let (reg, s) = (registry.clone(), session.clone());
+        let report: ReportFn = Arc::new(move || report::build(&lock(&reg), &s));
         let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
         let socket = paths::control_socket(&settings.state_dir);
         let (c, path, r) = (cancel.clone(), socket.clone(), report.clone());
@@ -201,7 +200,8 @@ impl Daemon {
         info!(
             watch = %settings.watch.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
             state_dir = %settings.state_dir.display(),
-            port,
+            port = session.listen_addr().port(),
+            encryption = %settings.encryption,
             config = %describe_config(found.as_ref()),
             log = %log.destination(),
             "btmirror {} running", env!("CARGO_PKG_VERSION")
@@ -353,8 +353,7 @@ impl Daemon {
     }
 
     fn summary(&self) -> String {
-        let port = self.session.listen_addr().port();
-        report::summary(&report::build(&lock(&self.registry), port))
+        report::summary(&report::build(&lock(&self.registry), &self.session))
     }
 
     /// Marks torrents whose initial check finished (their bitfield may now be saved).

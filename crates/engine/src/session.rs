@@ -115,6 +115,11 @@ impl Session {
         self.ctx.peer_id
     }
 
+    /// The encryption policy of peer connections.
+    pub fn encryption(&self) -> crate::EncryptionPolicy {
+        self.ctx.cfg.encryption
+    }
+
     /// How connection set-ups went so far: plaintext and MSE, in and out, refused, failed.
     pub fn encryption_counters(&self) -> EncryptionCounters {
         self.ctx.setups.snapshot()

@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub max_upload_rate: Option<u64>,
     /// Global download limit, bytes/s.
     pub max_download_rate: Option<u64>,
+    /// Message Stream Encryption of peer connections.
+    pub encryption: Option<engine::EncryptionPolicy>,
 }
 
 /// The configuration file as written. See `packaging/btmirror.toml` for every key.
@@ -105,6 +107,18 @@ pub struct Config {
     pub log_file: Option<PathBuf>,
     /// Serve Prometheus metrics at `http://ADDR:PORT/metrics`.
     pub metrics: Option<SocketAddr>,
+    /// Message Stream Encryption of peer connections: `prefer`, `allow`, `require` or
+    /// `disable`.
+    #[serde(default, deserialize_with = "encryption")]
+    pub encryption: Option<engine::EncryptionPolicy>,
+}
+
+/// An encryption policy by name.
+fn encryption<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<engine::EncryptionPolicy>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 /// A number that must be at least 1.
@@ -248,6 +262,8 @@ pub struct Settings {
     pub log_file: Option<PathBuf>,
     /// Where the Prometheus metrics are served, if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Message Stream Encryption of peer connections, both ways.
+    pub encryption: engine::EncryptionPolicy,
 }
 
 /// The configuration file the daemon uses and why: `--config`, `$BTMIRROR_CONFIG`, or a
@@ -332,6 +348,7 @@ pub fn resolve(
             .map(absolute)
             .or_else(|| cfg.log_file.clone()),
         metrics: args.metrics.or(cfg.metrics),
+        encryption: args.encryption.or(cfg.encryption).unwrap_or_default(),
     })
 }
 
@@ -346,6 +363,7 @@ impl Settings {
             max_upload_rate: self.max_upload_rate,
             max_download_rate: self.max_download_rate,
             max_open_files: self.max_open_files,
+            encryption: self.encryption,
             // Per-file-system limits come with each torrent (see `AddOptions::check_limit`).
             check_concurrency: usize::MAX >> 4,
             ..engine::SessionConfig::default()
@@ -377,6 +395,7 @@ impl Settings {
             max_open_files => "max_open_files",
             log_file => "log_file",
             metrics => "metrics",
+            encryption => "encryption",
         }
         (next, restart)
     }
