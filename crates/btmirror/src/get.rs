@@ -361,6 +361,8 @@ fn one_torrent_report(
         torrents: vec![t],
         listen_port: port,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        // The full-screen view shows the per-torrent counts only.
+        encryption: Default::default(),
     }
 }
 
