@@ -10,12 +10,14 @@
 //! - `from_clients`: btmirror downloads from aria2 and libtorrent seeds.
 //! - `to_clients`: aria2, libtorrent and transmission download from a btmirror seed.
 //! - `btmirror_swarm`: btmirror to btmirror, single- and multi-file, several leechers at once.
+//! - `encryption`: MSE/PE with aria2 and libtorrent requiring RC4, btmirror with `require`.
 //! - `hostile`: a peer serving corrupt blocks is caught and banned.
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
 //!
 //! The btmirror binary is `$BTMIRROR_BIN`, or built on first use (see `Btmirror::bin`).
 
 mod btmirror_swarm;
+mod encryption;
 mod from_clients;
 mod get_cli;
 mod harness;
