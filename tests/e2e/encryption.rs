@@ -4,7 +4,7 @@
 //! transfer here (SHA-256 checked) went over RC4. btmirror runs with its default policy
 //! (`prefer`) against them, and with `require` against itself.
 
-use btmirror_e2e::{Aria2, Btmirror, Libtorrent, Swarm, TRANSFER_TIMEOUT, free_port};
+use btmirror_e2e::{Aria2, Btmirror, Libtorrent, Swarm, TRANSFER_TIMEOUT, free_port, same_content};
 
 use crate::{PIECE, SIZE};
 
@@ -76,5 +76,29 @@ fn btmirror_require_to_btmirror_require() {
     );
     leech.proc.wait_success(TRANSFER_TIMEOUT);
     swarm.assert_complete(&dir);
+    assert!(seed.terminate().success());
+}
+
+/// The control: with encryption disabled, the libtorrent that forces it gets nothing (so the
+/// tests above did go through MSE).
+#[test]
+fn libtorrent_forced_rc4_gets_nothing_from_btmirror_with_encryption_disabled() {
+    let swarm = Swarm::single_file("mse-btm-disabled-to-lt", SIZE, PIECE);
+    let disable = ["--encryption", "disable"];
+    let mut seed = Btmirror::get(
+        &swarm.torrent,
+        &swarm.seed_dir("seed"),
+        free_port(),
+        &disable,
+    );
+    swarm.wait_for_seeds(1, &mut seed.proc);
+    let dir = swarm.empty_dir("leech");
+    let mut leech = Libtorrent::leech_forced_rc4(&swarm.torrent, &dir, free_port());
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    assert!(
+        same_content(&swarm.source, &swarm.torrent.data_in(&dir)).is_err(),
+        "libtorrent forcing RC4 got the data from a seed with encryption disabled"
+    );
+    assert!(leech.terminate().success());
     assert!(seed.terminate().success());
 }
