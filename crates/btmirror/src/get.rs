@@ -42,7 +42,11 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
     };
     cfg.max_upload_rate = args.session.max_upload_rate.unwrap_or(0);
     cfg.max_download_rate = args.session.max_download_rate.unwrap_or(0);
-    cfg.encryption = args.session.encryption.unwrap_or_default();
+    cfg.encryption = args
+        .session
+        .encryption
+        .map(crate::run_cmd::encryption_policy)
+        .unwrap_or_default();
     let session = Session::start(cfg, shutdown.child_token())
         .await
         .context("starting the session")?;

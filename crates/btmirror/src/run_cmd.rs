@@ -3,7 +3,7 @@
 use daemon::RunOptions;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::RunArgs;
+use crate::cli::{Encryption, RunArgs};
 use crate::logging::LogGuard;
 
 /// The daemon's options from `btmirror run`'s arguments.
@@ -18,7 +18,17 @@ pub fn options(args: &RunArgs) -> RunOptions {
         bind: args.session.bind,
         max_upload_rate: args.session.max_upload_rate,
         max_download_rate: args.session.max_download_rate,
-        encryption: args.session.encryption,
+        encryption: args.session.encryption.map(encryption_policy),
+    }
+}
+
+/// The engine's policy for `--encryption`.
+pub fn encryption_policy(e: Encryption) -> engine::EncryptionPolicy {
+    match e {
+        Encryption::Prefer => engine::EncryptionPolicy::Prefer,
+        Encryption::Allow => engine::EncryptionPolicy::Allow,
+        Encryption::Require => engine::EncryptionPolicy::Require,
+        Encryption::Disable => engine::EncryptionPolicy::Disable,
     }
 }
 
