@@ -32,8 +32,8 @@ impl Transmission {
         start(torrent, dir, port, encryption, "leech")
     }
 
-    /// Seeds `torrent` from the data in `dir` (verified first, `-v`), until stopped; its done
-    /// file appears at once (nothing to finish).
+    /// Seeds `torrent` from the data in `dir` (which transmission verifies on its own when it
+    /// finds the files; `-v` would make transmission-cli exit after the check), until stopped.
     pub fn seed_with(torrent: &Torrent, dir: &Path, port: u16, encryption: Encryption) -> Peer {
         start(torrent, dir, port, encryption, "seed")
     }
@@ -119,7 +119,6 @@ fn start(torrent: &Torrent, dir: &Path, port: u16, encryption: Encryption, role:
         .arg("-p")
         .arg(port.to_string())
         .args(["-M", encryption.flag(), "-D", "-U"])
-        .args(if role == "seed" { &["-v"][..] } else { &[] })
         .arg("-f")
         .arg(&script)
         .arg(&torrent.path);
