@@ -38,4 +38,16 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(_) => assert!(lenient.is_err()),
     }
+    // The forgiving decoder (for .torrent files) accepts everything the others accept, with the
+    // same span, and its raw spans always cover exactly what was consumed.
+    match bencode::decode_forgiving_prefix(data) {
+        Ok((v, used)) => {
+            assert_eq!(Some(v.raw()), data.get(..used));
+            if let Ok((p, p_used)) = bencode::decode_prefix(data) {
+                assert_eq!(p_used, used);
+                assert_eq!(p, v);
+            }
+        }
+        Err(_) => assert!(bencode::decode_prefix(data).is_err()),
+    }
 });

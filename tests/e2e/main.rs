@@ -12,6 +12,7 @@
 //! - `btmirror_swarm`: btmirror to btmirror, single- and multi-file, several leechers at once.
 //! - `encryption`: MSE/PE with aria2 and libtorrent requiring RC4, btmirror with `require`.
 //! - `hostile`: a peer serving corrupt blocks is caught and banned.
+//! - `magnet`: `btmirror get` from a magnet link (BEP 9 metadata from a btmirror seed).
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
 //!
 //! The btmirror binary is `$BTMIRROR_BIN`, or built on first use (see `Btmirror::bin`).
@@ -22,6 +23,7 @@ mod from_clients;
 mod get_cli;
 mod harness;
 mod hostile;
+mod magnet;
 mod make;
 mod to_clients;
 

@@ -63,13 +63,27 @@ pub fn decode_prefix(input: &[u8]) -> Result<(Value<'_>, usize), Error> {
     parse(input, Keys::Unique)
 }
 
-/// How strictly dictionary keys are checked.
+/// Decodes one value at the start of `input` as forgivingly as libtorrent's `bdecode` does, and
+/// returns it with the number of bytes used (the caller decides what trailing bytes mean).
+///
+/// Dict keys may be unsorted and repeated: [`Dict::get`] returns the first entry with a key, as
+/// libtorrent's `dict_find` does. Integers and string lengths may have leading zeros, and `i-0e`
+/// is zero. Everything else (truncation, depth, non-string keys, bytes that start no value) is
+/// still an error. For `.torrent` files from the field, whose raw `info` bytes are hashed as
+/// they are.
+pub fn decode_forgiving_prefix(input: &[u8]) -> Result<(Value<'_>, usize), Error> {
+    parse(input, Keys::Any)
+}
+
+/// How strictly dictionary keys (and number forms) are checked.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Keys {
     /// Strictly ascending (canonical).
     Ascending,
     /// Any order, but no duplicates.
     Unique,
+    /// Any order, duplicates kept (first wins on lookup), non-canonical numbers accepted.
+    Any,
 }
 
 fn whole(input: &[u8], keys: Keys) -> Result<Value<'_>, Error> {
@@ -113,7 +127,7 @@ fn parse(input: &[u8], keys: Keys) -> Result<(Value<'_>, usize), Error> {
         }
         let value = match byte {
             b'i' => {
-                let (n, end) = parse_int(input, pos)?;
+                let (n, end) = parse_int(input, pos, keys == Keys::Any)?;
                 let v = Value {
                     raw: span(input, pos, end)?,
                     kind: Kind::Int(n),
@@ -122,7 +136,7 @@ fn parse(input: &[u8], keys: Keys) -> Result<(Value<'_>, usize), Error> {
                 v
             }
             b'0'..=b'9' => {
-                let (b, end) = parse_bytes(input, pos)?;
+                let (b, end) = parse_bytes(input, pos, keys == Keys::Any)?;
                 let v = Value {
                     raw: span(input, pos, end)?,
                     kind: Kind::Bytes(b),
@@ -155,7 +169,7 @@ fn parse(input: &[u8], keys: Keys) -> Result<(Value<'_>, usize), Error> {
                     .pop()
                     .ok_or_else(|| invalid("unexpected end marker", pos))?;
                 pos += 1;
-                close(input, open, pos)?
+                close(input, open, pos, keys)?
             }
             b'+' | b'-' => return Err(invalid("unexpected sign outside an integer", pos)),
             _ => return Err(invalid("unexpected byte", pos)),
@@ -176,7 +190,9 @@ fn parse(input: &[u8], keys: Keys) -> Result<(Value<'_>, usize), Error> {
                         .as_bytes()
                         .ok_or_else(|| invalid("dict key is not a byte string", pos))?;
                     let at = pos.saturating_sub(value.raw.len());
-                    if let Some((last, _)) = entries.last() {
+                    if let Some((last, _)) = entries.last()
+                        && keys != Keys::Any
+                    {
                         if k == *last {
                             return Err(invalid("duplicate dict key", at));
                         }
@@ -195,7 +211,7 @@ fn parse(input: &[u8], keys: Keys) -> Result<(Value<'_>, usize), Error> {
 }
 
 /// Finishes a container whose `e` ends just before `end`.
-fn close<'a>(input: &'a [u8], open: Open<'a>, end: usize) -> Result<Value<'a>, Error> {
+fn close<'a>(input: &'a [u8], open: Open<'a>, end: usize, keys: Keys) -> Result<Value<'a>, Error> {
     match open {
         Open::List { start, items } => Ok(Value {
             raw: span(input, start, end)?,
@@ -210,7 +226,7 @@ fn close<'a>(input: &'a [u8], open: Open<'a>, end: usize) -> Result<Value<'a>, E
             if key.is_some() {
                 return Err(invalid("dict key without a value", end.saturating_sub(1)));
             }
-            if !sorted {
+            if !sorted && keys != Keys::Any {
                 let mut ks: Vec<&[u8]> = entries.iter().map(|(k, _)| *k).collect();
                 ks.sort_unstable();
                 if ks.windows(2).any(|w| w[0] == w[1]) {
@@ -229,8 +245,9 @@ fn span(input: &[u8], start: usize, end: usize) -> Result<&[u8], Error> {
     input.get(start..end).ok_or(Error::Eof(end))
 }
 
-/// Parses `i<int>e` at `at`; returns the number and the position after the `e`.
-fn parse_int(input: &[u8], at: usize) -> Result<(i64, usize), Error> {
+/// Parses `i<int>e` at `at`; returns the number and the position after the `e`. `loose` accepts
+/// leading zeros and `-0`.
+fn parse_int(input: &[u8], at: usize, loose: bool) -> Result<(i64, usize), Error> {
     let mut pos = at + 1;
     let negative = input.get(pos) == Some(&b'-');
     if negative {
@@ -247,6 +264,7 @@ fn parse_int(input: &[u8], at: usize) -> Result<(i64, usize), Error> {
     }
     match digits {
         [] => return Err(invalid("integer without digits", pos)),
+        _ if loose => {}
         [b'0'] if negative => return Err(invalid("negative zero", pos)),
         [b'0', _, ..] => return Err(invalid("leading zero in integer", pos)),
         _ => {}
@@ -269,15 +287,18 @@ fn parse_int(input: &[u8], at: usize) -> Result<(i64, usize), Error> {
     Ok((n, end + 1))
 }
 
-/// Parses `<len>:<bytes>` at `at`; returns the bytes and the position after them.
-fn parse_bytes(input: &[u8], at: usize) -> Result<(&[u8], usize), Error> {
+/// Parses `<len>:<bytes>` at `at`; returns the bytes and the position after them. `loose` accepts
+/// leading zeros in the length.
+fn parse_bytes(input: &[u8], at: usize, loose: bool) -> Result<(&[u8], usize), Error> {
     let (digits, colon) = digits(input, at)?;
     match input.get(colon) {
         None => return Err(Error::Eof(colon)),
         Some(b':') => {}
         Some(_) => return Err(invalid("unexpected byte in string length", colon)),
     }
-    if let [b'0', _, ..] = digits {
+    if let [b'0', _, ..] = digits
+        && !loose
+    {
         return Err(invalid("leading zero in string length", at));
     }
     let mut len: usize = 0;
@@ -346,7 +367,7 @@ impl<'a> Value<'a> {
 }
 
 impl<'a> Dict<'a> {
-    /// The value under `key`.
+    /// The value under `key` (the first one when a forgiving decode kept duplicates).
     pub fn get(&self, key: &[u8]) -> Option<&Value<'a>> {
         self.entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }

@@ -37,10 +37,13 @@ macro_rules! errln {
 mod check;
 mod cli;
 mod exit;
+mod feed_cmd;
 mod get;
 mod logging;
 mod make;
 mod run_cmd;
+mod show;
+mod source;
 mod status;
 mod top;
 mod tracker_cmd;
@@ -94,6 +97,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Tracker(args) => tracker_cmd::run(args, shutdown).await,
         Command::Make(args) => make::run(args, shutdown).await,
         Command::Check(args) => check::run(args, shutdown).await,
+        Command::Show(args) => show::run(args).await,
+        Command::Feed(cli::FeedCommand::Check(args)) => feed_cmd::check(args).await,
     }
 }
 

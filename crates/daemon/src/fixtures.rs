@@ -71,5 +71,6 @@ pub fn sample() -> StatusReport {
             outgoing_retries: 1,
             ..EncryptionStatus::default()
         },
+        feeds: Vec::new(),
     }
 }

@@ -28,6 +28,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// A valid torrent of a kind btmirror cannot use yet (e.g. BitTorrent v2-only).
+    #[error("{0}")]
+    Unsupported(String),
     /// Reading or hashing files while creating a torrent failed.
     #[error("reading {path}")]
     Io {

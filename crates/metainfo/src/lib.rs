@@ -1,4 +1,5 @@
-//! Torrent metadata: parsing and validating `.torrent` files (BEP 3, 12, 27), creating them,
+//! Torrent metadata: parsing and validating `.torrent` files (BEP 3, 12, 19, 27, 47, and enough of
+//! BEP 52 to load hybrids), creating them,
 //! and the small value types every other crate shares (`InfoHash`, `PeerId`, `Bitfield`, piece
 //! arithmetic).
 //!
@@ -6,11 +7,14 @@
 //!
 //! **Security invariant:** every path a `Metainfo` hands out has been checked: no `..`, no
 //! absolute path, no empty component, no NUL or `/` inside a component. A hostile torrent can
-//! never make anyone write outside its data directory.
+//! never make anyone write outside its data directory. Odd names are sanitised the way libtorrent
+//! does it and duplicates renamed (`file.1.txt`); every such change is listed in
+//! [`Metainfo::notes`].
 
 mod bitfield;
 mod create;
 mod error;
+mod hashes;
 pub mod magnet;
 mod parse;
 mod types;
@@ -18,7 +22,9 @@ mod types;
 pub use bitfield::Bitfield;
 pub use create::{CreateOptions, create_torrent};
 pub use error::Error;
-pub use types::{FileEntry, Info, InfoHash, Metainfo, PeerId};
+pub use hashes::{HashLoader, PieceHashes};
+pub use parse::torrent_from_metadata;
+pub use types::{FileAttrs, FileEntry, Info, InfoHash, InfoHashV2, Metainfo, PeerId, Symlink};
 
 /// Size of a block: the unit of a request on the wire (BEP 3 recommends 16 KiB, every client uses it).
 pub const BLOCK_SIZE: u32 = 16 * 1024;

@@ -1,12 +1,20 @@
-//! `Metainfo::from_bytes`: strict parsing and validation of a `.torrent` file.
+//! `Metainfo::from_bytes`: parsing and validating a `.torrent` file as found in the field.
 //!
-//! The outer dictionary is decoded leniently (real torrents sometimes have unsorted outer keys),
-//! but the `info` dictionary must be canonical bencode: its raw bytes are what the info-hash
-//! covers, and clients that re-encode a non-canonical `info` compute a different hash.
+//! Lenient where the format is: bytes after the top dictionary are ignored, dict keys may be
+//! unsorted or repeated (the first wins, as in libtorrent; the info-hash is the SHA-1 of the
+//! raw `info` bytes whatever their order), odd names are sanitised and colliding paths renamed
+//! as libtorrent does. Strict where safety is: a path that could leave the torrent's directory
+//! is refused. Everything changed is listed in [`Metainfo::notes`].
 //!
-//! Informational outer fields (`comment`, `created by`, `creation date`, `url-list`) are
-//! best-effort: a wrong type is ignored and text is decoded lossily. Everything in `info` is
-//! validated and any problem is an error naming the field.
+//! Outer fields (`announce`, `announce-list`, `comment`, `created by`, `creation date`,
+//! `url-list`) are best-effort: a wrong type is ignored and text is decoded lossily. Everything in
+//! `info` is validated and any problem is an error naming the field.
+
+mod dedupe;
+mod files;
+mod hybrid;
+mod sanitize;
+mod symlinks;
 
 use std::path::{Component, PathBuf};
 use std::sync::Arc;
@@ -14,17 +22,31 @@ use std::sync::Arc;
 use bencode::{Dict, Value};
 use sha1::{Digest, Sha1};
 
-use crate::{Error, FileEntry, Info, InfoHash, Metainfo};
+use crate::{Error, FileAttrs, FileEntry, Info, InfoHash, InfoHashV2, Metainfo, PieceHashes};
+use files::{Layout, parse_files};
+use sanitize::{climbing, sanitize_element};
 
 /// Smallest accepted `piece length` (16 KiB).
 pub(crate) const MIN_PIECE_LENGTH: u32 = 16 * 1024;
 /// Largest accepted `piece length` (64 MiB).
 pub(crate) const MAX_PIECE_LENGTH: u32 = 64 * 1024 * 1024;
+/// At most this many notes are kept; the rest are summed up in one more.
+const MAX_NOTES: usize = 50;
+
+/// The message for a torrent with only BitTorrent v2 hashes.
+const V2_ONLY: &str = "BitTorrent v2-only torrents are not supported yet";
 
 impl Metainfo {
     /// Parses and validates a `.torrent` file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let root = bencode::decode_lenient(bytes)?;
+        let (root, used) = bencode::decode_forgiving_prefix(bytes)?;
+        let mut notes = Vec::new();
+        if used < bytes.len() {
+            notes.push(format!(
+                "ignored {} bytes after the end of the torrent",
+                bytes.len() - used
+            ));
+        }
         let top = root
             .as_dict()
             .ok_or_else(|| Error::invalid("(root)", "not a dictionary"))?;
@@ -35,46 +57,128 @@ impl Metainfo {
             return Err(Error::invalid("info", "not a dictionary"));
         }
         let raw_info = info_value.raw();
-        let strict = bencode::decode(raw_info).map_err(|e| {
-            Error::invalid(
-                "info",
-                format!("not canonical bencode (keys unsorted or duplicated): {e}"),
-            )
-        })?;
-        let info = parse_info(&strict)?;
+        if bencode::decode(raw_info).is_err() {
+            notes.push(
+                "the info dictionary is not canonical bencode (unsorted or repeated keys, or \
+                 numbers with leading zeros); its first keys were used and its bytes hashed as \
+                 they are"
+                    .into(),
+            );
+        }
+        let info_hash_v2 = match meta_version(info_value)? {
+            1 => None,
+            _ if info_value.get(b"pieces").is_none() => {
+                return Err(Error::Unsupported(V2_ONLY.into()));
+            }
+            _ => Some(InfoHashV2(
+                sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(raw_info))
+                    .into(),
+            )),
+        };
+        let info_hash = InfoHash(Sha1::digest(raw_info).into());
+        let hybrid = info_hash_v2.is_some();
+        let parsed = parse_info(info_value, &info_hash, hybrid, &mut notes)?;
+        let announce = announce(top, &mut notes);
+        let announce_list = announce_list(top, &mut notes);
+        cap_notes(&mut notes);
         Ok(Metainfo {
-            info_hash: InfoHash(Sha1::digest(raw_info).into()),
-            info: Arc::new(info),
-            announce: announce(top)?,
-            announce_list: announce_list(top)?,
+            info_hash,
+            info_hash_v2,
+            info: Arc::new(parsed.info),
+            announce,
+            announce_list,
+            info_bytes: Arc::from(raw_info),
             url_list: url_list(top),
             comment: lossy_text(top, b"comment"),
             created_by: lossy_text(top, b"created by"),
             creation_date: top.get(b"creation date").and_then(Value::as_int),
+            file_attrs: parsed.attrs,
+            symlinks: parsed.symlinks,
+            pad_files: parsed.pad_files,
+            notes,
         })
     }
 }
 
-fn announce(top: &Dict<'_>) -> Result<Option<String>, Error> {
-    let Some(v) = top.get(b"announce") else {
-        return Ok(None);
-    };
-    let bytes = v
-        .as_bytes()
-        .ok_or_else(|| Error::invalid("announce", "not a string"))?;
-    Ok(url(bytes))
+/// BEP 52 `meta version`: 1 when absent, 2 for v2 and hybrid torrents; anything else is refused.
+fn meta_version(info: &Value<'_>) -> Result<i64, Error> {
+    match info.get(b"meta version").map(Value::as_int) {
+        None | Some(Some(1)) => Ok(1),
+        Some(Some(2)) => Ok(2),
+        Some(Some(v)) => Err(Error::Unsupported(format!(
+            "BitTorrent meta version {v} is not supported"
+        ))),
+        Some(None) => Err(Error::invalid("info.meta version", "not an integer")),
+    }
+}
+
+/// Keeps the first [`MAX_NOTES`] notes and says how many more there were.
+fn cap_notes(notes: &mut Vec<String>) {
+    if notes.len() > MAX_NOTES {
+        let more = notes.len() - MAX_NOTES;
+        notes.truncate(MAX_NOTES);
+        notes.push(format!("... and {more} more changes"));
+    }
+}
+
+/// A `.torrent` file around an info dictionary fetched for a magnet link (BEP 9): the
+/// magnet's trackers (each its own tier, as BEP 9 wants `tr` treated), its web seeds as
+/// `url-list`, and `info` byte for byte, so the file's info-hash is the magnet's. The result
+/// parses with [`Metainfo::from_bytes`] when `info` is a valid info dictionary.
+pub fn torrent_from_metadata(info: &[u8], magnet: &crate::magnet::Magnet) -> Vec<u8> {
+    let mut e = bencode::Encoder::new();
+    e.dict(|d| {
+        if let Some(first) = magnet.trackers.first() {
+            d.entry(b"announce", |v| v.bytes(first.as_bytes()));
+        }
+        if magnet.trackers.len() > 1 {
+            d.entry(b"announce-list", |v| {
+                v.list(|l| {
+                    for t in &magnet.trackers {
+                        l.list(|tier| tier.bytes(t.as_bytes()));
+                    }
+                });
+            });
+        }
+        d.entry(b"created by", |v| v.bytes(b"btmirror (from a magnet link)"));
+        d.entry(b"info", |v| v.raw(info));
+        if !magnet.web_seeds.is_empty() {
+            d.entry(b"url-list", |v| {
+                v.list(|l| {
+                    for w in &magnet.web_seeds {
+                        l.bytes(w.as_bytes());
+                    }
+                });
+            });
+        }
+    });
+    e.finish()
+}
+
+/// `announce`: a UTF-8 URL, or nothing (a wrong type is ignored with a note, as libtorrent does).
+fn announce(top: &Dict<'_>, notes: &mut Vec<String>) -> Option<String> {
+    let v = top.get(b"announce")?;
+    match v.as_bytes() {
+        Some(bytes) => url(bytes),
+        None => {
+            notes.push("announce ignored: not a string".into());
+            None
+        }
+    }
 }
 
 /// BEP 12 tiers. A tier that is not a list is skipped; URLs that are not UTF-8 strings are
-/// dropped, and so are tiers left empty.
-fn announce_list(top: &Dict<'_>) -> Result<Vec<Vec<String>>, Error> {
+/// dropped, and so are tiers left empty; an `announce-list` that is not a list is ignored with
+/// a note.
+fn announce_list(top: &Dict<'_>, notes: &mut Vec<String>) -> Vec<Vec<String>> {
     let Some(v) = top.get(b"announce-list") else {
-        return Ok(Vec::new());
+        return Vec::new();
     };
-    let tiers = v
-        .as_list()
-        .ok_or_else(|| Error::invalid("announce-list", "not a list"))?;
-    Ok(tiers
+    let Some(tiers) = v.as_list() else {
+        notes.push("announce-list ignored: not a list".into());
+        return Vec::new();
+    };
+    tiers
         .iter()
         .filter_map(Value::as_list)
         .map(|tier| {
@@ -84,10 +188,10 @@ fn announce_list(top: &Dict<'_>) -> Result<Vec<Vec<String>>, Error> {
                 .collect::<Vec<_>>()
         })
         .filter(|tier| !tier.is_empty())
-        .collect())
+        .collect()
 }
 
-/// BEP 19 `url-list`: one string or a list of strings.
+/// BEP 19 `url-list`: one string or a list of strings (empty strings and non-UTF-8 dropped).
 fn url_list(top: &Dict<'_>) -> Vec<String> {
     match top.get(b"url-list") {
         Some(v) if v.as_bytes().is_some() => v.as_bytes().and_then(url).into_iter().collect(),
@@ -109,26 +213,36 @@ fn url(bytes: &[u8]) -> Option<String> {
 }
 
 fn lossy_text(top: &Dict<'_>, key: &[u8]) -> Option<String> {
-    top.get(key)
+    let utf8_key = [key, b".utf-8"].concat();
+    top.get(&utf8_key)
+        .or_else(|| top.get(key))
         .and_then(Value::as_bytes)
-        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .map(lossy)
 }
 
-fn parse_info(info: &Value<'_>) -> Result<Info, Error> {
-    let (name_field, name_bytes) = utf8_preferred(info, "name", "info.name")?;
-    let name = check_component(&name_field, name_bytes, name_bytes)?.to_owned();
+/// Bytes as text, invalid UTF-8 replaced by U+FFFD (for messages and informational fields).
+pub(crate) fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
 
-    let piece_length = int(info, b"piece length", "info.piece length")?;
-    let piece_length = u32::try_from(piece_length)
-        .ok()
-        .filter(|pl| pl.is_power_of_two() && (MIN_PIECE_LENGTH..=MAX_PIECE_LENGTH).contains(pl))
-        .ok_or_else(|| {
-            Error::invalid(
-                "info.piece length",
-                format!("{piece_length} is not a power of two in 16 KiB..=64 MiB"),
-            )
-        })?;
+/// The validated `info` dictionary and what goes beside it in [`Metainfo`].
+struct ParsedInfo {
+    info: Info,
+    attrs: Vec<FileAttrs>,
+    symlinks: Vec<crate::Symlink>,
+    pad_files: usize,
+}
 
+fn parse_info(
+    info: &Value<'_>,
+    info_hash: &InfoHash,
+    hybrid: bool,
+    notes: &mut Vec<String>,
+) -> Result<ParsedInfo, Error> {
+    // A directory name sanitised away becomes the info-hash; a file name cannot (libtorrent).
+    let multi = info.get(b"files").is_some();
+    let name = torrent_name(info, multi.then_some(info_hash), notes)?;
+    let piece_length = piece_length(info)?;
     let pieces = info
         .get(b"pieces")
         .ok_or_else(|| Error::Missing("info.pieces".into()))?;
@@ -143,35 +257,13 @@ fn parse_info(info: &Value<'_>) -> Result<Info, Error> {
         ));
     }
 
-    let (files, multi_file) = match (info.get(b"length"), info.get(b"files")) {
+    let (layout, multi_file) = match (info.get(b"length"), info.get(b"files")) {
         (Some(_), Some(_)) => return Err(Error::invalid("info", "has both `length` and `files`")),
         (None, None) => return Err(Error::Missing("info.length or info.files".into())),
-        (Some(_), None) => {
-            let length = file_length(info, "info.length")?;
-            (
-                vec![FileEntry {
-                    path: PathBuf::from(&name),
-                    length,
-                    offset: 0,
-                }],
-                false,
-            )
-        }
-        (None, Some(files)) => (parse_files(&name, files)?, true),
+        (Some(_), None) => (single_file(info, &name, notes)?, false),
+        (None, Some(files)) => (parse_files(&name, files, notes)?, true),
     };
-    let total_length = files
-        .iter()
-        .try_fold(0u64, |sum, f| sum.checked_add(f.length))
-        .ok_or_else(|| {
-            Error::invalid(
-                if multi_file {
-                    "info.files"
-                } else {
-                    "info.length"
-                },
-                "total length overflows",
-            )
-        })?;
+    let total_length = layout.total_length;
     if total_length == 0 {
         return Err(Error::invalid(
             if multi_file {
@@ -179,7 +271,7 @@ fn parse_info(info: &Value<'_>) -> Result<Info, Error> {
             } else {
                 "info.length"
             },
-            "total length is zero",
+            "total length is zero: the torrent has no data",
         ));
     }
     let expected = total_length.div_ceil(u64::from(piece_length));
@@ -192,165 +284,114 @@ fn parse_info(info: &Value<'_>) -> Result<Info, Error> {
             ),
         ));
     }
-    Ok(Info {
-        name,
-        piece_length,
-        pieces: hashes.to_vec(),
-        files,
-        multi_file,
-        private: info.get(b"private").and_then(Value::as_int) == Some(1),
-        total_length,
+    if hybrid {
+        hybrid::check_hybrid(info, &name, multi_file, piece_length, &layout.files)?;
+    }
+    // Defence in depth for the crate's security invariant.
+    let paths = layout.files.iter().map(|f| &f.path);
+    let links = layout.symlinks.iter().flat_map(|l| [&l.path, &l.target]);
+    if let Some(bad) = paths.chain(links).find(|p| !is_safe_relative(p)) {
+        return Err(Error::UnsafePath {
+            field: "info.files".into(),
+            path: bad.display().to_string(),
+            reason: "not a relative path",
+        });
+    }
+    Ok(ParsedInfo {
+        info: Info {
+            name,
+            piece_length,
+            pieces: PieceHashes::new(hashes.to_vec()),
+            files: layout.files,
+            multi_file,
+            private: info.get(b"private").and_then(Value::as_int) == Some(1),
+            total_length,
+        },
+        attrs: layout.attrs,
+        symlinks: layout.symlinks,
+        pad_files: layout.pad_files,
     })
 }
 
-/// The multi-file `files` list: paths `name/comp/...`, checked, with no duplicate and no file
-/// that is also a directory of another.
-fn parse_files(name: &str, files: &Value<'_>) -> Result<Vec<FileEntry>, Error> {
-    let list = files
-        .as_list()
-        .ok_or_else(|| Error::invalid("info.files", "not a list"))?;
-    if list.is_empty() {
-        return Err(Error::invalid("info.files", "empty list"));
-    }
-    let mut out = Vec::with_capacity(list.len());
-    let mut components: Vec<Vec<&str>> = Vec::with_capacity(list.len());
-    let mut pad = Vec::with_capacity(list.len());
-    let mut offset = 0u64;
-    for (i, file) in list.iter().enumerate() {
-        if file.as_dict().is_none() {
-            return Err(Error::invalid(
-                format!("info.files[{i}]"),
-                "not a dictionary",
-            ));
+/// `name.utf-8` when it is a string (libtorrent prefers it whenever it is there), else `name`,
+/// sanitised. A name sanitised away becomes `fallback` in hex, or is an error without one.
+fn torrent_name(
+    info: &Value<'_>,
+    fallback: Option<&InfoHash>,
+    notes: &mut Vec<String>,
+) -> Result<String, Error> {
+    let (field, raw) = match info.get(b"name.utf-8").and_then(Value::as_bytes) {
+        Some(b) => ("info.name.utf-8", b),
+        None => {
+            let v = info
+                .get(b"name")
+                .ok_or_else(|| Error::Missing("info.name".into()))?;
+            let b = v
+                .as_bytes()
+                .ok_or_else(|| Error::invalid("info.name", "not a string"))?;
+            ("info.name", b)
         }
-        let length = file_length(file, &format!("info.files[{i}].length"))?;
-        let (field, parts) = path_list(file, i)?;
-        let joined = parts
-            .iter()
-            .map(|p| String::from_utf8_lossy(p))
-            .collect::<Vec<_>>()
-            .join("/");
-        let mut path = PathBuf::from(name);
-        let mut comps = Vec::with_capacity(parts.len());
-        for part in parts {
-            let c = check_component(&field, part, joined.as_bytes())?;
-            path.push(c);
-            comps.push(c);
-        }
-        // Defence in depth for the crate's security invariant.
-        if !path.components().all(|c| matches!(c, Component::Normal(_))) {
-            return Err(Error::UnsafePath {
-                field,
-                path: joined,
-                reason: "not a relative path",
-            });
-        }
-        out.push(FileEntry {
-            path,
-            length,
-            offset,
-        });
-        components.push(comps);
-        // BEP 47 padding files (`attr` containing `p`) may share a path such as `.pad/16384`.
-        pad.push(
-            file.get(b"attr")
-                .and_then(Value::as_bytes)
-                .is_some_and(|a| a.contains(&b'p')),
-        );
-        offset = offset.saturating_add(length);
-    }
-    check_conflicts(&out, &components, &pad)?;
-    Ok(out)
-}
-
-/// `path.utf-8` when present and a list of strings, else `path`: the field name and the raw
-/// components.
-fn path_list<'a>(file: &Value<'a>, i: usize) -> Result<(String, Vec<&'a [u8]>), Error> {
-    let strings = |v: &Value<'a>| {
-        v.as_list()?
-            .iter()
-            .map(Value::as_bytes)
-            .collect::<Option<Vec<_>>>()
     };
-    if let Some(parts) = file.get(b"path.utf-8").and_then(strings)
-        && parts.iter().all(|p| std::str::from_utf8(p).is_ok())
-    {
-        return check_non_empty(format!("info.files[{i}].path.utf-8"), parts);
-    }
-    let field = format!("info.files[{i}].path");
-    let v = file
-        .get(b"path")
-        .ok_or_else(|| Error::Missing(field.clone()))?;
-    let parts = strings(v).ok_or_else(|| Error::invalid(&field, "not a list of strings"))?;
-    check_non_empty(field, parts)
-}
-
-fn check_non_empty(field: String, parts: Vec<&[u8]>) -> Result<(String, Vec<&[u8]>), Error> {
-    if parts.is_empty() {
+    if let Some(reason) = climbing(&[raw]) {
         return Err(Error::UnsafePath {
-            field,
-            path: String::new(),
-            reason: "empty path",
+            field: field.into(),
+            path: lossy(raw),
+            reason,
         });
     }
-    Ok((field, parts))
+    let name = match (sanitize_element(raw), fallback) {
+        (Some(name), _) => name,
+        (None, Some(hash)) => hash.to_hex(),
+        (None, None) => return Err(Error::invalid(field, "nothing left after sanitising")),
+    };
+    if name.as_bytes() != raw {
+        notes.push(format!("{field}: {:?} sanitised to {name:?}", lossy(raw)));
+    }
+    Ok(name)
 }
 
-/// Rejects two files with the same path and a file whose path is a directory of another.
-fn check_conflicts(
-    files: &[FileEntry],
-    components: &[Vec<&str>],
-    pad: &[bool],
-) -> Result<(), Error> {
-    let mut order: Vec<usize> = (0..components.len()).collect();
-    order.sort_by(|&a, &b| components.get(a).cmp(&components.get(b)));
-    // Sorted component-wise, a path that is a prefix of others comes right before them.
-    for pair in order.windows(2) {
-        let &[a, b] = pair else { continue };
-        let (Some(ca), Some(cb)) = (components.get(a), components.get(b)) else {
-            continue;
-        };
-        let (first, second) = (a.min(b), a.max(b));
-        let field = format!("info.files[{second}].path");
-        if ca == cb {
-            let same_pad = pad.get(a) == Some(&true)
-                && pad.get(b) == Some(&true)
-                && files.get(a).map(|f| f.length) == files.get(b).map(|f| f.length);
-            if !same_pad {
-                return Err(Error::invalid(
-                    field,
-                    format!("duplicate of info.files[{first}].path"),
-                ));
-            }
-        } else if cb.starts_with(ca) {
-            return Err(Error::invalid(
-                format!("info.files[{b}].path"),
-                format!("lies inside info.files[{a}].path, which is a file"),
-            ));
-        }
-    }
-    Ok(())
+fn piece_length(info: &Value<'_>) -> Result<u32, Error> {
+    let piece_length = int(info, b"piece length", "info.piece length")?;
+    u32::try_from(piece_length)
+        .ok()
+        .filter(|pl| pl.is_power_of_two() && (MIN_PIECE_LENGTH..=MAX_PIECE_LENGTH).contains(pl))
+        .ok_or_else(|| {
+            Error::invalid(
+                "info.piece length",
+                format!("{piece_length} is not a power of two in 16 KiB..=64 MiB"),
+            )
+        })
 }
 
-/// A string field preferring its `.utf-8` variant (e.g. `name.utf-8`) when that is valid UTF-8.
-fn utf8_preferred<'a>(
-    dict: &Value<'a>,
-    key: &str,
-    field: &str,
-) -> Result<(String, &'a [u8]), Error> {
-    let utf8_key = format!("{key}.utf-8");
-    if let Some(b) = dict.get(utf8_key.as_bytes()).and_then(Value::as_bytes)
-        && std::str::from_utf8(b).is_ok()
-    {
-        return Ok((format!("{field}.utf-8"), b));
+/// The layout of a single-file torrent (BEP 47 `x` and `h` apply to its file).
+fn single_file(info: &Value<'_>, name: &str, notes: &mut Vec<String>) -> Result<Layout, Error> {
+    let length = file_length(info, "info.length")?;
+    let attr = info
+        .get(b"attr")
+        .and_then(Value::as_bytes)
+        .unwrap_or_default();
+    if attr.contains(&b'p') || attr.contains(&b'l') {
+        notes.push("info.attr: pad or symlink flag on a single-file torrent ignored".into());
     }
-    let v = dict
-        .get(key.as_bytes())
-        .ok_or_else(|| Error::Missing(field.into()))?;
-    let b = v
-        .as_bytes()
-        .ok_or_else(|| Error::invalid(field, "not a string"))?;
-    Ok((field.into(), b))
+    Ok(Layout {
+        files: vec![FileEntry {
+            path: PathBuf::from(name),
+            length,
+            offset: 0,
+        }],
+        attrs: vec![FileAttrs {
+            executable: attr.contains(&b'x'),
+            hidden: attr.contains(&b'h'),
+        }],
+        symlinks: Vec::new(),
+        pad_files: 0,
+        total_length: length,
+    })
+}
+
+fn is_safe_relative(path: &std::path::Path) -> bool {
+    path.components().next().is_some()
+        && path.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
 fn int(dict: &Value<'_>, key: &[u8], field: &str) -> Result<i64, Error> {

@@ -1,5 +1,9 @@
-//! Pure arithmetic mapping a byte range of the torrent (the concatenation of all its files) onto
-//! per-file segments. No I/O.
+//! Pure arithmetic mapping a byte range of the torrent (its files and the BEP 47 pad files
+//! between them) onto per-file segments. No I/O.
+//!
+//! Pad files are not in `Info::files`: they are the gaps between one file's end and the next
+//! file's offset, or after the last file. No segment covers a gap; its bytes are zeros that are
+//! never read from or written to disk.
 
 use metainfo::{FileEntry, Info};
 
@@ -12,13 +16,15 @@ pub struct Segment {
     pub file_offset: u64,
     /// Length of the segment in bytes (never zero).
     pub len: u64,
+    /// Offset of the segment's first byte in the torrent's byte stream.
+    pub offset: u64,
 }
 
 /// The file segments covering `len` bytes at torrent offset `offset`, in order.
 ///
-/// Zero-length files are skipped. Finds the first file by binary search. When the range runs past
-/// the end of the torrent the segments simply stop there, so a caller that needs the whole range
-/// must compare the sum of the lengths with `len`.
+/// Zero-length files and pad-file gaps are skipped (a caller places each segment by its
+/// `offset`). Finds the first file by binary search. When the range runs past the end of the
+/// files the segments simply stop there.
 pub fn segments(info: &Info, offset: u64, len: u64) -> impl Iterator<Item = Segment> + '_ {
     let files = info.files.as_slice();
     // The first file that ends after `offset`; file ends are nondecreasing in a valid torrent.
@@ -73,15 +79,26 @@ impl Iterator for Segments<'_> {
             if file.length == 0 || end <= self.pos {
                 continue;
             }
-            // Only an inconsistent hand-made Info can have a gap before this file; stop there.
-            let file_offset = self.pos.checked_sub(file.offset)?;
+            if file.offset > self.pos {
+                // A pad-file gap before this file.
+                let gap = file.offset - self.pos;
+                if gap >= self.remaining {
+                    self.remaining = 0;
+                    return None;
+                }
+                self.pos = file.offset;
+                self.remaining -= gap;
+            }
+            let file_offset = self.pos - file.offset;
             let len = self.remaining.min(end - self.pos);
+            let offset = self.pos;
             self.pos += len;
             self.remaining -= len;
             return Some(Segment {
                 file_index,
                 file_offset,
                 len,
+                offset,
             });
         }
         None
@@ -112,7 +129,7 @@ mod tests {
         Info {
             name: "t".into(),
             piece_length,
-            pieces: vec![[0; 20]; pieces],
+            pieces: vec![[0; 20]; pieces].into(),
             files,
             multi_file: true,
             private: false,
@@ -192,6 +209,26 @@ mod tests {
                 assert_eq!(pos as u64, start + len);
             }
         }
+    }
+
+    #[test]
+    fn pad_file_gaps_are_skipped() {
+        // f0 0..5, pad 5..16, f1 16..20, pad 20..32, f2 32..33, trailing pad 33..48
+        let mut i = info(16, &[5, 4, 1]);
+        i.files[1].offset = 16;
+        i.files[2].offset = 32;
+        i.total_length = 48;
+        i.pieces = vec![[0; 20]; 3].into();
+        assert_eq!(piece_segs(&i, 0), vec![(0, 0, 5)]);
+        assert_eq!(piece_segs(&i, 1), vec![(1, 0, 4)]);
+        assert_eq!(piece_segs(&i, 2), vec![(2, 0, 1)]);
+        let placed: Vec<u64> = segments(&i, 3, 40).map(|s| s.offset).collect();
+        assert_eq!(placed, vec![3, 16, 32]);
+        // A range entirely inside a gap maps to nothing.
+        assert_eq!(segs(&i, 6, 10), vec![]);
+        assert_eq!(segs(&i, 20, 12), vec![]);
+        assert_eq!(segs(&i, 40, 8), vec![]);
+        assert_eq!(segs(&i, 18, 16), vec![(1, 2, 2), (2, 0, 1)]);
     }
 
     #[test]

@@ -89,44 +89,70 @@ impl Storage {
         self.read_at(piece, begin, buf)
     }
 
+    /// Tells the kernel that `piece` will be read soon (`posix_fadvise` `WILLNEED`): it starts
+    /// reading it into the page cache in the background, so the read that follows does not
+    /// wait for the disk. Only a hint: errors (a missing file) are left to the read.
+    pub fn advise_willneed(&self, piece: u32) {
+        let len = self.info.piece_len(piece);
+        if len == 0 {
+            return;
+        }
+        let offset = self.info.piece_offset(piece);
+        for seg in segments(&self.info, offset, u64::from(len)) {
+            if let Ok(file) = self.file(seg.file_index, false) {
+                advise(&file, seg.file_offset, seg.len, Advice::POSIX_FADV_WILLNEED);
+            }
+        }
+    }
+
     /// Reads `buf.len()` bytes at torrent offset `piece_offset(piece) + begin` without checking
-    /// that the range stays inside the piece (a check may read several pieces at once).
+    /// that the range stays inside the piece (a check may read several pieces at once). Pad-file
+    /// gaps read as zeros.
     pub(crate) fn read_at(&self, piece: u32, begin: u32, buf: &mut [u8]) -> Result<(), Error> {
         let offset = self.info.piece_offset(piece) + u64::from(begin);
+        let inside = offset
+            .checked_add(buf.len() as u64)
+            .is_some_and(|end| end <= self.info.total_length);
+        if !inside {
+            return Err(bad_range(piece, begin, buf.len()));
+        }
         let mut done = 0usize;
         for seg in segments(&self.info, offset, buf.len() as u64) {
             let path = self.path(seg.file_index);
-            let end = done.saturating_add(seg.len as usize);
+            let at = (seg.offset - offset) as usize;
+            let end = at.saturating_add(seg.len as usize);
+            if let Some(gap) = buf.get_mut(done..at) {
+                gap.fill(0);
+            }
             let chunk = buf
-                .get_mut(done..end)
+                .get_mut(at..end)
                 .ok_or_else(|| bad_range(piece, begin, end))?;
             let file = self.file(seg.file_index, false)?;
             file.read_exact_at(chunk, seg.file_offset)
                 .map_err(|e| Error::read(path, "reading", e))?;
             done = end;
         }
-        if done != buf.len() {
-            return Err(bad_range(piece, begin, buf.len()));
+        if let Some(gap) = buf.get_mut(done..) {
+            gap.fill(0);
         }
         Ok(())
     }
 
-    /// Writes a whole (verified) piece: one `pwrite` per file segment. Creates missing parent
-    /// directories and files (sparse, extended to their full length; an existing longer file is
-    /// never shrunk), and the zero-length files sitting at the piece's edges.
+    /// Writes a whole (verified) piece: one `pwrite` per file segment (pad-file gaps are never
+    /// written). Creates missing parent directories and files (sparse, extended to their full
+    /// length; an existing longer file is never shrunk), and the zero-length files sitting at the
+    /// piece's edges.
     pub fn write_piece(&self, piece: u32, data: &[u8]) -> Result<(), Error> {
         let len = self.info.piece_len(piece);
         if len == 0 || data.len() != len as usize {
             return Err(bad_range(piece, 0, data.len()));
         }
         let offset = self.info.piece_offset(piece);
-        let mut done = 0usize;
         for seg in segments(&self.info, offset, u64::from(len)) {
             let path = self.path(seg.file_index);
-            let end = done.saturating_add(seg.len as usize);
-            let chunk = data
-                .get(done..end)
-                .ok_or_else(|| bad_range(piece, 0, end))?;
+            let at = (seg.offset - offset) as usize;
+            let end = at.saturating_add(seg.len as usize);
+            let chunk = data.get(at..end).ok_or_else(|| bad_range(piece, 0, end))?;
             let file = self.file(seg.file_index, true)?;
             file.write_all_at(chunk, seg.file_offset)
                 .map_err(|e| Error::io(path, "writing", e))?;
@@ -134,10 +160,6 @@ impl Storage {
             if let Some(flag) = self.dirty.get(seg.file_index) {
                 flag.store(true, Ordering::Release);
             }
-            done = end;
-        }
-        if done != data.len() {
-            return Err(bad_range(piece, 0, data.len()));
         }
         for index in empty_files_between(&self.info, offset, offset + u64::from(len)) {
             create_empty(self.path(index))?;
@@ -207,7 +229,10 @@ impl Storage {
                 let length = self.info.files.get(index).map_or(0, |f| f.length);
                 open_rw(path, length)
             } else {
-                File::open(path).map_err(|e| Error::read(path, "opening", e))
+                let file = File::open(path).map_err(|e| Error::read(path, "opening", e))?;
+                // Pieces are read whole and front to back: a larger read-ahead window.
+                advise(&file, 0, 0, Advice::POSIX_FADV_SEQUENTIAL);
+                Ok(file)
             }
         })
     }
@@ -217,6 +242,16 @@ impl Drop for Storage {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+use nix::fcntl::PosixFadviseAdvice as Advice;
+
+/// A `posix_fadvise` hint on `len` bytes at `offset` (0 = to the end); failures are ignored.
+fn advise(file: &File, offset: u64, len: u64, advice: Advice) {
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    let _ = nix::fcntl::posix_fadvise(file, offset, len, advice);
 }
 
 fn bad_range(piece: u32, begin: u32, len: usize) -> Error {

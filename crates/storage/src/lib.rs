@@ -9,7 +9,12 @@
 //! Every error carries the path it concerns; a full disk is reported as [`Error::NoSpace`] so the
 //! engine can pause the torrent with a clear message. No input (torrent, file on disk, resume file)
 //! can make this crate panic.
+//!
+//! BEP 47 pad files are never on disk: they are the gaps between files in `Info::files`, read as
+//! zeros and never written. [`Storage::apply_attributes`] sets executable bits and creates
+//! symlinks once a torrent is complete.
 
+mod attrs;
 mod check;
 mod error;
 mod fd_cache;
@@ -35,7 +40,7 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
 pub fn piece_hash_matches(info: &Info, piece: u32, data: &[u8]) -> bool {
     info.pieces
         .get(piece as usize)
-        .is_some_and(|expected| *expected == sha1(data))
+        .is_some_and(|expected| expected == sha1(data))
 }
 
 #[cfg(test)]
@@ -65,7 +70,7 @@ mod tests {
         let info = Info {
             name: "x".into(),
             piece_length: 16384,
-            pieces: vec![sha1(b"hello")],
+            pieces: vec![sha1(b"hello")].into(),
             files: vec![metainfo::FileEntry {
                 path: "x".into(),
                 length: 5,

@@ -54,11 +54,27 @@ impl Libtorrent {
     pub fn leech(torrent: &Torrent, dir: &Path, port: u16) -> Peer {
         start("leech", torrent, dir, port, &[], false)
     }
+
+    /// Like [`Libtorrent::leech`] from a magnet link: the metadata comes from the peers.
+    pub fn leech_magnet(magnet: &str, dir: &Path, port: u16) -> Peer {
+        start_source("leech", magnet.as_ref(), dir, port, &[], false)
+    }
 }
 
 fn start(
     role: &str,
     torrent: &Torrent,
+    dir: &Path,
+    port: u16,
+    extra: &[&str],
+    forced_rc4: bool,
+) -> Peer {
+    start_source(role, torrent.path.as_os_str(), dir, port, extra, forced_rc4)
+}
+
+fn start_source(
+    role: &str,
+    source: &std::ffi::OsStr,
     dir: &Path,
     port: u16,
     extra: &[&str],
@@ -71,7 +87,7 @@ fn start(
         .env("LT_ENCRYPTION", if forced_rc4 { "forced-rc4" } else { "" })
         .arg(SCRIPT)
         .arg(role)
-        .arg(&torrent.path)
+        .arg(source)
         .arg(dir)
         .arg(port.to_string())
         .arg(&done)

@@ -205,3 +205,31 @@ fn error_messages_carry_offsets() {
         format!("nesting deeper than {MAX_DEPTH} at byte {MAX_DEPTH}")
     );
 }
+
+#[test]
+fn forgiving_prefix_keeps_duplicates_first_wins_and_stops_at_the_value_end() {
+    let input = b"d1:bi1e1:ai2e1:bi3ee\n";
+    let (v, used) = decode_forgiving_prefix(input).unwrap();
+    assert_eq!(used, input.len() - 1);
+    assert_eq!(v.raw(), &input[..used]);
+    let d = v.as_dict().unwrap();
+    assert_eq!(d.len(), 3);
+    assert_eq!(d.get(b"b").and_then(Value::as_int), Some(1));
+    assert_eq!(d.get(b"a").and_then(Value::as_int), Some(2));
+    // The strict decoders still refuse the same dict.
+    assert!(decode_lenient(&input[..used]).is_err());
+    assert!(decode(&input[..used]).is_err());
+}
+
+#[test]
+fn forgiving_prefix_accepts_non_canonical_numbers_only() {
+    let (v, _) = decode_forgiving_prefix(b"li05ei-0e03:abce").unwrap();
+    let l = v.as_list().unwrap();
+    assert_eq!(l[0].as_int(), Some(5));
+    assert_eq!(l[1].as_int(), Some(0));
+    assert_eq!(l[2].as_bytes(), Some(&b"abc"[..]));
+    for bad in [&b"d"[..], b"di1ei2ee", b"i-e", b"ie", b"4:abc", b"x", b"i1"] {
+        assert!(decode_forgiving_prefix(bad).is_err(), "{bad:?}");
+    }
+    assert!(decode_forgiving_prefix(&[b'l'; 100]).is_err());
+}

@@ -124,6 +124,10 @@ impl TorrentTask {
             tasks,
         } = parts;
         let complete = shared.picker().is_complete();
+        if complete {
+            // A seed needs no piece hashes; a re-verify reads them again from the .torrent.
+            shared.info.pieces.release();
+        }
         let ctx = shared.ctx.clone();
         Self {
             swarm: Swarm::new(ctx.peer_id, ctx.listen_addr, ctx.announce_port),
@@ -210,17 +214,10 @@ impl TorrentTask {
         // Let verify/write jobs finish so no good piece is lost, then drain their verdicts.
         self.shared.jobs.close();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.shared.jobs.wait()).await;
+        // (The verify jobs recorded their verdicts in the picker themselves.)
         while let Ok(ev) = self.events_rx.try_recv() {
-            match ev {
-                Event::PieceVerified { index, result, .. } => {
-                    self.shared
-                        .picker()
-                        .piece_done(index, matches!(result, Ok(true)));
-                }
-                Event::Synced(Ok(())) => {
-                    self.completed_tx.send_replace(true);
-                }
-                _ => {}
+            if let Event::Synced(Ok(())) = ev {
+                self.completed_tx.send_replace(true);
             }
         }
         self.update_progress();
@@ -268,11 +265,7 @@ impl TorrentTask {
                 index,
                 result,
                 contributors,
-                buffer,
-            } => {
-                self.on_verified(index, result, &contributors);
-                self.shared.picker().recycle(buffer);
-            }
+            } => self.on_verified(index, result, &contributors),
             Event::CancelElsewhere { from, req } => {
                 for (k, p) in self.swarm.peers() {
                     if *k != from {
@@ -358,11 +351,7 @@ impl TorrentTask {
     ) {
         match result {
             Ok(true) => {
-                let complete = {
-                    let mut picker = self.shared.picker();
-                    picker.piece_done(index, true);
-                    picker.is_complete()
-                };
+                let complete = self.shared.picker().is_complete();
                 for (_, p) in self.swarm.peers() {
                     p.link.send(PeerCommand::Have(index));
                 }
@@ -371,7 +360,6 @@ impl TorrentTask {
                 }
             }
             Ok(false) => {
-                self.shared.picker().piece_done(index, false);
                 self.hash_failures += 1;
                 for key in self.swarm.strike(index, contributors) {
                     if let Some(p) = self.swarm.get(key) {
@@ -380,10 +368,7 @@ impl TorrentTask {
                     }
                 }
             }
-            Err(e) => {
-                self.shared.picker().piece_done(index, false);
-                self.fail(&e);
-            }
+            Err(e) => self.fail(&e),
         }
         self.update_progress();
     }
@@ -394,9 +379,28 @@ impl TorrentTask {
         self.syncing = true;
         let storage = self.shared.storage.clone();
         let events = self.shared.events.clone();
+        let meta = self.meta.clone();
         let span = tracing::Span::current();
         spawn_in(&self.shared.jobs, "completion fsync", span, async move {
-            let r = match tokio::task::spawn_blocking(move || storage.sync()).await {
+            let finish = move || {
+                storage.sync()?;
+                // BEP 47: executable bits and symlinks once the data is whole. What could not
+                // be done (a link that would leave the torrent) is a warning, not a failure.
+                match storage.apply_attributes(&meta.file_attrs, &meta.symlinks) {
+                    Ok(warnings) => {
+                        for w in warnings {
+                            tracing::warn!(torrent = %meta.info.name, "{w}");
+                        }
+                    }
+                    Err(e) => tracing::warn!(
+                        torrent = %meta.info.name,
+                        "file attributes: {}",
+                        crate::error_chain(&e)
+                    ),
+                }
+                Ok(())
+            };
+            let r = match tokio::task::spawn_blocking(finish).await {
                 Ok(r) => r.map_err(TorrentError::Sync),
                 // A panicked blocking task leaves the data as it is: seed it anyway.
                 Err(_) => Ok(()),
@@ -415,6 +419,7 @@ impl TorrentTask {
             return;
         }
         info!(torrent = %self.meta.info.name, "download complete, seeding");
+        self.shared.info.pieces.release();
         self.state = TorrentState::Seeding;
         self.completed_tx.send_replace(true);
         self.publish();

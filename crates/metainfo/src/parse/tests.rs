@@ -12,7 +12,7 @@ const PL: i64 = 16 * 1024;
 type Files = Vec<(Vec<&'static [u8]>, i64)>;
 
 /// A torrent under construction; `bytes()` encodes it (keys in sorted order).
-struct T {
+pub(super) struct T {
     name: &'static [u8],
     piece_length: i64,
     length: Option<i64>,
@@ -186,55 +186,6 @@ fn single_and_multi_file_layout() {
 }
 
 #[test]
-fn path_traversal_is_rejected() {
-    let cases: [(Vec<&'static [u8]>, &str); 7] = [
-        (vec![b"..", b"x"], "`.` or `..` component"),
-        (vec![b"a", b".."], "`.` or `..` component"),
-        (vec![b"."], "`.` or `..` component"),
-        (vec![b"/etc/passwd"], "absolute path"),
-        (vec![b"a", b""], "empty component"),
-        (vec![b"a\0b"], "NUL inside a component"),
-        (vec![b"a/../../b"], "`/` inside a component"),
-    ];
-    for (path, reason) in cases {
-        let r = T::multi(vec![(vec![b"ok"], 1), (path.clone(), 1)]).parse();
-        assert_eq!(
-            unsafe_field(r),
-            ("info.files[1].path".to_owned(), reason),
-            "{path:?}"
-        );
-    }
-    assert_eq!(
-        unsafe_field(T::multi(vec![(vec![], 1)]).parse()).1,
-        "empty path"
-    );
-    assert_eq!(
-        unsafe_field(T::multi(vec![(vec![b"\xff"], 1)]).parse()).1,
-        "not valid UTF-8"
-    );
-    for (name, reason) in [
-        (&b".."[..], "`.` or `..` component"),
-        (b"", "empty component"),
-        (b"/etc", "absolute path"),
-        (b"a/b", "`/` inside a component"),
-        (b"\xc3", "not valid UTF-8"),
-    ] {
-        let r = T {
-            name,
-            ..T::single(1)
-        }
-        .parse();
-        assert_eq!(unsafe_field(r), ("info.name".to_owned(), reason));
-        let r = T {
-            name,
-            ..T::multi(vec![(vec![b"a"], 1)])
-        }
-        .parse();
-        assert_eq!(unsafe_field(r).0, "info.name");
-    }
-}
-
-#[test]
 fn utf8_variants_are_preferred() {
     let raw = b"d4:infod6:lengthi1e4:name3:\xff\xfe\xfd10:name.utf-85:caf\xc3\xa912:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee";
     assert_eq!(Metainfo::from_bytes(raw).unwrap().info.name, "café");
@@ -249,37 +200,6 @@ fn utf8_variants_are_preferred() {
         unsafe_field(Metainfo::from_bytes(raw)).0,
         "info.files[0].path.utf-8"
     );
-}
-
-#[test]
-fn duplicate_and_nested_file_paths_are_rejected() {
-    let r = T::multi(vec![(vec![b"a"], 1), (vec![b"b"], 1), (vec![b"a"], 1)]).parse();
-    assert_eq!(invalid_field(r), "info.files[2].path");
-    let r = T::multi(vec![(vec![b"a", b"b"], 1), (vec![b"a"], 1)]).parse();
-    assert_eq!(invalid_field(r), "info.files[0].path");
-    let r = T::multi(vec![
-        (vec![b"a"], 1),
-        (vec![b"a-"], 1),
-        (vec![b"a", b"b", b"c"], 1),
-    ])
-    .parse();
-    assert_eq!(invalid_field(r), "info.files[2].path");
-    // Siblings sharing a name prefix are fine.
-    assert!(
-        T::multi(vec![
-            (vec![b"a"], 1),
-            (vec![b"ab"], 1),
-            (vec![b"b", b"a"], 1)
-        ])
-        .parse()
-        .is_ok()
-    );
-}
-
-#[test]
-fn bep47_pad_files_may_share_a_path() {
-    let raw = b"d4:infod5:filesld6:lengthi1e4:pathl1:aeed4:attr1:p6:lengthi3e4:pathl4:.pad1:3eed6:lengthi1e4:pathl1:beed4:attr1:p6:lengthi3e4:pathl4:.pad1:3eee4:name1:d12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee";
-    assert_eq!(Metainfo::from_bytes(raw).unwrap().info.files.len(), 4);
 }
 
 #[test]
@@ -417,7 +337,7 @@ fn private_flag() {
 }
 
 #[test]
-fn info_must_be_canonical_but_outer_keys_may_be_unsorted() {
+fn non_canonical_info_loads_with_a_note() {
     let info = b"d6:lengthi1e4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae";
     let outer = [&b"d4:info"[..], info, b"8:announce3:u:xe"].concat();
     let m = Metainfo::from_bytes(&outer).unwrap();
@@ -425,14 +345,17 @@ fn info_must_be_canonical_but_outer_keys_may_be_unsorted() {
     let expected: [u8; 20] = sha1::Sha1::digest(info).into();
     assert_eq!(m.info_hash.0, expected);
 
-    let unsorted =
-        b"d4:infod4:name1:x6:lengthi1e12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee";
-    let err = Metainfo::from_bytes(unsorted).unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("invalid field `info`: not canonical bencode (keys unsorted"),
-        "{err}"
+    // Unsorted and repeated info keys load (the first wins, as in libtorrent), hashed as they are.
+    let unsorted = b"d4:infod4:name1:x6:lengthi1e4:name1:y12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee";
+    let m = Metainfo::from_bytes(unsorted).unwrap();
+    assert_eq!(m.info.name, "x");
+    let raw_info = &unsorted[7..unsorted.len() - 1];
+    assert_eq!(
+        m.info_hash.0,
+        <[u8; 20]>::from(sha1::Sha1::digest(raw_info))
     );
+    assert_eq!(m.notes.len(), 1);
+    assert!(m.notes[0].contains("not canonical"), "{:?}", m.notes);
     assert!(
         matches!(Metainfo::from_bytes(b"d4:infoi1ee"), Err(Error::Invalid { field, .. }) if field == "info")
     );
@@ -463,8 +386,15 @@ fn announce_list_tiers() {
     let m = with(b"8:announce5:http:13:announce-listle").unwrap();
     assert_eq!(m.tracker_tiers(), [["http:"]]);
     assert!(with(b"").unwrap().tracker_tiers().is_empty());
-    assert_eq!(invalid_field(with(b"13:announce-listi1e")), "announce-list");
-    assert_eq!(invalid_field(with(b"8:announcei1e")), "announce");
+    // Wrong types are ignored, as libtorrent does, with a note.
+    let m = with(b"13:announce-listi1e").unwrap();
+    assert!(m.announce_list.is_empty());
+    assert_eq!(m.notes, ["announce-list ignored: not a list"]);
+    let m = with(b"8:announcei1e").unwrap();
+    assert_eq!(
+        (m.announce, m.notes),
+        (None, vec!["announce ignored: not a string".to_owned()])
+    );
     assert_eq!(with(b"8:announce2:\xff\xfe").unwrap().announce, None);
     // Informational fields are best-effort.
     let m = with(b"7:comment2:\xffa10:created byi3e13:creation date1:x8:url-list3:w:x").unwrap();
@@ -501,4 +431,28 @@ fn mutated_torrents_never_panic() {
         accepted > 100 && rejected > 100,
         "{accepted} accepted, {rejected} rejected"
     );
+}
+
+mod field;
+#[test]
+fn torrent_from_metadata_keeps_the_info_hash_and_the_magnets_trackers() {
+    let original = Metainfo::from_bytes(&T::single(3 * PL).bytes()).unwrap();
+    let magnet = crate::magnet::Magnet {
+        info_hash: Some(original.info_hash),
+        trackers: vec!["http://a/announce".into(), "udp://b:1".into()],
+        web_seeds: vec!["http://w/".into()],
+        ..Default::default()
+    };
+    let file = crate::torrent_from_metadata(&original.info_bytes, &magnet);
+    let m = Metainfo::from_bytes(&file).unwrap();
+    assert_eq!(m.info_hash, original.info_hash);
+    assert_eq!(m.info, original.info);
+    assert_eq!(
+        m.tracker_tiers(),
+        vec![
+            vec!["http://a/announce".to_string()],
+            vec!["udp://b:1".to_string()]
+        ]
+    );
+    assert_eq!(m.url_list, vec!["http://w/".to_string()]);
 }
