@@ -10,6 +10,7 @@
 //! - `from_clients`: btmirror downloads from aria2 and libtorrent seeds.
 //! - `to_clients`: aria2, libtorrent and transmission download from a btmirror seed.
 //! - `btmirror_swarm`: btmirror to btmirror, single- and multi-file, several leechers at once.
+//! - `encryption`: MSE/PE with aria2 and libtorrent requiring RC4, btmirror with `require`.
 //! - `hostile`: a peer serving corrupt blocks is caught and banned.
 //! - `magnet`: `btmirror get` from a magnet link (BEP 9 metadata from a btmirror seed).
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
@@ -18,6 +19,7 @@
 //! The btmirror binary is `$BTMIRROR_BIN`, or built on first use (see `Btmirror::bin`).
 
 mod btmirror_swarm;
+mod encryption;
 mod from_clients;
 mod get_cli;
 mod harness;

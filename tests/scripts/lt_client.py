@@ -16,6 +16,9 @@ leech: downloads into DIR. Once libtorrent reports is_seeding it flushes the dis
        waits for cache_flushed_alert (libtorrent 2.0 can pass a piece's hash check while the
        write is still queued), then creates DONEFILE and exits 0.
 
+LT_ENCRYPTION=forced-rc4 in the environment forces MSE with RC4 both ways (in_enc_policy and
+out_enc_policy forced, allowed_enc_level rc4: qBittorrent's "require encryption").
+
 A progress line goes to stdout every second; alerts about errors go to stderr.
 """
 
@@ -60,6 +63,10 @@ def main():
             | lt.alert.category_t.peer_notification
         ),
     }
+    if os.environ.get("LT_ENCRYPTION") == "forced-rc4":
+        settings["in_enc_policy"] = int(lt.enc_policy.forced)
+        settings["out_enc_policy"] = int(lt.enc_policy.forced)
+        settings["allowed_enc_level"] = int(lt.enc_level.rc4)
     ses = lt.session(settings)
     if torrent.startswith("magnet:"):
         atp = lt.parse_magnet_uri(torrent)

@@ -130,6 +130,23 @@ pub struct SessionOpts {
     /// Download limit in bytes per second, e.g. 500KiB or 10MiB; 0 = unlimited.
     #[arg(long, value_name = "RATE", value_parser = units::parse_rate)]
     pub max_download_rate: Option<u64>,
+    /// Message Stream Encryption (MSE/PE) of peer connections, both ways [default: prefer].
+    #[arg(long, value_name = "POLICY", value_enum)]
+    pub encryption: Option<Encryption>,
+}
+
+/// `--encryption`: how peer connections use Message Stream Encryption (MSE/PE). (Its own type:
+/// `packaging/gen-docs` compiles this file without the engine.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Encryption {
+    /// Dial with MSE first, in plaintext again when the peer drops us; accept both.
+    Prefer,
+    /// Dial in plaintext first, with MSE again when the peer drops us; accept both.
+    Allow,
+    /// MSE with RC4 only, both ways: plaintext peers are refused.
+    Require,
+    /// Plaintext only: MSE peers are refused.
+    Disable,
 }
 
 impl SessionOpts {

@@ -118,6 +118,11 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
     };
     cfg.max_upload_rate = args.session.max_upload_rate.unwrap_or(0);
     cfg.max_download_rate = args.session.max_download_rate.unwrap_or(0);
+    cfg.encryption = args
+        .session
+        .encryption
+        .map(crate::run_cmd::encryption_policy)
+        .unwrap_or_default();
     let session = Session::start(cfg, shutdown.child_token())
         .await
         .context("starting the session")?;
@@ -416,6 +421,8 @@ fn one_torrent_report(
         torrents: vec![t],
         listen_port: port,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        // The full-screen view shows the per-torrent counts only.
+        encryption: Default::default(),
         feeds: Vec::new(),
     }
 }

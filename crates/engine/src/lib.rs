@@ -22,6 +22,7 @@ mod announce;
 mod budget;
 mod choker;
 mod ctx;
+mod encryption;
 mod error;
 mod magnet;
 mod peer;
@@ -35,6 +36,7 @@ mod torrent;
 mod webseed;
 
 pub use ctx::{AddOptions, SessionConfig};
+pub use encryption::{EncryptionCounters, EncryptionPolicy, UnknownPolicy};
 pub use error::{AddError, SessionError, error_chain};
 pub use magnet::{FetchError, FetchProgress, MetadataFetch};
 pub use session::Session;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use metainfo::{InfoHash, Metainfo, PeerId};
@@ -14,10 +14,12 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
+use wire::mse::req2;
 
 use crate::addr_limit::{AddrGuard, AddrLimits, ConnPermit};
 use crate::budget::ByteBudget;
 use crate::ctx::{AddOptions, SessionConfig, SessionCtx};
+use crate::encryption::{self, EncryptionCounters, Responding};
 use crate::error::{AddError, SessionError};
 use crate::ratelimit::RateLimiter;
 use crate::read_cache::ReadCache;
@@ -29,6 +31,9 @@ use crate::torrent::{self, Incoming, TorrentHandle};
 pub struct Session {
     ctx: Arc<SessionCtx>,
     torrents: Arc<Mutex<HashMap<InfoHash, TorrentHandle>>>,
+    /// `HASH('req2', info_hash)` → info-hash of every torrent in `torrents`: how an incoming
+    /// MSE connection finds its torrent in O(1). Updated with `torrents`, under its lock.
+    skeys: Arc<RwLock<HashMap<[u8; 20], InfoHash>>>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -91,11 +96,13 @@ impl Session {
             web_http: web_client()?,
             web_seed_limit: Arc::new(Semaphore::new(cfg.max_web_seed_requests.max(1))),
             reported: Mutex::new(HashMap::new()),
+            setups: Default::default(),
             cfg,
         });
         let session = Self {
             ctx,
             torrents: Arc::new(Mutex::new(HashMap::new())),
+            skeys: Arc::new(RwLock::new(HashMap::new())),
             cancel,
             tasks: TaskTracker::new(),
         };
@@ -116,6 +123,16 @@ impl Session {
     /// Our peer id.
     pub fn peer_id(&self) -> PeerId {
         self.ctx.peer_id
+    }
+
+    /// The encryption policy of peer connections.
+    pub fn encryption(&self) -> crate::EncryptionPolicy {
+        self.ctx.cfg.encryption
+    }
+
+    /// How connection set-ups went so far: plaintext and MSE, in and out, refused, failed.
+    pub fn encryption_counters(&self) -> EncryptionCounters {
+        self.ctx.setups.snapshot()
     }
 
     /// Changes the global rate limits (bytes/s, 0 = unlimited).
@@ -148,6 +165,9 @@ impl Session {
             self.cancel.child_token(),
             &self.tasks,
         );
+        if let Ok(mut skeys) = self.skeys.write() {
+            skeys.insert(req2(&handle.info_hash()), handle.info_hash());
+        }
         map.insert(handle.info_hash(), handle.clone());
         Ok(handle)
     }
@@ -173,11 +193,12 @@ impl Session {
 
     /// Stops a torrent (announcing `stopped`) and forgets it; its data stays.
     pub async fn remove_torrent(&self, info_hash: InfoHash) {
-        let handle = self
-            .torrents
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(&info_hash));
+        let handle = self.torrents.lock().ok().and_then(|mut m| {
+            if let Ok(mut skeys) = self.skeys.write() {
+                skeys.remove(&req2(&info_hash));
+            }
+            m.remove(&info_hash)
+        });
         if let Some(h) = handle {
             h.stop().await;
         }
@@ -245,7 +266,9 @@ impl Session {
             spawn_in(&self.tasks, "incoming handshake", span, async move {
                 match s.route_incoming(stream, addr, slot, timeout).await {
                     Ok(()) => {}
-                    Err(e) => debug!(%addr, error = %e, "incoming handshake failed"),
+                    Err(e) => {
+                        debug!(%addr, error = %crate::error_chain(&e), "incoming handshake failed")
+                    }
                 }
             });
         }
@@ -253,18 +276,26 @@ impl Session {
 
     async fn route_incoming(
         &self,
-        mut stream: TcpStream,
+        stream: TcpStream,
         addr: SocketAddr,
         slot: AddrGuard,
         timeout: Duration,
-    ) -> Result<(), wire::Error> {
+    ) -> Result<(), encryption::SetupError> {
         let _ = stream.set_nodelay(true);
-        let head = tokio::time::timeout(timeout, wire::read_handshake_head(&mut stream)).await;
-        let Ok(head) = head else {
-            debug!(%addr, "incoming handshake timed out");
+        let how = Responding {
+            policy: self.ctx.cfg.encryption,
+            skeys: &self.skeys,
+        };
+        // The MSE handshake, if any, and the 48-byte head within one timeout.
+        let mut mse = false;
+        let r = tokio::time::timeout(timeout, encryption::accept(stream, how, &mut mse)).await;
+        let Ok(r) = r else {
+            self.ctx.setups.count_incoming_timeout(mse);
+            debug!(%addr, mse, "incoming handshake timed out");
             return Ok(());
         };
-        let (reserved, info_hash) = head?;
+        self.ctx.setups.count_incoming(&r);
+        let (_, (stream, reserved, info_hash)) = r?;
         let Some(t) = self.torrent(&info_hash) else {
             debug!(%addr, %info_hash, "incoming peer for an unknown torrent");
             return Ok(());

@@ -29,29 +29,47 @@ impl Libtorrent {
     /// Seeds `torrent` from data already in `dir` (`seed_mode`: pieces are hashed when first
     /// uploaded), until stopped.
     pub fn seed(torrent: &Torrent, dir: &Path, port: u16) -> Peer {
-        start("seed", torrent, dir, port, &[])
+        start("seed", torrent, dir, port, &[], false)
+    }
+
+    /// [`Libtorrent::seed`] with encryption forced both ways and RC4 only
+    /// (`in_enc_policy`/`out_enc_policy = forced`, `allowed_enc_level = rc4`).
+    pub fn seed_forced_rc4(torrent: &Torrent, dir: &Path, port: u16) -> Peer {
+        start("seed", torrent, dir, port, &[], true)
+    }
+
+    /// [`Libtorrent::leech`] with encryption forced both ways and RC4 only.
+    pub fn leech_forced_rc4(torrent: &Torrent, dir: &Path, port: u16) -> Peer {
+        start("leech", torrent, dir, port, &[], true)
     }
 
     /// Like [`Libtorrent::seed`], re-announcing every `seconds` so that it learns about
     /// leechers that cannot dial it (transmission on loopback).
     pub fn seed_reannouncing(torrent: &Torrent, dir: &Path, port: u16, seconds: u32) -> Peer {
-        start("seed", torrent, dir, port, &[&seconds.to_string()])
+        start("seed", torrent, dir, port, &[&seconds.to_string()], false)
     }
 
     /// Downloads `torrent` into `dir`. Once libtorrent says it is seeding and its write cache
     /// is flushed it writes its done file and exits 0; see [`Peer::wait_done`].
     pub fn leech(torrent: &Torrent, dir: &Path, port: u16) -> Peer {
-        start("leech", torrent, dir, port, &[])
+        start("leech", torrent, dir, port, &[], false)
     }
 
     /// Like [`Libtorrent::leech`] from a magnet link: the metadata comes from the peers.
     pub fn leech_magnet(magnet: &str, dir: &Path, port: u16) -> Peer {
-        start_source("leech", magnet.as_ref(), dir, port, &[])
+        start_source("leech", magnet.as_ref(), dir, port, &[], false)
     }
 }
 
-fn start(role: &str, torrent: &Torrent, dir: &Path, port: u16, extra: &[&str]) -> Peer {
-    start_source(role, torrent.path.as_os_str(), dir, port, extra)
+fn start(
+    role: &str,
+    torrent: &Torrent,
+    dir: &Path,
+    port: u16,
+    extra: &[&str],
+    forced_rc4: bool,
+) -> Peer {
+    start_source(role, torrent.path.as_os_str(), dir, port, extra, forced_rc4)
 }
 
 fn start_source(
@@ -60,11 +78,13 @@ fn start_source(
     dir: &Path,
     port: u16,
     extra: &[&str],
+    forced_rc4: bool,
 ) -> Peer {
     let done = beside(dir, &format!("libtorrent-{role}.done"));
     let mut cmd = Command::new(python());
     cmd.current_dir(dir)
         .env("PYTHONUNBUFFERED", "1")
+        .env("LT_ENCRYPTION", if forced_rc4 { "forced-rc4" } else { "" })
         .arg(SCRIPT)
         .arg(role)
         .arg(source)

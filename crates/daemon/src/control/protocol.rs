@@ -62,9 +62,51 @@ pub struct StatusReport {
     pub listen_port: u16,
     /// The daemon's version (`x.y.z`).
     pub version: String,
+    /// The encryption policy of peer connections and how connection set-ups went.
+    #[serde(default)]
+    pub encryption: EncryptionStatus,
     /// One entry per `[[feed]]` of the configuration (left out when there are none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub feeds: Vec<FeedReport>,
+}
+
+/// The encryption policy and the session's connection set-ups since it started.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EncryptionStatus {
+    /// `prefer`, `allow`, `require` or `disable`.
+    pub policy: String,
+    /// Incoming plaintext handshakes that named a torrent.
+    pub incoming_plaintext: u64,
+    /// Incoming MSE handshakes that completed.
+    pub incoming_encrypted: u64,
+    /// Incoming MSE handshakes that failed (bad input, unknown torrent, timeout).
+    pub incoming_encrypted_failed: u64,
+    /// Incoming connections the policy refused.
+    pub incoming_refused: u64,
+    /// Outgoing plaintext handshakes that completed.
+    pub outgoing_plaintext: u64,
+    /// Outgoing MSE handshakes that completed.
+    pub outgoing_encrypted: u64,
+    /// Outgoing connections retried the other way (MSE after plaintext or back).
+    pub outgoing_retries: u64,
+}
+
+impl EncryptionStatus {
+    /// The session's policy and counters.
+    pub fn from_session(session: &engine::Session) -> Self {
+        let c = session.encryption_counters();
+        Self {
+            policy: session.encryption().as_str().to_owned(),
+            incoming_plaintext: c.incoming_plaintext,
+            incoming_encrypted: c.incoming_encrypted,
+            incoming_encrypted_failed: c.incoming_encrypted_failed,
+            incoming_refused: c.incoming_refused,
+            outgoing_plaintext: c.outgoing_plaintext,
+            outgoing_encrypted: c.outgoing_encrypted,
+            outgoing_retries: c.outgoing_retries,
+        }
+    }
 }
 
 /// How one feed stands (an extra of the status JSON; times are seconds since the epoch).
@@ -115,6 +157,15 @@ pub struct TorrentStatus {
     pub peers: u32,
     /// Connected peers that have the whole torrent.
     pub seeds: u32,
+    /// Connected peers whose handshake was encrypted (MSE/PE), with RC4 afterwards or not.
+    #[serde(default)]
+    pub peers_encrypted: u32,
+    /// Of those, peers with RC4 on every byte.
+    #[serde(default)]
+    pub peers_rc4: u32,
+    /// Connected peers with a plaintext handshake.
+    #[serde(default)]
+    pub peers_plaintext: u32,
     /// Why the torrent is in the `error` state, else `null`.
     pub error: Option<String>,
     /// Bytes uploaded over the torrent's whole life (persisted across restarts).
@@ -227,6 +278,9 @@ impl TorrentStatus {
             upload_rate: s.upload_rate,
             peers: s.peers,
             seeds: s.seeds,
+            peers_encrypted: s.peers_encrypted,
+            peers_rc4: s.peers_rc4,
+            peers_plaintext: s.peers_plaintext,
             error: s.error,
             lifetime_uploaded: lifetime.0.saturating_add(s.uploaded),
             lifetime_downloaded: lifetime.1.saturating_add(s.downloaded),

@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub max_upload_rate: Option<u64>,
     /// Global download limit, bytes/s.
     pub max_download_rate: Option<u64>,
+    /// Message Stream Encryption of peer connections.
+    pub encryption: Option<engine::EncryptionPolicy>,
 }
 
 /// The configuration file as written. See `packaging/btmirror.toml` for every key.
@@ -117,9 +119,21 @@ pub struct Config {
     /// Web seed requests across all torrents at once.
     #[serde(default, deserialize_with = "positive")]
     pub max_web_seed_requests: Option<usize>,
+    /// Message Stream Encryption of peer connections: `prefer`, `allow`, `require` or
+    /// `disable`.
+    #[serde(default, deserialize_with = "encryption")]
+    pub encryption: Option<engine::EncryptionPolicy>,
     /// `[[feed]]` tables: feeds of `.torrent` files kept in step with a watch dir.
     #[serde(default)]
     pub feed: Vec<feed::FeedConfig>,
+}
+
+/// An encryption policy by name.
+fn encryption<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<engine::EncryptionPolicy>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 /// A number that must be at least 1.
@@ -272,6 +286,8 @@ pub struct Settings {
     pub max_web_seeds_per_torrent: usize,
     /// Web seed requests across all torrents at once.
     pub max_web_seed_requests: usize,
+    /// Message Stream Encryption of peer connections, both ways.
+    pub encryption: engine::EncryptionPolicy,
     /// The feeds, each writing into one of `watch`.
     pub feeds: Vec<feed::FeedConfig>,
 }
@@ -367,6 +383,7 @@ pub fn resolve(
         max_web_seed_requests: cfg
             .max_web_seed_requests
             .unwrap_or(engine.max_web_seed_requests),
+        encryption: args.encryption.or(cfg.encryption).unwrap_or_default(),
         feeds,
     })
 }
@@ -415,6 +432,7 @@ impl Settings {
             web_seeds: self.web_seeds,
             max_web_seeds_per_torrent: self.max_web_seeds_per_torrent,
             max_web_seed_requests: self.max_web_seed_requests,
+            encryption: self.encryption,
             // Per-file-system limits come with each torrent (see `AddOptions::check_limit`).
             check_concurrency: usize::MAX >> 4,
             ..engine::SessionConfig::default()
@@ -449,6 +467,7 @@ impl Settings {
             web_seeds => "web_seeds",
             max_web_seeds_per_torrent => "max_web_seeds_per_torrent",
             max_web_seed_requests => "max_web_seed_requests",
+            encryption => "encryption",
         }
         (next, restart)
     }

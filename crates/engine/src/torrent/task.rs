@@ -40,6 +40,8 @@ const IDLE_TICK: Duration = Duration::from_secs(15);
 
 /// What the task keeps for a connected peer besides the swarm's record.
 struct PeerLink {
+    /// How the connection is protected (counted in the stats).
+    crypto: crate::encryption::Crypto,
     cmd: mpsc::UnboundedSender<PeerCommand>,
     counters: Arc<PeerCounters>,
     am_choking: bool,

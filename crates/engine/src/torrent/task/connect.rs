@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::debug;
 use wire::Handshake;
@@ -12,6 +11,7 @@ use wire::Handshake;
 use super::stats::PeerRates;
 use super::{CONNECT_TIMEOUT, PeerLink, TorrentTask};
 use crate::addr_limit::ConnPermit;
+use crate::encryption;
 use crate::error::PeerError;
 use crate::peer::{self, PeerCommand, PeerCounters, PeerSetup};
 use crate::spawn::spawn_cancellable;
@@ -45,8 +45,8 @@ impl TorrentTask {
                     permit,
                 } = inc;
                 let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
-                    wire::write_handshake(&mut stream, &handshake).await?;
-                    wire::read_peer_id(&mut stream).await
+                    wire::write_handshake(&mut stream.io, &handshake).await?;
+                    wire::read_peer_id(&mut stream.io).await
                 })
                 .await;
                 let ev = match r {
@@ -89,17 +89,16 @@ impl TorrentTask {
             let events = self.shared.events.clone();
             let span = tracing::debug_span!("dial", %addr);
             let cancel = self.peers_cancel.clone();
+            let ctx = self.ctx.clone();
             spawn_cancellable(&self.peer_tasks, "dial", span, cancel, async move {
-                let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
-                    let mut stream = TcpStream::connect(addr).await?;
-                    let _ = stream.set_nodelay(true);
-                    wire::write_handshake(&mut stream, &handshake).await?;
-                    let theirs = wire::read_handshake(&mut stream).await?;
-                    Ok::<_, wire::Error>((stream, theirs))
-                })
-                .await;
+                let policy = ctx.cfg.encryption;
+                let r =
+                    encryption::dial(addr, &handshake, policy, CONNECT_TIMEOUT, &ctx.setups).await;
+                if let Err(e) = &r {
+                    debug!(%addr, %policy, error = %crate::error_chain(e), "dial failed");
+                }
                 let ev = match r {
-                    Ok(Ok((stream, theirs))) if theirs.info_hash == handshake.info_hash => {
+                    Ok((stream, theirs)) if theirs.info_hash == handshake.info_hash => {
                         Event::Handshaken(Handshaken {
                             stream,
                             addr,
@@ -130,6 +129,7 @@ impl TorrentTask {
         let counters = Arc::new(PeerCounters::default());
         debug!(addr = %h.addr, peer = %String::from_utf8_lossy(&h.peer_id.0[..8]), outgoing = h.outgoing, "peer connected");
         let link = PeerLink {
+            crypto: h.stream.crypto,
             cmd: cmd_tx,
             counters: counters.clone(),
             am_choking: true,
