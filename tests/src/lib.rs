@@ -53,8 +53,8 @@ use sha2::{Digest, Sha256};
 pub use btmirror::Btmirror;
 pub use clients::{Aria2, Libtorrent, Peer, Transmission, TransmissionEncryption};
 pub use corrupt_peer::CorruptPeer;
-pub use nginx::Nginx;
 pub use netns::{NETNS_HOST, NetNs};
+pub use nginx::Nginx;
 pub use process::{Proc, poll_until};
 pub use swarm::{Swarm, assert_same_content, same_content};
 pub use torrent::{
