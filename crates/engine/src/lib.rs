@@ -6,7 +6,8 @@
 //! binary tells it what to do through [`Session`] and [`TorrentHandle`], and watches what it does
 //! through [`TorrentStats`].
 //!
-//! **May depend on:** `metainfo`, `wire`, `storage`, `tracker` (its client only), tokio and
+//! **May depend on:** `metainfo`, `wire`, `storage`, `tracker` (its client only), `utp`, `dht`
+//! (its packet test today, its node later), tokio and
 //! small utility crates. Never on the daemon or the binary, nor on anything that reads
 //! configuration.
 //!
@@ -29,6 +30,7 @@ mod session;
 mod spawn;
 mod stats;
 mod torrent;
+pub mod udp;
 
 pub use ctx::{AddOptions, SessionConfig};
 pub use error::{AddError, SessionError, error_chain};
