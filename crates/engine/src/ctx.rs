@@ -1,6 +1,6 @@
 //! What a session and its torrents share: the settings the binary passes in ([`SessionConfig`],
 //! [`AddOptions`]) and the context every torrent task holds ([`SessionCtx`]). It depends on no
-//! other engine module except the rate limiter, so session, torrent, peer and announcer code all
+//! other engine module except the rate limiter and the leaf modules `transport` and `udp`, so session, torrent, peer and announcer code all
 //! import it without importing each other.
 
 use std::collections::HashMap;
@@ -13,6 +13,8 @@ use storage::FdCache;
 use tokio::sync::Semaphore;
 
 use crate::ratelimit::RateLimiter;
+use crate::transport::Transports;
+use crate::udp::UdpEndpoint;
 
 /// Session-wide settings.
 #[derive(Clone, Debug)]
@@ -44,6 +46,10 @@ pub struct SessionConfig {
     /// How often connected peers are told about our other peers (BEP 11; never for private
     /// torrents).
     pub pex_interval: Duration,
+    /// Which transports peers are accepted and dialled over.
+    pub transports: Transports,
+    /// uTP settings for the shared UDP socket.
+    pub utp: utp::Config,
 }
 
 impl Default for SessionConfig {
@@ -65,6 +71,8 @@ impl Default for SessionConfig {
             max_open_files: 256,
             max_announce_interval: Duration::from_secs(30 * 60),
             pex_interval: Duration::from_secs(60),
+            transports: Transports::default(),
+            utp: utp::Config::default(),
         }
     }
 }
@@ -88,6 +96,8 @@ pub struct AddOptions {
 pub(crate) struct SessionCtx {
     pub peer_id: PeerId,
     pub listen_addr: SocketAddr,
+    /// The shared UDP socket on the listen port (uTP, later the DHT).
+    pub udp: UdpEndpoint,
     pub announce_port: u16,
     pub tracker: tracker::Client,
     pub files: Arc<FdCache>,

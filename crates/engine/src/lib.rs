@@ -30,13 +30,15 @@ mod session;
 mod spawn;
 mod stats;
 mod torrent;
+mod transport;
 pub mod udp;
 
 pub use ctx::{AddOptions, SessionConfig};
 pub use error::{AddError, SessionError, error_chain};
-pub use session::Session;
+pub use session::{Session, TransportStats};
 pub use stats::{TorrentState, TorrentStats};
 pub use torrent::{ResumeSnapshot, TorrentHandle};
+pub use transport::{Transport, Transports};
 
 /// Identifies a peer connection within a torrent (the torrent task hands out the keys; the
 /// picker, the choker and the peer tasks use them).

@@ -15,7 +15,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use metainfo::Bitfield;
-use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -28,6 +27,7 @@ use crate::PeerKey;
 use crate::error::PeerError;
 use crate::spawn::spawn_in;
 use crate::torrent::{Event, TorrentShared};
+use crate::transport::{PeerReader, PeerStream};
 
 /// A peer silent for this long is dropped (keep-alives come every two minutes at most).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
@@ -77,7 +77,7 @@ pub(crate) enum PeerCommand {
 pub(crate) struct PeerSetup {
     pub key: PeerKey,
     pub addr: SocketAddr,
-    pub stream: TcpStream,
+    pub stream: PeerStream,
     pub reserved: [u8; 8],
     pub counters: Arc<PeerCounters>,
     pub commands: mpsc::UnboundedReceiver<PeerCommand>,
@@ -148,7 +148,7 @@ struct Peer {
     addr: SocketAddr,
     fast: bool,
     extended: bool,
-    frames: FramedRead<tokio::net::tcp::OwnedReadHalf, Codec>,
+    frames: FramedRead<PeerReader, Codec>,
     out: mpsc::UnboundedSender<Message>,
     queued: Arc<AtomicUsize>,
     counters: Arc<PeerCounters>,

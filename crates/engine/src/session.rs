@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use metainfo::{InfoHash, Metainfo, PeerId};
 use storage::FdCache;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -20,6 +20,8 @@ use crate::error::{AddError, SessionError};
 use crate::ratelimit::RateLimiter;
 use crate::spawn::spawn_in;
 use crate::torrent::{self, Incoming, TorrentHandle};
+use crate::transport::PeerStream;
+use crate::udp::UdpEndpoint;
 
 /// How long an incoming connection may take to send its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,29 +42,7 @@ impl Session {
         cfg: SessionConfig,
         cancel: CancellationToken,
     ) -> Result<Self, SessionError> {
-        let listener = match TcpListener::bind(cfg.listen).await {
-            Ok(l) => l,
-            // `::` is dual stack (IPv6 and IPv4); on a host with IPv6 turned off, IPv4 alone.
-            Err(e)
-                if cfg.listen.ip() == std::net::Ipv6Addr::UNSPECIFIED
-                    && (matches!(
-                        e.kind(),
-                        std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::Unsupported
-                    ) || e.raw_os_error() == Some(97 /* EAFNOSUPPORT */)) =>
-            {
-                let v4 = SocketAddr::from(([0, 0, 0, 0], cfg.listen.port()));
-                info!(error = %e, "no IPv6 here, listening on IPv4 only");
-                TcpListener::bind(v4)
-                    .await
-                    .map_err(|source| SessionError::Listen { addr: v4, source })?
-            }
-            Err(source) => {
-                return Err(SessionError::Listen {
-                    addr: cfg.listen,
-                    source,
-                });
-            }
-        };
+        let (listener, udp) = bind_listen(cfg.listen, &cfg.utp).await?;
         let listen_addr = listener
             .local_addr()
             .map_err(|source| SessionError::Listen {
@@ -72,6 +52,7 @@ impl Session {
         let ctx = Arc::new(SessionCtx {
             peer_id: new_peer_id(),
             listen_addr,
+            udp,
             announce_port: cfg.announce_port.unwrap_or(listen_addr.port()),
             tracker: tracker::Client::new(crate::CLIENT_NAME)?,
             files: Arc::new(FdCache::new(cfg.max_open_files)),
@@ -94,6 +75,11 @@ impl Session {
         spawn_in(&session.tasks, "accept loop", span, async move {
             s.accept_loop(listener).await;
         });
+        let s = session.clone();
+        let span = tracing::info_span!("utp listener", addr = %listen_addr);
+        spawn_in(&session.tasks, "utp accept loop", span, async move {
+            s.utp_accept_loop().await;
+        });
         info!(addr = %listen_addr, "listening for peers");
         Ok(session)
     }
@@ -101,6 +87,28 @@ impl Session {
     /// The address peers connect to.
     pub fn listen_addr(&self) -> SocketAddr {
         self.ctx.listen_addr
+    }
+
+    /// The shared UDP socket on the listen port: uTP runs on it; the DHT routes its KRPC
+    /// datagrams from it ([`crate::udp::UdpEndpoint::route`]) and sends through its sender.
+    pub fn udp(&self) -> &crate::udp::UdpEndpoint {
+        &self.ctx.udp
+    }
+
+    /// Counts across the session by transport.
+    pub fn transport_stats(&self) -> TransportStats {
+        let mut t = TransportStats {
+            utp_sockets: self.ctx.udp.utp_connections() as u64,
+            utp: self.ctx.udp.utp_stats(),
+            udp: self.ctx.udp.stats(),
+            ..TransportStats::default()
+        };
+        for h in self.torrents() {
+            let s = h.stats();
+            t.peers_tcp += u64::from(s.peers_tcp);
+            t.peers_utp += u64::from(s.peers_utp);
+        }
+        t
     }
 
     /// Our peer id.
@@ -203,34 +211,63 @@ impl Session {
                     continue;
                 }
             };
-            let Ok(permit) = self.ctx.conn_limit.clone().try_acquire_owned() else {
-                debug!(%addr, "connection limit reached, dropping incoming peer");
+            if !self.ctx.cfg.transports.tcp_in {
+                debug!(%addr, "incoming TCP is turned off, dropping peer");
                 continue;
-            };
-            let s = self.clone();
-            let span = tracing::debug_span!("incoming", %addr);
-            spawn_in(&self.tasks, "incoming handshake", span, async move {
-                match tokio::time::timeout(
-                    HANDSHAKE_TIMEOUT,
-                    s.route_incoming(stream, addr, permit),
-                )
-                .await
-                {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => debug!(%addr, error = %e, "incoming handshake failed"),
-                    Err(_) => debug!(%addr, "incoming handshake timed out"),
-                }
-            });
+            }
+            let _ = stream.set_nodelay(true);
+            self.spawn_incoming(PeerStream::Tcp(stream), addr);
         }
+    }
+
+    async fn utp_accept_loop(self) {
+        loop {
+            let accepted = tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                r = self.ctx.udp.accept_utp() => r,
+            };
+            let (stream, addr) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!(error = %e, "uTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            if !self.ctx.cfg.transports.utp_in {
+                debug!(%addr, "incoming uTP is turned off, dropping peer");
+                continue;
+            }
+            self.spawn_incoming(PeerStream::Utp(stream), addr);
+        }
+    }
+
+    /// Reads the handshake head of an accepted connection and hands it to its torrent.
+    fn spawn_incoming(&self, stream: PeerStream, addr: SocketAddr) {
+        let Ok(permit) = self.ctx.conn_limit.clone().try_acquire_owned() else {
+            debug!(%addr, "connection limit reached, dropping incoming peer");
+            return;
+        };
+        let s = self.clone();
+        let transport = stream.transport().as_str();
+        let span = tracing::debug_span!("incoming", %addr, transport);
+        spawn_in(&self.tasks, "incoming handshake", span, async move {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, s.route_incoming(stream, addr, permit))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => debug!(%addr, error = %e, "incoming handshake failed"),
+                Err(_) => debug!(%addr, "incoming handshake timed out"),
+            }
+        });
     }
 
     async fn route_incoming(
         &self,
-        mut stream: TcpStream,
+        mut stream: PeerStream,
         addr: SocketAddr,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) -> Result<(), wire::Error> {
-        let _ = stream.set_nodelay(true);
         let (reserved, info_hash) = wire::read_handshake_head(&mut stream).await?;
         let Some(t) = self.torrent(&info_hash) else {
             debug!(%addr, %info_hash, "incoming peer for an unknown torrent");
@@ -245,6 +282,64 @@ impl Session {
         .await;
         Ok(())
     }
+}
+
+/// Binds TCP and UDP on the same port. `::` is dual stack (IPv6 and IPv4); on a host with IPv6
+/// turned off, IPv4 alone. With port 0, a port free for both is looked for.
+async fn bind_listen(
+    want: SocketAddr,
+    utp: &utp::Config,
+) -> Result<(TcpListener, UdpEndpoint), SessionError> {
+    let mut tries = if want.port() == 0 { 16 } else { 1 };
+    loop {
+        tries -= 1;
+        let listener = bind_tcp(want).await?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| SessionError::Listen { addr: want, source })?;
+        match UdpEndpoint::bind(addr, utp.clone()).await {
+            Ok(udp) => return Ok((listener, udp)),
+            Err(e) if tries > 0 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                debug!(%addr, "UDP port taken, trying another pair");
+            }
+            Err(source) => return Err(SessionError::Udp { addr, source }),
+        }
+    }
+}
+
+async fn bind_tcp(want: SocketAddr) -> Result<TcpListener, SessionError> {
+    match TcpListener::bind(want).await {
+        Ok(l) => Ok(l),
+        Err(e)
+            if want.ip() == std::net::Ipv6Addr::UNSPECIFIED
+                && (matches!(
+                    e.kind(),
+                    std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::Unsupported
+                ) || e.raw_os_error() == Some(97 /* EAFNOSUPPORT */)) =>
+        {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], want.port()));
+            info!(error = %e, "no IPv6 here, listening on IPv4 only");
+            TcpListener::bind(v4)
+                .await
+                .map_err(|source| SessionError::Listen { addr: v4, source })
+        }
+        Err(source) => Err(SessionError::Listen { addr: want, source }),
+    }
+}
+
+/// Peer and uTP counts of a session by transport (for `status --json` and metrics).
+#[derive(Clone, Debug, Default)]
+pub struct TransportStats {
+    /// Connected TCP peers across torrents.
+    pub peers_tcp: u64,
+    /// Connected uTP peers across torrents.
+    pub peers_utp: u64,
+    /// uTP connections the endpoint holds (any state, handshaking and closing included).
+    pub utp_sockets: u64,
+    /// The uTP endpoint's counters.
+    pub utp: utp::EndpointStats,
+    /// The UDP router's counters.
+    pub udp: crate::udp::UdpStats,
 }
 
 /// A fresh BEP 20 peer id: `-BM` + version digits + `-` + 12 random bytes.

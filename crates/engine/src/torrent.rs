@@ -17,7 +17,6 @@ use std::sync::{Arc, OnceLock};
 
 use metainfo::{Bitfield, InfoHash, Metainfo};
 use storage::{FileStat, Storage};
-use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -28,12 +27,13 @@ pub(crate) use shared::TorrentShared;
 use crate::ctx::{AddOptions, SessionCtx};
 use crate::error::error_chain;
 use crate::stats::{TorrentState, TorrentStats};
+use crate::transport::PeerStream;
 use tracing::{debug, info, warn};
 
 /// An incoming connection whose handshake head named this torrent.
 #[derive(Debug)]
 pub(crate) struct Incoming {
-    pub stream: TcpStream,
+    pub stream: PeerStream,
     pub addr: SocketAddr,
     pub reserved: [u8; 8],
     pub permit: OwnedSemaphorePermit,

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio_util::codec::Encoder;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +21,7 @@ use super::PeerCounters;
 use crate::error::{PeerError, error_chain};
 use crate::ratelimit::take_all;
 use crate::torrent::TorrentShared;
+use crate::transport::PeerWriter;
 
 /// Send a keep-alive after this long without writing anything.
 const KEEPALIVE: Duration = Duration::from_secs(90);
@@ -31,7 +31,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 const BATCH: usize = 256 * 1024;
 
 struct Writer {
-    wr: OwnedWriteHalf,
+    wr: PeerWriter,
     rx: mpsc::UnboundedReceiver<Message>,
     queued: Arc<AtomicUsize>,
     shared: Arc<TorrentShared>,
@@ -44,7 +44,7 @@ struct Writer {
 }
 
 pub(super) async fn run(
-    wr: OwnedWriteHalf,
+    wr: PeerWriter,
     rx: mpsc::UnboundedReceiver<Message>,
     queued: Arc<AtomicUsize>,
     shared: Arc<TorrentShared>,

@@ -5,12 +5,12 @@
 use std::net::SocketAddr;
 
 use metainfo::PeerId;
-use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use wire::BlockRequest;
 
 use crate::PeerKey;
 use crate::error::{PeerError, TorrentError};
+use crate::transport::PeerStream;
 
 /// What peer tasks, connection attempts and verify jobs tell the torrent task.
 #[derive(Debug)]
@@ -53,7 +53,7 @@ pub(crate) enum Event {
 /// A connection whose handshake completed.
 #[derive(Debug)]
 pub(crate) struct Handshaken {
-    pub stream: TcpStream,
+    pub stream: PeerStream,
     pub addr: SocketAddr,
     pub peer_id: PeerId,
     pub reserved: [u8; 8],

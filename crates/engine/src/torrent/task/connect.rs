@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::debug;
 use wire::Handshake;
@@ -17,6 +16,8 @@ use crate::spawn::spawn_cancellable;
 use crate::stats::TorrentState;
 use crate::torrent::Incoming;
 use crate::torrent::event::{Event, Handshaken};
+use crate::transport::{PeerStream, Transport};
+use crate::udp::UdpEndpoint;
 
 impl TorrentTask {
     pub(super) fn on_incoming(&mut self, inc: Incoming) {
@@ -87,27 +88,23 @@ impl TorrentTask {
             let events = self.shared.events.clone();
             let span = tracing::debug_span!("dial", %addr);
             let cancel = self.peers_cancel.clone();
+            let order = self
+                .ctx
+                .cfg
+                .transports
+                .dial_order(self.prefers_utp.contains(&addr));
+            let udp = self.ctx.udp.clone();
             spawn_cancellable(&self.peer_tasks, "dial", span, cancel, async move {
-                let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
-                    let mut stream = TcpStream::connect(addr).await?;
-                    let _ = stream.set_nodelay(true);
-                    wire::write_handshake(&mut stream, &handshake).await?;
-                    let theirs = wire::read_handshake(&mut stream).await?;
-                    Ok::<_, wire::Error>((stream, theirs))
-                })
-                .await;
-                let ev = match r {
-                    Ok(Ok((stream, theirs))) if theirs.info_hash == handshake.info_hash => {
-                        Event::Handshaken(Handshaken {
-                            stream,
-                            addr,
-                            peer_id: theirs.peer_id,
-                            reserved: theirs.reserved,
-                            outgoing: true,
-                            permit,
-                        })
-                    }
-                    _ => Event::ConnectFailed(addr),
+                let ev = match dial(&order, addr, &udp, &handshake).await {
+                    Some((stream, theirs)) => Event::Handshaken(Handshaken {
+                        stream,
+                        addr,
+                        peer_id: theirs.peer_id,
+                        reserved: theirs.reserved,
+                        outgoing: true,
+                        permit,
+                    }),
+                    None => Event::ConnectFailed(addr),
                 };
                 let _ = events.send(ev).await;
             });
@@ -124,14 +121,21 @@ impl TorrentTask {
             debug!(addr = %h.addr, why = %why, "dropping connection");
             return;
         }
+        let transport = h.stream.transport();
+        if transport == Transport::Utp {
+            // a uTP peer's source port is its listen port (one UDP socket per client): dial it
+            // back over uTP first; after a TCP failure this keeps the fallback that worked
+            self.remember_prefers_utp(h.addr);
+        }
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let counters = Arc::new(PeerCounters::default());
-        debug!(addr = %h.addr, peer = %String::from_utf8_lossy(&h.peer_id.0[..8]), outgoing = h.outgoing, "peer connected");
+        debug!(addr = %h.addr, peer = %String::from_utf8_lossy(&h.peer_id.0[..8]), outgoing = h.outgoing, transport = transport.as_str(), "peer connected");
         let link = PeerLink {
             cmd: cmd_tx,
             counters: counters.clone(),
             am_choking: true,
             rates: PeerRates::default(),
+            transport,
         };
         let key = self.swarm.insert(h.addr, h.peer_id, h.outgoing, link);
         peer::spawn(
@@ -149,4 +153,48 @@ impl TorrentTask {
             &self.peer_tasks,
         );
     }
+}
+
+impl TorrentTask {
+    fn remember_prefers_utp(&mut self, addr: SocketAddr) {
+        if self.prefers_utp.len() >= MAX_PREFERS_UTP {
+            self.prefers_utp.clear();
+        }
+        self.prefers_utp.insert(addr);
+    }
+}
+
+/// Addresses remembered as preferring uTP, per torrent (forgotten all at once past this).
+const MAX_PREFERS_UTP: usize = 4096;
+
+/// Tries the transports in `order` (each with its own timeout for connect and handshake) and
+/// returns the first connection whose handshake names our torrent.
+async fn dial(
+    order: &[Transport],
+    addr: SocketAddr,
+    udp: &UdpEndpoint,
+    handshake: &Handshake,
+) -> Option<(PeerStream, Handshake)> {
+    for &transport in order {
+        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, async {
+            let mut stream =
+                PeerStream::connect(transport, addr, Some(udp), CONNECT_TIMEOUT).await?;
+            wire::write_handshake(&mut stream, handshake).await?;
+            let theirs = wire::read_handshake(&mut stream).await?;
+            Ok::<_, wire::Error>((stream, theirs))
+        })
+        .await;
+        match attempt {
+            Ok(Ok((stream, theirs))) if theirs.info_hash == handshake.info_hash => {
+                return Some((stream, theirs));
+            }
+            Ok(Ok(_)) => {
+                debug!(%addr, transport = transport.as_str(), "peer answered for another torrent");
+                return None;
+            }
+            Ok(Err(e)) => debug!(%addr, transport = transport.as_str(), error = %e, "dial failed"),
+            Err(_) => debug!(%addr, transport = transport.as_str(), "dial timed out"),
+        }
+    }
+    None
 }

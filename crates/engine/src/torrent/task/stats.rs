@@ -7,6 +7,7 @@ use super::TorrentTask;
 use crate::announce::Progress;
 use crate::peer::PeerCounters;
 use crate::stats::TorrentStats;
+use crate::transport::Transport;
 
 /// One peer's smoothed rates (bytes/s) and the counter values they were last computed from.
 #[derive(Debug, Default)]
@@ -79,6 +80,11 @@ impl TorrentTask {
         let size = self.shared.info.total_length;
         let tracker_error = self.tracker_error.as_ref().and_then(|e| e.borrow().clone());
         let seeds = self.swarm.peers().filter(|(_, p)| p.link.is_seed()).count();
+        let utp = self
+            .swarm
+            .peers()
+            .filter(|(_, p)| p.link.transport == Transport::Utp)
+            .count();
         self.stats_tx.send_if_modified(|s: &mut TorrentStats| {
             let before = s.clone();
             s.state = self.state;
@@ -94,6 +100,8 @@ impl TorrentTask {
             s.download_rate = self.rates.down;
             s.upload_rate = self.rates.up;
             s.peers = self.swarm.len() as u32;
+            s.peers_utp = utp as u32;
+            s.peers_tcp = s.peers.saturating_sub(s.peers_utp);
             s.seeds = seeds as u32;
             s.hash_failures = self.hash_failures;
             s.tracker_error = tracker_error.clone();
