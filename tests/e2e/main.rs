@@ -11,6 +11,8 @@
 //! - `to_clients`: aria2, libtorrent and transmission download from a btmirror seed.
 //! - `btmirror_swarm`: btmirror to btmirror, single- and multi-file, several leechers at once.
 //! - `hostile`: a peer serving corrupt blocks is caught and banned.
+//! - `utp`: uTP only: libtorrent with TCP off to and from btmirror, btmirror to btmirror with
+//!   `--utp-only`.
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
 //!
 //! The btmirror binary is `$BTMIRROR_BIN`, or built on first use (see `Btmirror::bin`).
@@ -22,6 +24,7 @@ mod harness;
 mod hostile;
 mod make;
 mod to_clients;
+mod utp;
 
 /// Single-file payload size for most tests: big enough for many pieces, small enough for a
 /// debug build on two shared cores.

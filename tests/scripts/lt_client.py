@@ -14,6 +14,9 @@ leech: downloads into DIR. Once libtorrent reports is_seeding it flushes the dis
        waits for cache_flushed_alert (libtorrent 2.0 can pass a piece's hash check while the
        write is still queued), then creates DONEFILE and exits 0.
 
+With LT_TRANSPORT=utp in the environment, uTP replaces TCP both ways (enable_incoming_tcp and
+enable_outgoing_tcp false, uTP on): the peer can only be reached and only dials over uTP.
+
 A progress line goes to stdout every second; alerts about errors go to stderr.
 """
 
@@ -58,6 +61,15 @@ def main():
             | lt.alert.category_t.peer_notification
         ),
     }
+    if os.environ.get("LT_TRANSPORT") == "utp":
+        settings.update(
+            {
+                "enable_incoming_utp": True,
+                "enable_outgoing_utp": True,
+                "enable_incoming_tcp": False,
+                "enable_outgoing_tcp": False,
+            }
+        )
     ses = lt.session(settings)
     atp = lt.add_torrent_params()
     atp.ti = lt.torrent_info(torrent)

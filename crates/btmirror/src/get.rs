@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use engine::{AddOptions, Session, SessionConfig, TorrentState, TorrentStats};
+use engine::{AddOptions, Session, SessionConfig, TorrentState, TorrentStats, Transports};
 use metainfo::Metainfo;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -40,6 +40,11 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
     };
     cfg.max_upload_rate = args.session.max_upload_rate.unwrap_or(0);
     cfg.max_download_rate = args.session.max_download_rate.unwrap_or(0);
+    cfg.transports = match (args.utp_only, args.no_utp) {
+        (true, _) => Transports::UTP_ONLY,
+        (false, true) => Transports::TCP_ONLY,
+        (false, false) => Transports::default(),
+    };
     let session = Session::start(cfg, shutdown.child_token())
         .await
         .context("starting the session")?;

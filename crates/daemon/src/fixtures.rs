@@ -22,6 +22,8 @@ pub fn sample() -> StatusReport {
             lifetime_uploaded: 1400 * 1024 * 1024,
             lifetime_downloaded: 0,
             tracker_error: None,
+            peers_tcp: 3,
+            peers_utp: 1,
         },
         TorrentStatus {
             name: "snapshot-2026.tar".into(),
@@ -42,6 +44,8 @@ pub fn sample() -> StatusReport {
             tracker_error: Some(
                 "every tracker failed: http://t.example/announce: timed out".into(),
             ),
+            peers_tcp: 2,
+            peers_utp: 0,
         },
         TorrentStatus {
             name: "broken.torrent".into(),

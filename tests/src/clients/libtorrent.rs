@@ -29,23 +29,33 @@ impl Libtorrent {
     /// Seeds `torrent` from data already in `dir` (`seed_mode`: pieces are hashed when first
     /// uploaded), until stopped.
     pub fn seed(torrent: &Torrent, dir: &Path, port: u16) -> Peer {
-        start("seed", torrent, dir, port, &[])
+        start("seed", torrent, dir, port, &[], false)
+    }
+
+    /// Like [`Libtorrent::seed`] with TCP off both ways and uTP on: reachable over uTP only.
+    pub fn seed_utp(torrent: &Torrent, dir: &Path, port: u16) -> Peer {
+        start("seed", torrent, dir, port, &[], true)
+    }
+
+    /// Like [`Libtorrent::leech`] with TCP off both ways and uTP on: it dials over uTP only.
+    pub fn leech_utp(torrent: &Torrent, dir: &Path, port: u16) -> Peer {
+        start("leech", torrent, dir, port, &[], true)
     }
 
     /// Like [`Libtorrent::seed`], re-announcing every `seconds` so that it learns about
     /// leechers that cannot dial it (transmission on loopback).
     pub fn seed_reannouncing(torrent: &Torrent, dir: &Path, port: u16, seconds: u32) -> Peer {
-        start("seed", torrent, dir, port, &[&seconds.to_string()])
+        start("seed", torrent, dir, port, &[&seconds.to_string()], false)
     }
 
     /// Downloads `torrent` into `dir`. Once libtorrent says it is seeding and its write cache
     /// is flushed it writes its done file and exits 0; see [`Peer::wait_done`].
     pub fn leech(torrent: &Torrent, dir: &Path, port: u16) -> Peer {
-        start("leech", torrent, dir, port, &[])
+        start("leech", torrent, dir, port, &[], false)
     }
 }
 
-fn start(role: &str, torrent: &Torrent, dir: &Path, port: u16, extra: &[&str]) -> Peer {
+fn start(role: &str, torrent: &Torrent, dir: &Path, port: u16, extra: &[&str], utp: bool) -> Peer {
     let done = beside(dir, &format!("libtorrent-{role}.done"));
     let mut cmd = Command::new(python());
     cmd.current_dir(dir)
@@ -57,6 +67,9 @@ fn start(role: &str, torrent: &Torrent, dir: &Path, port: u16, extra: &[&str]) -
         .arg(port.to_string())
         .arg(&done)
         .args(extra);
+    if utp {
+        cmd.env("LT_TRANSPORT", "utp");
+    }
     let log = beside(dir, &format!("libtorrent-{role}.log"));
     let proc = Proc::spawn(&format!("libtorrent {role} :{port}"), &mut cmd, &log);
     Peer::new(proc, port, dir, Some(done))

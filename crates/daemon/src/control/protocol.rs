@@ -102,6 +102,12 @@ pub struct TorrentStatus {
     /// Why the last announce failed (every tracker), else `null`; the torrent keeps trying.
     #[serde(default)]
     pub tracker_error: Option<String>,
+    /// Connected peers over TCP.
+    #[serde(default)]
+    pub peers_tcp: u32,
+    /// Connected peers over uTP.
+    #[serde(default)]
+    pub peers_utp: u32,
 }
 
 /// Sums over all torrents.
@@ -121,6 +127,12 @@ pub struct Totals {
     /// Bytes downloaded over the whole life of the current torrents.
     #[serde(default)]
     pub lifetime_downloaded: u64,
+    /// Connected peers over TCP, all torrents.
+    #[serde(default)]
+    pub peers_tcp: u64,
+    /// Connected peers over uTP, all torrents.
+    #[serde(default)]
+    pub peers_utp: u64,
 }
 
 impl Totals {
@@ -133,6 +145,8 @@ impl Totals {
             download_rate: t.download_rate.saturating_add(s.download_rate),
             lifetime_uploaded: t.lifetime_uploaded.saturating_add(s.lifetime_uploaded),
             lifetime_downloaded: t.lifetime_downloaded.saturating_add(s.lifetime_downloaded),
+            peers_tcp: t.peers_tcp.saturating_add(u64::from(s.peers_tcp)),
+            peers_utp: t.peers_utp.saturating_add(u64::from(s.peers_utp)),
         })
     }
 }
@@ -164,6 +178,8 @@ impl TorrentStatus {
             lifetime_uploaded: lifetime.0.saturating_add(s.uploaded),
             lifetime_downloaded: lifetime.1.saturating_add(s.downloaded),
             tracker_error: s.tracker_error,
+            peers_tcp: s.peers_tcp,
+            peers_utp: s.peers_utp,
         }
     }
 

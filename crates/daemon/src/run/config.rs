@@ -105,6 +105,35 @@ pub struct Config {
     pub log_file: Option<PathBuf>,
     /// Serve Prometheus metrics at `http://ADDR:PORT/metrics`.
     pub metrics: Option<SocketAddr>,
+    /// Peer transports, `["tcp", "utp"]` by default: both accepted; peers are dialled over TCP
+    /// first and over uTP when TCP fails or the peer prefers uTP.
+    #[serde(default, deserialize_with = "transports")]
+    pub transports: Option<engine::Transports>,
+}
+
+/// A non-empty list of `"tcp"` and `"utp"`.
+fn transports<'de, D: Deserializer<'de>>(d: D) -> Result<Option<engine::Transports>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    let (mut tcp, mut utp) = (false, false);
+    for n in &names {
+        match n.as_str() {
+            "tcp" => tcp = true,
+            "utp" => utp = true,
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "{other:?} is not a transport (\"tcp\" or \"utp\")"
+                )));
+            }
+        }
+    }
+    match (tcp, utp) {
+        (true, true) => Ok(Some(engine::Transports::ALL)),
+        (true, false) => Ok(Some(engine::Transports::TCP_ONLY)),
+        (false, true) => Ok(Some(engine::Transports::UTP_ONLY)),
+        (false, false) => Err(serde::de::Error::custom(
+            "needs at least one of \"tcp\" and \"utp\"",
+        )),
+    }
 }
 
 /// A number that must be at least 1.
@@ -248,6 +277,8 @@ pub struct Settings {
     pub log_file: Option<PathBuf>,
     /// Where the Prometheus metrics are served, if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// Peer transports.
+    pub transports: engine::Transports,
 }
 
 /// The configuration file the daemon uses and why: `--config`, `$BTMIRROR_CONFIG`, or a
@@ -332,6 +363,7 @@ pub fn resolve(
             .map(absolute)
             .or_else(|| cfg.log_file.clone()),
         metrics: args.metrics.or(cfg.metrics),
+        transports: cfg.transports.unwrap_or_default(),
     })
 }
 
@@ -346,6 +378,7 @@ impl Settings {
             max_upload_rate: self.max_upload_rate,
             max_download_rate: self.max_download_rate,
             max_open_files: self.max_open_files,
+            transports: self.transports,
             // Per-file-system limits come with each torrent (see `AddOptions::check_limit`).
             check_concurrency: usize::MAX >> 4,
             ..engine::SessionConfig::default()
@@ -377,6 +410,7 @@ impl Settings {
             max_open_files => "max_open_files",
             log_file => "log_file",
             metrics => "metrics",
+            transports => "transports",
         }
         (next, restart)
     }

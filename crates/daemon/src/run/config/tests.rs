@@ -37,6 +37,7 @@ check_concurrency = 2
 max_open_files = 64
 log_file = "log/btmirror.log"
 metrics = "127.0.0.1:9100"
+transports = ["utp"]
 "#;
 
 #[test]
@@ -64,6 +65,29 @@ fn every_key_parses() {
     assert_eq!(s.check_concurrency, 2);
     assert_eq!(s.torrent_upload_rate, 100 << 10);
     assert_eq!(s.metrics, Some("127.0.0.1:9100".parse().unwrap()));
+    assert_eq!(s.transports, engine::Transports::UTP_ONLY);
+}
+
+#[test]
+fn transports_default_to_both_and_reject_unknown_or_empty_lists() {
+    let cfg = Config::parse("watch = [\"/t\"]\n", Path::new("c.toml")).unwrap();
+    let s = resolve(&args(&[]), &cfg, None, &env()).unwrap();
+    assert_eq!(s.transports, engine::Transports::ALL);
+    assert_eq!(s.session_config().transports, engine::Transports::ALL);
+    let both = Config::parse("transports = [\"utp\", \"tcp\"]\n", Path::new("c.toml")).unwrap();
+    assert_eq!(both.transports, Some(engine::Transports::ALL));
+    let tcp = Config::parse("transports = [\"tcp\"]\n", Path::new("c.toml")).unwrap();
+    assert_eq!(tcp.transports, Some(engine::Transports::TCP_ONLY));
+    for bad in [
+        "transports = []\n",
+        "transports = [\"quic\"]\n",
+        "transports = \"tcp\"\n",
+    ] {
+        let e = Config::parse(bad, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("transports"), "{bad}: {e}");
+    }
 }
 
 #[test]
