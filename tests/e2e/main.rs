@@ -11,6 +11,8 @@
 //! - `to_clients`: aria2, libtorrent and transmission download from a btmirror seed.
 //! - `btmirror_swarm`: btmirror to btmirror, single- and multi-file, several leechers at once.
 //! - `hostile`: a peer serving corrupt blocks is caught and banned.
+//! - `transmission_hosts`: transmission-cli with default settings (uTP first) on private test
+//!   hosts (network namespaces; needs root), both directions.
 //! - `utp`: uTP only: libtorrent with TCP off to and from btmirror, btmirror to btmirror with
 //!   `--utp-only`.
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
@@ -24,6 +26,7 @@ mod harness;
 mod hostile;
 mod make;
 mod to_clients;
+mod transmission_hosts;
 mod utp;
 
 /// Single-file payload size for most tests: big enough for many pieces, small enough for a
