@@ -93,8 +93,9 @@ fn btmirror(s: &Setup, dir: &Path, extra: &[&str]) -> Proc {
 }
 
 /// transmission-cli on host B with default settings but DHT, LPD and port forwarding off.
-/// Returns the process and the done file its finish script creates.
-fn transmission(s: &Setup, dir: &Path, verify: bool) -> (Proc, PathBuf) {
+/// Returns the process and the done file its finish script creates. Data already in `dir` is
+/// verified when the torrent is added (`-v` would make transmission-cli exit after verifying).
+fn transmission(s: &Setup, dir: &Path) -> (Proc, PathBuf) {
     let config = dir.with_extension("transmission");
     std::fs::create_dir_all(&config).unwrap_or_else(|e| panic!("{}: {e}", config.display()));
     let settings = serde_json::json!({
@@ -116,9 +117,6 @@ fn transmission(s: &Setup, dir: &Path, verify: bool) -> (Proc, PathBuf) {
         .arg(&config)
         .arg("-w")
         .arg(dir);
-    if verify {
-        cmd.arg("-v");
-    }
     cmd.arg("-f").arg(&script).arg(&s.torrent.path);
     let log = dir.with_extension("transmission.log");
     (Proc::spawn("transmission-cli", &mut cmd, &log), done)
@@ -149,7 +147,7 @@ fn transmission_downloads_from_btmirror_on_private_hosts() {
     std::fs::copy(&s.source, s.torrent.data_in(&seed_dir)).unwrap_or_else(|e| panic!("copy: {e}"));
     let leech_dir = s.scratch.dir("leech");
     let mut seed = btmirror(&s, &seed_dir, &[]);
-    let (mut leech, done) = transmission(&s, &leech_dir, false);
+    let (mut leech, done) = transmission(&s, &leech_dir);
     let finished = poll_until(TRANSFER_TIMEOUT, Duration::from_millis(100), || {
         if done.exists() {
             return Some(Ok(()));
@@ -181,7 +179,7 @@ fn btmirror_downloads_from_transmission_on_private_hosts() {
     let seed_dir = s.scratch.dir("seed");
     std::fs::copy(&s.source, s.torrent.data_in(&seed_dir)).unwrap_or_else(|e| panic!("copy: {e}"));
     let leech_dir = s.scratch.dir("leech");
-    let (mut seed, _) = transmission(&s, &seed_dir, true);
+    let (mut seed, _) = transmission(&s, &seed_dir);
     let mut leech = btmirror(&s, &leech_dir, &["--no-seed"]);
     let status = leech.wait_exit(TRANSFER_TIMEOUT);
     assert!(
