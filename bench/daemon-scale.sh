@@ -17,7 +17,11 @@
 # usage: bench/daemon-scale.sh [N]        (default N = 10000)
 # environment:
 #   BTMIRROR_BIN   binary to test (default: build target/release/btmirror with cargo)
-#   FILE_SIZE      bytes per generated file (default 4096)
+#   FILE_SIZE      bytes per generated file (default 4096; with SPARSE=1 default 1 GiB)
+#   PIECE          piece size for `btmirror make --piece-size` (default: btmirror's choice;
+#                  with SPARSE=1 default 65536, so a 1 GiB torrent has 16,384 pieces)
+#   SPARSE=1       real piece counts cheaply: one sparse file of FILE_SIZE hard-linked under N
+#                  names, one `btmirror make`, and the N torrents differ only in their name
 #   IDLE_SECS      idle CPU measurement window (default 30)
 #   JOBS           parallel `btmirror make` processes (default: nproc)
 #   KEEP=1         keep the scratch directory (printed at the end)
@@ -25,7 +29,16 @@
 set -euo pipefail
 
 N=${1:-10000}
-FILE_SIZE=${FILE_SIZE:-4096}
+SPARSE=${SPARSE:-0}
+if [[ "$SPARSE" == 1 ]]; then
+    FILE_SIZE=${FILE_SIZE:-1073741824}
+    PIECE=${PIECE:-65536}
+else
+    FILE_SIZE=${FILE_SIZE:-4096}
+    PIECE=${PIECE:-}
+fi
+make_opts=()
+[[ -n "$PIECE" ]] && make_opts=(--piece-size "$PIECE")
 IDLE_SECS=${IDLE_SECS:-30}
 JOBS=${JOBS:-$(nproc)}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,19 +74,39 @@ port=$(free_port)
 "$BIN" tracker --listen "127.0.0.1:$port" >"$work/tracker.log" 2>&1 &
 tracker_pid=$!
 
-echo "generating $N files of $FILE_SIZE bytes..." >&2
 t=$(now)
-python3 - "$work/watch" "$N" "$FILE_SIZE" <<'EOF'
+if [[ "$SPARSE" == 1 ]]; then
+    echo "generating $N torrents of $FILE_SIZE sparse bytes in pieces of $PIECE..." >&2
+    truncate -s "$FILE_SIZE" "$work/watch/f000000.bin"
+    "$BIN" make "$work/watch/f000000.bin" --announce "http://127.0.0.1:$port/announce" \
+        "${make_opts[@]}" -o "$work/f000000.torrent" >/dev/null 2>&1
+    # Same-length names: the .torrent bytes differ only in the name, so each stays valid.
+    python3 - "$work/watch" "$work/f000000.torrent" "$N" <<'EOF'
+import os, sys
+d, template, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+data = open(template, "rb").read()
+first = os.path.join(d, "f000000.bin")
+for i in range(n):
+    name = f"f{i:06d}.bin"
+    if i:
+        os.link(first, os.path.join(d, name))
+    with open(os.path.join(d, name + ".torrent"), "wb") as f:
+        f.write(data.replace(b"f000000.bin", name.encode(), 1))
+EOF
+else
+    echo "generating $N files of $FILE_SIZE bytes..." >&2
+    python3 - "$work/watch" "$N" "$FILE_SIZE" <<'EOF'
 import os, sys
 d, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 for i in range(n):
     with open(os.path.join(d, f"f{i:06d}.bin"), "wb") as f:
         f.write(os.urandom(size))
 EOF
-echo "making $N torrents with btmirror make ($JOBS at a time)..." >&2
-( cd "$work/watch" && ls -- *.bin ) | xargs -P "$JOBS" -I{} \
-    "$BIN" make "$work/watch/{}" --announce "http://127.0.0.1:$port/announce" \
-    -o "$work/watch/{}.torrent" >/dev/null 2>&1
+    echo "making $N torrents with btmirror make ($JOBS at a time)..." >&2
+    ( cd "$work/watch" && ls -- *.bin ) | xargs -P "$JOBS" -I{} \
+        "$BIN" make "$work/watch/{}" --announce "http://127.0.0.1:$port/announce" \
+        "${make_opts[@]}" -o "$work/watch/{}.torrent" >/dev/null 2>&1
+fi
 made=$(find "$work/watch" -name '*.torrent' | wc -l)
 [[ "$made" == "$N" ]] || { echo "only $made of $N torrents were made" >&2; exit 1; }
 echo "  generated in $(since "$t") s" >&2
@@ -121,6 +154,14 @@ stop_daemon() {
 proc_field() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$daemon_pid/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$daemon_pid/stat"; }
 
+python3 - "$work/watch/f000000.bin.torrent" "$work/pieces.json" <<'EOF'
+import json, sys
+data = open(sys.argv[1], "rb").read()
+# The "pieces" byte string of the info dict: 20 bytes a piece.
+i = data.index(b"6:pieces") + len(b"6:pieces")
+j = data.index(b":", i)
+json.dump({"pieces": int(data[i:j]) // 20}, open(sys.argv[2], "w"))
+EOF
 echo "run 1: no resume data..." >&2
 t=$(now)
 start_daemon
@@ -151,11 +192,27 @@ fds=$(find "/proc/$daemon_pid/fd" -mindepth 1 | wc -l)
 stop_daemon
 stop2=$stop_secs
 
+# An empty daemon, for the per-torrent figures.
+mkdir -p "$work/empty/watch" "$work/empty/state"
+sed -e "s|$work/watch|$work/empty/watch|" -e "s|$work/state|$work/empty/state|" \
+    "$work/btmirror.toml" >"$work/empty.toml"
+"$BIN" run --config "$work/empty.toml" >>"$work/empty.log" 2>&1 &
+daemon_pid=$!
+sleep 3
+empty_rss=$(proc_field VmRSS)
+stop_daemon
+pieces=$(python3 -c 'import sys, json; print(json.load(open(sys.argv[1]))["pieces"])' \
+    "$work/pieces.json" 2>/dev/null || echo 1)
+per_torrent=$(awk -v a="$rss" -v b="$empty_rss" -v n="$N" 'BEGIN { printf "%.1f", (a - b) / n }')
+per_piece=$(awk -v a="$rss" -v b="$empty_rss" -v n="$N" -v p="$pieces" \
+    'BEGIN { printf "%.2f", (a - b) * 1024 / n / p }')
+
 cat <<EOF
-daemon-scale: N=$N files of $FILE_SIZE bytes, binary $BIN
+daemon-scale: N=$N files of $FILE_SIZE bytes ($pieces pieces each), binary $BIN
   all seeding, no resume data:     $first s
   all seeding, with resume data:   $second s   ($resumed torrents resumed without a check)
   RSS after restart:               $((rss / 1024)) MiB (peak $((hwm / 1024)) MiB)
+  RSS per torrent:                 $per_torrent KiB ($per_piece bytes per piece; empty daemon $((empty_rss / 1024)) MiB)
   open file descriptors:           $fds
   idle CPU over $IDLE_SECS s:              $idle % of a core
   SIGTERM to exit:                 $stop1 s (run 1), $stop2 s (run 2)

@@ -23,6 +23,14 @@
 #                       cmd: path of the harness without btmirror)
 #   --no-build          use $BTMIRROR_BIN or the existing target/release/btmirror
 #   --out FILE          also append RESULT/MEDIAN lines to FILE (default: a temp file)
+#   --tmpfs             put the scratch data on tmpfs (/dev/shm) instead of the disk
+#   --slow-disk MS      put it on a loop device behind device-mapper `delay` (MS per I/O, ~8
+#                       like a 7200 rpm disk; bench/slow-disk.sh), set up and torn down here;
+#                       root only, and it says so when the kernel cannot
+#
+# The data goes to the machine's disk by default (TMPDIR, else /tmp; a tmpfs TMPDIR is refused
+# without --tmpfs), and as root the page cache is emptied before each pair so the seeder reads
+# cold data (it says so when it cannot).
 #
 # environment: BTMIRROR_BIN (binary to test; skips the build), TMPDIR (scratch; point it at
 # tmpfs to take the disk out), RQBIT, SWARM_BENCH_PYTHON (see tools/swarm-bench --help).
@@ -53,12 +61,40 @@ while [ $# -gt 0 ]; do
     --pairs) PAIRS=${2:?}; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --out) OUT=${2:?}; shift 2 ;;
+    --tmpfs) TMPFS=1; shift ;;
+    --slow-disk) SLOW_MS=${2:?}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; EXTRA=("$@"); break ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
 done
 [[ $SIZE =~ ^[1-9][0-9]*$ ]] || die "SIZE_MIB must be a positive integer, not $SIZE"
+
+# On the disk unless asked: a tmpfs scratch dir hides every disk stall.
+if [[ -n "${SLOW_MS:-}" ]]; then
+  # shellcheck source=bench/slow-disk.sh
+  . "$ROOT/bench/slow-disk.sh"
+  # Room for the seed's and every leecher's copy, plus the file system's own.
+  SLOW_MNT=$(slow_disk_up $(( SIZE * (LEECHERS + 2) + 256 )) "$SLOW_MS") ||
+    die "no slow disk (see above)"
+  trap 'slow_disk_down "$SLOW_MNT"' EXIT
+  export TMPDIR=$SLOW_MNT
+  echo "scratch data on a slow disk: $SLOW_MS ms per I/O ($SLOW_MNT)" >&2
+elif [[ "${TMPFS:-0}" == 1 ]]; then
+  export TMPDIR=/dev/shm
+else
+  scratch_fs=$(findmnt -no FSTYPE -T "${TMPDIR:-/tmp}" 2>/dev/null | tail -n1)
+  [[ "$scratch_fs" != tmpfs ]] || die "TMPDIR ${TMPDIR:-/tmp} is tmpfs; pass --tmpfs to mean it"
+fi
+
+# Empties the page cache (root only), so each pair starts from cold data.
+drop_caches() {
+  if [[ $(id -u) == 0 ]] && sync && echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then
+    echo "page cache emptied" >&2
+  else
+    echo "bench/swarm.sh: cannot empty the page cache (not root): the data may be warm" >&2
+  fi
+}
 
 if [ -z "$PAIRS" ]; then
   PAIRS="btmirror:btmirror libtorrent:libtorrent aria2:aria2 btmirror:libtorrent libtorrent:btmirror"
@@ -125,6 +161,7 @@ for pair in $PAIRS; do
   [ -n "$seeder" ] && [ -n "$leecher" ] && [ "$seeder" != "$pair" ] || die "bad pair: $pair (want SEEDER:LEECHER)"
   s_arg=$(client seed "$seeder"); l_arg=$(client leech "$leecher")
   echo "=== $seeder -> $leecher" >&2
+  drop_caches
   args=(--size-mib "$SIZE" --seeder "$s_arg" --leecher "$l_arg" --leechers "$LEECHERS"
         --repeat "$REPEAT" --label "$seeder->$leecher" --out "$RUNOUT" --hash-poll 0
         --wait-idle 60 --retry-busy 2)

@@ -1,6 +1,7 @@
 //! The peer-message decoder never panics on any byte stream, never yields a message longer
 //! than its limit, and everything it yields encodes back to a frame it decodes the same.
-//! The extension handshake and PEX parsers never panic either.
+//! The extension handshake, PEX and `ut_metadata` parsers never panic either, and a decoded
+//! `ut_metadata` message encodes back to itself.
 
 #![no_main]
 
@@ -11,6 +12,10 @@ use tokio_util::codec::{Decoder, Encoder};
 fuzz_target!(|data: &[u8]| {
     let _ = wire::ExtensionHandshake::decode(data);
     let _ = wire::PexMessage::decode(data);
+    let payload = bytes::Bytes::copy_from_slice(data);
+    if let Ok(m) = wire::MetadataMessage::decode(&payload) {
+        assert_eq!(wire::MetadataMessage::decode(&m.encode()).expect("re-decodes"), m);
+    }
     let mut codec = wire::Codec::default();
     let mut buf = BytesMut::from(data);
     while let Ok(Some(msg)) = codec.decode(&mut buf) {

@@ -15,6 +15,7 @@
 //!   hosts (network namespaces; needs root), both directions.
 //! - `utp`: uTP only: libtorrent with TCP off to and from btmirror, btmirror to btmirror with
 //!   `--utp-only`.
+//! - `magnet`: `btmirror get` from a magnet link (BEP 9 metadata from a btmirror seed).
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
 //!
 //! The btmirror binary is `$BTMIRROR_BIN`, or built on first use (see `Btmirror::bin`).
@@ -24,6 +25,7 @@ mod from_clients;
 mod get_cli;
 mod harness;
 mod hostile;
+mod magnet;
 mod make;
 mod to_clients;
 mod transmission_hosts;

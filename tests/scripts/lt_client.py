@@ -3,6 +3,8 @@
 
 usage: lt_client.py seed|leech TORRENT DIR PORT DONEFILE [REANNOUNCE_SECONDS]
 
+TORRENT may be a magnet URI for a leecher: the metadata then comes from its peers (BEP 9).
+
 Run it with Debian's /usr/bin/python3 (python3-libtorrent is built for that interpreter only).
 Everything stays on 127.0.0.1: DHT, LSD, UPnP, NAT-PMP and uTP are off, the session listens on
 127.0.0.1:PORT and accepts several connections from one IP (every peer in the swarm shares it).
@@ -71,8 +73,11 @@ def main():
             }
         )
     ses = lt.session(settings)
-    atp = lt.add_torrent_params()
-    atp.ti = lt.torrent_info(torrent)
+    if torrent.startswith("magnet:"):
+        atp = lt.parse_magnet_uri(torrent)
+    else:
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(torrent)
     atp.save_path = save
     if role == "seed":
         atp.flags |= lt.torrent_flags.seed_mode

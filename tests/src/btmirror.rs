@@ -59,10 +59,20 @@ impl Btmirror {
     /// Pass `&["--no-seed"]` for a leecher that exits 0 once complete ([`Peer::wait_done`]);
     /// without it, it seeds until [`Peer::terminate`].
     pub fn get(torrent: &Torrent, dir: &Path, port: u16, extra_args: &[&str]) -> Peer {
+        Btmirror::get_source(torrent.path.as_os_str(), dir, port, extra_args)
+    }
+
+    /// As [`Btmirror::get`], for any source `get` takes: a .torrent path, a URL or a magnet link.
+    pub fn get_source(
+        source: &std::ffi::OsStr,
+        dir: &Path,
+        port: u16,
+        extra_args: &[&str],
+    ) -> Peer {
         let mut cmd = Btmirror::command();
         cmd.current_dir(dir)
             .arg("get")
-            .arg(&torrent.path)
+            .arg(source)
             .arg("--dir")
             .arg(dir)
             .arg("--port")

@@ -222,7 +222,7 @@ mod tests {
         Info {
             name: "t".into(),
             piece_length: 16_384,
-            pieces: vec![[0; 20]; 4],
+            pieces: vec![[0; 20]; 4].into(),
             files,
             multi_file: true,
             private: false,

@@ -10,7 +10,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::units;
 
-/// Default listen port of `run` and `get`.
+/// Default listen port of `run` (`get` takes any free port unless `--port` is given), as the
+/// help text says; tested to be the daemon's.
+#[cfg(test)]
 pub const DEFAULT_PORT: u16 = 6881;
 /// Default listen address of `run` and `get`: `::`, which on Linux takes IPv4 connections too
 /// (dual stack); the engine falls back to 0.0.0.0 where IPv6 is off.
@@ -40,6 +42,11 @@ pub enum Command {
     /// Download one torrent in the foreground, then keep seeding until interrupted.
     Get(GetArgs),
     /// Live full-screen view of a running daemon.
+    #[command(
+        after_help = "Keys: q or Ctrl-C quit; s next sort column; / filter by name (Enter keeps \
+                      it, Esc clears it); Up/Down or k/j scroll, PageUp/PageDown, Home/End.\n\
+                      Needs a terminal; use `btmirror status` (or --json) in scripts."
+    )]
     Top(TopArgs),
     /// One-shot status of a running daemon.
     Status(StatusArgs),
@@ -60,13 +67,54 @@ pub enum Command {
                       Exit status: 0 shown, 1 unreadable or unusable torrent, 2 bad usage."
     )]
     Show(ShowArgs),
+    /// Feeds of .torrent files (the [[feed]] tables of the config); feed check URL is a dry run.
+    #[command(subcommand)]
+    Feed(FeedCommand),
+}
+
+/// `btmirror feed ...`.
+#[derive(Debug, Subcommand)]
+pub enum FeedCommand {
+    /// Dry run: fetch URL once and print every link, taken or left and why; writes nothing.
+    #[command(
+        after_help = "URL is an RSS 2.0 or Atom feed, an HTML page (a directory index) or a text \
+                      list of URLs, told apart by content.\n\
+                      Exit status: 0 fetched and parsed, 1 the fetch or the parse failed, 2 bad usage."
+    )]
+    Check(FeedCheckArgs),
+}
+
+/// `btmirror feed check URL [--match GLOB] [--keep N]`.
+#[derive(Debug, Args)]
+pub struct FeedCheckArgs {
+    /// The feed's http(s) URL.
+    #[arg(value_name = "URL", value_parser = parse_feed_url)]
+    pub url: String,
+    /// Take only links whose file name matches GLOB, e.g. '*-amd64-*.iso.torrent' [default: every .torrent and magnet].
+    #[arg(long = "match", value_name = "GLOB")]
+    pub match_glob: Option<String>,
+    /// Take only the newest N (by the feed's dates, else by order) [default: all].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep: Option<u32>,
+}
+
+/// An http or https URL.
+fn parse_feed_url(s: &str) -> Result<String, String> {
+    if s.starts_with("http://") || s.starts_with("https://") {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?}: only http:// and https:// feeds can be fetched"
+        ))
+    }
 }
 
 /// Options shared by `run` and `get`. Unset values fall back to the config file (for `run`)
 /// and then to the defaults; the accessors apply the defaults.
 #[derive(Clone, Debug, Default, Args)]
 pub struct SessionOpts {
-    /// Port to listen on for peers; 0 picks any free port [default: 6881].
+    /// Port to listen on for peers; 0 picks any free port [default: 6881 for run, any free
+    /// port for get, so that it runs beside a daemon].
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
     /// Address to listen on [default: :: (IPv6 and IPv4; 0.0.0.0 where IPv6 is off)].
@@ -85,9 +133,10 @@ pub struct SessionOpts {
 }
 
 impl SessionOpts {
-    /// The listen port, defaulting to [`DEFAULT_PORT`].
-    pub fn port(&self) -> u16 {
-        self.port.unwrap_or(DEFAULT_PORT)
+    /// The listen port of `get`: `--port`, else 0 (any free port), so that `get` (and the
+    /// desktop handler) run beside a daemon or a service on port 6881.
+    pub fn get_port(&self) -> u16 {
+        self.port.unwrap_or(0)
     }
 
     /// The listen address, defaulting to [`DEFAULT_BIND`].
@@ -102,8 +151,9 @@ pub struct RunArgs {
     /// Directories of .torrent files to mirror (data lives beside each .torrent).
     #[arg(value_name = "DIR")]
     pub dirs: Vec<PathBuf>,
-    /// Configuration file [default: $BTMIRROR_CONFIG, else /etc/btmirror/btmirror.toml,
-    /// else ~/.config/btmirror/btmirror.toml when present].
+    /// Configuration file [default: $BTMIRROR_CONFIG, else
+    /// $XDG_CONFIG_HOME/btmirror/btmirror.toml (~/.config/...) when present, else
+    /// /etc/btmirror/btmirror.toml when readable].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Append logs to FILE instead of stderr/journald (reopened on SIGHUP).
@@ -120,7 +170,8 @@ pub struct RunArgs {
 /// `btmirror get TORRENT-or-URL [--dir DIR] [--no-seed]`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// A .torrent file, or an http(s) URL to fetch one from.
+    /// A .torrent file, an http(s) URL to fetch one from, or a magnet link
+    /// (`magnet:?xt=urn:btih:…`; its metadata is fetched from peers and kept in DIR).
     #[arg(value_name = "TORRENT-or-URL")]
     pub torrent: String,
     /// Directory to put the data in.
@@ -146,20 +197,30 @@ pub struct GetArgs {
 /// `btmirror top`.
 #[derive(Debug, Args)]
 pub struct TopArgs {
-    /// The daemon's state directory (holds control.sock) [default: as for `run`].
+    /// The daemon's state directory (holds control.sock) [default: as for `run`: the config
+    /// file's state_dir, else the default].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The daemon's configuration file, found as `run` finds it when not given; its state_dir
+    /// says where the control socket is.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `btmirror status [--json]`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Print the status as JSON (see the design's schema).
+    /// Print the status as JSON (schema: docs/reference.md in the source, or btmirror-status(1)).
     #[arg(long)]
     pub json: bool,
-    /// The daemon's state directory (holds control.sock) [default: as for `run`].
+    /// The daemon's state directory (holds control.sock) [default: as for `run`: the config
+    /// file's state_dir, else the default].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The daemon's configuration file, found as `run` finds it when not given; its state_dir
+    /// says where the control socket is.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// `btmirror tracker [--listen ADDR] [--allowed-dir DIR]`.
@@ -319,7 +380,11 @@ mod tests {
         let Command::Get(g) = cli.cmd else {
             panic!("not get")
         };
-        assert_eq!(g.session.port(), DEFAULT_PORT);
+        assert_eq!(
+            g.session.get_port(),
+            0,
+            "get takes any free port by default"
+        );
         assert_eq!(g.session.bind(), DEFAULT_BIND);
         assert_eq!(g.session.max_upload_rate, Some(512_000));
         assert_eq!(g.session.max_download_rate, None);
@@ -332,7 +397,7 @@ mod tests {
             panic!("not run")
         };
         assert_eq!(r.dirs.len(), 2);
-        assert_eq!(r.session.port(), 0);
+        assert_eq!(r.session.port, Some(0));
         assert_eq!(r.metrics, None);
         let cli = parse(&["run", "--metrics", "127.0.0.1:9100"]).unwrap();
         let Command::Run(r) = cli.cmd else {

@@ -13,10 +13,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use engine::{AddOptions, Session, SessionConfig, TorrentState, TorrentStats, Transports};
 use metainfo::Metainfo;
+use metainfo::magnet::Magnet;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::cli::GetArgs;
+use crate::exit::UsageError;
 use crate::units::{format_bytes, format_duration, format_rate};
 
 /// How long `stop` (announce `stopped`, flush) may take at exit.
@@ -24,18 +26,94 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 /// Log line interval when not on a terminal.
 const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
+/// What `get` was given.
+enum Source {
+    /// A `.torrent` (file or URL).
+    Torrent(Arc<Metainfo>),
+    /// A magnet link: the metadata comes from peers.
+    Magnet(Magnet),
+}
+
+/// Where the metadata fetched for a magnet is kept, so that the same `get` again (or after
+/// an interruption) does not fetch it twice: a hidden file in the data directory.
+fn saved_metadata_path(dir: &Path, info_hash: &metainfo::InfoHash) -> std::path::PathBuf {
+    dir.join(format!(".btmirror-{}.torrent", info_hash.to_hex()))
+}
+
+/// The metainfo of a magnet link: from an earlier fetch into `dir`, or from peers (BEP 9).
+async fn metadata_for(
+    session: &Session,
+    magnet: Magnet,
+    dir: &Path,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<Metainfo>> {
+    let Some(hash) = magnet.info_hash else {
+        return Err(UsageError::new(
+            "the magnet link has no v1 info-hash (urn:btih:); v2-only torrents are not supported",
+        )
+        .into());
+    };
+    let saved = saved_metadata_path(dir, &hash);
+    if let Ok(bytes) = std::fs::read(&saved)
+        && let Ok(meta) = Metainfo::from_bytes(&bytes)
+        && meta.info_hash == hash
+    {
+        info!(file = %saved.display(), "metadata from an earlier fetch");
+        return Ok(Arc::new(meta));
+    }
+    let name = magnet.name.clone().unwrap_or_else(|| hash.to_hex());
+    info!(torrent = %name, info_hash = %hash, "fetching the metadata from peers");
+    let fetch = session
+        .fetch_metadata(magnet)
+        .context("fetching the metadata")?;
+    let mut tick = tokio::time::interval(LOG_INTERVAL);
+    tick.tick().await;
+    let bytes = loop {
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                fetch.stop();
+                bail!("interrupted while fetching the metadata of {name}");
+            }
+            r = fetch.wait() => break r.context("fetching the metadata")?,
+            _ = tick.tick() => {
+                let p = fetch.progress();
+                info!(peers = p.peers_known, asking = p.peers_active, failed = p.peers_failed,
+                    tracker_error = p.tracker_error.as_deref().unwrap_or(""), "still fetching the metadata");
+            }
+        }
+    };
+    let meta =
+        Metainfo::from_bytes(&bytes).context("the fetched metadata is not a usable torrent")?;
+    let tmp = saved.with_extension("torrent.tmp");
+    let written = std::fs::write(&tmp, &bytes[..]).and_then(|()| std::fs::rename(&tmp, &saved));
+    if let Err(e) = written {
+        tracing::warn!(file = %saved.display(), error = %e, "cannot keep the fetched metadata");
+    }
+    Ok(Arc::new(meta))
+}
+
 /// Runs `btmirror get`.
 pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let bytes = crate::source::read_torrent(&args.torrent).await?;
-    let meta = Metainfo::from_bytes(&bytes)
-        .with_context(|| format!("{}: not a usable torrent", args.torrent))?;
-    let meta = Arc::new(meta);
+    let source = if args
+        .torrent
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"))
+    {
+        let m = Magnet::parse(&args.torrent)
+            .map_err(|e| UsageError::new(format!("{}: {e}", args.torrent)))?;
+        Source::Magnet(m)
+    } else {
+        let bytes = crate::source::read_torrent(&args.torrent).await?;
+        let meta = Metainfo::from_bytes(&bytes)
+            .with_context(|| format!("{}: not a usable torrent", args.torrent))?;
+        Source::Torrent(Arc::new(meta))
+    };
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     check_writable(&args.dir)?;
 
     let mut cfg = SessionConfig {
-        listen: SocketAddr::new(args.session.bind(), args.session.port()),
+        listen: SocketAddr::new(args.session.bind(), args.session.get_port()),
         ..SessionConfig::default()
     };
     cfg.max_upload_rate = args.session.max_upload_rate.unwrap_or(0);
@@ -48,6 +126,19 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
     let session = Session::start(cfg, shutdown.child_token())
         .await
         .context("starting the session")?;
+    let (meta, extra_peers) = match source {
+        Source::Torrent(meta) => (meta, Vec::new()),
+        Source::Magnet(m) => {
+            let peers = m.peers.clone();
+            match metadata_for(&session, m, &args.dir, &shutdown).await {
+                Ok(meta) => (meta, peers),
+                Err(e) => {
+                    session.shutdown(SHUTDOWN_DEADLINE).await;
+                    return Err(e);
+                }
+            }
+        }
+    };
     info!(
         torrent = %meta.info.name,
         info_hash = %meta.info_hash,
@@ -58,6 +149,9 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
     let handle = session
         .add_torrent(meta.clone(), args.dir.clone(), AddOptions::default())
         .context("adding the torrent")?;
+    if !extra_peers.is_empty() {
+        handle.add_peers(extra_peers).await;
+    }
 
     // `--tui`: the full-screen readout of `btmirror top`, for this one torrent. Quitting it
     // (q) ends the command like Ctrl-C.
@@ -317,6 +411,7 @@ fn one_torrent_report(
         torrents: vec![t],
         listen_port: port,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        feeds: Vec::new(),
     }
 }
 
@@ -337,14 +432,14 @@ fn summary(s: &TorrentStats) -> String {
         .map(|e| format!(", tracker: {e}"))
         .unwrap_or_default();
     format!(
-        "{} {:.1}% of {}, down {} up {}, {} peers ({} seeds), uploaded {}{eta}{tracker}",
+        "{} {:.1}% of {}, down {} up {}, {} ({}), uploaded {}{eta}{tracker}",
         s.state.as_str(),
         s.progress * 100.0,
         format_bytes(s.size),
         format_rate(s.download_rate),
         format_rate(s.upload_rate),
-        s.peers,
-        s.seeds,
+        crate::units::count(s.peers, "peer"),
+        crate::units::count(s.seeds, "seed"),
         format_bytes(s.uploaded),
     )
 }

@@ -49,9 +49,19 @@ impl LogGuard {
 }
 
 /// Installs the global subscriber. `default_level` applies when `BTMIRROR_LOG` is unset;
-/// `log_file` (opened for appending) replaces stderr/journald. A bad `BTMIRROR_LOG` is a usage error.
+/// `log_file` (opened for appending) replaces stderr/journald. A bad `BTMIRROR_LOG` is reported
+/// on stderr and `default_level` is used instead (a typo must not silence the errors).
 pub fn init(default_level: LevelFilter, log_file: Option<&Path>) -> anyhow::Result<LogGuard> {
-    let filter = filter_from(std::env::var(LOG_ENV).ok().as_deref(), default_level)?;
+    let filter = match filter_from(std::env::var(LOG_ENV).ok().as_deref(), default_level) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(
+                io::stderr().lock(),
+                "btmirror: warning: {e}; logging at the default level ({default_level})"
+            );
+            Targets::new().with_default(default_level)
+        }
+    };
     let registry = tracing_subscriber::registry().with(filter);
     if let Some(path) = log_file {
         let file = Arc::new(ReopenFile::open(path)?);
@@ -88,11 +98,23 @@ pub fn init(default_level: LevelFilter, log_file: Option<&Path>) -> anyhow::Resu
 fn filter_from(value: Option<&str>, default_level: LevelFilter) -> Result<Targets, UsageError> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(Targets::new().with_default(default_level)),
-        Some(v) => v.parse::<Targets>().map_err(|e| {
-            UsageError::new(format!(
-                "{LOG_ENV}={v:?} is not a log filter ({e}); use e.g. debug or engine=debug,info"
-            ))
-        }),
+        Some(v) => {
+            let bad = |why: String| {
+                UsageError::new(format!(
+                    "{LOG_ENV}={v:?} is not a log filter ({why}); use e.g. debug or engine=debug,info"
+                ))
+            };
+            // A bare word is a level, never a target: `warning` or `verbose` would otherwise
+            // enable only a target of that name and silence everything else.
+            for word in v.split(',').map(str::trim).filter(|d| !d.contains('=')) {
+                if !word.is_empty() && word.parse::<LevelFilter>().is_err() {
+                    return Err(bad(format!(
+                        "{word:?} is not a level: use trace, debug, info, warn, error or off"
+                    )));
+                }
+            }
+            v.parse::<Targets>().map_err(|e| bad(e.to_string()))
+        }
     }
 }
 
@@ -146,7 +168,19 @@ impl ReopenFile {
     }
 }
 
+/// Opens `path` for appending, creating it and its missing parent directories (mode 0750), so
+/// that `--log-file ~/.local/state/btmirror/log` works on a fresh account.
 fn open_append(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    if let Some(parent) = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(parent)?;
+    }
     OpenOptions::new().create(true).append(true).open(path)
 }
 
@@ -202,6 +236,22 @@ mod tests {
     fn bad_filter_is_a_usage_error_naming_the_variable() {
         let err = filter_from(Some("engine=loud"), LevelFilter::INFO).unwrap_err();
         assert!(err.to_string().contains(LOG_ENV), "{err}");
+        // Issue 15, point 7: misspelt levels are errors, not targets that silence the rest.
+        for v in ["warning", "verbose", "engine=debug,loud"] {
+            let err = filter_from(Some(v), LevelFilter::INFO).unwrap_err();
+            assert!(err.to_string().contains("is not a level"), "{v}: {err}");
+        }
+        assert!(filter_from(Some("WARN"), LevelFilter::INFO).is_ok());
+    }
+
+    #[test]
+    fn a_log_file_in_a_missing_directory_is_created() {
+        // Issue 15, point 10: the man page's nohup example on a fresh account.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".local/state/btmirror/log");
+        let f = ReopenFile::open(&path).unwrap();
+        f.make_writer().write_all(b"one\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\n");
     }
 
     #[test]

@@ -37,6 +37,7 @@ macro_rules! errln {
 mod check;
 mod cli;
 mod exit;
+mod feed_cmd;
 mod get;
 mod logging;
 mod make;
@@ -97,6 +98,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Make(args) => make::run(args, shutdown).await,
         Command::Check(args) => check::run(args, shutdown).await,
         Command::Show(args) => show::run(args).await,
+        Command::Feed(cli::FeedCommand::Check(args)) => feed_cmd::check(args).await,
     }
 }
 

@@ -11,8 +11,12 @@ use crate::units;
 
 /// `btmirror status [--json]`: asks the daemon over its control socket and prints the answer.
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
-    let state_dir = paths::state_dir(args.state_dir.as_deref(), &paths::Env::from_process())?;
-    let report = control::query(&paths::control_socket(&state_dir)).await?;
+    let env = paths::Env::from_process();
+    let (state_dir, why) =
+        daemon::find_state_dir(args.state_dir.as_deref(), args.config.as_deref(), &env)?;
+    let report = control::query(&paths::control_socket(&state_dir))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:#}; asked there because of {why}"))?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -60,8 +64,11 @@ pub fn format_table(report: &StatusReport) -> String {
     let totals = &report.totals;
     let _ = writeln!(
         out,
-        "{} torrents ({}); down {} up {}; this session {} down, {} up; lifetime {} down, {} up; port {}; btmirror {}",
-        report.torrents.len(),
+        "{} ({}); down {} up {}; this session {} down, {} up; lifetime {} down, {} up; port {}; btmirror {}",
+        units::count(
+            u64::try_from(report.torrents.len()).unwrap_or(u64::MAX),
+            "torrent"
+        ),
         state_counts(&report.torrents),
         units::format_rate(totals.download_rate),
         units::format_rate(totals.upload_rate),
@@ -72,7 +79,51 @@ pub fn format_table(report: &StatusReport) -> String {
         report.listen_port,
         report.version,
     );
+    format_feeds(&mut out, &report.feeds);
     out
+}
+
+/// One line per feed: its URL, files held, last success and next fetch; its error below.
+fn format_feeds(out: &mut String, feeds: &[daemon::control::protocol::FeedReport]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ago = |t: u64| format_secs(now.saturating_sub(t)) + " ago";
+    for f in feeds {
+        let files = if f.files_held == 1 { "file" } else { "files" };
+        let last = f.last_success.map_or_else(|| "never".to_owned(), ago);
+        let next = if f.next_fetch <= now {
+            "now".to_owned()
+        } else {
+            format!("in {}", format_secs(f.next_fetch - now))
+        };
+        let _ = writeln!(
+            out,
+            "feed {} -> {}: {} {files}, last success {last}, next fetch {next}",
+            one_line(&f.url),
+            one_line(&f.into),
+            f.files_held
+        );
+        if let Some(err) = &f.last_error {
+            let _ = writeln!(
+                out,
+                "    error ({} in a row, {}): {}",
+                f.failures,
+                f.last_error_at.map_or_else(String::new, ago),
+                one_line(err)
+            );
+        }
+    }
+}
+
+/// `45s`, `12m`, `3h`, `2d`.
+fn format_secs(s: u64) -> String {
+    match s {
+        0..120 => format!("{s}s"),
+        120..7200 => format!("{}m", s / 60),
+        7200..172_800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
 }
 
 /// `37.5%`, clamped to 0..=100 (`NaN` shows as `0.0%`).

@@ -39,7 +39,9 @@ const RECONNECTED_FOR: Duration = Duration::from_secs(5);
 
 /// `btmirror top`: runs the full-screen readout until `q`, Ctrl-C or `shutdown`.
 pub async fn run(args: TopArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let state_dir = paths::state_dir(args.state_dir.as_deref(), &paths::Env::from_process())?;
+    let env = paths::Env::from_process();
+    let (state_dir, _) =
+        daemon::find_state_dir(args.state_dir.as_deref(), args.config.as_deref(), &env)?;
     let socket = paths::control_socket(&state_dir);
     if !std::io::stdout().is_terminal() {
         return Err(UsageError::new(

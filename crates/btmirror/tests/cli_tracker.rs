@@ -145,3 +145,48 @@ fn tracker_with_a_missing_allowed_dir_exits_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--allowed-dir"), "{err}");
 }
+
+/// Issue 15, point 7: a misspelt `BTMIRROR_LOG` is reported on stderr and the default level is
+/// used, instead of silencing every log line.
+#[test]
+fn a_misspelt_log_level_warns_and_keeps_logging() {
+    for value in ["warning", "verbose"] {
+        let child = Command::new(env!("CARGO_BIN_EXE_btmirror"))
+            .args(["tracker", "--listen", "127.0.0.1:0"])
+            .env("BTMIRROR_LOG", value)
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("NOTIFY_SOCKET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut child = Guard(child);
+        let stderr = child.0.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("nothing on stderr");
+        assert!(
+            first.contains("warning") && first.contains(&format!("BTMIRROR_LOG=\"{value}\"")),
+            "{first}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .expect("no info line: the bad filter silenced the log");
+            if line.contains("serving http://") {
+                break;
+            }
+        }
+        signal(&child.0, Signal::SIGTERM);
+    }
+}

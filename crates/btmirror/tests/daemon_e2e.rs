@@ -7,6 +7,14 @@
     reason = "test helpers fail the test by panicking"
 )]
 
+#[path = "daemon_e2e/feeds.rs"]
+mod feeds;
+#[path = "../../feed/tests/nginx/server.rs"]
+#[allow(
+    dead_code,
+    reason = "the feed crate's nginx helper; these tests use part of it"
+)]
+mod nginx;
 #[path = "daemon_e2e/support.rs"]
 mod support;
 
@@ -85,6 +93,25 @@ fn nothing_to_watch_exits_2_saying_what_to_pass() {
     assert!(
         err.contains("btmirror run DIR") && err.contains("--config"),
         "{err}"
+    );
+}
+
+/// Issue 15, point 3: a taken port stops the daemon with what to do about it.
+#[test]
+fn a_taken_port_says_to_pass_another() {
+    let d = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let cfg = base_config(d.path()).replace("port = 0", &format!("port = {port}"));
+    let mut daemon = Daemon::spawn(d.path(), &cfg);
+    let status = daemon.proc.wait_exit(T);
+    assert_eq!(status.code(), Some(1), "{}", daemon.proc.log());
+    let log = daemon.proc.log();
+    assert!(
+        log.contains(&format!("127.0.0.1:{port}"))
+            && log.contains("--port 0")
+            && log.contains("port = N"),
+        "{log}"
     );
 }
 

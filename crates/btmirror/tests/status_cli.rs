@@ -77,7 +77,8 @@ fn status_without_a_daemon_exits_1_with_one_line() {
         assert_eq!(
             err,
             format!(
-                "btmirror: error: no btmirror daemon is listening on {} (is it running? use --state-dir)\n",
+                "btmirror: error: no btmirror daemon is listening on {} (is it running? use --state-dir or --config); \
+                 asked there because of --state-dir\n",
                 sock.display()
             )
         );
@@ -133,6 +134,70 @@ fn top_needs_a_terminal() {
     let err = text(&out.stderr);
     assert!(
         err.contains("needs a terminal") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+/// `btmirror ARGS` with `envs` set and no `--state-dir`, in a clean environment with HOME set.
+fn btmirror_env(args: &[&str], home: &Path, envs: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_btmirror"));
+    cmd.args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("running btmirror")
+}
+
+/// Issue 15, point 2: `status` finds the daemon through the config's `state_dir`, as `run`
+/// does: `--config`, `$BTMIRROR_CONFIG` and the user's config file; a miss names the socket
+/// and why it was asked.
+#[test]
+fn status_finds_the_state_dir_through_the_config() {
+    let home = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("daemon.toml");
+    std::fs::write(
+        &cfg,
+        format!("state_dir = {:?}\n", state.path().to_str().unwrap()),
+    )
+    .unwrap();
+    let user_cfg = home.path().join(".config/btmirror/btmirror.toml");
+    std::fs::create_dir_all(user_cfg.parent().unwrap()).unwrap();
+    std::fs::copy(&cfg, &user_cfg).unwrap();
+    let daemon = stand_in_daemon(state.path(), 3);
+    let cfg_s = cfg.to_str().unwrap();
+    for (args, envs) in [
+        (vec!["status", "--json", "--config", cfg_s], vec![]),
+        (
+            vec!["status", "--json"],
+            vec![("BTMIRROR_CONFIG", cfg.as_path())],
+        ),
+        (vec!["status", "--json"], vec![]),
+    ] {
+        let out = btmirror_env(&args, home.path(), &envs);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(printed, status_json());
+    }
+    daemon.join().unwrap();
+
+    // No daemon there: the error names the socket and the config that led to it.
+    std::fs::remove_file(state.path().join("control.sock")).unwrap();
+    let out = btmirror_env(&["status", "--config", cfg_s], home.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let sock = state.path().join("control.sock");
+    assert!(
+        err.contains(&sock.display().to_string())
+            && err.contains(&format!("state_dir in {cfg_s} (--config)")),
         "{err}"
     );
 }

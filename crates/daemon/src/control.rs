@@ -257,7 +257,7 @@ async fn query_inner(path: &Path) -> anyhow::Result<StatusReport> {
         Ok(s) => s,
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
             anyhow::bail!(
-                "no btmirror daemon is listening on {shown} (is it running? use --state-dir)"
+                "no btmirror daemon is listening on {shown} (is it running? use --state-dir or --config)"
             )
         }
         Err(e) if e.kind() == ErrorKind::PermissionDenied => anyhow::bail!(

@@ -62,5 +62,6 @@ pub fn sample() -> StatusReport {
         totals,
         listen_port: 6881,
         version: "0.1.0".into(),
+        feeds: Vec::new(),
     }
 }

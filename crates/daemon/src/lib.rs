@@ -21,5 +21,5 @@ mod run;
 pub mod units;
 
 pub use error::UsageError;
-pub use run::config::{DEFAULT_BIND, DEFAULT_PORT, RunOptions};
+pub use run::config::{DEFAULT_BIND, DEFAULT_PORT, RunOptions, find_state_dir};
 pub use run::{LogOutput, log_file, run};

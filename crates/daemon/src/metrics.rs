@@ -251,7 +251,56 @@ pub fn render(report: &StatusReport) -> String {
     render_torrents(&mut out, &report.torrents);
     render_counts(&mut out, &report.torrents);
     render_totals(&mut out, report);
+    render_feeds(&mut out, &report.feeds);
     out
+}
+
+/// One series per feed (labels `url` and `into`): its files, failures and times.
+fn render_feeds(out: &mut String, feeds: &[crate::control::protocol::FeedReport]) {
+    if feeds.is_empty() {
+        return;
+    }
+    type Get = fn(&crate::control::protocol::FeedReport) -> Option<u64>;
+    let series: [(&str, &str, Get); 5] = [
+        (
+            "btmirror_feed_files",
+            "Torrent files the feed holds in its directory.",
+            |f| u64::try_from(f.files_held).ok(),
+        ),
+        (
+            "btmirror_feed_failures",
+            "Fetches of the feed failed in a row (0 when the last succeeded).",
+            |f| Some(u64::from(f.failures)),
+        ),
+        (
+            "btmirror_feed_last_success_timestamp_seconds",
+            "When a fetch of the feed last succeeded.",
+            |f| f.last_success,
+        ),
+        (
+            "btmirror_feed_last_error_timestamp_seconds",
+            "When the failing feed's last fetch failed.",
+            |f| f.last_error_at,
+        ),
+        (
+            "btmirror_feed_next_fetch_timestamp_seconds",
+            "When the feed is fetched next.",
+            |f| Some(f.next_fetch),
+        ),
+    ];
+    for (name, help, get) in series {
+        family(out, name, "gauge", help);
+        for f in feeds {
+            if let Some(v) = get(f) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{url=\"{}\",into=\"{}\"}} {v}",
+                    escape(&f.url),
+                    escape(&f.into)
+                );
+            }
+        }
+    }
 }
 
 /// The per-torrent series (one per info-hash).

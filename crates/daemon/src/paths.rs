@@ -118,9 +118,14 @@ impl std::fmt::Display for ConfigSource {
     }
 }
 
-/// Finds the configuration file: `--config`, else `$BTMIRROR_CONFIG`, else
-/// `/etc/btmirror/btmirror.toml` when readable, else the user's `btmirror.toml` when readable,
-/// else `None`. `readable` tells whether a candidate file exists and can be read.
+/// Finds the configuration file: `--config`, else `$BTMIRROR_CONFIG`, else the user's
+/// `$XDG_CONFIG_HOME/btmirror/btmirror.toml` (default `~/.config/...`) when readable, else
+/// `/etc/btmirror/btmirror.toml` when readable, else `None`. `readable` tells whether a
+/// candidate file exists and can be read.
+///
+/// The user's file comes first so that a plain user's daemon on a machine with the package
+/// installed does not take the system's watch dirs, ports and state; the system units pass
+/// `--config /etc/btmirror/btmirror.toml` explicitly.
 ///
 /// Explicit choices (`--config`, `$BTMIRROR_CONFIG`) are returned without checking, so that a
 /// missing file is reported by whoever opens it instead of being silently skipped.
@@ -135,14 +140,15 @@ pub fn find_config(
     if let Some(v) = env.btmirror_config.as_ref().filter(|v| !v.is_empty()) {
         return Some((PathBuf::from(v), ConfigSource::EnvVar));
     }
-    let system = PathBuf::from(SYSTEM_CONFIG);
-    if readable(&system) {
-        return Some((system, ConfigSource::System));
-    }
     let user_dir = absolute(env.xdg_config_home.as_ref())
-        .or_else(|| absolute(env.home.as_ref()).map(|h| h.join(".config")))?;
-    let user = user_dir.join("btmirror/btmirror.toml");
-    readable(&user).then_some((user, ConfigSource::User))
+        .or_else(|| absolute(env.home.as_ref()).map(|h| h.join(".config")));
+    if let Some(user) = user_dir.map(|d| d.join("btmirror/btmirror.toml"))
+        && readable(&user)
+    {
+        return Some((user, ConfigSource::User));
+    }
+    let system = PathBuf::from(SYSTEM_CONFIG);
+    readable(&system).then_some((system, ConfigSource::System))
 }
 
 /// Whether `path` is a file this process can open for reading.
@@ -239,6 +245,22 @@ mod tests {
         assert_eq!(
             find_config(None, &e, none),
             Some((PathBuf::from("/env.toml"), ConfigSource::EnvVar))
+        );
+    }
+
+    #[test]
+    fn config_user_before_system() {
+        // Both readable: the user's file wins (issue 15, point 1).
+        let e = env(&[("HOME", "/home/u")], false);
+        let user = Path::new("/home/u/.config/btmirror/btmirror.toml");
+        assert_eq!(
+            find_config(None, &e, |p| p == user || p == Path::new(SYSTEM_CONFIG)),
+            Some((user.to_path_buf(), ConfigSource::User))
+        );
+        // No HOME at all: the system file is still found.
+        assert_eq!(
+            find_config(None, &env(&[], true), |p| p == Path::new(SYSTEM_CONFIG)),
+            Some((PathBuf::from(SYSTEM_CONFIG), ConfigSource::System))
         );
     }
 

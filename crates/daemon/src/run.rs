@@ -20,6 +20,7 @@
 //! hangup thus turns into a harmless reload.
 
 pub(crate) mod config;
+mod feeds;
 mod prepare;
 mod reconcile;
 mod report;
@@ -52,7 +53,7 @@ use self::reconcile::Registry;
 use self::save::SaveResults;
 use self::scan::{ScanDone, ScanState};
 use self::stop::StopCtx;
-use self::watch::Watchers;
+use self::watch::{Hint, Watchers};
 use crate::control::{self, ReportFn};
 use crate::paths::{self, ConfigSource, Env};
 
@@ -124,6 +125,10 @@ struct Daemon {
     stop_tasks: TaskTracker,
     stopped_tx: mpsc::UnboundedSender<InfoHash>,
     stopped_rx: mpsc::UnboundedReceiver<InfoHash>,
+    /// Watch directories of `.magnet` files whose metadata was just saved: scanned again.
+    fetched_rx: mpsc::UnboundedReceiver<PathBuf>,
+    /// The `[[feed]]` tables the feed task runs; a reload sends the new ones.
+    feed_configs: tokio::sync::watch::Sender<Vec<feed::FeedConfig>>,
     /// Held for the daemon's life: one instance per state directory.
     _lock: nix::fcntl::Flock<std::fs::File>,
 }
@@ -176,17 +181,36 @@ impl Daemon {
         let (resume_dir, lock_file) = open_state(&settings)?;
         let session = Session::start(settings.session_config(), CancellationToken::new())
             .await
-            .context("starting the session")?;
+            .map_err(startup::session_error)?;
         // Bound now so that a taken address stops the start; served once the socket is up.
         let metrics_listener = match settings.metrics {
             Some(addr) => Some(crate::metrics::bind(addr).await?),
             None => None,
         };
         let registry = Arc::new(Mutex::new(Registry::default()));
+        let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
+        lock(&registry).magnets = Some(reconcile::MagnetSink {
+            resume_dir: resume_dir.clone(),
+            fetched: fetched_tx,
+        });
         let port = session.listen_addr().port();
         let reg = registry.clone();
-        let report: ReportFn = Arc::new(move || report::build(&lock(&reg), port));
+        let feed_statuses = feeds::Statuses::default();
+        let statuses = feed_statuses.clone();
+        let report: ReportFn = Arc::new(move || {
+            let mut r = report::build(&lock(&reg), port);
+            r.feeds = feeds::reports(&statuses);
+            r
+        });
         let (tasks, cancel) = (TaskTracker::new(), CancellationToken::new());
+        let (feed_configs, feed_rx) = tokio::sync::watch::channel(settings.feeds.clone());
+        let run_feeds = feeds::run(
+            settings.state_dir.clone(),
+            feed_rx,
+            feed_statuses,
+            cancel.clone(),
+        );
+        spawn(&tasks, info_span!("feeds"), run_feeds);
         let socket = paths::control_socket(&settings.state_dir);
         let (c, path, r) = (cancel.clone(), socket.clone(), report.clone());
         let serve = async move { control::serve(&path, r, c).await };
@@ -222,6 +246,8 @@ impl Daemon {
             stop_tasks: TaskTracker::new(),
             stopped_tx,
             stopped_rx,
+            fetched_rx,
+            feed_configs,
             _lock: lock_file,
         })
     }
@@ -254,6 +280,9 @@ impl Daemon {
                     systemd::ready(&self.summary());
                 }
                 Some(hint) = hints.recv() => scan.on_hint(hint, &self.settings.watch),
+                Some(dir) = self.fetched_rx.recv() => {
+                    scan.on_hint(Hint::Changed(dir), &self.settings.watch);
+                }
                 () = sleep_until(scan.debounce_at()), if scan.debouncing() => scan.debounced(),
                 () = sleep_until(scan.wake_at()), if scan.wake_due() => {
                     scan.woken(&self.settings.watch);
@@ -334,6 +363,12 @@ impl Daemon {
             ctx.spawn(stop);
         }
         watchers.set_dirs(&next.watch);
+        let feeds = next.feeds.clone();
+        self.feed_configs.send_if_modified(|old| {
+            let changed = *old != feeds;
+            *old = feeds;
+            changed
+        });
         self.settings = next;
         info!(
             upload = %crate::units::format_rate(self.settings.max_upload_rate),

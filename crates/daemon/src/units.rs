@@ -130,8 +130,26 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// `1 torrent`, `2 torrents`, `0 seeds`: a count and its noun, singular for exactly one (the
+/// plural adds an `s`).
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(super::count(1u32, "torrent"), "1 torrent");
+        assert_eq!(super::count(0u32, "seed"), "0 seeds");
+        assert_eq!(super::count(44u64, "peer"), "44 peers");
+    }
+
     use super::*;
 
     #[test]

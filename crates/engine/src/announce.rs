@@ -25,6 +25,42 @@ pub(crate) struct Progress {
     pub uploaded: u64,
     pub downloaded: u64,
     pub left: u64,
+    /// Connected peers (a download with few is starving and asks again soon).
+    pub peers: usize,
+}
+
+impl Progress {
+    fn starving(&self) -> bool {
+        self.left > 0 && self.peers < crate::STARVING_PEERS
+    }
+}
+
+/// When a starving download asks its trackers again: after `step` (1, 2, 4 … minutes, see
+/// [`StarvingBackoff`]) but never sooner than the tracker's `min interval` allows, and never
+/// later than the regular announce.
+#[derive(Debug)]
+struct StarvingBackoff {
+    first: Duration,
+    step: Duration,
+}
+
+impl StarvingBackoff {
+    fn new(first: Duration) -> Self {
+        Self { first, step: first }
+    }
+
+    /// The delay before the next early announce, given the tracker's last `min interval` and
+    /// the regular delay; the step doubles for the next one.
+    fn next(&mut self, min_interval: Duration, regular: Duration) -> Duration {
+        let d = self.step.max(min_interval).min(regular);
+        self.step = (self.step * 2).min(regular.max(self.first));
+        d
+    }
+
+    /// No longer starving: the next starving spell starts at the first step again.
+    fn reset(&mut self) {
+        self.step = self.first;
+    }
 }
 
 /// The running announce task of a torrent.
@@ -96,6 +132,8 @@ impl AnnounceLoop {
         let mut started = false;
         let mut completed_sent = *self.completed.borrow();
         let mut last_error: Option<String> = None;
+        let mut starving = StarvingBackoff::new(self.ctx.cfg.starving_reannounce);
+        let mut min_interval = Duration::ZERO;
         loop {
             let req = self.request(event, key);
             let result = tokio::select! {
@@ -104,7 +142,7 @@ impl AnnounceLoop {
                 // space in its task between announces.
                 r = Box::pin(tiers.announce(&self.ctx.tracker, &req)) => r,
             };
-            let delay = match result {
+            let regular = match result {
                 Ok((url, resp)) => {
                     if event == Event::Started {
                         started = true;
@@ -120,6 +158,7 @@ impl AnnounceLoop {
                     event = Event::None;
                     backoff.reset();
                     let _ = self.peers.send(resp.peers).await;
+                    min_interval = resp.min_interval.unwrap_or(Duration::ZERO);
                     resp.interval
                         .clamp(Duration::from_secs(10), self.ctx.cfg.max_announce_interval)
                 }
@@ -138,9 +177,15 @@ impl AnnounceLoop {
                     backoff.next_delay()
                 }
             };
+            let due = tokio::time::Instant::now() + regular;
+            let mut early = tokio::time::Instant::now() + starving.next(min_interval, regular);
+            let progress = self.progress.clone();
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
-                _ = tokio::time::sleep(delay) => {}
+                _ = tokio::time::sleep_until(due) => {}
+                () = starving_until(&progress, &mut early, &mut starving, min_interval, regular) => {
+                    debug!("too few peers, asking the trackers again early");
+                }
                 r = self.completed.wait_for(|c| *c), if !completed_sent => {
                     if r.is_ok() && started {
                         event = Event::Completed;
@@ -193,5 +238,52 @@ impl AnnounceLoop {
             numwant: Some(if event == Event::Stopped { 0 } else { 80 }),
             key,
         }
+    }
+}
+
+/// Returns at the first `early` time at which the download is still starving. Each time it is
+/// not, the back-off starts again from its first step.
+async fn starving_until(
+    progress: &watch::Receiver<Progress>,
+    early: &mut tokio::time::Instant,
+    starving: &mut StarvingBackoff,
+    min_interval: Duration,
+    regular: Duration,
+) {
+    loop {
+        tokio::time::sleep_until(*early).await;
+        if progress.borrow().starving() {
+            return;
+        }
+        starving.reset();
+        *early = tokio::time::Instant::now() + starving.next(min_interval, regular);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starving_backoff_doubles_within_min_interval_and_interval() {
+        let m = Duration::from_secs(60);
+        let mut b = StarvingBackoff::new(m);
+        let regular = Duration::from_secs(1800);
+        let steps: Vec<u64> = (0..7)
+            .map(|_| b.next(Duration::ZERO, regular).as_secs())
+            .collect();
+        assert_eq!(steps, [60, 120, 240, 480, 960, 1800, 1800]);
+        b.reset();
+        assert_eq!(b.next(Duration::from_secs(300), regular).as_secs(), 300);
+        assert_eq!(b.next(Duration::from_secs(300), regular).as_secs(), 300);
+        assert_eq!(b.next(Duration::from_secs(300), regular).as_secs(), 300);
+        assert_eq!(b.next(Duration::from_secs(300), regular).as_secs(), 480);
+        let mut short = StarvingBackoff::new(m);
+        assert_eq!(
+            short
+                .next(Duration::ZERO, Duration::from_secs(20))
+                .as_secs(),
+            20
+        );
     }
 }

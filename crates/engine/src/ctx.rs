@@ -13,6 +13,7 @@ use storage::FdCache;
 use tokio::sync::Semaphore;
 
 use crate::ratelimit::RateLimiter;
+use crate::read_cache::ReadCache;
 use crate::transport::Transports;
 use crate::udp::UdpEndpoint;
 
@@ -39,6 +40,14 @@ pub struct SessionConfig {
     pub check_threads: usize,
     /// Pieces hashed at once while downloading.
     pub verify_concurrency: usize,
+    /// Bytes of piece buffers one downloading torrent may hold (pieces being received, hashed
+    /// and written); at least one piece. When the disk lags no new piece is started.
+    pub piece_buffer_bytes: usize,
+    /// Bytes of whole pieces cached for uploading, shared by all torrents of the session.
+    pub read_cache_bytes: usize,
+    /// Piece reads from disk for uploading in flight at once, across the session (each peer
+    /// also has at most a few in flight; more wanted pieces get a read-ahead hint meanwhile).
+    pub max_disk_reads: usize,
     /// Open data files across all torrents.
     pub max_open_files: usize,
     /// How often trackers are asked for peers at least (their `interval` is used when shorter).
@@ -50,6 +59,10 @@ pub struct SessionConfig {
     pub transports: Transports,
     /// uTP settings for the shared UDP socket.
     pub utp: utp::Config,
+    /// A download with fewer connected peers than [`STARVING_PEERS`](crate::STARVING_PEERS)
+    /// asks its trackers again after this long, then after twice as long, and so on (never
+    /// below the tracker's `min interval`, never beyond its `interval`).
+    pub starving_reannounce: Duration,
 }
 
 impl Default for SessionConfig {
@@ -68,11 +81,15 @@ impl Default for SessionConfig {
             check_concurrency: 1,
             check_threads: cpus,
             verify_concurrency: cpus,
+            piece_buffer_bytes: 32 << 20,
+            read_cache_bytes: 64 << 20,
+            max_disk_reads: 32,
             max_open_files: 256,
             max_announce_interval: Duration::from_secs(30 * 60),
             pex_interval: Duration::from_secs(60),
             transports: Transports::default(),
             utp: utp::Config::default(),
+            starving_reannounce: Duration::from_secs(60),
         }
     }
 }
@@ -104,6 +121,10 @@ pub(crate) struct SessionCtx {
     pub conn_limit: Arc<Semaphore>,
     pub check_limit: Arc<Semaphore>,
     pub verify_limit: Arc<Semaphore>,
+    /// Bounds the session's disk reads for uploading (`SessionConfig::max_disk_reads`).
+    pub read_limit: Arc<Semaphore>,
+    /// Whole pieces read for uploading, all torrents under one budget.
+    pub read_cache: Arc<ReadCache>,
     pub up: Arc<RateLimiter>,
     pub down: Arc<RateLimiter>,
     pub cfg: SessionConfig,

@@ -22,6 +22,7 @@ mod announce;
 mod choker;
 mod ctx;
 mod error;
+mod magnet;
 mod peer;
 mod picker;
 mod ratelimit;
@@ -35,6 +36,7 @@ pub mod udp;
 
 pub use ctx::{AddOptions, SessionConfig};
 pub use error::{AddError, SessionError, error_chain};
+pub use magnet::{FetchError, FetchProgress, MetadataFetch};
 pub use session::{Session, TransportStats};
 pub use stats::{TorrentState, TorrentStats};
 pub use torrent::{ResumeSnapshot, TorrentHandle};
@@ -43,6 +45,10 @@ pub use transport::{Transport, Transports};
 /// Identifies a peer connection within a torrent (the torrent task hands out the keys; the
 /// picker, the choker and the peer tasks use them).
 pub(crate) type PeerKey = u64;
+
+/// A download with fewer connected peers than this is starving: it asks for more soon (see
+/// [`SessionConfig::starving_reannounce`]).
+pub const STARVING_PEERS: usize = 5;
 
 /// The client name in peer ids, extension handshakes and the HTTP user agent.
 pub const CLIENT_NAME: &str = concat!("btmirror/", env!("CARGO_PKG_VERSION"));

@@ -6,7 +6,7 @@ mod download;
 mod upload;
 mod writer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -45,8 +45,16 @@ const INITIAL_DEPTH: usize = 32;
 const OUR_REQQ: u32 = 500;
 /// The extended message id we want `ut_pex` messages under.
 const OUR_PEX_ID: u8 = 1;
+/// The extended message id we want `ut_metadata` messages under.
+const OUR_METADATA_ID: u8 = 2;
+/// `ut_metadata` requests answered per peer connection (a 16 MiB info dictionary is 1024
+/// pieces): a peer asking for more is only wasting our upload.
+const MAX_METADATA_REQUESTS: u32 = 4096;
 /// A peer with more unanswered requests than this to us is dropped.
 const MAX_PENDING_UPLOADS: usize = 2048;
+
+/// A whole piece read from disk for uploading: its index and the bytes.
+type PieceRead = (u32, Result<Bytes, storage::Error>);
 
 /// Counters the torrent task reads for choking and stats.
 #[derive(Debug, Default)]
@@ -135,8 +143,13 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         rate_window: (Instant::now(), 0),
         reads: JoinSet::new(),
         waiting_reads: HashMap::new(),
+        read_queue: VecDeque::new(),
         pick_buf: Vec::new(),
+        space: shared.space_freed(),
+        starved: false,
         their_pex_id: None,
+        their_metadata_id: None,
+        metadata_served: 0,
         shared,
         _permit: permit,
     };
@@ -164,11 +177,21 @@ struct Peer {
     last_progress: Instant,
     snubbed_at: Option<Instant>,
     rate_window: (Instant, u64),
-    reads: JoinSet<(u32, Result<Bytes, storage::Error>)>,
+    reads: JoinSet<Result<PieceRead, tokio::task::JoinError>>,
     waiting_reads: HashMap<u32, Vec<BlockRequest>>,
+    /// Pieces waiting for a read slot (see `upload::MAX_READS_PER_PEER`), oldest first.
+    read_queue: VecDeque<u32>,
     pick_buf: Vec<BlockRequest>,
+    /// Changes when piece buffer space frees somewhere in the torrent.
+    space: tokio::sync::watch::Receiver<u64>,
+    /// The last top-up got fewer requests than the pipeline has room for: wake on `space`.
+    starved: bool,
     /// The id the peer wants `ut_pex` under, when it speaks it.
     their_pex_id: Option<u8>,
+    /// The id the peer wants `ut_metadata` under, when it speaks it (never for private torrents).
+    their_metadata_id: Option<u8>,
+    /// `ut_metadata` requests answered so far.
+    metadata_served: u32,
     shared: Arc<TorrentShared>,
     _permit: OwnedSemaphorePermit,
 }
@@ -207,9 +230,10 @@ impl Peer {
                     Err(_) => return Err(PeerError::IdleTimeout),
                 },
                 Some(done) = self.reads.join_next(), if !self.reads.is_empty() => match done {
-                    Ok((piece, result)) => self.on_read(piece, result)?,
-                    Err(e) => return Err(PeerError::ReadTask(e)),
+                    Ok(Ok((piece, result))) => self.on_read(piece, result)?,
+                    Ok(Err(e)) | Err(e) => return Err(PeerError::ReadTask(e)),
                 },
+                Ok(()) = self.space.changed(), if self.starved => self.fill_requests()?,
                 _ = tick.tick() => self.on_tick(),
             }
         }
@@ -234,13 +258,21 @@ impl Peer {
             let _ = self.send(m);
         }
         if self.extended {
-            let m = if self.shared.info.private {
+            // Private torrents neither exchange peers nor hand out their metadata (as libtorrent).
+            let private = self.shared.info.private;
+            let m = if private {
                 Vec::new()
             } else {
-                vec![(wire::PEX_EXTENSION.to_string(), OUR_PEX_ID)]
+                vec![
+                    (wire::PEX_EXTENSION.to_string(), OUR_PEX_ID),
+                    (wire::METADATA_EXTENSION.to_string(), OUR_METADATA_ID),
+                ]
             };
             let hs = ExtensionHandshake {
                 m,
+                metadata_size: u32::try_from(self.shared.metadata.len())
+                    .ok()
+                    .filter(|_| !private),
                 client: Some(crate::CLIENT_NAME.to_string()),
                 reqq: Some(OUR_REQQ),
                 listen_port: Some(self.shared.ctx.announce_port),
@@ -255,6 +287,7 @@ impl Peer {
             PeerCommand::Choke => {
                 self.am_choking = true;
                 self.send(Message::Choke)?;
+                self.read_queue.clear();
                 let dropped: Vec<BlockRequest> =
                     self.waiting_reads.drain().flat_map(|(_, v)| v).collect();
                 if self.fast {
@@ -275,6 +308,7 @@ impl Peer {
                 }
                 if self.am_interested && self.inflight.is_empty() {
                     self.update_interest();
+                    self.fill_requests()?;
                 }
             }
             PeerCommand::Cancel(r) => {
@@ -360,7 +394,7 @@ impl Peer {
 
     /// BEP 10: the extension handshake (its queue depth, `ut_pex` id and listen port) and
     /// BEP 11 peer exchange (never for a private torrent).
-    async fn on_extended(&mut self, id: u8, payload: &[u8]) {
+    async fn on_extended(&mut self, id: u8, payload: &Bytes) {
         let private = self.shared.info.private;
         if id == 0 {
             let Ok(hs) = ExtensionHandshake::decode(payload) else {
@@ -371,12 +405,15 @@ impl Peer {
                 self.depth = self.depth.min(self.max_depth);
             }
             self.their_pex_id = hs.id_of(wire::PEX_EXTENSION).filter(|_| !private);
+            self.their_metadata_id = hs.id_of(wire::METADATA_EXTENSION).filter(|_| !private);
             let ev = Event::Extensions {
                 key: self.key,
                 listen_port: hs.listen_port.filter(|p| *p != 0),
                 pex: self.their_pex_id.is_some(),
             };
             let _ = self.shared.events.send(ev).await;
+        } else if id == OUR_METADATA_ID && !private {
+            self.on_metadata(payload);
         } else if id == OUR_PEX_ID
             && !private
             && let Ok(pex) = wire::PexMessage::decode(payload)
@@ -384,5 +421,26 @@ impl Peer {
         {
             let _ = self.shared.events.send(Event::Pex(pex.added)).await;
         }
+    }
+
+    /// BEP 9: a peer that started from a magnet link asks for our metadata; anything but a
+    /// request (or past [`MAX_METADATA_REQUESTS`]) is ignored.
+    fn on_metadata(&mut self, payload: &Bytes) {
+        let (Some(id), Ok(wire::MetadataMessage::Request { piece })) = (
+            self.their_metadata_id,
+            wire::MetadataMessage::decode(payload),
+        ) else {
+            return;
+        };
+        let reply = if self.metadata_served < MAX_METADATA_REQUESTS {
+            self.metadata_served += 1;
+            wire::metadata_piece(&self.shared.metadata, piece)
+        } else {
+            wire::MetadataMessage::Reject { piece }
+        };
+        let _ = self.send(Message::Extended {
+            id,
+            payload: reply.encode(),
+        });
     }
 }

@@ -75,10 +75,18 @@ pub struct CompletePiece {
 }
 
 /// Piece selection state of one torrent.
+///
+/// A complete torrent keeps nothing per piece: its `have` is the `complete` flag, and the piece
+/// states, availability and bitfield are dropped (see [`Self::shrink_if_complete`]).
 #[derive(Debug)]
 pub struct Picker {
-    info_piece_len: Vec<u32>,
+    piece_count: u32,
+    piece_length: u32,
+    total_length: u64,
+    /// Every piece is verified and written; the per-piece vectors below are empty.
+    complete: bool,
     states: Vec<PieceState>,
+    /// Empty once complete.
     have: Bitfield,
     /// Bytes of the pieces not in `have`, kept up to date by `piece_done`.
     left: u64,
@@ -109,8 +117,11 @@ impl Picker {
         // Keep at most ~32 MiB of piece buffers in flight (small enough to stay warm in the
         // caches between receiving, hashing and writing), and at least 8 pieces.
         let max_active = ((32 << 20) / info.piece_length.max(1) as usize).max(8);
-        Self {
-            info_piece_len: (0..n).map(|i| info.piece_len(i)).collect(),
+        let mut picker = Self {
+            piece_count: n,
+            piece_length: info.piece_length,
+            total_length: info.total_length,
+            complete: false,
             states,
             left: (0..n)
                 .filter(|&i| !have.get(i))
@@ -123,17 +134,62 @@ impl Picker {
             max_active,
             pool: Vec::new(),
             rng,
+        };
+        picker.shrink_if_complete();
+        picker
+    }
+
+    /// Once every piece is in, drops everything kept per piece: a seeding torrent costs the
+    /// same whatever its size.
+    fn shrink_if_complete(&mut self) {
+        if self.complete || self.have.count() < self.piece_count {
+            return;
+        }
+        self.complete = true;
+        self.states = Vec::new();
+        self.have = Bitfield::new(0);
+        self.availability = Vec::new();
+        self.active = HashMap::new();
+        self.pool = Vec::new();
+    }
+
+    /// Bounds the piece buffers held (pieces being received, hashed and written) to about
+    /// `bytes`, and at least one piece.
+    pub fn set_buffer_budget(&mut self, bytes: usize) {
+        let piece = self.piece_length.max(1) as usize;
+        self.max_active = (bytes / piece).max(1);
+    }
+
+    /// Pieces we have (verified and written), as a new bitfield.
+    pub fn have(&self) -> Bitfield {
+        if self.complete {
+            Bitfield::full(self.piece_count)
+        } else {
+            self.have.clone()
         }
     }
 
-    /// Pieces we have (verified and written).
-    pub fn have(&self) -> &Bitfield {
-        &self.have
+    /// Whether we have piece `i` (verified and written).
+    pub fn has(&self, i: u32) -> bool {
+        if self.complete {
+            i < self.piece_count
+        } else {
+            self.have.get(i)
+        }
+    }
+
+    /// Number of pieces we have.
+    pub fn have_count(&self) -> u32 {
+        if self.complete {
+            self.piece_count
+        } else {
+            self.have.count()
+        }
     }
 
     /// True when every piece is verified and written.
     pub fn is_complete(&self) -> bool {
-        self.have.is_full()
+        self.complete
     }
 
     /// True when we lack piece `i` and it is not being verified.
@@ -146,6 +202,9 @@ impl Picker {
 
     /// Number of pieces a peer with `peer_has` has that we still want.
     pub fn wanted_from(&self, peer_has: &Bitfield) -> u32 {
+        if self.complete {
+            return 0;
+        }
         peer_has.ones().filter(|&i| self.wants(i)).count() as u32
     }
 
@@ -155,11 +214,20 @@ impl Picker {
     }
 
     fn piece_len(&self, i: u32) -> u32 {
-        self.info_piece_len.get(i as usize).copied().unwrap_or(0)
+        if i >= self.piece_count {
+            return 0;
+        }
+        let start = u64::from(i) * u64::from(self.piece_length);
+        self.total_length
+            .saturating_sub(start)
+            .min(u64::from(self.piece_length)) as u32
     }
 
     /// A peer joined with this bitfield.
     pub fn add_peer(&mut self, has: &Bitfield) {
+        if self.complete {
+            return;
+        }
         for i in has.ones() {
             if let Some(a) = self.availability.get_mut(i as usize) {
                 *a = a.saturating_add(1);
@@ -169,6 +237,9 @@ impl Picker {
 
     /// A peer left (or its bitfield is being replaced).
     pub fn remove_peer(&mut self, has: &Bitfield) {
+        if self.complete {
+            return;
+        }
         for i in has.ones() {
             if let Some(a) = self.availability.get_mut(i as usize) {
                 *a = a.saturating_sub(1);
@@ -192,7 +263,7 @@ impl Picker {
         already: &dyn Fn(&BlockRequest) -> bool,
         out: &mut Vec<BlockRequest>,
     ) {
-        if max == 0 {
+        if max == 0 || self.complete {
             return;
         }
         let start = out.len();
@@ -420,6 +491,7 @@ impl Picker {
             if self.have.set(index) {
                 self.left -= u64::from(self.piece_len(index));
             }
+            self.shrink_if_complete();
         } else {
             *state = PieceState::Missing;
         }
@@ -427,7 +499,7 @@ impl Picker {
 
     /// Returns a piece buffer for reuse (dropped once the download is complete).
     pub fn recycle(&mut self, buf: Vec<u8>) {
-        let full = self.info_piece_len.first().copied().unwrap_or(0) as usize;
+        let full = self.piece_length as usize;
         if buf.len() == full && !self.is_complete() && self.pool.len() < self.max_active {
             self.pool.push(buf);
         }

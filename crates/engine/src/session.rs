@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 use crate::ctx::{AddOptions, SessionConfig, SessionCtx};
 use crate::error::{AddError, SessionError};
 use crate::ratelimit::RateLimiter;
+use crate::read_cache::ReadCache;
 use crate::spawn::spawn_in;
 use crate::torrent::{self, Incoming, TorrentHandle};
 use crate::transport::PeerStream;
@@ -59,6 +60,8 @@ impl Session {
             conn_limit: Arc::new(Semaphore::new(cfg.max_connections)),
             check_limit: Arc::new(Semaphore::new(cfg.check_concurrency.max(1))),
             verify_limit: Arc::new(Semaphore::new(cfg.verify_concurrency.max(1))),
+            read_limit: Arc::new(Semaphore::new(cfg.max_disk_reads.max(1))),
+            read_cache: Arc::new(ReadCache::new(cfg.read_cache_bytes)),
             up: Arc::new(RateLimiter::new(cfg.max_upload_rate)),
             down: Arc::new(RateLimiter::new(cfg.max_download_rate)),
             reported: Mutex::new(HashMap::new()),
@@ -148,6 +151,25 @@ impl Session {
         );
         map.insert(handle.info_hash(), handle.clone());
         Ok(handle)
+    }
+
+    /// Starts fetching the metadata of a magnet link (BEP 9) from its `x.pe` peers, its
+    /// trackers and the peers later given to [`MetadataFetch::add_peers`]. The torrent itself
+    /// is added with [`add_torrent`](Self::add_torrent) once [`MetadataFetch::wait`] returned
+    /// its `.torrent`.
+    pub fn fetch_metadata(
+        &self,
+        magnet: metainfo::magnet::Magnet,
+    ) -> Result<crate::MetadataFetch, crate::FetchError> {
+        if self.cancel.is_cancelled() {
+            return Err(crate::FetchError::Stopped);
+        }
+        crate::magnet::spawn(
+            self.ctx.clone(),
+            magnet,
+            self.cancel.child_token(),
+            &self.tasks,
+        )
     }
 
     /// Stops a torrent (announcing `stopped`) and forgets it; its data stays.

@@ -174,6 +174,7 @@ impl Start {
         let shared = Arc::new(TorrentShared::new(
             self.ctx,
             self.meta.info.clone(),
+            bytes::Bytes::copy_from_slice(&self.meta.info_bytes),
             self.storage,
             have,
             &self.opts,

@@ -14,6 +14,7 @@
 mod bitfield;
 mod create;
 mod error;
+mod hashes;
 pub mod magnet;
 mod parse;
 mod types;
@@ -21,6 +22,8 @@ mod types;
 pub use bitfield::Bitfield;
 pub use create::{CreateOptions, create_torrent};
 pub use error::Error;
+pub use hashes::{HashLoader, PieceHashes};
+pub use parse::torrent_from_metadata;
 pub use types::{FileAttrs, FileEntry, Info, InfoHash, InfoHashV2, Metainfo, PeerId, Symlink};
 
 /// Size of a block: the unit of a request on the wire (BEP 3 recommends 16 KiB, every client uses it).

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use bencode::{Dict, Value};
 use sha1::{Digest, Sha1};
 
-use crate::{Error, FileAttrs, FileEntry, Info, InfoHash, InfoHashV2, Metainfo};
+use crate::{Error, FileAttrs, FileEntry, Info, InfoHash, InfoHashV2, Metainfo, PieceHashes};
 use files::{Layout, parse_files};
 use sanitize::{climbing, sanitize_element};
 
@@ -87,6 +87,7 @@ impl Metainfo {
             info: Arc::new(parsed.info),
             announce,
             announce_list,
+            info_bytes: Arc::from(raw_info),
             url_list: url_list(top),
             comment: lossy_text(top, b"comment"),
             created_by: lossy_text(top, b"created by"),
@@ -118,6 +119,40 @@ fn cap_notes(notes: &mut Vec<String>) {
         notes.truncate(MAX_NOTES);
         notes.push(format!("... and {more} more changes"));
     }
+}
+
+/// A `.torrent` file around an info dictionary fetched for a magnet link (BEP 9): the
+/// magnet's trackers (each its own tier, as BEP 9 wants `tr` treated), its web seeds as
+/// `url-list`, and `info` byte for byte, so the file's info-hash is the magnet's. The result
+/// parses with [`Metainfo::from_bytes`] when `info` is a valid info dictionary.
+pub fn torrent_from_metadata(info: &[u8], magnet: &crate::magnet::Magnet) -> Vec<u8> {
+    let mut e = bencode::Encoder::new();
+    e.dict(|d| {
+        if let Some(first) = magnet.trackers.first() {
+            d.entry(b"announce", |v| v.bytes(first.as_bytes()));
+        }
+        if magnet.trackers.len() > 1 {
+            d.entry(b"announce-list", |v| {
+                v.list(|l| {
+                    for t in &magnet.trackers {
+                        l.list(|tier| tier.bytes(t.as_bytes()));
+                    }
+                });
+            });
+        }
+        d.entry(b"created by", |v| v.bytes(b"btmirror (from a magnet link)"));
+        d.entry(b"info", |v| v.raw(info));
+        if !magnet.web_seeds.is_empty() {
+            d.entry(b"url-list", |v| {
+                v.list(|l| {
+                    for w in &magnet.web_seeds {
+                        l.bytes(w.as_bytes());
+                    }
+                });
+            });
+        }
+    });
+    e.finish()
 }
 
 /// `announce`: a UTF-8 URL, or nothing (a wrong type is ignored with a note, as libtorrent does).
@@ -266,7 +301,7 @@ fn parse_info(
         info: Info {
             name,
             piece_length,
-            pieces: hashes.to_vec(),
+            pieces: PieceHashes::new(hashes.to_vec()),
             files: layout.files,
             multi_file,
             private: info.get(b"private").and_then(Value::as_int) == Some(1),

@@ -4,6 +4,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::PieceHashes;
+
 /// SHA-1 of the raw bytes of a torrent's `info` dictionary: the torrent's identity.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InfoHash(pub [u8; 20]);
@@ -93,8 +95,8 @@ pub struct Info {
     pub name: String,
     /// Bytes per piece: a power of two in 16 KiB..=64 MiB.
     pub piece_length: u32,
-    /// The SHA-1 of every piece, in order.
-    pub pieces: Vec<[u8; 20]>,
+    /// The SHA-1 of every piece, in order (may be released from memory; see [`PieceHashes`]).
+    pub pieces: PieceHashes,
     /// The files, in torrent order (a single-file torrent has exactly one entry).
     pub files: Vec<FileEntry>,
     /// True for a multi-file torrent (`files` key present), even with one file.
@@ -167,6 +169,8 @@ pub struct Metainfo {
     pub info_hash_v2: Option<InfoHashV2>,
     /// The info dictionary, shared (the engine, storage and the daemon all hold it).
     pub info: Arc<Info>,
+    /// The raw `info` dictionary as it appears in the file (what BEP 9 serves to magnet users).
+    pub info_bytes: Arc<[u8]>,
     /// `announce` URL, if any.
     pub announce: Option<String>,
     /// BEP 12 `announce-list` tiers (empty when absent). Trackers that are not valid UTF-8 are dropped.
@@ -191,6 +195,20 @@ pub struct Metainfo {
 }
 
 impl Metainfo {
+    /// Lets the piece hashes be released from memory (a seeding torrent does not need them) and
+    /// read again from the `.torrent` at `path` when something does; a file that changed into
+    /// another torrent gives no hashes.
+    ///
+    /// They are released at once: whatever needs them first (a data check, a download) loads
+    /// them, so many torrents parsed together never hold all their hashes at the same time.
+    pub fn with_hash_source(mut self, path: PathBuf) -> Self {
+        let loader = crate::hashes::file_loader(path, self.info_hash);
+        let pieces = &mut Arc::make_mut(&mut self.info).pieces;
+        pieces.set_loader(loader);
+        pieces.release();
+        self
+    }
+
     /// The tracker tiers to use: `announce-list` when present and non-empty, else `[[announce]]`.
     pub fn tracker_tiers(&self) -> Vec<Vec<String>> {
         if !self.announce_list.iter().all(|t| t.is_empty()) {

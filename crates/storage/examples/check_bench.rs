@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let info = Info {
         name: name.into(),
         piece_length: PIECE,
-        pieces,
+        pieces: pieces.into(),
         files: vec![FileEntry {
             path: name.into(),
             length: total_length,

@@ -129,7 +129,7 @@ mod tests {
         Info {
             name: "t".into(),
             piece_length,
-            pieces: vec![[0; 20]; pieces],
+            pieces: vec![[0; 20]; pieces].into(),
             files,
             multi_file: true,
             private: false,
@@ -218,7 +218,7 @@ mod tests {
         i.files[1].offset = 16;
         i.files[2].offset = 32;
         i.total_length = 48;
-        i.pieces = vec![[0; 20]; 3];
+        i.pieces = vec![[0; 20]; 3].into();
         assert_eq!(piece_segs(&i, 0), vec![(0, 0, 5)]);
         assert_eq!(piece_segs(&i, 1), vec![(1, 0, 4)]);
         assert_eq!(piece_segs(&i, 2), vec![(2, 0, 1)]);

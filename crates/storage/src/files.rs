@@ -89,6 +89,22 @@ impl Storage {
         self.read_at(piece, begin, buf)
     }
 
+    /// Tells the kernel that `piece` will be read soon (`posix_fadvise` `WILLNEED`): it starts
+    /// reading it into the page cache in the background, so the read that follows does not
+    /// wait for the disk. Only a hint: errors (a missing file) are left to the read.
+    pub fn advise_willneed(&self, piece: u32) {
+        let len = self.info.piece_len(piece);
+        if len == 0 {
+            return;
+        }
+        let offset = self.info.piece_offset(piece);
+        for seg in segments(&self.info, offset, u64::from(len)) {
+            if let Ok(file) = self.file(seg.file_index, false) {
+                advise(&file, seg.file_offset, seg.len, Advice::POSIX_FADV_WILLNEED);
+            }
+        }
+    }
+
     /// Reads `buf.len()` bytes at torrent offset `piece_offset(piece) + begin` without checking
     /// that the range stays inside the piece (a check may read several pieces at once). Pad-file
     /// gaps read as zeros.
@@ -213,7 +229,10 @@ impl Storage {
                 let length = self.info.files.get(index).map_or(0, |f| f.length);
                 open_rw(path, length)
             } else {
-                File::open(path).map_err(|e| Error::read(path, "opening", e))
+                let file = File::open(path).map_err(|e| Error::read(path, "opening", e))?;
+                // Pieces are read whole and front to back: a larger read-ahead window.
+                advise(&file, 0, 0, Advice::POSIX_FADV_SEQUENTIAL);
+                Ok(file)
             }
         })
     }
@@ -223,6 +242,16 @@ impl Drop for Storage {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+use nix::fcntl::PosixFadviseAdvice as Advice;
+
+/// A `posix_fadvise` hint on `len` bytes at `offset` (0 = to the end); failures are ignored.
+fn advise(file: &File, offset: u64, len: u64, advice: Advice) {
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    let _ = nix::fcntl::posix_fadvise(file, offset, len, advice);
 }
 
 fn bad_range(piece: u32, begin: u32, len: usize) -> Error {

@@ -40,7 +40,7 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
 pub fn piece_hash_matches(info: &Info, piece: u32, data: &[u8]) -> bool {
     info.pieces
         .get(piece as usize)
-        .is_some_and(|expected| *expected == sha1(data))
+        .is_some_and(|expected| expected == sha1(data))
 }
 
 #[cfg(test)]
@@ -70,7 +70,7 @@ mod tests {
         let info = Info {
             name: "x".into(),
             piece_length: 16384,
-            pieces: vec![sha1(b"hello")],
+            pieces: vec![sha1(b"hello")].into(),
             files: vec![metainfo::FileEntry {
                 path: "x".into(),
                 length: 5,

@@ -15,12 +15,13 @@
 mod allowed;
 mod connid;
 mod http;
-mod query;
+pub mod query;
 mod state;
 mod stats;
 mod swarm;
 mod tasks;
 mod udp;
+mod write_deadline;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +35,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use state::StateError;
+pub use swarm::Limits;
 
 use allowed::AllowedDir;
 use connid::ConnIds;
@@ -43,8 +45,6 @@ use swarm::{Announce, AnnounceReply, Refusal, ScrapeFile, Stats, Swarms};
 const MAX_STATS_ROWS: usize = 10_000;
 /// Most torrents a scrape without `info_hash` reports.
 const MAX_SCRAPE_ALL: usize = 1_000;
-/// Open mode (no allowed dir): most torrents tracked at once.
-const MAX_TORRENTS: usize = 100_000;
 
 /// Settings for [`Server::bind`].
 #[derive(Debug, Clone)]
@@ -64,10 +64,15 @@ pub struct ServerConfig {
     pub max_numwant: u32,
     /// Most HTTP connections open at once; further clients wait in the listen backlog.
     pub max_connections: usize,
+    /// An HTTP connection whose answer cannot be written for this long (the client does not
+    /// read) is closed.
+    pub write_timeout: Duration,
     /// How often the allowed dir is rescanned (besides [`ReloadHandle::reload`]).
     pub rescan_interval: Duration,
     /// How often changed completed counts are written to the state file.
     pub save_interval: Duration,
+    /// The swarm table's budgets: torrents, peers per swarm, per address and in total.
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -80,8 +85,10 @@ impl Default for ServerConfig {
             min_interval: Duration::from_secs(5 * 60),
             max_numwant: 200,
             max_connections: 1024,
+            write_timeout: Duration::from_secs(10),
             rescan_interval: Duration::from_secs(30),
             save_interval: Duration::from_secs(5 * 60),
+            limits: Limits::default(),
         }
     }
 }
@@ -152,7 +159,7 @@ impl Shared {
         // Sub-second intervals only make sense in tests; clients are told at least 1 s.
         let interval = cfg.interval.max(Duration::from_millis(100));
         Ok(Shared {
-            swarms: Mutex::new(Swarms::new(interval * 2, MAX_TORRENTS, allowed)),
+            swarms: Mutex::new(Swarms::new(interval * 2, cfg.limits, allowed)),
             conn_ids: ConnIds::new(Instant::now()).map_err(|_| Error::Random)?,
             interval,
             min_interval: cfg.min_interval.min(interval),

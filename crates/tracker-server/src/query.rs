@@ -15,20 +15,25 @@ use metainfo::InfoHash;
 use crate::swarm::Event;
 
 /// Most `info_hash` values one scrape may ask about.
-pub(crate) const MAX_SCRAPE_HASHES: usize = 256;
+pub const MAX_SCRAPE_HASHES: usize = 256;
 
 /// Why a query was rejected; the message is the bencoded `failure reason`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct QueryError(pub &'static str);
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QueryError(pub &'static str);
 
 /// A parsed announce query.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AnnounceQuery {
+pub struct AnnounceQuery {
+    /// `info_hash`.
     pub info_hash: InfoHash,
+    /// `peer_id`.
     pub peer_id: [u8; 20],
+    /// `port` (never 0).
     pub port: u16,
     /// `None` when absent; treated as "still downloading".
     pub left: Option<u64>,
+    /// `event` (unknown values read as a regular announce).
     pub event: Event,
     /// `None` when absent (the server's default applies).
     pub numwant: Option<u32>,
@@ -102,7 +107,7 @@ fn twenty(v: &[u8], what: &'static str) -> Result<[u8; 20], QueryError> {
 }
 
 /// Parses an announce query (the part after `?`).
-pub(crate) fn parse_announce(query: &[u8]) -> Result<AnnounceQuery, QueryError> {
+pub fn parse_announce(query: &[u8]) -> Result<AnnounceQuery, QueryError> {
     let mut info_hash = None;
     let mut peer_id = None;
     let mut port = None;
@@ -163,7 +168,7 @@ pub(crate) fn parse_announce(query: &[u8]) -> Result<AnnounceQuery, QueryError> 
 }
 
 /// Parses a scrape query: every `info_hash` in order, duplicates removed. Empty means "all".
-pub(crate) fn parse_scrape(query: &[u8]) -> Result<Vec<InfoHash>, QueryError> {
+pub fn parse_scrape(query: &[u8]) -> Result<Vec<InfoHash>, QueryError> {
     let mut hashes: Vec<InfoHash> = Vec::new();
     for pair in pairs(query) {
         let (k, v) = pair?;

@@ -3,22 +3,71 @@
 //! One [`Swarms`] value lives behind a `std::sync::Mutex` in the server; every method is
 //! synchronous and cheap (no I/O, no await), so the lock is held for microseconds. Time is
 //! passed in as a `tokio::time::Instant`, which keeps expiry testable with paused time.
+//!
+//! Budgets ([`Limits`]), so that one host cannot fill the table:
+//! - peers per swarm, and per IP address within a swarm: beyond either, an announce is answered
+//!   but its peer is not stored (refused);
+//! - peers per IP address across all swarms: the address's least recently announced peer is
+//!   evicted to make room (an address only ever displaces itself);
+//! - peers in total: beyond it, new peers are answered but not stored until others expire;
+//! - swarms in total (open mode): a new torrent evicts the longest-idle swarm without peers,
+//!   one whose completed count is not kept first; only when every swarm has peers is it refused.
+//!
+//! Completed counts are kept (past idleness, in the state file) only in allowed-dir mode or for
+//! swarms that had peers from two IP addresses; other idle swarms are forgotten at the next
+//! sweep. Every operation is a few hash or B-tree steps; only the periodic [`Swarms::sweep`]
+//! walks the table.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use metainfo::InfoHash;
-use serde::Serialize;
 use tokio::time::Instant;
 
 pub(crate) use tracker::Event;
 pub(crate) use tracker::wire::http::{PeerEntry, ScrapeFile};
 
-use peer_list::{Peer, PeerList};
+use ip_index::IpIndex;
+use peer_list::Peer;
+pub(crate) use report::{Stats, TorrentStats, Totals};
+use torrent::Swarm;
 
+mod ip_index;
 mod peer_list;
+mod report;
+#[cfg(test)]
+mod tests;
+mod torrent;
+
+/// The swarm table's budgets (see the module documentation for what happens at each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Open mode: most torrents tracked at once.
+    pub max_torrents: usize,
+    /// Most peers stored in all swarms together.
+    pub max_peers: usize,
+    /// Most peers stored in one swarm.
+    pub max_peers_per_swarm: usize,
+    /// Most peers one IP address has stored across all swarms (a seedbox announcing many
+    /// torrents from one address needs one per torrent).
+    pub max_peers_per_ip: usize,
+    /// Most peers (ports) one IP address has stored in one swarm.
+    pub max_peers_per_ip_in_swarm: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_torrents: 100_000,
+            max_peers: 1_000_000,
+            max_peers_per_swarm: 50_000,
+            max_peers_per_ip: 20_000,
+            max_peers_per_ip_in_swarm: 32,
+        }
+    }
+}
 
 /// Which address families a reply may carry (UDP replies carry only the socket's family).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,133 +133,6 @@ impl Refusal {
     }
 }
 
-/// One row of the statistics page.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct TorrentStats {
-    #[serde(serialize_with = "hex")]
-    pub info_hash: InfoHash,
-    #[serde(serialize_with = "opt_str")]
-    pub name: Option<Arc<str>>,
-    pub seeders: u32,
-    pub leechers: u32,
-    pub completed: u64,
-}
-
-fn hex<S: serde::Serializer>(ih: &InfoHash, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&ih.to_hex())
-}
-
-fn opt_str<S: serde::Serializer>(name: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
-    match name {
-        Some(n) => s.serialize_some(&**n),
-        None => s.serialize_none(),
-    }
-}
-
-/// Sums over all rows of the statistics page.
-#[derive(Debug, Clone, Default, Serialize)]
-pub(crate) struct Totals {
-    pub torrents: usize,
-    pub seeders: u64,
-    pub leechers: u64,
-    pub completed: u64,
-}
-
-/// The statistics page's data (also the `/stats.json` document).
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Stats {
-    pub torrents: Vec<TorrentStats>,
-    pub totals: Totals,
-}
-
-/// One torrent's swarm.
-#[derive(Debug)]
-struct Swarm {
-    seeders: PeerList,
-    leechers: PeerList,
-    /// Completed downloads ever seen (persisted in the state file).
-    downloaded: u64,
-    /// When this swarm's peers were last checked for expiry.
-    next_sweep: Instant,
-}
-
-impl Swarm {
-    fn new(now: Instant) -> Self {
-        Swarm {
-            seeders: PeerList::default(),
-            leechers: PeerList::default(),
-            downloaded: 0,
-            next_sweep: now,
-        }
-    }
-
-    fn sweep_if_due(&mut self, now: Instant, timeout: Duration) {
-        if now < self.next_sweep {
-            return;
-        }
-        if let Some(cutoff) = now.checked_sub(timeout) {
-            self.seeders.expire(cutoff);
-            self.leechers.expire(cutoff);
-        }
-        self.next_sweep = now + timeout / 8;
-    }
-
-    fn counts(&self) -> ScrapeFile {
-        ScrapeFile {
-            complete: count(self.seeders.len()),
-            incomplete: count(self.leechers.len()),
-            downloaded: self.downloaded,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.seeders.len() == 0 && self.leechers.len() == 0
-    }
-
-    /// Up to `n` peers other than `me`, starting at a random point of the seeders-then-leechers
-    /// sequence (seeders are skipped when `me` is a seeder), ignoring peers older than `cutoff`.
-    fn select(
-        &self,
-        me: SocketAddr,
-        me_seeder: bool,
-        n: usize,
-        family: Family,
-        cutoff: Instant,
-    ) -> Vec<PeerEntry> {
-        let seeders: &[Peer] = if me_seeder { &[] } else { &self.seeders.peers };
-        let leechers: &[Peer] = &self.leechers.peers;
-        let total = seeders.len() + leechers.len();
-        let mut out = Vec::with_capacity(n.min(total));
-        if n == 0 || total == 0 {
-            return out;
-        }
-        let start = fastrand::usize(..total);
-        for k in 0..total {
-            if out.len() >= n {
-                break;
-            }
-            let i = (start + k) % total;
-            let peer = if i < seeders.len() {
-                seeders.get(i)
-            } else {
-                leechers.get(i - seeders.len())
-            };
-            let Some(p) = peer else { continue };
-            if p.addr != me && p.last_seen >= cutoff && family.admits(&p.addr) {
-                out.push(PeerEntry {
-                    addr: p.addr,
-                    peer_id: p.peer_id,
-                });
-            }
-        }
-        out
-    }
-}
-
-fn count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
 /// Every tracked torrent, plus the allowed set when an allowed dir is configured.
 #[derive(Debug)]
 pub(crate) struct Swarms {
@@ -219,9 +141,16 @@ pub(crate) struct Swarms {
     allowed: Option<HashMap<InfoHash, Arc<str>>>,
     /// Peers unseen for this long are dropped (two announce intervals).
     peer_timeout: Duration,
-    /// Open mode's cap on the number of torrents.
-    max_torrents: usize,
-    /// Set when a completed count changed since the last save.
+    limits: Limits,
+    /// Stored peers per IP address, oldest first.
+    ips: IpIndex,
+    /// Swarms without peers whose completed count is not kept, longest idle first.
+    idle: BTreeMap<u64, InfoHash>,
+    /// Swarms without peers whose completed count is kept, longest idle first.
+    idle_counted: BTreeMap<u64, InfoHash>,
+    /// Orders announces and idleness (peer `seq`, idle keys).
+    seq: u64,
+    /// Set when a kept completed count changed since the last save.
     dirty: bool,
 }
 
@@ -229,14 +158,18 @@ impl Swarms {
     /// An empty table. `allowed` is `Some` in allowed-dir mode.
     pub fn new(
         peer_timeout: Duration,
-        max_torrents: usize,
+        limits: Limits,
         allowed: Option<HashMap<InfoHash, Arc<str>>>,
     ) -> Self {
         Swarms {
             torrents: HashMap::new(),
             allowed,
             peer_timeout,
-            max_torrents,
+            limits,
+            ips: IpIndex::default(),
+            idle: BTreeMap::new(),
+            idle_counted: BTreeMap::new(),
+            seq: 0,
             dirty: false,
         }
     }
@@ -248,17 +181,151 @@ impl Swarms {
             .is_none_or(|a| a.contains_key(info_hash))
     }
 
+    /// Whether `swarm`'s completed count outlives its peers (and is saved).
+    fn keeps_count(&self, swarm: &Swarm) -> bool {
+        swarm.downloaded > 0 && (self.allowed.is_some() || swarm.real)
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
     /// Replaces the allowed set (after a rescan); peers of torrents no longer allowed are dropped.
     pub fn set_allowed(&mut self, allowed: Option<HashMap<InfoHash, Arc<str>>>) {
         self.allowed = allowed;
-        if let Some(a) = &self.allowed {
-            for (ih, swarm) in &mut self.torrents {
-                if !a.contains_key(ih) {
-                    swarm.seeders = PeerList::default();
-                    swarm.leechers = PeerList::default();
-                }
+        let Some(a) = &self.allowed else { return };
+        let gone: Vec<InfoHash> = self
+            .torrents
+            .keys()
+            .filter(|ih| !a.contains_key(*ih))
+            .copied()
+            .collect();
+        for ih in gone {
+            if let Some(swarm) = self.torrents.get_mut(&ih) {
+                let ips = &mut self.ips;
+                swarm.clear(|p| ips.remove(&p.addr.ip(), p.seq));
+            }
+            self.refresh_idle(&ih);
+        }
+    }
+
+    /// Puts a swarm without peers at the young end of its idle queue, or takes a swarm with
+    /// peers out of it.
+    fn refresh_idle(&mut self, ih: &InfoHash) {
+        let seq = self.next_seq();
+        let Some(swarm) = self.torrents.get(ih) else {
+            return;
+        };
+        let counted = self.keeps_count(swarm);
+        let empty = swarm.is_empty();
+        let old = swarm.idle_key;
+        if let Some((k, c)) = old {
+            if c {
+                &mut self.idle_counted
+            } else {
+                &mut self.idle
+            }
+            .remove(&k);
+        }
+        let key = empty.then_some((seq, counted));
+        if let Some((k, c)) = key {
+            if c {
+                &mut self.idle_counted
+            } else {
+                &mut self.idle
+            }
+            .insert(k, *ih);
+        }
+        if let Some(swarm) = self.torrents.get_mut(ih) {
+            swarm.idle_key = key;
+            swarm.release_if_empty();
+        }
+    }
+
+    /// Forgets the longest-idle swarm (one without a kept count first); `false` when every
+    /// swarm has peers.
+    fn evict_idle(&mut self) -> bool {
+        let (victim, counted) = match self.idle.pop_first() {
+            Some((_, ih)) => (ih, false),
+            None => match self.idle_counted.pop_first() {
+                Some((_, ih)) => (ih, true),
+                None => return false,
+            },
+        };
+        self.torrents.remove(&victim);
+        if counted {
+            self.dirty = true;
+        }
+        true
+    }
+
+    /// Expires `ih`'s silent peers when its check is due.
+    fn sweep_one(&mut self, ih: &InfoHash, now: Instant) {
+        let timeout = self.peer_timeout;
+        let Some(swarm) = self.torrents.get_mut(ih) else {
+            return;
+        };
+        let ips = &mut self.ips;
+        swarm.sweep_if_due(now, timeout, |p| ips.remove(&p.addr.ip(), p.seq));
+    }
+
+    /// Removes the peer at `addr` from `ih`'s swarm: whether it was a seeder.
+    fn remove_peer(&mut self, ih: &InfoHash, addr: &SocketAddr) -> Option<bool> {
+        let (peer, seeder) = self.torrents.get_mut(ih)?.remove(addr)?;
+        self.ips.remove(&addr.ip(), peer.seq);
+        Some(seeder)
+    }
+
+    /// Stores `peer` in `ih`'s swarm within the budgets; `false` when it was refused.
+    fn store_peer(
+        &mut self,
+        ih: &InfoHash,
+        addr: SocketAddr,
+        peer_id: [u8; 20],
+        seeder: bool,
+        now: Instant,
+    ) -> bool {
+        let ip = addr.ip();
+        let lim = self.limits;
+        match self.torrents.get(ih) {
+            Some(s)
+                if s.len() < lim.max_peers_per_swarm
+                    && s.count_of(&ip) < lim.max_peers_per_ip_in_swarm => {}
+            _ => return false,
+        }
+        // The address pays for its own room: its least recently announced peer goes.
+        while self.ips.count(&ip) >= lim.max_peers_per_ip.max(1) {
+            let Some((seq, old_ih, old_addr)) = self.ips.oldest(&ip) else {
+                break;
+            };
+            if self.remove_peer(&old_ih, &old_addr).is_none() {
+                self.ips.remove(&ip, seq);
+            }
+            if old_ih != *ih {
+                self.refresh_idle(&old_ih);
             }
         }
+        if self.ips.total() >= lim.max_peers {
+            return false;
+        }
+        let seq = self.next_seq();
+        let Some(swarm) = self.torrents.get_mut(ih) else {
+            return false;
+        };
+        let became_real = swarm.insert(
+            Peer {
+                addr,
+                peer_id,
+                last_seen: now,
+                seq,
+            },
+            seeder,
+        );
+        // A count kept from now on is a count to save.
+        self.dirty |= became_real && swarm.downloaded > 0;
+        self.ips.insert(seq, *ih, addr);
+        true
     }
 
     /// Records an announce and picks peers for the reply.
@@ -266,46 +333,41 @@ impl Swarms {
         if !self.is_allowed(&a.info_hash) {
             return Err(Refusal::NotAllowed);
         }
-        let timeout = self.peer_timeout;
         if !self.torrents.contains_key(&a.info_hash) {
             if a.event == Event::Stopped {
                 return Ok(AnnounceReply::default());
             }
-            if self.allowed.is_none() && self.torrents.len() >= self.max_torrents {
+            if self.allowed.is_none()
+                && self.torrents.len() >= self.limits.max_torrents
+                && !self.evict_idle()
+            {
                 return Err(Refusal::TooManyTorrents);
             }
+            self.torrents.insert(a.info_hash, Swarm::new(now));
         }
-        let swarm = self
-            .torrents
-            .entry(a.info_hash)
-            .or_insert_with(|| Swarm::new(now));
-        swarm.sweep_if_due(now, timeout);
-
-        let was_seeder = swarm.seeders.remove(&a.addr).is_some();
-        swarm.leechers.remove(&a.addr);
+        let ih = a.info_hash;
+        self.sweep_one(&ih, now);
+        let was_seeder = self.remove_peer(&ih, &a.addr) == Some(true);
         let seeder = a.left == 0;
-        if a.event == Event::Completed && !was_seeder {
-            swarm.downloaded = swarm.downloaded.saturating_add(1);
-            self.dirty = true;
-        }
         let mut reply = AnnounceReply::default();
         if a.event != Event::Stopped {
-            let peer = Peer {
-                addr: a.addr,
-                peer_id: a.peer_id,
-                last_seen: now,
-            };
-            if seeder {
-                swarm.seeders.insert(peer);
-            } else {
-                swarm.leechers.insert(peer);
-            }
-            let cutoff = now.checked_sub(timeout).unwrap_or(now);
-            reply.peers = swarm.select(a.addr, seeder, a.numwant, a.family, cutoff);
+            self.store_peer(&ih, a.addr, a.peer_id, seeder, now);
         }
-        let c = swarm.counts();
-        reply.complete = c.complete;
-        reply.incomplete = c.incomplete;
+        let cutoff = now.checked_sub(self.peer_timeout).unwrap_or(now);
+        let allowed_mode = self.allowed.is_some();
+        if let Some(swarm) = self.torrents.get_mut(&ih) {
+            if a.event == Event::Completed && !was_seeder {
+                swarm.downloaded = swarm.downloaded.saturating_add(1);
+                self.dirty |= allowed_mode || swarm.real;
+            }
+            if a.event != Event::Stopped {
+                reply.peers = swarm.select(a.addr, seeder, a.numwant, a.family, cutoff);
+            }
+            let c = swarm.counts();
+            reply.complete = c.complete;
+            reply.incomplete = c.incomplete;
+        }
+        self.refresh_idle(&ih);
         Ok(reply)
     }
 
@@ -314,14 +376,12 @@ impl Swarms {
         if !self.is_allowed(info_hash) {
             return None;
         }
-        let timeout = self.peer_timeout;
-        Some(match self.torrents.get_mut(info_hash) {
-            Some(swarm) => {
-                swarm.sweep_if_due(now, timeout);
-                swarm.counts()
-            }
-            None => ScrapeFile::default(),
-        })
+        if !self.torrents.contains_key(info_hash) {
+            return Some(ScrapeFile::default());
+        }
+        self.sweep_one(info_hash, now);
+        self.refresh_idle(info_hash);
+        self.torrents.get(info_hash).map(Swarm::counts)
     }
 
     /// Every info-hash a scrape without `info_hash` reports, at most `cap`, sorted.
@@ -335,40 +395,67 @@ impl Swarms {
         keys
     }
 
-    /// Drops expired peers everywhere and forgets swarms with neither peers nor completed downloads.
+    /// Drops expired peers everywhere and forgets swarms without peers, unless their completed
+    /// count is kept.
     pub fn sweep(&mut self, now: Instant) {
         let timeout = self.peer_timeout;
+        let ips = &mut self.ips;
         for swarm in self.torrents.values_mut() {
             swarm.next_sweep = now;
-            swarm.sweep_if_due(now, timeout);
+            swarm.sweep_if_due(now, timeout, |p| ips.remove(&p.addr.ip(), p.seq));
         }
-        self.torrents
-            .retain(|_, s| !s.is_empty() || s.downloaded > 0);
+        let allowed_mode = self.allowed.is_some();
+        let (idle, idle_counted) = (&mut self.idle, &mut self.idle_counted);
+        let mut now_idle = Vec::new();
+        self.torrents.retain(|ih, s| {
+            if !s.is_empty() {
+                return true;
+            }
+            let kept = s.downloaded > 0 && (allowed_mode || s.real);
+            if kept {
+                if s.idle_key.is_none() {
+                    now_idle.push(*ih);
+                }
+                return true;
+            }
+            if let Some((k, c)) = s.idle_key {
+                if c { &mut *idle_counted } else { &mut *idle }.remove(&k);
+            }
+            false
+        });
+        for ih in now_idle {
+            self.refresh_idle(&ih);
+        }
     }
 
-    /// Seeds the completed counts from the state file.
+    /// Seeds the completed counts from the state file (in open mode, at most the torrent cap).
     pub fn load_downloaded(
         &mut self,
         counts: impl IntoIterator<Item = (InfoHash, u64)>,
         now: Instant,
     ) {
         for (ih, n) in counts {
-            if n > 0 {
-                self.torrents
-                    .entry(ih)
-                    .or_insert_with(|| Swarm::new(now))
-                    .downloaded = n;
+            if n == 0 || !self.is_allowed(&ih) {
+                continue;
             }
+            if self.allowed.is_none() && self.torrents.len() >= self.limits.max_torrents {
+                break;
+            }
+            let swarm = self.torrents.entry(ih).or_insert_with(|| Swarm::new(now));
+            swarm.downloaded = n;
+            // Only kept counts are saved: they came from a swarm with real peers.
+            swarm.real = true;
+            self.refresh_idle(&ih);
         }
     }
 
-    /// The completed counts to persist, and whether they changed since the last call.
+    /// The kept completed counts to persist, and whether they changed since the last call.
     pub fn take_downloaded(&mut self) -> (Vec<(InfoHash, u64)>, bool) {
         let dirty = std::mem::take(&mut self.dirty);
         let mut v: Vec<(InfoHash, u64)> = self
             .torrents
             .iter()
-            .filter(|(_, s)| s.downloaded > 0)
+            .filter(|(_, s)| self.keeps_count(s))
             .map(|(ih, s)| (*ih, s.downloaded))
             .collect();
         v.sort_unstable_by_key(|(ih, _)| ih.0);
@@ -378,6 +465,12 @@ impl Swarms {
     /// Marks the counts as unsaved again (after a failed save).
     pub fn mark_dirty(&mut self) {
         self.dirty = true;
+    }
+
+    /// Torrents and stored peers, for tests and the statistics.
+    #[cfg(test)]
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.torrents.len(), self.ips.total())
     }
 
     /// The statistics page's rows (unsorted) and totals. Cheap: no sorting or formatting
@@ -414,164 +507,5 @@ impl Swarms {
             torrents: rows,
             totals,
         }
-    }
-}
-
-impl Stats {
-    /// Sorts the rows by name, then info-hash, and keeps the first `cap`.
-    pub fn sort_and_cap(&mut self, cap: usize) {
-        self.torrents.sort_unstable_by(|a, b| {
-            a.name
-                .cmp(&b.name)
-                .then_with(|| a.info_hash.0.cmp(&b.info_hash.0))
-        });
-        self.torrents.truncate(cap);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-    fn addr(last: u8, port: u16) -> SocketAddr {
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)), port)
-    }
-
-    fn ann(ih: u8, addr: SocketAddr, left: u64, event: Event) -> Announce {
-        Announce {
-            info_hash: InfoHash([ih; 20]),
-            peer_id: [addr.port() as u8; 20],
-            addr,
-            left,
-            event,
-            numwant: 50,
-            family: Family::Any,
-        }
-    }
-
-    fn swarms() -> Swarms {
-        Swarms::new(Duration::from_secs(60), 10, None)
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn seeders_get_only_leechers() {
-        let mut s = swarms();
-        let now = Instant::now();
-        s.announce(&ann(1, addr(1, 1000), 0, Event::Started), now)
-            .unwrap();
-        s.announce(&ann(1, addr(2, 1000), 0, Event::Started), now)
-            .unwrap();
-        s.announce(&ann(1, addr(3, 1000), 5, Event::Started), now)
-            .unwrap();
-        let r = s
-            .announce(&ann(1, addr(1, 1000), 0, Event::None), now)
-            .unwrap();
-        assert_eq!(r.peers.len(), 1);
-        assert_eq!(r.peers[0].addr, addr(3, 1000));
-        assert_eq!((r.complete, r.incomplete), (2, 1));
-        let r = s
-            .announce(&ann(1, addr(3, 1000), 5, Event::None), now)
-            .unwrap();
-        assert_eq!(r.peers.len(), 2);
-        assert!(r.peers.iter().all(|p| p.addr != addr(3, 1000)));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn completed_counted_once_and_stopped_leaves() {
-        let mut s = swarms();
-        let now = Instant::now();
-        s.announce(&ann(1, addr(1, 1), 10, Event::Started), now)
-            .unwrap();
-        let r = s
-            .announce(&ann(1, addr(1, 1), 0, Event::Completed), now)
-            .unwrap();
-        assert_eq!((r.complete, r.incomplete), (1, 0));
-        s.announce(&ann(1, addr(1, 1), 0, Event::Completed), now)
-            .unwrap();
-        assert_eq!(s.scrape(&InfoHash([1; 20]), now).unwrap().downloaded, 1);
-        let r = s
-            .announce(&ann(1, addr(1, 1), 0, Event::Stopped), now)
-            .unwrap();
-        assert_eq!((r.complete, r.incomplete), (0, 0));
-        assert!(r.peers.is_empty());
-        let (counts, dirty) = s.take_downloaded();
-        assert!(dirty);
-        assert_eq!(counts, vec![(InfoHash([1; 20]), 1)]);
-        assert!(!s.take_downloaded().1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn peers_expire_after_timeout() {
-        let mut s = swarms();
-        let t0 = Instant::now();
-        s.announce(&ann(1, addr(1, 1), 10, Event::Started), t0)
-            .unwrap();
-        let t1 = t0 + Duration::from_secs(59);
-        let r = s
-            .announce(&ann(1, addr(2, 1), 10, Event::Started), t1)
-            .unwrap();
-        assert_eq!(r.peers.len(), 1);
-        let t2 = t0 + Duration::from_secs(61);
-        let r = s
-            .announce(&ann(1, addr(3, 1), 10, Event::Started), t2)
-            .unwrap();
-        assert_eq!(
-            r.peers.iter().map(|p| p.addr).collect::<Vec<_>>(),
-            vec![addr(2, 1)]
-        );
-        s.sweep(t2);
-        assert_eq!(s.scrape(&InfoHash([1; 20]), t2).unwrap().incomplete, 2);
-        s.sweep(t2 + Duration::from_secs(200));
-        assert!(
-            s.torrents.is_empty(),
-            "empty swarm without downloads is forgotten"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn allowed_set_and_caps() {
-        let now = Instant::now();
-        let mut allowed = HashMap::new();
-        allowed.insert(InfoHash([1; 20]), Arc::<str>::from("one"));
-        let mut s = Swarms::new(Duration::from_secs(60), 1, Some(allowed));
-        assert_eq!(
-            s.announce(&ann(2, addr(1, 1), 1, Event::None), now)
-                .unwrap_err(),
-            Refusal::NotAllowed
-        );
-        assert!(s.scrape(&InfoHash([2; 20]), now).is_none());
-        s.announce(&ann(1, addr(1, 1), 1, Event::None), now)
-            .unwrap();
-        let st = s.stats();
-        assert_eq!(st.torrents.len(), 1);
-        assert_eq!(st.torrents[0].name.as_deref(), Some("one"));
-        s.set_allowed(None);
-        assert_eq!(
-            s.announce(&ann(3, addr(1, 1), 1, Event::None), now)
-                .unwrap_err(),
-            Refusal::TooManyTorrents
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn numwant_and_family() {
-        let mut s = swarms();
-        let now = Instant::now();
-        for i in 1..=20 {
-            s.announce(&ann(1, addr(i, 1), 1, Event::None), now)
-                .unwrap();
-        }
-        let v6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 7);
-        s.announce(&ann(1, v6, 1, Event::None), now).unwrap();
-        let mut a = ann(1, addr(99, 1), 1, Event::None);
-        a.numwant = 5;
-        assert_eq!(s.announce(&a, now).unwrap().peers.len(), 5);
-        a.numwant = 100;
-        a.family = Family::V6;
-        let r = s.announce(&a, now).unwrap();
-        assert_eq!(r.peers.iter().map(|p| p.addr).collect::<Vec<_>>(), vec![v6]);
-        a.family = Family::V4;
-        assert_eq!(s.announce(&a, now).unwrap().peers.len(), 20);
     }
 }

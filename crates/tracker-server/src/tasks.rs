@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::allowed::AllowedDir;
+use crate::write_deadline::WriteDeadline;
 use crate::{Error, Server, Shared, http, state, udp};
 
 /// A client must send a request head within this long (also bounds idle keep-alive).
@@ -48,6 +49,7 @@ pub(super) async fn run(server: Server, shutdown: CancellationToken) -> Result<(
         shared.clone(),
         tcp,
         limit,
+        cfg.write_timeout,
         token.clone(),
         tracker.clone(),
     ));
@@ -80,6 +82,7 @@ async fn accept_loop(
     shared: Arc<Shared>,
     listener: TcpListener,
     limit: Arc<Semaphore>,
+    write_timeout: Duration,
     token: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -94,7 +97,10 @@ async fn accept_loop(
         let (stream, remote) = tokio::select! {
             () = token.cancelled() => return,
             r = listener.accept() => match r {
-                Ok(r) => r,
+                Ok((stream, remote)) => {
+                    let _ = stream.set_nodelay(true);
+                    (stream, remote)
+                }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
@@ -103,6 +109,7 @@ async fn accept_loop(
                 }
             },
         };
+        let stream = WriteDeadline::new(stream, write_timeout);
         tracker.spawn(serve_connection(
             shared.clone(),
             stream,
@@ -115,12 +122,11 @@ async fn accept_loop(
 
 async fn serve_connection(
     shared: Arc<Shared>,
-    stream: TcpStream,
+    stream: WriteDeadline<TcpStream>,
     remote: SocketAddr,
     token: CancellationToken,
     _permit: OwnedSemaphorePermit,
 ) {
-    let _ = stream.set_nodelay(true);
     let service = service_fn(move |req| http::handle(shared.clone(), remote, req));
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())

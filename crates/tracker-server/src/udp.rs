@@ -2,8 +2,10 @@
 //!
 //! [`handle_packet`] is a pure function of the packet, the sender and the time; [`serve`] is
 //! the socket loop around it. Packets too short to carry a transaction id are dropped without
-//! an answer; everything else malformed gets an error packet (action 3), which is never longer
-//! than the request plus a short message, so the server is no amplifier.
+//! an answer. Before a connection id is verified the sender's address may be forged, so nothing
+//! we send may be larger than what we got: a connect reply is 16 bytes like its request, and an
+//! error packet (action 3, also for unknown connection ids) is sent only when it is no longer
+//! than the request; otherwise the packet gets no answer. The server is no amplifier.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,15 +62,24 @@ pub(crate) fn handle_packet(
         let id = shared.conn_ids.issue(&peer, now);
         return Some(udp::connect_reply(tid, id));
     }
-    if !shared.conn_ids.verify(&peer, head.connection_id, now) {
+    let reply = if !shared.conn_ids.verify(&peer, head.connection_id, now) {
         tracing::debug!(%from, action = head.action, "udp: invalid connection id");
-        return Some(udp::error_reply(tid, "invalid connection id"));
-    }
-    match head.action {
-        udp::ACTION_ANNOUNCE => Some(announce(shared, packet, peer, tid, now)),
-        udp::ACTION_SCRAPE => Some(scrape(shared, packet, tid, now)),
-        _ => Some(udp::error_reply(tid, "unknown action")),
-    }
+        udp::error_reply(tid, "invalid connection id")
+    } else {
+        match head.action {
+            udp::ACTION_ANNOUNCE => announce(shared, packet, peer, tid, now),
+            udp::ACTION_SCRAPE => scrape(shared, packet, tid, now),
+            _ => udp::error_reply(tid, "unknown action"),
+        }
+    };
+    no_amplifier(packet, reply)
+}
+
+/// Drops an error reply longer than its request (announce and scrape answers go only to
+/// verified addresses and pass).
+fn no_amplifier(request: &[u8], reply: Vec<u8>) -> Option<Vec<u8>> {
+    let is_error = reply.get(..4) == Some(&udp::ACTION_ERROR.to_be_bytes()[..]);
+    (!is_error || reply.len() <= request.len()).then_some(reply)
 }
 
 fn announce(shared: &Shared, p: &[u8], peer: SocketAddr, tid: u32, now: Instant) -> Vec<u8> {
@@ -213,6 +224,14 @@ mod tests {
         assert!(handle_packet(&s, &[0; 15], a, now).is_none());
         let out = handle_packet(&s, &announce_req(ca, 1, 0, 1)[..50], a, now).unwrap();
         assert_eq!(out.get(8..), Some(&b"malformed announce"[..]));
+        // Too short to carry the error without amplifying it: no answer.
+        let mut short = 0x1234_5678u64.to_be_bytes().to_vec();
+        short.extend_from_slice(&ANNOUNCE.to_be_bytes());
+        short.extend_from_slice(&7u32.to_be_bytes());
+        assert!(handle_packet(&s, &short, a, now).is_none());
+        short.extend_from_slice(&[0; 13]);
+        let out = handle_packet(&s, &short, a, now).unwrap();
+        assert_eq!(out.len(), short.len());
     }
 
     #[tokio::test(start_paused = true)]

@@ -165,7 +165,9 @@ async fn completed_counts_survive_a_restart() {
         &announce(&ih, &[1; 20], 7001, 0, "&event=completed"),
     )
     .await;
-    get(
+    // From a second address: a swarm of one host keeps no count (issue 17).
+    get_from(
+        [127, 0, 0, 2].into(),
         srv.addr,
         &announce(&ih, &[2; 20], 7002, 0, "&event=completed"),
     )

@@ -151,3 +151,30 @@ async fn forged_connection_ids_get_error_action() {
     assert_eq!(u32_at(&r, 0), 1);
     srv.stop().await;
 }
+
+/// Issue 17 ("smaller"): a packet with a forged source and an unknown connection id must not
+/// draw a reply larger than itself (the tracker would amplify an attack on that source).
+#[tokio::test]
+async fn unknown_connection_ids_get_no_larger_reply() {
+    let srv = start(config()).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let full = announce_packet(0x1234_5678_9abc_def0, 5, &[1; 20], 0, 2, 7001);
+    let mut buf = vec![0; 2048];
+    for len in [16, 20, 28, 29, 36, 60, 98] {
+        let mut p = full[..len].to_vec();
+        // Scrape (2) and unknown (9) actions as well as announces.
+        for action in [1u32, 2, 9] {
+            p[8..12].copy_from_slice(&action.to_be_bytes());
+            sock.send_to(&p, srv.addr).await.unwrap();
+            match tokio::time::timeout(Duration::from_millis(300), sock.recv_from(&mut buf)).await {
+                Ok(r) => {
+                    let (n, _) = r.unwrap();
+                    assert!(n <= len, "{n}-byte reply to a {len}-byte packet");
+                    assert_eq!(u32_at(&buf, 0), 3, "an error");
+                }
+                Err(_) => assert!(len < 29, "a full-size error fits a {len}-byte request"),
+            }
+        }
+    }
+    srv.stop().await;
+}

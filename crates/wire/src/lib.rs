@@ -11,6 +11,7 @@ mod codec;
 mod extension;
 mod handshake;
 mod message;
+mod metadata;
 pub mod mse;
 mod pex;
 
@@ -21,6 +22,10 @@ pub use handshake::{
     read_peer_id, supports_extended, supports_fast, write_handshake,
 };
 pub use message::{BlockRequest, Message, validate_bitfield};
+pub use metadata::{
+    MAX_METADATA_SIZE, METADATA_EXTENSION, METADATA_PIECE_LEN, MetadataAssembler, MetadataError,
+    MetadataMessage, metadata_piece, metadata_piece_count,
+};
 pub use pex::{MAX_PEX_PEERS, PEX_EXTENSION, PexMessage};
 
 /// Why a peer's bytes were refused. Every variant means "drop this peer".

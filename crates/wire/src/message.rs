@@ -93,7 +93,7 @@ mod tests {
         Info {
             name: "f".into(),
             piece_length: 32768,
-            pieces: vec![[0; 20]; 3],
+            pieces: vec![[0; 20]; 3].into(),
             files: vec![FileEntry {
                 path: "f".into(),
                 length: total_length,

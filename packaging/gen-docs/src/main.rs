@@ -46,7 +46,8 @@ Every torrent announces \fIstopped\fR, resume data is flushed, and the daemon ex
 System configuration (watched directories, port, rate limits).
 .TP
 \fI~/.config/btmirror/btmirror.toml\fR
-Per-user configuration, used when the system file is absent.
+Per-user configuration (\fB$XDG_CONFIG_HOME\fR); when it exists it is used instead of the
+system file (the system units pass \fB\-\-config\fR explicitly).
 .TP
 \fI/var/lib/btmirror\fR
 State directory of the system service: resume data, \fIlock\fR and the control socket
@@ -84,7 +85,7 @@ One service instance per extra directory:
 Without root:
 .PP
 .nf
-    nohup btmirror run ~/mirror >>~/.local/state/btmirror/log 2>&1 &
+    nohup btmirror run ~/mirror \-\-log\-file ~/.local/state/btmirror/log >/dev/null 2>&1 &
     btmirror status
 .fi
 .SH SEE ALSO
@@ -143,6 +144,7 @@ fn generate(out: &Path, version: &str, about: &str) -> io::Result<()> {
         let mut buf = Vec::new();
         let man = man_page(sub, version);
         man.render(&mut buf)?;
+        buf.extend_from_slice(reference_sections(sub.get_name()).as_bytes());
         write(&man_dir.join(man.get_filename()), &buf)?;
     }
 
@@ -159,6 +161,91 @@ fn generate(out: &Path, version: &str, about: &str) -> io::Result<()> {
         write(&comp_dir.join(file), &buf)?;
     }
     Ok(())
+}
+
+/// The contract's reference page: config keys, status JSON, control protocol.
+const REFERENCE: &str = include_str!("../../../docs/reference.md");
+
+/// Sections of `docs/reference.md` appended to a subcommand's page: the config keys (with
+/// their defaults) to `btmirror-run(1)`, the status JSON and control protocol to
+/// `btmirror-status(1)`.
+fn reference_sections(subcommand: &str) -> String {
+    let headings: &[(&str, &str)] = match subcommand {
+        "run" => &[
+            ("## Which config file", "CONFIGURATION FILE"),
+            ("## Configuration keys", "CONFIGURATION KEYS"),
+            ("### `[[feed]]` tables", "FEEDS"),
+        ],
+        "status" => &[
+            ("## Status JSON", "STATUS JSON"),
+            ("## Control protocol", "CONTROL PROTOCOL"),
+        ],
+        "feed" => &[("### `[[feed]]` tables", "FEEDS")],
+        _ => &[],
+    };
+    let mut out = String::new();
+    for (heading, title) in headings {
+        out.push_str(&format!(".SH {title}\n"));
+        out.push_str(&roff_of(markdown_section(heading)));
+    }
+    out
+}
+
+/// The lines of the reference page under `heading`, up to the next heading.
+fn markdown_section(heading: &str) -> Vec<&'static str> {
+    REFERENCE
+        .lines()
+        .skip_while(|l| !l.starts_with(heading))
+        .skip(1)
+        .take_while(|l| !l.starts_with('#'))
+        .collect()
+}
+
+/// Markdown paragraphs, tables and code blocks as roff.
+fn roff_of(lines: Vec<&str>) -> String {
+    let mut out = String::new();
+    let mut code = false;
+    for line in lines {
+        if line.starts_with("```") {
+            out.push_str(if code { ".fi\n" } else { ".PP\n.nf\n" });
+            code = !code;
+        } else if code {
+            out.push_str(&escape(line));
+            out.push('\n');
+        } else if let Some(row) = line.strip_prefix('|') {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            if cells.len() < 3 || cells[0] == "key" || cells[0].starts_with("---") {
+                continue;
+            }
+            out.push_str(&format!(
+                ".TP\n\\fB{}\\fR (default: {})\n{}\n",
+                escape(&plain(cells[0])),
+                escape(&plain(cells[1])),
+                escape(&plain(cells[2]))
+            ));
+        } else if line.trim().is_empty() {
+            out.push_str(".PP\n");
+        } else {
+            out.push_str(&escape(&plain(line)));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Markdown inline marks removed.
+fn plain(s: &str) -> String {
+    s.replace(['`', '*'], "")
+}
+
+/// Text safe in roff: backslashes, hyphens, and a leading `.` or `'`.
+fn escape(s: &str) -> String {
+    let s = s.replace('\\', "\\e").replace('-', "\\-");
+    if s.starts_with('.') || s.starts_with('\'') {
+        format!("\\&{s}")
+    } else {
+        s
+    }
 }
 
 /// The man page (section 1) of `cmd`, named after its display name (`btmirror-run`, ...).

@@ -53,16 +53,32 @@ impl Libtorrent {
     pub fn leech(torrent: &Torrent, dir: &Path, port: u16) -> Peer {
         start("leech", torrent, dir, port, &[], false)
     }
+
+    /// Like [`Libtorrent::leech`] from a magnet link: the metadata comes from the peers.
+    pub fn leech_magnet(magnet: &str, dir: &Path, port: u16) -> Peer {
+        start_source("leech", magnet.as_ref(), dir, port, &[], false)
+    }
 }
 
 fn start(role: &str, torrent: &Torrent, dir: &Path, port: u16, extra: &[&str], utp: bool) -> Peer {
+    start_source(role, torrent.path.as_os_str(), dir, port, extra, utp)
+}
+
+fn start_source(
+    role: &str,
+    source: &std::ffi::OsStr,
+    dir: &Path,
+    port: u16,
+    extra: &[&str],
+    utp: bool,
+) -> Peer {
     let done = beside(dir, &format!("libtorrent-{role}.done"));
     let mut cmd = Command::new(python());
     cmd.current_dir(dir)
         .env("PYTHONUNBUFFERED", "1")
         .arg(SCRIPT)
         .arg(role)
-        .arg(&torrent.path)
+        .arg(source)
         .arg(dir)
         .arg(port.to_string())
         .arg(&done)

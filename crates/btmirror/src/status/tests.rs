@@ -60,3 +60,18 @@ fn truncate_and_percent() {
     assert_eq!(format_percent(f64::NAN), "0.0%");
     assert_eq!(format_percent(-1.0), "0.0%");
 }
+
+#[test]
+fn one_torrent_is_singular() {
+    // Issue 15, "Smaller": no "1 torrents".
+    let report = StatusReport {
+        torrents: vec![daemon::control::protocol::TorrentStatus {
+            name: "a.iso".into(),
+            state: "seeding".into(),
+            ..Default::default()
+        }],
+        ..StatusReport::default()
+    };
+    let text = format_table(&report);
+    assert!(text.contains("\n1 torrent (1 seeding)"), "{text}");
+}

@@ -310,8 +310,11 @@ fn totals_line(label: &'static str, v: Option<(u64, u64, u64)>) -> Line<'static>
 fn link_line(link: &Link, report: Option<&StatusReport>) -> Line<'static> {
     let counts = |r: &StatusReport| {
         format!(
-            "{} torrents: {}",
-            r.torrents.len(),
+            "{}: {}",
+            units::count(
+                u64::try_from(r.torrents.len()).unwrap_or(u64::MAX),
+                "torrent"
+            ),
             state_counts(&r.torrents)
         )
     };

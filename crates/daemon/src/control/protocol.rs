@@ -62,6 +62,30 @@ pub struct StatusReport {
     pub listen_port: u16,
     /// The daemon's version (`x.y.z`).
     pub version: String,
+    /// One entry per `[[feed]]` of the configuration (left out when there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feeds: Vec<FeedReport>,
+}
+
+/// How one feed stands (an extra of the status JSON; times are seconds since the epoch).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedReport {
+    /// The feed's URL.
+    pub url: String,
+    /// The watch directory it writes to.
+    pub into: String,
+    /// When a fetch last succeeded, if ever.
+    pub last_success: Option<u64>,
+    /// The last fetch's error, while the feed is failing.
+    pub last_error: Option<String>,
+    /// When that error happened.
+    pub last_error_at: Option<u64>,
+    /// Fetches failed in a row.
+    pub failures: u32,
+    /// `.torrent` files the feed holds in its directory.
+    pub files_held: usize,
+    /// When it fetches next.
+    pub next_fetch: u64,
 }
 
 /// One torrent's status.
@@ -204,7 +228,14 @@ impl TorrentStatus {
 }
 
 /// The states in display order.
-pub const STATES: [&str; 5] = ["checking", "downloading", "seeding", "paused", "error"];
+pub const STATES: [&str; 6] = [
+    "metadata",
+    "checking",
+    "downloading",
+    "seeding",
+    "paused",
+    "error",
+];
 
 /// `2 seeding, 1 error`: how many torrents are in each state (states with none are left out;
 /// unknown states are counted under their own name). `none` for an empty list.

@@ -135,7 +135,7 @@ async fn query_gets_the_status_then_the_socket_is_removed() {
     assert_eq!(
         e,
         format!(
-            "no btmirror daemon is listening on {} (is it running? use --state-dir)",
+            "no btmirror daemon is listening on {} (is it running? use --state-dir or --config)",
             path.display()
         )
     );

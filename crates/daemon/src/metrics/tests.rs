@@ -37,6 +37,7 @@ fn sample() -> StatusReport {
         torrents,
         listen_port: 6881,
         version: "1.2.3".into(),
+        feeds: Vec::new(),
     }
 }
 
@@ -245,4 +246,31 @@ async fn bind_failure_names_the_address() {
     let addr = taken.local_addr().unwrap();
     let e = bind(addr).await.unwrap_err();
     assert!(format!("{e:#}").contains(&addr.to_string()), "{e:#}");
+}
+
+#[test]
+fn feeds_get_one_series_each() {
+    let mut r = sample();
+    assert!(!render(&r).contains("btmirror_feed_"));
+    r.feeds = vec![crate::control::protocol::FeedReport {
+        url: "http://127.0.0.1/bt-cd/".into(),
+        into: "/w".into(),
+        last_success: Some(1_700_000_000),
+        files_held: 2,
+        next_fetch: 1_700_003_600,
+        ..Default::default()
+    }];
+    let text = render(&r);
+    let labels = r#"{url="http://127.0.0.1/bt-cd/",into="/w"}"#;
+    for line in [
+        format!("btmirror_feed_files{labels} 2"),
+        format!("btmirror_feed_failures{labels} 0"),
+        format!("btmirror_feed_last_success_timestamp_seconds{labels} 1700000000"),
+        format!("btmirror_feed_next_fetch_timestamp_seconds{labels} 1700003600"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
+    assert!(!text.contains(&format!(
+        "btmirror_feed_last_error_timestamp_seconds{labels}"
+    )));
 }

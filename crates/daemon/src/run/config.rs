@@ -105,6 +105,9 @@ pub struct Config {
     pub log_file: Option<PathBuf>,
     /// Serve Prometheus metrics at `http://ADDR:PORT/metrics`.
     pub metrics: Option<SocketAddr>,
+    /// `[[feed]]` tables: feeds of `.torrent` files kept in step with a watch dir.
+    #[serde(default)]
+    pub feed: Vec<feed::FeedConfig>,
     /// Peer transports, `["tcp", "utp"]` by default: both accepted; peers are dialled over TCP
     /// first and over uTP when TCP fails or the peer prefers uTP.
     #[serde(default, deserialize_with = "transports")]
@@ -201,6 +204,7 @@ impl Config {
             }
         };
         self.watch.iter_mut().for_each(fix);
+        self.feed.iter_mut().map(|f| &mut f.into).for_each(fix);
         for p in [&mut self.data_dir, &mut self.state_dir, &mut self.log_file]
             .into_iter()
             .flatten()
@@ -279,6 +283,8 @@ pub struct Settings {
     pub metrics: Option<SocketAddr>,
     /// Peer transports.
     pub transports: engine::Transports,
+    /// The feeds, each writing into one of `watch`.
+    pub feeds: Vec<feed::FeedConfig>,
 }
 
 /// The configuration file the daemon uses and why: `--config`, `$BTMIRROR_CONFIG`, or a
@@ -326,10 +332,11 @@ pub fn resolve(
             ),
             None => "nothing to watch: pass a directory of .torrent files (btmirror run DIR) or a \
                      config file with `watch` (--config FILE, $BTMIRROR_CONFIG, \
-                     /etc/btmirror/btmirror.toml or ~/.config/btmirror/btmirror.toml)"
+                     ~/.config/btmirror/btmirror.toml or /etc/btmirror/btmirror.toml)"
                 .to_owned(),
         }));
     }
+    let feeds = check_feeds(&cfg.feed, &watch, config_file)?;
     let s = args;
     let state_dir = match (&s.state_dir, &cfg.state_dir) {
         (Some(p), _) => absolute(p),
@@ -364,7 +371,38 @@ pub fn resolve(
             .or_else(|| cfg.log_file.clone()),
         metrics: args.metrics.or(cfg.metrics),
         transports: cfg.transports.unwrap_or_default(),
+        feeds,
     })
+}
+
+/// The feeds with absolute `into` dirs, each of which must be one of the watch dirs (a feed
+/// writing where nothing watches would download nothing).
+fn check_feeds(
+    feeds: &[feed::FeedConfig],
+    watch: &[PathBuf],
+    config_file: Option<&Path>,
+) -> Result<Vec<feed::FeedConfig>, UsageError> {
+    let mut out = Vec::with_capacity(feeds.len());
+    for f in feeds {
+        let mut f = f.clone();
+        f.into = absolute(&f.into);
+        if !watch.contains(&f.into) {
+            let file =
+                config_file.map_or_else(String::new, |p| format!("config {}: ", p.display()));
+            return Err(UsageError::new(format!(
+                "{file}[[feed]] {}: into = {:?} is not one of the watch directories ({})",
+                f.url,
+                f.into.display().to_string(),
+                watch
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        out.push(f);
+    }
+    Ok(out)
 }
 
 impl Settings {
@@ -414,6 +452,35 @@ impl Settings {
         }
         (next, restart)
     }
+}
+
+/// The daemon's state directory as `status` and `top` find it, exactly as `run` does:
+/// `--state-dir`, else the `state_dir` of the config file `run` would read (`--config`,
+/// `$BTMIRROR_CONFIG`, the user's file, the system's), else the default. The second value says
+/// why, for messages: `--state-dir`, `state_dir in FILE (SOURCE)` or `the default for this user`.
+pub fn find_state_dir(
+    state_dir: Option<&Path>,
+    config: Option<&Path>,
+    env: &Env,
+) -> Result<(PathBuf, String), UsageError> {
+    if let Some(p) = state_dir {
+        return Ok((absolute(p), "--state-dir".to_owned()));
+    }
+    let found = paths::find_config(config, env, paths::is_readable_file);
+    if let Some((file, source)) = &found
+        && let Some(dir) = read(Some(file))?.state_dir
+    {
+        let why = format!("state_dir in {} ({source})", file.display());
+        return Ok((dir, why));
+    }
+    let why = match &found {
+        Some((file, source)) => format!(
+            "the default state dir ({} ({source}) sets no state_dir)",
+            file.display()
+        ),
+        None => "the default state dir (no config file)".to_owned(),
+    };
+    Ok((paths::default_state_dir(env)?, why))
 }
 
 /// `p` made absolute against the current directory (unchanged when that fails).

@@ -32,6 +32,52 @@ pub enum PrepareError {
     /// The file does not parse as a torrent.
     #[error(transparent)]
     Invalid(#[from] metainfo::Error),
+    /// A `.magnet` file that does not hold a usable magnet URI.
+    #[error("not a usable magnet link")]
+    Magnet(#[from] metainfo::magnet::MagnetError),
+    /// A magnet link with only a v2 (`btmh`) hash.
+    #[error("the magnet link has no v1 info-hash (urn:btih:); v2-only torrents are not supported")]
+    MagnetV2Only,
+    /// Not an error: a `.magnet` whose metadata is not in the state directory yet. The
+    /// reconciler fetches it (BEP 9) and reads the file again when it is there.
+    #[error("its metadata is not fetched yet")]
+    NeedsMetadata(Box<metainfo::magnet::Magnet>),
+}
+
+/// Largest `.magnet` file read.
+const MAX_MAGNET_LEN: u64 = 64 << 10;
+
+/// Where the metadata fetched for magnet links is kept: `STATE/metadata/HASH.torrent` (the
+/// watch directory is never written).
+pub fn metadata_path(resume_dir: &Path, info_hash: &metainfo::InfoHash) -> PathBuf {
+    resume_dir
+        .with_file_name(METADATA_DIR)
+        .join(format!("{}.torrent", info_hash.to_hex()))
+}
+
+/// Name of the metadata directory in the state directory.
+pub const METADATA_DIR: &str = "metadata";
+
+/// Reads a `.magnet` file: the torrent from the metadata fetched earlier, or
+/// [`PrepareError::NeedsMetadata`].
+fn read_magnet(path: &Path, resume_dir: &Path) -> Result<Metainfo, PrepareError> {
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_MAGNET_LEN).read_to_string(&mut text))
+        .map_err(PrepareError::Read)?;
+    let uri = text.trim();
+    if uri.is_empty() {
+        return Err(PrepareError::Empty);
+    }
+    let magnet = metainfo::magnet::Magnet::parse(uri)?;
+    let hash = magnet.info_hash.ok_or(PrepareError::MagnetV2Only)?;
+    if let Ok(bytes) = std::fs::read(metadata_path(resume_dir, &hash))
+        && let Ok(meta) = Metainfo::from_bytes(&bytes)
+        && meta.info_hash == hash
+    {
+        return Ok(meta);
+    }
+    Err(PrepareError::NeedsMetadata(Box::new(magnet)))
 }
 
 /// A parsed torrent with everything needed to add it to the session.
@@ -71,17 +117,22 @@ pub fn prepare(
     data_root: Option<&Path>,
     resume_dir: &Path,
 ) -> Result<Prepared, PrepareError> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(torrent)
-        .and_then(|f| f.take(MAX_TORRENT_LEN + 1).read_to_end(&mut bytes))
-        .map_err(PrepareError::Read)?;
-    if bytes.is_empty() {
-        return Err(PrepareError::Empty);
-    }
-    if bytes.len() as u64 > MAX_TORRENT_LEN {
-        return Err(PrepareError::TooLarge);
-    }
-    let meta = Metainfo::from_bytes(&bytes)?;
+    let meta = if super::watch::is_magnet_file(torrent) {
+        read_magnet(torrent, resume_dir)?
+    } else {
+        let mut bytes = Vec::new();
+        std::fs::File::open(torrent)
+            .and_then(|f| f.take(MAX_TORRENT_LEN + 1).read_to_end(&mut bytes))
+            .map_err(PrepareError::Read)?;
+        if bytes.is_empty() {
+            return Err(PrepareError::Empty);
+        }
+        if bytes.len() as u64 > MAX_TORRENT_LEN {
+            return Err(PrepareError::TooLarge);
+        }
+        // The hashes of a seeding torrent are dropped and read again from this file when needed.
+        Metainfo::from_bytes(&bytes)?.with_hash_source(torrent.to_path_buf())
+    };
     let data_dir = match data_root {
         Some(d) => d.to_path_buf(),
         None => torrent

@@ -22,6 +22,9 @@ use super::prepare::{PrepareError, Prepared, ResumeNote};
 use super::resume::{self, SaveKey};
 use super::watch::{Listed, Stamp};
 
+mod fetch;
+pub(crate) use fetch::MagnetSink;
+
 /// A file's size and mtime must stay unchanged this long before it is read.
 pub const QUIET: Duration = Duration::from_secs(1);
 /// First retry delay of an unusable file; doubled per failure up to [`MAX_BACKOFF`].
@@ -75,6 +78,8 @@ pub enum Slot {
     Failed(String),
     /// Running in the session.
     Running(Running),
+    /// A `.magnet` whose metadata is being fetched (status `metadata`).
+    Fetching(engine::MetadataFetch),
 }
 
 /// One `.torrent` file in a watch directory.
@@ -103,6 +108,8 @@ pub struct Registry {
     pub stopping: HashSet<InfoHash>,
     /// Check limits per file system.
     check_limits: HashMap<u64, Arc<Semaphore>>,
+    /// Where fetched metadata goes and whom to tell (`None`: magnets are not fetched).
+    pub magnets: Option<fetch::MagnetSink>,
 }
 
 /// A torrent to stop (announce `stopped`, save its resume data) because its file went away or
@@ -205,7 +212,7 @@ impl Registry {
         let mut any_gone = false;
         for path in gone {
             if let Some(e) = self.entries.remove(&path)
-                && let Slot::Running(running) = e.slot
+                && let Some(running) = fetch::running_or_stop_fetch(e.slot)
             {
                 self.stopping.insert(running.handle.info_hash());
                 plan.stops.push(Stop {
@@ -251,6 +258,8 @@ impl Registry {
                 // New or changed: read once quiet.
                 let quiet = quiet_at(&e.stamp, e.since, now, wall);
                 e.retry.map_or(quiet, |(_, at)| at.max(quiet))
+            } else if matches!(&e.slot, Slot::Fetching(f) if f.is_finished()) {
+                now // its metadata is in: read the `.magnet` again
             } else {
                 match e.retry {
                     Some((_, at)) => at,
@@ -294,7 +303,13 @@ impl Registry {
             return None; // changed again meanwhile: the next pass reads it
         }
         let mut prepared = match result {
+            Err(PrepareError::NeedsMetadata(magnet)) => {
+                let stop = take_running(&mut e.slot);
+                fetch::start_fetch(e, path, stamp, *magnet, session, self.magnets.as_ref(), now);
+                return stop.map(|running| self.stopping_now(running, path, "replaced"));
+            }
             Err(err) => {
+                fetch::stop_fetch(&mut e.slot);
                 // Rewritten into something unusable: the old torrent is no longer wanted.
                 let stop = take_running(&mut e.slot);
                 fail(e, path, resume::chain(&err), now);
@@ -325,6 +340,7 @@ impl Registry {
             e.retry = Some((e.retry.map_or(0, |r| r.0), now + BUSY_RETRY));
             return None;
         }
+        fetch::stop_fetch(&mut e.slot);
         let stop = take_running(&mut e.slot);
         let opts = AddOptions {
             have: prepared.have.take(),
@@ -368,7 +384,7 @@ impl Registry {
         let mut stops = Vec::new();
         for path in gone {
             if let Some(e) = self.entries.remove(&path)
-                && let Slot::Running(running) = e.slot
+                && let Some(running) = fetch::running_or_stop_fetch(e.slot)
             {
                 stops.push(self.stopping_now(running, &path, "no longer watched"));
             }

@@ -15,6 +15,7 @@ pub fn build(reg: &Registry, listen_port: u16) -> StatusReport {
         .map(|(path, e)| match &e.slot {
             Slot::Pending => unparsed(path, "checking", None),
             Slot::Failed(reason) => unparsed(path, "error", Some(reason.clone())),
+            Slot::Fetching(f) => fetching(path, f),
             Slot::Running(r) => {
                 TorrentStatus::from_handle(&r.handle, path.display().to_string(), r.lifetime)
             }
@@ -25,7 +26,22 @@ pub fn build(reg: &Registry, listen_port: u16) -> StatusReport {
         torrents,
         listen_port,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        feeds: Vec::new(),
     }
+}
+
+/// A `.magnet` whose metadata is being fetched: state `metadata`, named after its `dn` (else
+/// the file), with its info-hash and the peers being asked.
+fn fetching(path: &Path, f: &engine::MetadataFetch) -> TorrentStatus {
+    let p = f.progress();
+    let mut t = unparsed(path, "metadata", None);
+    if let Some(dn) = &f.magnet().name {
+        t.name.clone_from(dn);
+    }
+    t.info_hash = f.info_hash().to_hex();
+    t.peers = u32::try_from(p.peers_active).unwrap_or(u32::MAX);
+    t.tracker_error = p.tracker_error;
+    t
 }
 
 /// A `.torrent` that is not running: named after its file, no info-hash.

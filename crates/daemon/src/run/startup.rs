@@ -11,6 +11,27 @@ use anyhow::{Context as _, bail};
 use nix::fcntl::{Flock, FlockArg};
 use tokio::task::JoinHandle;
 
+/// The error of a failed session start; a taken port says what to do about it.
+pub fn session_error(e: engine::SessionError) -> anyhow::Error {
+    let hint = match &e {
+        engine::SessionError::Listen { source, .. }
+            if source.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            Some(
+                "another program (another btmirror daemon, a service, a BitTorrent client) has \
+                 this port; pass --port N (or --port 0 for any free port) or set port = N in \
+                 the config file",
+            )
+        }
+        _ => None,
+    };
+    let err = anyhow::Error::new(e).context("starting the session");
+    match hint {
+        Some(h) => err.context(h),
+        None => err,
+    }
+}
+
 /// Name of the lock file in the state directory.
 pub const LOCK_FILE: &str = "lock";
 

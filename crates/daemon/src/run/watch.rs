@@ -33,7 +33,8 @@ pub struct Listed {
     pub stamp: Stamp,
 }
 
-/// True for names the daemon considers: `*.torrent` (any case), not hidden, not temporary.
+/// True for names the daemon considers: `*.torrent` and `*.magnet` (any case), not hidden,
+/// not temporary.
 pub fn is_candidate(name: &OsStr) -> bool {
     let Some(name) = name.to_str() else {
         // Not UTF-8: still fine as long as it ends in `.torrent` and is not hidden.
@@ -45,11 +46,16 @@ pub fn is_candidate(name: &OsStr) -> bool {
                 .is_some_and(|t| t.eq_ignore_ascii_case(b".torrent"));
     };
     let lower = name.to_ascii_lowercase();
-    !name.starts_with('.')
-        && lower.len() > ".torrent".len()
-        && lower.ends_with(".torrent")
-        && !lower.ends_with(".part")
-        && !lower.ends_with(".tmp")
+    let kind = [".torrent", ".magnet"]
+        .iter()
+        .any(|ext| lower.len() > ext.len() && lower.ends_with(ext));
+    !name.starts_with('.') && kind && !lower.ends_with(".part") && !lower.ends_with(".tmp")
+}
+
+/// True for a `NAME.magnet` file (holding one magnet URI).
+pub fn is_magnet_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("magnet"))
 }
 
 /// Lists the candidate `.torrent` files in `dir` (not recursive). Files that vanish while being

@@ -79,18 +79,28 @@ impl Peer {
         }
     }
 
+    /// Tops the request pipeline up from the picker. When the picker gives less than there is
+    /// room for (its piece buffers are full, or this peer has nothing free we want), the peer is
+    /// `starved` and its loop waits for buffer space to free instead of for a timer.
     pub(super) fn fill_requests(&mut self) -> Result<(), PeerError> {
         if !self.am_interested || self.peer_choking || self.snubbed_at.is_some() {
+            self.starved = false;
             return Ok(());
         }
         let room = self.depth.saturating_sub(self.inflight.len());
         // Top up in batches: fewer picker locks on the hot path.
-        if room == 0 || (!self.inflight.is_empty() && room < self.depth / 4) {
+        if room == 0 {
+            self.starved = false;
+            return Ok(());
+        }
+        if !self.inflight.is_empty() && room < self.depth / 4 {
             return Ok(());
         }
         if self.inflight.is_empty() {
             self.last_progress = Instant::now();
         }
+        // Seen before picking: space freed from here on wakes us again.
+        self.space.borrow_and_update();
         let mut buf = std::mem::take(&mut self.pick_buf);
         buf.clear();
         let inflight = &self.inflight;
@@ -101,10 +111,12 @@ impl Peer {
             self.inflight.insert(*r);
             self.send(Message::Request(*r))?;
         }
-        let none = buf.is_empty();
+        let got = buf.len();
         self.pick_buf = buf;
-        if none && self.inflight.is_empty() {
+        self.starved = got < room;
+        if got == 0 && self.inflight.is_empty() {
             self.update_interest();
+            self.starved &= self.am_interested;
         }
         Ok(())
     }

@@ -7,6 +7,9 @@ use bytes::Bytes;
 use wire::{BlockRequest, Message};
 
 use super::{MAX_PENDING_UPLOADS, Peer};
+
+/// Whole-piece disk reads one peer has in flight at once; further pieces wait in its queue.
+const MAX_READS_PER_PEER: usize = 4;
 use crate::error::{PeerError, TorrentError};
 use crate::torrent::Event;
 
@@ -22,7 +25,7 @@ impl Peer {
         if !r.is_valid_for(&self.shared.info) {
             return Err(PeerError::InvalidRequest(r));
         }
-        let have = self.shared.picker().have().get(r.index);
+        let have = self.shared.picker().has(r.index);
         if self.am_choking || !have {
             if self.fast {
                 self.send(Message::RejectRequest(r))?;
@@ -41,17 +44,65 @@ impl Peer {
             Some(v) => v.push(r),
             None => {
                 self.waiting_reads.insert(r.index, vec![r]);
-                let shared = self.shared.clone();
-                self.reads.spawn_blocking(move || {
-                    let len = shared.info.piece_len(r.index) as usize;
-                    let mut buf = vec![0u8; len];
-                    let res = shared
-                        .storage
-                        .read(r.index, 0, &mut buf)
-                        .map(|()| Bytes::from(buf));
-                    (r.index, res)
-                });
+                if self.reads.len() < MAX_READS_PER_PEER {
+                    self.start_read(r.index);
+                } else {
+                    self.read_queue.push_back(r.index);
+                }
             }
+        }
+        Ok(())
+    }
+
+    /// Reads piece `index` whole on the blocking pool, within the session's bound on disk reads.
+    /// The pieces queued behind it get a read-ahead hint first, so the disk works on them while
+    /// they wait for their turn.
+    fn start_read(&mut self, index: u32) {
+        let ahead: Vec<u32> = self
+            .read_queue
+            .iter()
+            .take(MAX_READS_PER_PEER)
+            .copied()
+            .collect();
+        let shared = self.shared.clone();
+        let limit = shared.ctx.read_limit.clone();
+        self.reads.spawn(async move {
+            // The semaphore is never closed; without a permit the read simply goes ahead.
+            let _permit = limit.acquire_owned().await;
+            tokio::task::spawn_blocking(move || {
+                for piece in ahead {
+                    shared.storage.advise_willneed(piece);
+                }
+                let len = shared.info.piece_len(index) as usize;
+                let mut buf = vec![0u8; len];
+                let res = shared
+                    .storage
+                    .read(index, 0, &mut buf)
+                    .map(|()| Bytes::from(buf));
+                (index, res)
+            })
+            .await
+        });
+    }
+
+    /// A read finished: starts the next queued one still wanted (served from the cache when
+    /// another peer read it meanwhile).
+    fn next_read(&mut self) -> Result<(), PeerError> {
+        while self.reads.len() < MAX_READS_PER_PEER {
+            let Some(index) = self.read_queue.pop_front() else {
+                return Ok(());
+            };
+            if self.waiting_reads.get(&index).is_none_or(|v| v.is_empty()) {
+                self.waiting_reads.remove(&index);
+                continue;
+            }
+            if let Some(piece) = self.shared.cache.get(index) {
+                for r in self.waiting_reads.remove(&index).unwrap_or_default() {
+                    self.serve(&piece, r)?;
+                }
+                continue;
+            }
+            self.start_read(index);
         }
         Ok(())
     }
@@ -76,6 +127,7 @@ impl Peer {
         result: Result<Bytes, storage::Error>,
     ) -> Result<(), PeerError> {
         let waiting = self.waiting_reads.remove(&piece).unwrap_or_default();
+        self.next_read()?;
         match result {
             Ok(data) => {
                 self.shared.cache.insert(piece, data.clone());

@@ -6,7 +6,7 @@ fn info(total: u64, piece_length: u32) -> Info {
     Info {
         name: "x".into(),
         piece_length,
-        pieces: vec![[0; 20]; n],
+        pieces: vec![[0; 20]; n].into(),
         files: vec![FileEntry {
             path: "x".into(),
             length: total,
@@ -169,4 +169,38 @@ fn unrequested_or_malformed_blocks_are_ignored() {
             duplicate_requests: false,
         })
     );
+}
+
+#[test]
+fn a_complete_torrent_keeps_nothing_per_piece() {
+    let inf = info(16_384 * 100, 16_384);
+    let p = Picker::new(&inf, Bitfield::full(100), fastrand::Rng::with_seed(3));
+    assert!(p.is_complete() && p.has(99) && !p.has(100));
+    assert_eq!((p.have_count(), p.have().count()), (100, 100));
+    assert_eq!(p.states.capacity() + p.availability.capacity(), 0);
+    assert_eq!(p.have.len(), 0, "a complete torrent's have is one flag");
+    assert_eq!(p.wanted_from(&Bitfield::full(100)), 0);
+
+    // A download that completes drops its per-piece state too.
+    let mut p = Picker::new(&inf, Bitfield::new(100), fastrand::Rng::with_seed(3));
+    let all = Bitfield::full(100);
+    p.add_peer(&all);
+    let mut reqs = Vec::new();
+    while !p.is_complete() {
+        reqs.clear();
+        p.pick(&all, 64, &none, &mut reqs);
+        for r in &reqs {
+            let data = vec![0u8; r.length as usize];
+            if let BlockOutcome::Complete(c) = p.on_block(1, r.index, r.begin, &data) {
+                p.piece_done(c.index, true);
+                p.recycle(c.data);
+            }
+        }
+    }
+    assert_eq!(p.bytes_left(), 0);
+    assert_eq!(
+        p.states.capacity() + p.availability.capacity() + p.pool.len(),
+        0
+    );
+    assert!(p.have().is_full() && p.has(0));
 }

@@ -27,12 +27,11 @@ pub(crate) enum Event {
         key: PeerKey,
         reason: Option<PeerError>,
     },
-    /// A complete piece was hashed (and written when good).
+    /// A complete piece was hashed (and written when good); the picker already knows.
     PieceVerified {
         index: u32,
         result: Result<bool, TorrentError>,
         contributors: Vec<PeerKey>,
-        buffer: Vec<u8>,
     },
     /// A block requested from several peers (endgame) arrived: cancel it elsewhere.
     CancelElsewhere { from: PeerKey, req: BlockRequest },

@@ -6,23 +6,25 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use metainfo::{Bitfield, Info};
 use storage::Storage;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::task::TaskTracker;
 
 use super::event::Event;
 use crate::ctx::{AddOptions, SessionCtx};
 use crate::picker::Picker;
 use crate::ratelimit::RateLimiter;
-use crate::read_cache::ReadCache;
+use crate::read_cache::TorrentCache;
 
 /// Torrent state shared with peer tasks.
 #[derive(Debug)]
 pub(crate) struct TorrentShared {
     pub ctx: Arc<SessionCtx>,
     pub info: Arc<Info>,
+    /// The raw info dictionary, served to peers that start from a magnet link (BEP 9).
+    pub metadata: bytes::Bytes,
     pub storage: Arc<Storage>,
     picker: Mutex<Picker>,
-    pub cache: ReadCache,
+    pub cache: TorrentCache,
     pub up: RateLimiter,
     pub down: RateLimiter,
     pub uploaded: AtomicU64,
@@ -32,6 +34,9 @@ pub(crate) struct TorrentShared {
     pub jobs: TaskTracker,
     /// Serialises piece writes of this torrent (see `verify::spawn`).
     pub(super) write_lock: Mutex<()>,
+    /// Bumped whenever a piece buffer is freed (a piece verified and written, or dropped): peers
+    /// that ran out of requests for want of buffer space wait on it instead of a timer.
+    space: watch::Sender<u64>,
 }
 
 impl TorrentShared {
@@ -39,18 +44,20 @@ impl TorrentShared {
     pub(crate) fn new(
         ctx: Arc<SessionCtx>,
         info: Arc<Info>,
+        metadata: bytes::Bytes,
         storage: Arc<Storage>,
         have: Bitfield,
         opts: &AddOptions,
         events: mpsc::Sender<Event>,
     ) -> Self {
-        let picker = Picker::new(&info, have, fastrand::Rng::new());
-        let cache_bytes = (8usize << 20).max(2 * info.piece_length as usize);
+        let mut picker = Picker::new(&info, have, fastrand::Rng::new());
+        picker.set_buffer_budget(ctx.cfg.piece_buffer_bytes);
         Self {
             info,
+            metadata,
             storage,
             picker: Mutex::new(picker),
-            cache: ReadCache::new(cache_bytes),
+            cache: ctx.read_cache.for_torrent(),
             up: RateLimiter::new(opts.max_upload_rate),
             down: RateLimiter::new(opts.max_download_rate),
             uploaded: AtomicU64::new(0),
@@ -58,6 +65,7 @@ impl TorrentShared {
             events,
             jobs: TaskTracker::new(),
             write_lock: Mutex::new(()),
+            space: watch::Sender::new(0),
             ctx,
         }
     }
@@ -68,8 +76,25 @@ impl TorrentShared {
         self.picker.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Records the verdict on a complete piece in the picker, takes its buffer back, and wakes
+    /// the peers waiting for buffer space. Called by the verify job itself, so the budget frees
+    /// the moment the write returns, not when the torrent task gets round to the verdict.
+    pub(crate) fn piece_done(&self, index: u32, ok: bool, buffer: Vec<u8>) {
+        {
+            let mut p = self.picker();
+            p.piece_done(index, ok);
+            p.recycle(buffer);
+        }
+        self.space.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever piece buffer space frees (see [`Self::piece_done`]).
+    pub(crate) fn space_freed(&self) -> watch::Receiver<u64> {
+        self.space.subscribe()
+    }
+
     pub(crate) fn have(&self) -> Bitfield {
-        self.picker().have().clone()
+        self.picker().have()
     }
 
     pub(crate) fn transferred(&self) -> (u64, u64) {

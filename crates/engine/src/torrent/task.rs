@@ -126,6 +126,10 @@ impl TorrentTask {
             tasks,
         } = parts;
         let complete = shared.picker().is_complete();
+        if complete {
+            // A seed needs no piece hashes; a re-verify reads them again from the .torrent.
+            shared.info.pieces.release();
+        }
         let ctx = shared.ctx.clone();
         Self {
             swarm: Swarm::new(ctx.peer_id, ctx.listen_addr, ctx.announce_port),
@@ -213,17 +217,10 @@ impl TorrentTask {
         // Let verify/write jobs finish so no good piece is lost, then drain their verdicts.
         self.shared.jobs.close();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.shared.jobs.wait()).await;
+        // (The verify jobs recorded their verdicts in the picker themselves.)
         while let Ok(ev) = self.events_rx.try_recv() {
-            match ev {
-                Event::PieceVerified { index, result, .. } => {
-                    self.shared
-                        .picker()
-                        .piece_done(index, matches!(result, Ok(true)));
-                }
-                Event::Synced(Ok(())) => {
-                    self.completed_tx.send_replace(true);
-                }
-                _ => {}
+            if let Event::Synced(Ok(())) = ev {
+                self.completed_tx.send_replace(true);
             }
         }
         self.update_progress();
@@ -271,11 +268,7 @@ impl TorrentTask {
                 index,
                 result,
                 contributors,
-                buffer,
-            } => {
-                self.on_verified(index, result, &contributors);
-                self.shared.picker().recycle(buffer);
-            }
+            } => self.on_verified(index, result, &contributors),
             Event::CancelElsewhere { from, req } => {
                 for (k, p) in self.swarm.peers() {
                     if *k != from {
@@ -361,11 +354,7 @@ impl TorrentTask {
     ) {
         match result {
             Ok(true) => {
-                let complete = {
-                    let mut picker = self.shared.picker();
-                    picker.piece_done(index, true);
-                    picker.is_complete()
-                };
+                let complete = self.shared.picker().is_complete();
                 for (_, p) in self.swarm.peers() {
                     p.link.send(PeerCommand::Have(index));
                 }
@@ -374,7 +363,6 @@ impl TorrentTask {
                 }
             }
             Ok(false) => {
-                self.shared.picker().piece_done(index, false);
                 self.hash_failures += 1;
                 for key in self.swarm.strike(index, contributors) {
                     if let Some(p) = self.swarm.get(key) {
@@ -383,10 +371,7 @@ impl TorrentTask {
                     }
                 }
             }
-            Err(e) => {
-                self.shared.picker().piece_done(index, false);
-                self.fail(&e);
-            }
+            Err(e) => self.fail(&e),
         }
         self.update_progress();
     }
@@ -437,6 +422,7 @@ impl TorrentTask {
             return;
         }
         info!(torrent = %self.meta.info.name, "download complete, seeding");
+        self.shared.info.pieces.release();
         self.state = TorrentState::Seeding;
         self.completed_tx.send_replace(true);
         self.publish();

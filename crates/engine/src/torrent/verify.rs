@@ -1,6 +1,8 @@
 //! Piece verification: a complete piece is hashed off the runtime (bounded by the session's
-//! verify limit), written when good, and the verdict goes back to the torrent task as
-//! [`Event::PieceVerified`]. Only then does the piece count as `Have`.
+//! verify limit), written when good, and its buffer goes back to the picker at once, which
+//! wakes the peers waiting for buffer space. The verdict then goes to the torrent task as
+//! [`Event::PieceVerified`] (have broadcast, strikes, completion). A piece counts as `Have` only
+//! after its hash matched and the write returned.
 
 use std::sync::Arc;
 
@@ -25,8 +27,11 @@ pub(crate) fn spawn(shared: &Arc<TorrentShared>, piece: CompletePiece) {
         } = piece;
         let s = shared.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            if !storage::piece_hash_matches(&s.info, index, &data) {
+            let matches = storage::piece_hash_matches(&s.info, index, &data);
+            // The permit bounds hashing (CPU) only: another piece is hashed while this one
+            // waits for the disk.
+            drop(permit);
+            if !matches {
                 return (Ok(false), data);
             }
             // One writer at a time: concurrent buffered writes to one file spin on the
@@ -42,13 +47,13 @@ pub(crate) fn spawn(shared: &Arc<TorrentShared>, piece: CompletePiece) {
         .await;
         let (result, buffer) = joined
             .unwrap_or_else(|source| (Err(TorrentError::VerifyTask { index, source }), Vec::new()));
+        shared.piece_done(index, matches!(result, Ok(true)), buffer);
         let _ = shared
             .events
             .send(Event::PieceVerified {
                 index,
                 result,
                 contributors,
-                buffer,
             })
             .await;
     });

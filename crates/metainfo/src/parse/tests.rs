@@ -434,3 +434,25 @@ fn mutated_torrents_never_panic() {
 }
 
 mod field;
+#[test]
+fn torrent_from_metadata_keeps_the_info_hash_and_the_magnets_trackers() {
+    let original = Metainfo::from_bytes(&T::single(3 * PL).bytes()).unwrap();
+    let magnet = crate::magnet::Magnet {
+        info_hash: Some(original.info_hash),
+        trackers: vec!["http://a/announce".into(), "udp://b:1".into()],
+        web_seeds: vec!["http://w/".into()],
+        ..Default::default()
+    };
+    let file = crate::torrent_from_metadata(&original.info_bytes, &magnet);
+    let m = Metainfo::from_bytes(&file).unwrap();
+    assert_eq!(m.info_hash, original.info_hash);
+    assert_eq!(m.info, original.info);
+    assert_eq!(
+        m.tracker_tiers(),
+        vec![
+            vec!["http://a/announce".to_string()],
+            vec!["udp://b:1".to_string()]
+        ]
+    );
+    assert_eq!(m.url_list, vec!["http://w/".to_string()]);
+}

@@ -11,6 +11,8 @@ pub(super) struct Peer {
     pub addr: SocketAddr,
     pub peer_id: [u8; 20],
     pub last_seen: Instant,
+    /// Position in the table's announce order (its key in the per-address index).
+    pub seq: u64,
 }
 
 /// A list of peers with O(1) lookup, insert and removal (swap-remove plus an index map), and a
@@ -43,17 +45,25 @@ impl PeerList {
         Some(peer)
     }
 
-    /// Drops peers last seen before `cutoff`.
-    pub fn expire(&mut self, cutoff: Instant) {
+    /// Drops peers last seen before `cutoff`, handing each to `gone`.
+    pub fn expire(&mut self, cutoff: Instant, mut gone: impl FnMut(Peer)) {
         let mut i = 0;
         while let Some(p) = self.peers.get(i) {
             if p.last_seen < cutoff {
                 let addr = p.addr;
-                self.remove(&addr);
+                if let Some(p) = self.remove(&addr) {
+                    gone(p);
+                }
             } else {
                 i += 1;
             }
         }
+    }
+
+    /// Removes every peer, handing each to `gone`.
+    pub fn drain(&mut self, mut gone: impl FnMut(Peer)) {
+        self.index.clear();
+        self.peers.drain(..).for_each(&mut gone);
     }
 }
 
@@ -75,6 +85,7 @@ mod tests {
                 addr: addr(i, 1),
                 peer_id: [0; 20],
                 last_seen: now,
+                seq: 0,
             });
         }
         assert!(l.remove(&addr(1, 1)).is_some());
@@ -95,9 +106,12 @@ mod tests {
                 addr: addr(i, 1),
                 peer_id: [0; 20],
                 last_seen,
+                seq: 0,
             });
         }
-        l.expire(t0 + std::time::Duration::from_secs(1));
+        let mut gone = 0;
+        l.expire(t0 + std::time::Duration::from_secs(1), |_| gone += 1);
+        assert_eq!(gone, 3);
         let mut left: Vec<_> = l.peers.iter().map(|p| p.addr).collect();
         left.sort();
         assert_eq!(left, vec![addr(1, 1), addr(3, 1), addr(5, 1)]);

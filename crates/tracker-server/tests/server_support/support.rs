@@ -96,6 +96,15 @@ impl Http {
         }
     }
 
+    /// A connection from another loopback address (e.g. 127.0.0.2): a second host.
+    pub async fn connect_from(local: std::net::IpAddr, addr: SocketAddr) -> Http {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind(SocketAddr::new(local, 0)).expect("bind");
+        Http {
+            reader: BufReader::new(socket.connect(addr).await.expect("connect")),
+        }
+    }
+
     /// Sends raw request-target bytes and reads the response (`Ok(None)` on a clean close).
     pub async fn get_raw(&mut self, target: &[u8]) -> std::io::Result<Option<Resp>> {
         let mut req = b"GET ".to_vec();
@@ -152,6 +161,11 @@ impl Http {
 /// One GET on a fresh connection.
 pub async fn get(addr: SocketAddr, target: &str) -> Resp {
     Http::connect(addr).await.get(target).await
+}
+
+/// One GET on a fresh connection from the loopback address `local`.
+pub async fn get_from(local: std::net::IpAddr, addr: SocketAddr, target: &str) -> Resp {
+    Http::connect_from(local, addr).await.get(target).await
 }
 
 /// A small bencoded dictionary lookup helper: the body must be strict bencode.

@@ -192,3 +192,68 @@ fn defaults_and_restart_needed() {
     assert_eq!(next.metrics, None);
     assert_eq!(next.watch, [PathBuf::from("/t"), PathBuf::from("/u")]);
 }
+
+#[test]
+fn feeds_are_anchored_and_must_write_into_a_watch_dir() {
+    let text = r#"
+watch = ["/srv/torrents", "debian"]
+[[feed]]
+url = "https://cdimage.debian.org/debian-cd/current/amd64/bt-cd/"
+into = "debian"
+match = "*-amd64-*.iso.torrent"
+keep = 2
+[[feed]]
+url = "http://127.0.0.1:1/feed.rss"
+into = "/srv/torrents"
+interval = "6h"
+remove = true
+"#;
+    let mut cfg = Config::parse(text, Path::new("/etc/btmirror/btmirror.toml")).unwrap();
+    cfg.anchor(Path::new("/etc/btmirror"));
+    let s = resolve(&args(&[]), &cfg, None, &env()).unwrap();
+    assert_eq!(s.feeds.len(), 2);
+    assert_eq!(s.feeds[0].into, Path::new("/etc/btmirror/debian"));
+    assert_eq!(s.feeds[0].keep, feed::Keep::Newest(2));
+    assert_eq!(s.feeds[1].interval, Duration::from_secs(6 * 3600));
+    assert!(s.feeds[1].remove);
+
+    // A feed into a directory nothing watches is a usage error naming the feed.
+    let err = resolve(&args(&["/other"]), &cfg, Some(Path::new("/c.toml")), &env()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("config /c.toml")
+            && msg.contains("[[feed]]")
+            && msg.contains("not one of the watch"),
+        "{msg}"
+    );
+    // A bad table names the key and the line.
+    let bad = "watch = [\"/w\"]\n[[feed]]\nurl = \"ftp://x/\"\ninto = \"/w\"\n";
+    let err = Config::parse(bad, Path::new("/c.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 3") && err.contains("http"), "{err}");
+    // Feeds change at a reload: not a restart-only setting.
+    let mut fewer = s.clone();
+    fewer.feeds.pop();
+    let (next, restart) = s.reloaded(fewer);
+    assert!(restart.is_empty() && next.feeds.len() == 1);
+}
+
+/// Issue 15, point 10: every key of the file (and of a `[[feed]]` table) is in the reference
+/// page with its default, so that the documented contract lives in the repository.
+#[test]
+fn every_key_is_documented_in_the_reference() {
+    let doc = include_str!("../../../../../docs/reference.md");
+    let keys = FULL
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+        .chain(["url", "into", "match", "keep", "interval", "remove"]);
+    for key in keys {
+        assert!(
+            doc.contains(&format!("| `{key}` |")),
+            "docs/reference.md does not document `{key}`"
+        );
+    }
+    let example = include_str!("../../../../../packaging/btmirror.toml");
+    assert!(example.contains("[[feed]]"));
+}

@@ -67,6 +67,7 @@ impl TorrentTask {
             uploaded,
             downloaded,
             left,
+            peers: self.swarm.peers().count(),
         });
     }
 
@@ -75,7 +76,7 @@ impl TorrentTask {
         let (uploaded, downloaded) = self.shared.transferred();
         let (have_count, left) = {
             let p = self.shared.picker();
-            (p.have().count(), p.bytes_left())
+            (p.have_count(), p.bytes_left())
         };
         let size = self.shared.info.total_length;
         let tracker_error = self.tracker_error.as_ref().and_then(|e| e.borrow().clone());
