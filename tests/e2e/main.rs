@@ -12,6 +12,10 @@
 //! - `btmirror_swarm`: btmirror to btmirror, single- and multi-file, several leechers at once.
 //! - `encryption`: MSE/PE with aria2 and libtorrent requiring RC4, btmirror with `require`.
 //! - `hostile`: a peer serving corrupt blocks is caught and banned.
+//! - `transmission_hosts`: transmission-cli with default settings (uTP first) on private test
+//!   hosts (network namespaces; needs root), both directions.
+//! - `utp`: uTP only: libtorrent with TCP off to and from btmirror, btmirror to btmirror with
+//!   `--utp-only`.
 //! - `magnet`: `btmirror get` from a magnet link (BEP 9 metadata from a btmirror seed).
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
 //! - `webseed`: `get` and `run` fill torrents from a web seed (nginx), alone and beside a peer.
@@ -27,6 +31,8 @@ mod hostile;
 mod magnet;
 mod make;
 mod to_clients;
+mod transmission_hosts;
+mod utp;
 mod webseed;
 
 /// Single-file payload size for most tests: big enough for many pieces, small enough for a

@@ -200,6 +200,12 @@ pub struct GetArgs {
     /// Full-screen display instead of a progress line.
     #[arg(long)]
     pub tui: bool,
+    /// Peers over uTP only (no TCP either way).
+    #[arg(long, conflicts_with = "no_utp")]
+    pub utp_only: bool,
+    /// Peers over TCP only (no uTP either way).
+    #[arg(long)]
+    pub no_utp: bool,
     /// Listening and limits.
     #[command(flatten)]
     pub session: SessionOpts,
@@ -373,6 +379,20 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
         let e = parse(&["make", "data", "--announce", "ftp://x"]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn get_transport_flags() {
+        let Command::Get(g) = parse(&["get", "a.torrent", "--utp-only"]).unwrap().cmd else {
+            panic!("not get")
+        };
+        assert!(g.utp_only && !g.no_utp);
+        let Command::Get(g) = parse(&["get", "a.torrent", "--no-utp"]).unwrap().cmd else {
+            panic!("not get")
+        };
+        assert!(!g.utp_only && g.no_utp);
+        let e = parse(&["get", "a.torrent", "--no-utp", "--utp-only"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ArgumentConflict);
     }
 
     #[test]

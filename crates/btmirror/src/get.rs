@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use engine::{AddOptions, Session, SessionConfig, TorrentState, TorrentStats};
+use engine::{AddOptions, Session, SessionConfig, TorrentState, TorrentStats, Transports};
 use metainfo::Metainfo;
 use metainfo::magnet::Magnet;
 use tokio_util::sync::CancellationToken;
@@ -123,6 +123,11 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
         .encryption
         .map(crate::run_cmd::encryption_policy)
         .unwrap_or_default();
+    cfg.transports = match (args.utp_only, args.no_utp) {
+        (true, _) => Transports::UTP_ONLY,
+        (false, true) => Transports::TCP_ONLY,
+        (false, false) => Transports::default(),
+    };
     let session = Session::start(cfg, shutdown.child_token())
         .await
         .context("starting the session")?;

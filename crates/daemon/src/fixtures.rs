@@ -26,6 +26,8 @@ pub fn sample() -> StatusReport {
             lifetime_downloaded: 0,
             tracker_error: None,
             web_seeds: Vec::new(),
+            peers_tcp: 3,
+            peers_utp: 1,
         },
         TorrentStatus {
             name: "snapshot-2026.tar".into(),
@@ -50,6 +52,8 @@ pub fn sample() -> StatusReport {
                 "every tracker failed: http://t.example/announce: timed out".into(),
             ),
             web_seeds: Vec::new(),
+            peers_tcp: 2,
+            peers_utp: 0,
         },
         TorrentStatus {
             name: "broken.torrent".into(),

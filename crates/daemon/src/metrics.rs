@@ -460,6 +460,22 @@ fn render_totals(out: &mut String, report: &StatusReport) {
     }
     family(
         out,
+        "btmirror_peers",
+        "gauge",
+        "Connected peers of all torrents by transport.",
+    );
+    let _ = writeln!(
+        out,
+        "btmirror_peers{{transport=\"tcp\"}} {}",
+        totals.peers_tcp
+    );
+    let _ = writeln!(
+        out,
+        "btmirror_peers{{transport=\"utp\"}} {}",
+        totals.peers_utp
+    );
+    family(
+        out,
         "btmirror_build_info",
         "gauge",
         "Always 1; the version of the running daemon.",

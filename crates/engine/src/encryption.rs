@@ -1,9 +1,10 @@
-//! Connection set-up under the peer protocol: the byte stream a peer runs over (TCP now, any
-//! [`Transport`] later, uTP too), plaintext or wrapped in MSE/PE ([`wire::mse`]), and the
+//! Connection set-up under the peer protocol: the byte stream a peer runs over (any
+//! [`Transport`]: TCP or uTP), plaintext or wrapped in MSE/PE ([`wire::mse`]), and the
 //! handshakes of both directions under an [`EncryptionPolicy`].
 //!
-//! - Dialling ([`dial`]): `prefer` tries MSE first and plaintext when the peer drops us,
-//!   `allow` the other way round, `require` MSE with RC4 only, `disable` plaintext only.
+//! - Dialling ([`dial`]): over each transport of the session's dial order in turn, `prefer`
+//!   tries MSE first and plaintext when the peer drops us, `allow` the other way round,
+//!   `require` MSE with RC4 only, `disable` plaintext only.
 //! - Accepting ([`accept`]): the first 20 bytes tell plaintext from MSE; the torrent of an MSE
 //!   connection comes from the session's `HASH('req2', info_hash)` map in O(1).
 
@@ -15,10 +16,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use metainfo::InfoHash;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
+use tracing::debug;
 use wire::Handshake;
 use wire::mse::{self, CryptoMethods, Initiator, Method, MseError, MseStream, Responder};
+
+use crate::transport::{self, BoxRead, BoxWrite, Transport, TransportKind};
+use crate::udp::UdpEndpoint;
 
 /// Whether peer connections use Message Stream Encryption (MSE/PE).
 ///
@@ -84,24 +88,6 @@ impl std::str::FromStr for EncryptionPolicy {
 #[error("unknown encryption policy {0:?} (expected prefer, allow, require or disable)")]
 pub struct UnknownPolicy(pub String);
 
-/// The read half of a peer connection, as the peer's reader task holds it.
-pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
-/// The write half of a peer connection, as the peer's writer task holds it.
-pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
-
-/// A byte stream a peer connection runs over.
-pub(crate) trait Transport: AsyncRead + AsyncWrite + Send + Unpin + 'static {
-    /// Splits it for the peer's reader and writer tasks.
-    fn into_halves(self: Box<Self>) -> (BoxRead, BoxWrite);
-}
-
-impl Transport for TcpStream {
-    fn into_halves(self: Box<Self>) -> (BoxRead, BoxWrite) {
-        let (r, w) = (*self).into_split();
-        (Box::new(r), Box::new(w))
-    }
-}
-
 impl Transport for MseStream<Box<dyn Transport>> {
     fn into_halves(self: Box<Self>) -> (BoxRead, BoxWrite) {
         let (inner, decrypt, encrypt) = (*self).into_parts();
@@ -144,12 +130,15 @@ pub(crate) struct PeerStream {
     pub io: Box<dyn Transport>,
     /// How it is protected.
     pub crypto: Crypto,
+    /// What carries it.
+    pub transport: TransportKind,
 }
 
 impl fmt::Debug for PeerStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PeerStream")
             .field("crypto", &self.crypto)
+            .field("transport", &self.transport)
             .finish_non_exhaustive()
     }
 }
@@ -176,6 +165,9 @@ pub(crate) enum SetupError {
     /// The BitTorrent handshake inside MSE named another torrent than its stream key.
     #[error("handshake names another torrent than the encrypted stream key")]
     TorrentMismatch,
+    /// The session dials over no transport at all.
+    #[error("no transport to dial over")]
+    NoTransport,
 }
 
 impl From<wire::Error> for SetupError {
@@ -264,11 +256,13 @@ pub(crate) struct Responding<'a> {
     pub skeys: &'a RwLock<HashMap<[u8; 20], InfoHash>>,
 }
 
-/// An accepted connection up to (and including) the 48-byte handshake head: the stream, how it
-/// is protected, the peer's reserved bytes and the torrent. `mse` is set as soon as the first
-/// bytes are known to be MSE (so that a timeout can be counted as a failed MSE handshake).
+/// An accepted connection (over `transport`) up to (and including) the 48-byte handshake head:
+/// the stream, how it is protected, the peer's reserved bytes and the torrent. `mse` is set as
+/// soon as the first bytes are known to be MSE (so that a timeout can be counted as a failed
+/// MSE handshake).
 pub(crate) async fn accept(
-    mut stream: TcpStream,
+    mut stream: Box<dyn Transport>,
+    transport: TransportKind,
     how: Responding<'_>,
     mse: &mut bool,
 ) -> Result<(Crypto, (PeerStream, [u8; 8], InfoHash)), SetupError> {
@@ -284,10 +278,10 @@ pub(crate) async fn accept(
             }
             let mut head = (&first[..]).chain(&mut stream);
             let (reserved, info_hash) = wire::read_handshake_head(&mut head).await?;
-            let io: Box<dyn Transport> = Box::new(stream);
             let peer = PeerStream {
-                io,
+                io: stream,
                 crypto: Crypto::Plaintext,
+                transport,
             };
             Ok((Crypto::Plaintext, (peer, reserved, info_hash)))
         }
@@ -298,8 +292,7 @@ pub(crate) async fn accept(
             };
             let responder = Responder::new(accept, &mut ring::rand::SystemRandom::new())?;
             let lookup = mse::LookupFn(|h: &[u8; 20]| how.skeys.read().ok()?.get(h).copied());
-            let io: Box<dyn Transport> = Box::new(stream);
-            let mut enc = mse::respond(io, responder, &first, &lookup).await?;
+            let mut enc = mse::respond(stream, responder, &first, &lookup).await?;
             let (reserved, info_hash) = wire::read_handshake_head(&mut enc).await?;
             if info_hash != enc.info_hash() {
                 return Err(SetupError::TorrentMismatch);
@@ -308,6 +301,7 @@ pub(crate) async fn accept(
             let peer = PeerStream {
                 io: Box::new(enc),
                 crypto,
+                transport,
             };
             Ok((crypto, (peer, reserved, info_hash)))
         }
@@ -321,34 +315,68 @@ enum Attempt {
     Mse(CryptoMethods),
 }
 
-/// Dials `addr` and completes the handshake for `ours` as `policy` says, each attempt within
-/// `timeout`: returns the stream and the peer's handshake.
+/// What dialling needs besides the peer: the transports to try and the session's policy, UDP
+/// socket and counters.
+pub(crate) struct Dialing<'a> {
+    /// The transports to try, in order (see `Transports::dial_order`).
+    pub order: &'a [TransportKind],
+    pub policy: EncryptionPolicy,
+    /// The shared UDP socket uTP connections are opened on.
+    pub udp: &'a UdpEndpoint,
+    /// For connecting and for each handshake.
+    pub timeout: Duration,
+    pub counters: &'a SetupCounters,
+}
+
+/// Dials `addr` over each transport of `how.order` in turn until one connection completes the
+/// handshake for `ours` as the policy says: returns the stream and the peer's handshake, or the
+/// last transport's error.
 pub(crate) async fn dial(
     addr: SocketAddr,
     ours: &Handshake,
-    policy: EncryptionPolicy,
-    timeout: Duration,
-    counters: &SetupCounters,
+    how: &Dialing<'_>,
 ) -> Result<(PeerStream, Handshake), SetupError> {
-    let attempts: &[Attempt] = match policy {
+    let mut last = SetupError::NoTransport;
+    for &kind in how.order {
+        match dial_over(kind, addr, ours, how).await {
+            Ok(r) => return Ok(r),
+            Err(e) => {
+                debug!(%addr, transport = kind.as_str(), policy = %how.policy, error = %crate::error_chain(&e), "dial failed");
+                last = e;
+            }
+        }
+    }
+    Err(last)
+}
+
+/// Dials `addr` over `kind` as the policy says, each attempt within the timeout.
+async fn dial_over(
+    kind: TransportKind,
+    addr: SocketAddr,
+    ours: &Handshake,
+    how: &Dialing<'_>,
+) -> Result<(PeerStream, Handshake), SetupError> {
+    let attempts: &[Attempt] = match how.policy {
         EncryptionPolicy::Prefer => &[Attempt::Mse(CryptoMethods::BOTH), Attempt::Plaintext],
         EncryptionPolicy::Allow => &[Attempt::Plaintext, Attempt::Mse(CryptoMethods::BOTH)],
         EncryptionPolicy::Require => &[Attempt::Mse(CryptoMethods::RC4)],
         EncryptionPolicy::Disable => &[Attempt::Plaintext],
     };
+    let counters = how.counters;
     let mut last = SetupError::Timeout;
     for (i, attempt) in attempts.iter().enumerate() {
         if i > 0 {
             counters.outgoing_retries.fetch_add(1, Ordering::Relaxed);
         }
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
+        let io = match transport::connect(kind, addr, how.udp, how.timeout).await {
+            Ok(io) => io,
             // Nobody there: the other way would not fare better.
-            Ok(Err(e)) => return Err(SetupError::Connect(e)),
-            Err(_) => return Err(SetupError::Timeout),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(SetupError::Timeout);
+            }
+            Err(e) => return Err(SetupError::Connect(e)),
         };
-        let _ = stream.set_nodelay(true);
-        match tokio::time::timeout(timeout, dial_once(stream, ours, *attempt)).await {
+        match tokio::time::timeout(how.timeout, dial_once(io, kind, ours, *attempt)).await {
             Ok(Ok((peer, theirs))) => {
                 let c = if peer.crypto.is_mse() {
                     &counters.outgoing_mse
@@ -367,7 +395,8 @@ pub(crate) async fn dial(
 
 /// One handshake over a fresh connection.
 async fn dial_once(
-    mut stream: TcpStream,
+    mut stream: Box<dyn Transport>,
+    transport: TransportKind,
     ours: &Handshake,
     attempt: Attempt,
 ) -> Result<(PeerStream, Handshake), SetupError> {
@@ -376,8 +405,9 @@ async fn dial_once(
             wire::write_handshake(&mut stream, ours).await?;
             let theirs = wire::read_handshake(&mut stream).await?;
             let peer = PeerStream {
-                io: Box::new(stream),
+                io: stream,
                 crypto: Crypto::Plaintext,
+                transport,
             };
             Ok((peer, theirs))
         }
@@ -389,13 +419,13 @@ async fn dial_once(
                 &ours.encode(),
                 &mut ring::rand::SystemRandom::new(),
             )?;
-            let io: Box<dyn Transport> = Box::new(stream);
-            let mut enc = mse::initiate(io, initiator).await?;
+            let mut enc = mse::initiate(stream, initiator).await?;
             let theirs = wire::read_handshake(&mut enc).await?;
             let crypto = Crypto::of(enc.method());
             let peer = PeerStream {
                 io: Box::new(enc),
                 crypto,
+                transport,
             };
             Ok((peer, theirs))
         }

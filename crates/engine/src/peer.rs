@@ -159,7 +159,7 @@ struct Peer {
     addr: SocketAddr,
     fast: bool,
     extended: bool,
-    frames: FramedRead<crate::encryption::BoxRead, Codec>,
+    frames: FramedRead<crate::transport::BoxRead, Codec>,
     out: mpsc::UnboundedSender<Message>,
     uploads: upload::Uploads,
     counters: Arc<PeerCounters>,

@@ -54,6 +54,10 @@ pub struct TorrentStats {
     pub upload_rate: u64,
     /// Connected peers.
     pub peers: u32,
+    /// Connected peers over TCP.
+    pub peers_tcp: u32,
+    /// Connected peers over uTP.
+    pub peers_utp: u32,
     /// Connected peers that have every piece.
     pub seeds: u32,
     /// Connected peers whose handshake was encrypted (MSE/PE), RC4 afterwards or not.

@@ -180,6 +180,12 @@ pub struct TorrentStatus {
     /// Its web seeds (BEP 19): in use, idle, backed off, dropped or banned, with the reason.
     #[serde(default)]
     pub web_seeds: Vec<WebSeedStatus>,
+    /// Connected peers over TCP.
+    #[serde(default)]
+    pub peers_tcp: u32,
+    /// Connected peers over uTP.
+    #[serde(default)]
+    pub peers_utp: u32,
 }
 
 /// One web seed of a torrent.
@@ -239,6 +245,12 @@ pub struct Totals {
     /// Bytes downloaded over the whole life of the current torrents.
     #[serde(default)]
     pub lifetime_downloaded: u64,
+    /// Connected peers over TCP, all torrents.
+    #[serde(default)]
+    pub peers_tcp: u64,
+    /// Connected peers over uTP, all torrents.
+    #[serde(default)]
+    pub peers_utp: u64,
 }
 
 impl Totals {
@@ -251,6 +263,8 @@ impl Totals {
             download_rate: t.download_rate.saturating_add(s.download_rate),
             lifetime_uploaded: t.lifetime_uploaded.saturating_add(s.lifetime_uploaded),
             lifetime_downloaded: t.lifetime_downloaded.saturating_add(s.lifetime_downloaded),
+            peers_tcp: t.peers_tcp.saturating_add(u64::from(s.peers_tcp)),
+            peers_utp: t.peers_utp.saturating_add(u64::from(s.peers_utp)),
         })
     }
 }
@@ -286,6 +300,8 @@ impl TorrentStatus {
             lifetime_downloaded: lifetime.1.saturating_add(s.downloaded),
             tracker_error: s.tracker_error,
             web_seeds: s.web_seeds.iter().map(WebSeedStatus::from).collect(),
+            peers_tcp: s.peers_tcp,
+            peers_utp: s.peers_utp,
         }
     }
 

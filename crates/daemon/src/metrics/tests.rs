@@ -19,6 +19,8 @@ fn sample() -> StatusReport {
     a.size = 700;
     a.progress = 1.0;
     a.peers = 3;
+    a.peers_tcp = 2;
+    a.peers_utp = 1;
     a.seeds = 1;
     a.peers_encrypted = 2;
     a.peers_rc4 = 1;
@@ -157,6 +159,8 @@ fn one_line_per_torrent_with_an_info_hash() {
         "btmirror_downloaded_bytes_total 42".to_owned(),
         "btmirror_upload_rate_bytes 2048".to_owned(),
         "btmirror_build_info{version=\"1.2.3\"} 1".to_owned(),
+        "btmirror_peers{transport=\"tcp\"} 2".to_owned(),
+        "btmirror_peers{transport=\"utp\"} 1".to_owned(),
     ] {
         assert!(
             text.lines().any(|l| l == expected),

@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::ctx::SessionCtx;
-use crate::encryption::{self, Transport};
+use crate::encryption;
+use crate::transport::Transport;
 use futures_util::{SinkExt, StreamExt};
 use metainfo::{InfoHash, PeerId};
 use tokio_util::codec::Framed;
@@ -50,8 +51,8 @@ pub(crate) enum ExchangeError {
     Bad(#[source] MetadataError),
 }
 
-/// Fetches the info dictionary of `info_hash` from the peer at `addr`, connecting as the
-/// session's encryption policy says.
+/// Fetches the info dictionary of `info_hash` from the peer at `addr`, connecting over the
+/// session's transports as its encryption policy says.
 pub(crate) async fn fetch_from(
     addr: SocketAddr,
     info_hash: InfoHash,
@@ -60,15 +61,17 @@ pub(crate) async fn fetch_from(
     ctx: &SessionCtx,
 ) -> Result<Vec<u8>, ExchangeError> {
     let ours = Handshake::new(info_hash, peer_id);
-    let (peer, theirs) = encryption::dial(
-        addr,
-        &ours,
-        ctx.cfg.encryption,
-        CONNECT_TIMEOUT,
-        &ctx.setups,
-    )
-    .await
-    .map_err(ExchangeError::Setup)?;
+    let order = ctx.cfg.transports.dial_order(false);
+    let how = encryption::Dialing {
+        order: &order,
+        policy: ctx.cfg.encryption,
+        udp: &ctx.udp,
+        timeout: CONNECT_TIMEOUT,
+        counters: &ctx.setups,
+    };
+    let (peer, theirs) = encryption::dial(addr, &ours, &how)
+        .await
+        .map_err(ExchangeError::Setup)?;
     let stream = peer.io;
     if theirs.info_hash != info_hash {
         return Err(ExchangeError::WrongTorrent);

@@ -30,7 +30,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 const BATCH: usize = 256 * 1024;
 
 struct Writer {
-    wr: crate::encryption::BoxWrite,
+    wr: crate::transport::BoxWrite,
     rx: mpsc::UnboundedReceiver<Message>,
     queued: Arc<AtomicUsize>,
     wake: Arc<Notify>,
@@ -44,7 +44,7 @@ struct Writer {
 }
 
 pub(super) async fn run(
-    wr: crate::encryption::BoxWrite,
+    wr: crate::transport::BoxWrite,
     rx: mpsc::UnboundedReceiver<Message>,
     queued: Arc<AtomicUsize>,
     wake: Arc<Notify>,

@@ -55,6 +55,8 @@ fn json_has_the_design_keys() {
         "lifetime_downloaded",
         "tracker_error",
         "web_seeds",
+        "peers_tcp",
+        "peers_utp",
     ];
     for t in v["torrents"].as_array().unwrap() {
         assert_eq!(keys(t), sorted(&torrent_keys));
@@ -66,6 +68,8 @@ fn json_has_the_design_keys() {
         "download_rate",
         "lifetime_uploaded",
         "lifetime_downloaded",
+        "peers_tcp",
+        "peers_utp",
     ];
     assert_eq!(keys(&v["totals"]), sorted(&total_keys));
 }

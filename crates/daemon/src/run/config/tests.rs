@@ -42,6 +42,7 @@ web_seeds_extra = ["https://mirror.example.org/pub/iso/"]
 max_web_seeds_per_torrent = 2
 max_web_seed_requests = 8
 encryption = "require"
+transports = ["utp"]
 "#;
 
 #[test]
@@ -86,6 +87,29 @@ fn every_key_parses() {
         ),
         (2, 8)
     );
+    assert_eq!(s.transports, engine::Transports::UTP_ONLY);
+}
+
+#[test]
+fn transports_default_to_both_and_reject_unknown_or_empty_lists() {
+    let cfg = Config::parse("watch = [\"/t\"]\n", Path::new("c.toml")).unwrap();
+    let s = resolve(&args(&[]), &cfg, None, &env()).unwrap();
+    assert_eq!(s.transports, engine::Transports::ALL);
+    assert_eq!(s.session_config().transports, engine::Transports::ALL);
+    let both = Config::parse("transports = [\"utp\", \"tcp\"]\n", Path::new("c.toml")).unwrap();
+    assert_eq!(both.transports, Some(engine::Transports::ALL));
+    let tcp = Config::parse("transports = [\"tcp\"]\n", Path::new("c.toml")).unwrap();
+    assert_eq!(tcp.transports, Some(engine::Transports::TCP_ONLY));
+    for bad in [
+        "transports = []\n",
+        "transports = [\"quic\"]\n",
+        "transports = \"tcp\"\n",
+    ] {
+        let e = Config::parse(bad, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("transports"), "{bad}: {e}");
+    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ use crate::announce::Progress;
 use crate::encryption::Crypto;
 use crate::peer::PeerCounters;
 use crate::stats::TorrentStats;
+use crate::transport::TransportKind;
 
 /// One peer's smoothed rates (bytes/s) and the counter values they were last computed from.
 #[derive(Debug, Default)]
@@ -81,10 +82,11 @@ impl TorrentTask {
         let size = self.shared.info.total_length;
         let tracker_error = self.tracker_error.as_ref().and_then(|e| e.borrow().clone());
         let seeds = self.swarm.peers().filter(|(_, p)| p.link.is_seed()).count();
-        let (mut encrypted, mut rc4) = (0u32, 0u32);
+        let (mut encrypted, mut rc4, mut utp) = (0u32, 0u32, 0u32);
         for (_, p) in self.swarm.peers() {
             encrypted += u32::from(p.link.crypto.is_mse());
             rc4 += u32::from(p.link.crypto == Crypto::Rc4);
+            utp += u32::from(p.link.transport == TransportKind::Utp);
         }
         let peers = self.swarm.len() as u32;
         self.stats_tx.send_if_modified(|s: &mut TorrentStats| {
@@ -102,6 +104,8 @@ impl TorrentTask {
             s.download_rate = self.rates.down;
             s.upload_rate = self.rates.up;
             s.peers = peers;
+            s.peers_utp = utp;
+            s.peers_tcp = peers.saturating_sub(utp);
             s.seeds = seeds as u32;
             s.peers_encrypted = encrypted;
             s.peers_rc4 = rc4;
