@@ -6,6 +6,7 @@
 #
 #   btmirror -> btmirror     libtorrent -> libtorrent     aria2 -> aria2
 #   btmirror -> libtorrent   libtorrent -> btmirror       (rqbit -> rqbit when installed)
+#   btmirror-utp -> btmirror-utp   libtorrent-utp -> libtorrent-utp   (uTP only, TCP off)
 #
 # It prints swarm-bench's RESULT/MEDIAN lines as they come, then a summary table: MiB/s,
 # wall time, CPU seconds of each side in the transfer window, CPU-s per GiB moved, and peak
@@ -16,7 +17,8 @@
 #   --repeat N          runs per pair, medians reported (default 3, or $REPEAT)
 #   --leechers K        leechers per run (default 1)
 #   --pairs "S:L ..."   pairs to run, e.g. "btmirror:btmirror aria2:libtorrent"
-#                       clients: btmirror aria2 libtorrent transmission rqbit cmd-aria2
+#                       clients: btmirror btmirror-utp aria2 libtorrent libtorrent-utp
+#                       transmission rqbit cmd-aria2 (the -utp ones: uTP only, TCP off)
 #                       (cmd-aria2 is aria2c driven through a cmd: template; it checks the
 #                       cmd: path of the harness without btmirror)
 #   --no-build          use $BTMIRROR_BIN or the existing target/release/btmirror
@@ -96,6 +98,7 @@ drop_caches() {
 
 if [ -z "$PAIRS" ]; then
   PAIRS="btmirror:btmirror libtorrent:libtorrent aria2:aria2 btmirror:libtorrent libtorrent:btmirror"
+  PAIRS+=" btmirror-utp:btmirror-utp libtorrent-utp:libtorrent-utp"
   if [ -n "${RQBIT:-}" ] || command -v rqbit >/dev/null 2>&1; then PAIRS+=" rqbit:rqbit"; fi
 fi
 
@@ -122,10 +125,11 @@ need_btmirror() {
 client() {
   local role=$1 name=$2 q common
   case "$name" in
-    btmirror)
+    btmirror|btmirror-utp)
       need_btmirror
       q=$(printf '%q' "$BIN")
       common="exec $q get {torrent} --dir {dir} --port {port} --bind 127.0.0.1 --state-dir {work}/state"
+      [ "$name" = btmirror-utp ] && common+=" --utp-only"
       # the seed has no ready file: swarm-bench waits until the tracker scrape shows it complete
       if [ "$role" = seed ]; then echo "cmd:$common"; else echo "cmd:$common --no-seed"; fi
       ;;
@@ -140,7 +144,7 @@ client() {
         echo "cmd:$common --seed-time=0 {torrent}"
       fi
       ;;
-    aria2|libtorrent|transmission|rqbit|ctorrent|rtorrent) echo "$name" ;;
+    aria2|libtorrent|libtorrent-utp|transmission|rqbit|ctorrent|rtorrent) echo "$name" ;;
     *) die "unknown client: $name" ;;
   esac
 }

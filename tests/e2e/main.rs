@@ -10,7 +10,12 @@
 //! - `from_clients`: btmirror downloads from aria2 and libtorrent seeds.
 //! - `to_clients`: aria2, libtorrent and transmission download from a btmirror seed.
 //! - `btmirror_swarm`: btmirror to btmirror, single- and multi-file, several leechers at once.
+//! - `encryption`: MSE/PE with aria2 and libtorrent requiring RC4, btmirror with `require`.
 //! - `hostile`: a peer serving corrupt blocks is caught and banned.
+//! - `transmission_hosts`: transmission-cli with default settings (uTP first) on private test
+//!   hosts (network namespaces; needs root), both directions.
+//! - `utp`: uTP only: libtorrent with TCP off to and from btmirror, btmirror to btmirror with
+//!   `--utp-only`.
 //! - `magnet`: `btmirror get` from a magnet link (BEP 9 metadata from a btmirror seed).
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
 //! - `webseed`: `get` and `run` fill torrents from a web seed (nginx), alone and beside a peer.
@@ -18,6 +23,7 @@
 //! The btmirror binary is `$BTMIRROR_BIN`, or built on first use (see `Btmirror::bin`).
 
 mod btmirror_swarm;
+mod encryption;
 mod from_clients;
 mod get_cli;
 mod harness;
@@ -25,6 +31,8 @@ mod hostile;
 mod magnet;
 mod make;
 mod to_clients;
+mod transmission_hosts;
+mod utp;
 mod webseed;
 
 /// Single-file payload size for most tests: big enough for many pieces, small enough for a

@@ -16,6 +16,12 @@ leech: downloads into DIR. Once libtorrent reports is_seeding it flushes the dis
        waits for cache_flushed_alert (libtorrent 2.0 can pass a piece's hash check while the
        write is still queued), then creates DONEFILE and exits 0.
 
+LT_ENCRYPTION=forced-rc4 in the environment forces MSE with RC4 both ways (in_enc_policy and
+out_enc_policy forced, allowed_enc_level rc4: qBittorrent's "require encryption").
+
+With LT_TRANSPORT=utp in the environment, uTP replaces TCP both ways (enable_incoming_tcp and
+enable_outgoing_tcp false, uTP on): the peer can only be reached and only dials over uTP.
+
 A progress line goes to stdout every second; alerts about errors go to stderr.
 """
 
@@ -60,6 +66,19 @@ def main():
             | lt.alert.category_t.peer_notification
         ),
     }
+    if os.environ.get("LT_ENCRYPTION") == "forced-rc4":
+        settings["in_enc_policy"] = int(lt.enc_policy.forced)
+        settings["out_enc_policy"] = int(lt.enc_policy.forced)
+        settings["allowed_enc_level"] = int(lt.enc_level.rc4)
+    if os.environ.get("LT_TRANSPORT") == "utp":
+        settings.update(
+            {
+                "enable_incoming_utp": True,
+                "enable_outgoing_utp": True,
+                "enable_incoming_tcp": False,
+                "enable_outgoing_tcp": False,
+            }
+        )
     ses = lt.session(settings)
     if torrent.startswith("magnet:"):
         atp = lt.parse_magnet_uri(torrent)

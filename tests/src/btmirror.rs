@@ -78,7 +78,7 @@ impl Btmirror {
             .arg("--port")
             .arg(port.to_string())
             .arg("--bind")
-            .arg("127.0.0.1")
+            .arg(crate::host().to_string())
             .arg("--state-dir")
             .arg(beside(dir, "state"))
             .args(extra_args);

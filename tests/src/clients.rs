@@ -14,7 +14,7 @@ use std::time::Duration;
 
 pub use aria2::Aria2;
 pub use libtorrent::Libtorrent;
-pub use transmission::Transmission;
+pub use transmission::{Encryption as TransmissionEncryption, Transmission};
 
 use crate::process::{Proc, poll_until};
 

@@ -365,6 +365,9 @@ fn serve(mut stream: TcpStream, layout: &Layout, shared: &Shared, idx: usize) ->
         return format!("no handshake: {e}");
     }
     if theirs[0] != 19 || &theirs[1..20] != b"BitTorrent protocol" {
+        // Hang up at once, as plaintext-only clients do (the registry keeps a clone of the
+        // stream, so dropping ours would not): an MSE dialler then retries in plaintext.
+        let _ = stream.shutdown(std::net::Shutdown::Both);
         return "not a BitTorrent handshake".into();
     }
     if theirs[28..48] != layout.info_hash.0 {

@@ -12,16 +12,15 @@ const MAX_RESPONSE: u64 = 1 << 20;
 
 /// `GET path_and_query` on `127.0.0.1:port`; returns the body of a 200 response.
 pub(crate) fn get(port: u16, path_and_query: &str) -> Result<Vec<u8>, String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let addr = SocketAddr::from((crate::host(), port));
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)
         .map_err(|e| format!("connect to {addr}: {e}"))?;
     stream
         .set_read_timeout(Some(TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(TIMEOUT)))
         .map_err(|e| format!("set timeouts: {e}"))?;
-    let request = format!(
-        "GET {path_and_query} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    );
+    let request =
+        format!("GET {path_and_query} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream
         .write_all(request.as_bytes())
         .map_err(|e| format!("send request to {addr}: {e}"))?;

@@ -8,7 +8,9 @@
 //!
 //! Conventions that keep the tests safe to run in parallel and easy to debug:
 //!
-//! - All traffic stays on 127.0.0.1; every listener gets its own port from [`free_port`].
+//! - All traffic stays on 127.0.0.1 (or, for transmission, on 10.x addresses inside a network
+//!   namespace the test creates, see [`NetNs`]); every listener gets its own port from
+//!   [`free_port`].
 //! - Every process is a [`Proc`]: stdout and stderr go to a log file inside the test's scratch
 //!   directory, and it is stopped on drop (SIGTERM, then SIGKILL).
 //! - Every wait is bounded. A timeout panics with a message that names what was awaited and
@@ -19,6 +21,8 @@
 //!
 //! - `BTMIRROR_BIN`: the btmirror binary to test (otherwise built with cargo, see [`Btmirror::bin`]).
 //! - `BTMIRROR_E2E_KEEP=1`: keep every scratch directory, not only those of failed tests.
+//! - `BTMIRROR_E2E_HOST`, `BTMIRROR_E2E_PEER_HOST`: the addresses to bind to instead of
+//!   127.0.0.1 (set by [`NetNs`]; transmission takes the second).
 //! - `BTMIRROR_E2E_PYTHON`: the interpreter for libtorrent (default `/usr/bin/python3`).
 //!
 //! Needs the Debian packages `opentracker aria2 mktorrent python3-libtorrent transmission-cli`
@@ -28,7 +32,9 @@ mod bencode;
 mod btmirror;
 mod clients;
 mod corrupt_peer;
+mod hosts;
 mod http;
+mod netns;
 pub mod nginx;
 mod process;
 mod swarm;
@@ -46,8 +52,10 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 pub use btmirror::Btmirror;
-pub use clients::{Aria2, Libtorrent, Peer, Transmission};
+pub use clients::{Aria2, Libtorrent, Peer, Transmission, TransmissionEncryption};
 pub use corrupt_peer::CorruptPeer;
+pub use hosts::{HOST_A, HOST_B, PrivateHosts};
+pub use netns::{NETNS_HOST, NetNs};
 pub use nginx::Nginx;
 pub use process::{Proc, poll_until};
 pub use swarm::{Swarm, assert_same_content, same_content};
@@ -55,6 +63,24 @@ pub use torrent::{
     InfoHash, Torrent, aria2_info_hash, make_torrent, make_torrent_with_web_seeds, read_torrent,
 };
 pub use tracker::{Opentracker, ScrapeCounts};
+
+/// The address the tracker listens on and btmirror and transmission bind to: 127.0.0.1, or
+/// `$BTMIRROR_E2E_HOST` inside the network namespace of a test (see `netns`).
+pub fn host() -> std::net::Ipv4Addr {
+    std::env::var("BTMIRROR_E2E_HOST")
+        .ok()
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(std::net::Ipv4Addr::LOCALHOST)
+}
+
+/// The address transmission binds to: [`host`], or `$BTMIRROR_E2E_PEER_HOST` inside a
+/// network namespace (a second address there, so that it is not on btmirror's).
+pub fn peer_host() -> std::net::Ipv4Addr {
+    std::env::var("BTMIRROR_E2E_PEER_HOST")
+        .ok()
+        .and_then(|h| h.parse().ok())
+        .unwrap_or_else(host)
+}
 
 /// How long a download of a test payload (a few MiB on loopback) may take at most.
 ///

@@ -66,7 +66,7 @@ impl Opentracker {
             let port = free_port();
             let mut cmd = Command::new("opentracker");
             cmd.arg("-i")
-                .arg("127.0.0.1")
+                .arg(crate::host().to_string())
                 .arg("-p")
                 .arg(port.to_string());
             cmd.arg("-d").arg(dir);
@@ -78,7 +78,7 @@ impl Opentracker {
             }
             let log = dir.with_extension(format!("opentracker-{attempt}.log"));
             let mut proc = Proc::spawn(&format!("opentracker :{port}"), &mut cmd, &log);
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let addr = SocketAddr::from((crate::host(), port));
             let up = poll_until(Duration::from_secs(10), Duration::from_millis(20), || {
                 if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
                     return Some(true);
@@ -108,7 +108,7 @@ impl Opentracker {
 
     /// `http://127.0.0.1:PORT/announce`
     pub fn announce_url(&self) -> String {
-        format!("http://127.0.0.1:{}/announce", self.port)
+        format!("http://{}:{}/announce", crate::host(), self.port)
     }
 
     /// The tracker process (for its log).
@@ -246,7 +246,7 @@ pub(crate) fn announce(
 
 /// The port of an `http://127.0.0.1:PORT/announce` URL.
 pub(crate) fn port_of(announce_url: &str) -> Option<u16> {
-    let rest = announce_url.strip_prefix("http://127.0.0.1:")?;
+    let rest = announce_url.strip_prefix(&format!("http://{}:", crate::host()))?;
     let end = rest.find('/').unwrap_or(rest.len());
     rest[..end].parse().ok()
 }

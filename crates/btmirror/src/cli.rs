@@ -132,6 +132,23 @@ pub struct SessionOpts {
     /// Download limit in bytes per second, e.g. 500KiB or 10MiB; 0 = unlimited.
     #[arg(long, value_name = "RATE", value_parser = units::parse_rate)]
     pub max_download_rate: Option<u64>,
+    /// Message Stream Encryption (MSE/PE) of peer connections, both ways [default: prefer].
+    #[arg(long, value_name = "POLICY", value_enum)]
+    pub encryption: Option<Encryption>,
+}
+
+/// `--encryption`: how peer connections use Message Stream Encryption (MSE/PE). (Its own type:
+/// `packaging/gen-docs` compiles this file without the engine.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Encryption {
+    /// Dial with MSE first, in plaintext again when the peer drops us; accept both.
+    Prefer,
+    /// Dial in plaintext first, with MSE again when the peer drops us; accept both.
+    Allow,
+    /// MSE with RC4 only, both ways: plaintext peers are refused.
+    Require,
+    /// Plaintext only: MSE peers are refused.
+    Disable,
 }
 
 impl SessionOpts {
@@ -185,6 +202,12 @@ pub struct GetArgs {
     /// Full-screen display instead of a progress line.
     #[arg(long)]
     pub tui: bool,
+    /// Peers over uTP only (no TCP either way).
+    #[arg(long, conflicts_with = "no_utp")]
+    pub utp_only: bool,
+    /// Peers over TCP only (no uTP either way).
+    #[arg(long)]
+    pub no_utp: bool,
     /// Listening and limits.
     #[command(flatten)]
     pub session: SessionOpts,
@@ -376,6 +399,20 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::MissingRequiredArgument);
         let e = parse(&["make", "data", "--announce", "ftp://x"]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn get_transport_flags() {
+        let Command::Get(g) = parse(&["get", "a.torrent", "--utp-only"]).unwrap().cmd else {
+            panic!("not get")
+        };
+        assert!(g.utp_only && !g.no_utp);
+        let Command::Get(g) = parse(&["get", "a.torrent", "--no-utp"]).unwrap().cmd else {
+            panic!("not get")
+        };
+        assert!(!g.utp_only && g.no_utp);
+        let e = parse(&["get", "a.torrent", "--no-utp", "--utp-only"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ArgumentConflict);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use engine::{AddOptions, Session, SessionConfig, TorrentState, TorrentStats};
+use engine::{AddOptions, Session, SessionConfig, TorrentState, TorrentStats, Transports};
 use metainfo::Metainfo;
 use metainfo::magnet::Magnet;
 use tokio_util::sync::CancellationToken;
@@ -118,6 +118,16 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
     };
     cfg.max_upload_rate = args.session.max_upload_rate.unwrap_or(0);
     cfg.max_download_rate = args.session.max_download_rate.unwrap_or(0);
+    cfg.encryption = args
+        .session
+        .encryption
+        .map(crate::run_cmd::encryption_policy)
+        .unwrap_or_default();
+    cfg.transports = match (args.utp_only, args.no_utp) {
+        (true, _) => Transports::UTP_ONLY,
+        (false, true) => Transports::TCP_ONLY,
+        (false, false) => Transports::default(),
+    };
     let session = Session::start(cfg, shutdown.child_token())
         .await
         .context("starting the session")?;
@@ -418,6 +428,8 @@ fn one_torrent_report(
         torrents: vec![t],
         listen_port: port,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        // The full-screen view shows the per-torrent counts only.
+        encryption: Default::default(),
         feeds: Vec::new(),
         watch_errors: Vec::new(),
     }

@@ -3,7 +3,7 @@
 use daemon::RunOptions;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::RunArgs;
+use crate::cli::{Encryption, RunArgs};
 use crate::logging::LogGuard;
 
 /// The daemon's options from `btmirror run`'s arguments.
@@ -18,6 +18,17 @@ pub fn options(args: &RunArgs) -> RunOptions {
         bind: args.session.bind,
         max_upload_rate: args.session.max_upload_rate,
         max_download_rate: args.session.max_download_rate,
+        encryption: args.session.encryption.map(encryption_policy),
+    }
+}
+
+/// The engine's policy for `--encryption`.
+pub fn encryption_policy(e: Encryption) -> engine::EncryptionPolicy {
+    match e {
+        Encryption::Prefer => engine::EncryptionPolicy::Prefer,
+        Encryption::Allow => engine::EncryptionPolicy::Allow,
+        Encryption::Require => engine::EncryptionPolicy::Require,
+        Encryption::Disable => engine::EncryptionPolicy::Disable,
     }
 }
 
@@ -65,6 +76,8 @@ mod tests {
             "1KiB",
             "--max-download-rate",
             "0",
+            "--encryption",
+            "require",
         ])
         .unwrap();
         let Command::Run(r) = cli.cmd else {
@@ -80,6 +93,8 @@ mod tests {
         assert_eq!(o.bind, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(o.max_upload_rate, Some(1024));
         assert_eq!(o.max_download_rate, Some(0));
+        assert_eq!(o.encryption, Some(engine::EncryptionPolicy::Require));
+        assert!(Cli::try_parse_from(["btmirror", "get", "x", "--encryption", "always"]).is_err());
         let cli = Cli::try_parse_from(["btmirror", "run"]).unwrap();
         let Command::Run(r) = cli.cmd else {
             panic!("not run")

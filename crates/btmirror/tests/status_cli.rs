@@ -29,17 +29,25 @@ fn status_json() -> serde_json::Value {
              "torrent_file": "/w/alpha.iso.torrent", "state": "seeding", "progress": 1.0,
              "size": 1048576, "downloaded": 0, "uploaded": 2097152, "download_rate": 0,
              "upload_rate": 4096, "peers": 3, "seeds": 0, "error": null,
-             "lifetime_uploaded": 2097152, "lifetime_downloaded": 0, "tracker_error": null, "web_seeds": []},
+             "peers_encrypted": 2, "peers_rc4": 1, "peers_plaintext": 1,
+             "lifetime_uploaded": 2097152, "lifetime_downloaded": 0, "tracker_error": null, "web_seeds": [],
+             "peers_tcp": 2, "peers_utp": 1},
             {"name": "beta.tar", "info_hash": "", "torrent_file": "/w/beta.tar.torrent",
              "state": "error", "progress": 0.0, "size": 0, "downloaded": 0, "uploaded": 0,
              "download_rate": 0, "upload_rate": 0, "peers": 0, "seeds": 0,
+             "peers_encrypted": 0, "peers_rc4": 0, "peers_plaintext": 0,
              "error": "invalid torrent: bad bencode at byte 7",
-             "lifetime_uploaded": 0, "lifetime_downloaded": 0, "tracker_error": null, "web_seeds": []}
+             "lifetime_uploaded": 0, "lifetime_downloaded": 0, "tracker_error": null, "web_seeds": [],
+             "peers_tcp": 0, "peers_utp": 0}
         ],
         "totals": {"uploaded": 2097152, "downloaded": 0, "upload_rate": 4096, "download_rate": 0,
-                   "lifetime_uploaded": 2097152, "lifetime_downloaded": 0},
+                   "lifetime_uploaded": 2097152, "lifetime_downloaded": 0,
+                   "peers_tcp": 2, "peers_utp": 1},
         "listen_port": 51413,
-        "version": "0.1.0"
+        "version": "0.1.0",
+        "encryption": {"policy": "prefer", "incoming_plaintext": 1, "incoming_encrypted": 2,
+                       "incoming_encrypted_failed": 0, "incoming_refused": 0,
+                       "outgoing_plaintext": 0, "outgoing_encrypted": 0, "outgoing_retries": 0}
     })
 }
 

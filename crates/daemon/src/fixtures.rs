@@ -1,6 +1,6 @@
 //! Test fixtures shared with the binary's tests (feature `test-fixtures`).
 
-use crate::control::protocol::{StatusReport, TorrentStatus, Totals};
+use crate::control::protocol::{EncryptionStatus, StatusReport, TorrentStatus, Totals};
 
 /// A report with one seeding, one downloading and one broken torrent.
 pub fn sample() -> StatusReport {
@@ -18,11 +18,16 @@ pub fn sample() -> StatusReport {
             upload_rate: 200 * 1024,
             peers: 4,
             seeds: 0,
+            peers_encrypted: 3,
+            peers_rc4: 1,
+            peers_plaintext: 1,
             error: None,
             lifetime_uploaded: 1400 * 1024 * 1024,
             lifetime_downloaded: 0,
             tracker_error: None,
             web_seeds: Vec::new(),
+            peers_tcp: 3,
+            peers_utp: 1,
         },
         TorrentStatus {
             name: "snapshot-2026.tar".into(),
@@ -37,6 +42,9 @@ pub fn sample() -> StatusReport {
             upload_rate: 0,
             peers: 2,
             seeds: 1,
+            peers_encrypted: 0,
+            peers_rc4: 0,
+            peers_plaintext: 2,
             error: None,
             lifetime_uploaded: 0,
             lifetime_downloaded: 1024 * 1024,
@@ -44,6 +52,8 @@ pub fn sample() -> StatusReport {
                 "every tracker failed: http://t.example/announce: timed out".into(),
             ),
             web_seeds: Vec::new(),
+            peers_tcp: 2,
+            peers_utp: 0,
         },
         TorrentStatus {
             name: "broken.torrent".into(),
@@ -60,6 +70,13 @@ pub fn sample() -> StatusReport {
         totals,
         listen_port: 6881,
         version: "0.1.0".into(),
+        encryption: EncryptionStatus {
+            policy: "prefer".into(),
+            incoming_encrypted: 3,
+            incoming_plaintext: 3,
+            outgoing_retries: 1,
+            ..EncryptionStatus::default()
+        },
         feeds: Vec::new(),
         watch_errors: Vec::new(),
     }

@@ -182,7 +182,7 @@ type TorrentMetric = (
 );
 
 /// The per-torrent metrics, in output order.
-const TORRENT_METRICS: [TorrentMetric; 13] = [
+const TORRENT_METRICS: [TorrentMetric; 16] = [
     (
         "btmirror_torrent_uploaded_bytes_total",
         "counter",
@@ -218,6 +218,24 @@ const TORRENT_METRICS: [TorrentMetric; 13] = [
         "gauge",
         "Connected peers that have the whole torrent.",
         |t| Value::Int(u64::from(t.seeds)),
+    ),
+    (
+        "btmirror_torrent_peers_encrypted",
+        "gauge",
+        "Connected peers whose handshake was encrypted (MSE/PE), RC4 afterwards or not.",
+        |t| Value::Int(u64::from(t.peers_encrypted)),
+    ),
+    (
+        "btmirror_torrent_peers_rc4",
+        "gauge",
+        "Connected peers with RC4 on every byte.",
+        |t| Value::Int(u64::from(t.peers_rc4)),
+    ),
+    (
+        "btmirror_torrent_peers_plaintext",
+        "gauge",
+        "Connected peers with a plaintext handshake.",
+        |t| Value::Int(u64::from(t.peers_plaintext)),
     ),
     (
         "btmirror_torrent_upload_rate_bytes",
@@ -269,8 +287,47 @@ pub fn render(report: &StatusReport) -> String {
     render_torrents(&mut out, &report.torrents);
     render_counts(&mut out, &report.torrents);
     render_totals(&mut out, report);
+    render_encryption(&mut out, report);
     render_feeds(&mut out, &report.feeds);
     out
+}
+
+/// The session's connection set-ups by direction and result.
+fn render_encryption(out: &mut String, report: &StatusReport) {
+    let e = &report.encryption;
+    let name = "btmirror_peer_handshakes_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Peer connection set-ups since the daemon started, by direction and result \
+         (plaintext, encrypted, encrypted_failed, refused, retried).",
+    );
+    for (direction, result, n) in [
+        ("incoming", "plaintext", e.incoming_plaintext),
+        ("incoming", "encrypted", e.incoming_encrypted),
+        ("incoming", "encrypted_failed", e.incoming_encrypted_failed),
+        ("incoming", "refused", e.incoming_refused),
+        ("outgoing", "plaintext", e.outgoing_plaintext),
+        ("outgoing", "encrypted", e.outgoing_encrypted),
+        ("outgoing", "retried", e.outgoing_retries),
+    ] {
+        let _ = writeln!(
+            out,
+            "{name}{{direction=\"{direction}\",result=\"{result}\"}} {n}"
+        );
+    }
+    family(
+        out,
+        "btmirror_encryption_policy",
+        "gauge",
+        "Always 1; the encryption policy of peer connections.",
+    );
+    let _ = writeln!(
+        out,
+        "btmirror_encryption_policy{{policy=\"{}\"}} 1",
+        escape(&e.policy)
+    );
 }
 
 /// One series per feed (labels `url` and `into`): its files, failures and times.
@@ -413,6 +470,22 @@ fn render_totals(out: &mut String, report: &StatusReport) {
         family(out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
+    family(
+        out,
+        "btmirror_peers",
+        "gauge",
+        "Connected peers of all torrents by transport.",
+    );
+    let _ = writeln!(
+        out,
+        "btmirror_peers{{transport=\"tcp\"}} {}",
+        totals.peers_tcp
+    );
+    let _ = writeln!(
+        out,
+        "btmirror_peers{{transport=\"utp\"}} {}",
+        totals.peers_utp
+    );
     family(
         out,
         "btmirror_build_info",

@@ -207,12 +207,11 @@ impl Daemon {
             resume_dir: resume_dir.clone(),
             fetched: fetched_tx,
         });
-        let port = session.listen_addr().port();
-        let reg = registry.clone();
+        let (reg, s) = (registry.clone(), session.clone());
         let feed_statuses = feeds::Statuses::default();
         let statuses = feed_statuses.clone();
         let report: ReportFn = Arc::new(move || {
-            let mut r = report::build(&lock(&reg), port);
+            let mut r = report::build(&lock(&reg), &s);
             r.feeds = feeds::reports(&statuses);
             r
         });
@@ -239,7 +238,8 @@ impl Daemon {
         info!(
             watch = %settings.watch.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
             state_dir = %settings.state_dir.display(),
-            port,
+            port = session.listen_addr().port(),
+            encryption = %settings.encryption,
             config = %describe_config(found.as_ref()),
             log = %log.destination(),
             "btmirror {} running", env!("CARGO_PKG_VERSION")
@@ -413,8 +413,7 @@ impl Daemon {
     }
 
     fn summary(&self) -> String {
-        let port = self.session.listen_addr().port();
-        report::summary(&report::build(&lock(&self.registry), port))
+        report::summary(&report::build(&lock(&self.registry), &self.session))
     }
 
     /// Marks torrents whose initial check finished (their bitfield may now be saved).

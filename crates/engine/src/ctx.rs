@@ -1,6 +1,7 @@
 //! What a session and its torrents share: the settings the binary passes in ([`SessionConfig`],
 //! [`AddOptions`]) and the context every torrent task holds ([`SessionCtx`]). It depends on no
-//! other engine module except the rate limiter and the budgets, so session, torrent, peer and announcer code all
+//! other engine module except the rate limiter, the budgets and the leaf modules `encryption`,
+//! `transport` and `udp`, so session, torrent, peer and announcer code all
 //! import it without importing each other.
 
 use std::collections::HashMap;
@@ -14,8 +15,11 @@ use tokio::sync::Semaphore;
 
 use crate::addr_limit::AddrLimits;
 use crate::budget::ByteBudget;
+use crate::encryption::{EncryptionPolicy, SetupCounters};
 use crate::ratelimit::RateLimiter;
 use crate::read_cache::ReadCache;
+use crate::transport::Transports;
+use crate::udp::UdpEndpoint;
 
 /// Session-wide settings.
 #[derive(Clone, Debug)]
@@ -57,7 +61,8 @@ pub struct SessionConfig {
     pub pex_interval: Duration,
     /// A peer that sends nothing for this long is dropped.
     pub peer_idle_timeout: Duration,
-    /// How long an incoming connection may take to send the first 48 bytes of its handshake.
+    /// How long an incoming connection may take to send the first 48 bytes of its handshake
+    /// (its MSE handshake, if any, included).
     pub handshake_timeout: Duration,
     /// Open connections one IP address may hold (incoming, across torrents).
     pub max_connections_per_ip: usize,
@@ -75,6 +80,12 @@ pub struct SessionConfig {
     pub max_web_seed_requests: usize,
     /// A web seed request with no data for this long fails (and the web seed backs off).
     pub web_seed_timeout: Duration,
+    /// Message Stream Encryption (MSE/PE) of peer connections, both ways.
+    pub encryption: EncryptionPolicy,
+    /// Which transports peers are accepted and dialled over.
+    pub transports: Transports,
+    /// uTP settings for the shared UDP socket.
+    pub utp: utp::Config,
     /// A download with fewer connected peers than [`STARVING_PEERS`](crate::STARVING_PEERS)
     /// asks its trackers again after this long, then after twice as long, and so on (never
     /// below the tracker's `min interval`, never beyond its `interval`).
@@ -113,6 +124,9 @@ impl Default for SessionConfig {
             max_web_seeds_per_torrent: 4,
             max_web_seed_requests: 32,
             web_seed_timeout: Duration::from_secs(30),
+            encryption: EncryptionPolicy::default(),
+            transports: Transports::default(),
+            utp: utp::Config::default(),
             starving_reannounce: Duration::from_secs(60),
         }
     }
@@ -140,6 +154,8 @@ pub struct AddOptions {
 pub(crate) struct SessionCtx {
     pub peer_id: PeerId,
     pub listen_addr: SocketAddr,
+    /// The shared UDP socket on the listen port (uTP, later the DHT).
+    pub udp: UdpEndpoint,
     pub announce_port: u16,
     pub tracker: tracker::Client,
     pub files: Arc<FdCache>,
@@ -163,6 +179,8 @@ pub(crate) struct SessionCtx {
     pub cfg: SessionConfig,
     /// When each distinct error message was last logged as a warning (see `first_report`).
     pub reported: Mutex<HashMap<String, std::time::Instant>>,
+    /// How connection set-ups went (plaintext, MSE, refused, failed).
+    pub setups: SetupCounters,
 }
 
 impl SessionCtx {

@@ -17,6 +17,15 @@ pub enum SessionError {
         #[source]
         source: std::io::Error,
     },
+    /// Binding the UDP socket (uTP, DHT) on the listen port failed.
+    #[error("cannot bind UDP on {addr}")]
+    Udp {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The tracker client could not be set up.
     #[error("tracker client")]
     Tracker(#[from] tracker::Error),

@@ -6,7 +6,8 @@
 //! binary tells it what to do through [`Session`] and [`TorrentHandle`], and watches what it does
 //! through [`TorrentStats`].
 //!
-//! **May depend on:** `metainfo`, `wire`, `storage`, `tracker` (its client only), tokio and
+//! **May depend on:** `metainfo`, `wire`, `storage`, `tracker` (its client only), `utp`, `dht`
+//! (its packet test today, its node later), tokio and
 //! small utility crates. Never on the daemon or the binary, nor on anything that reads
 //! configuration.
 //!
@@ -22,6 +23,7 @@ mod announce;
 mod budget;
 mod choker;
 mod ctx;
+mod encryption;
 mod error;
 mod magnet;
 mod peer;
@@ -32,14 +34,18 @@ mod session;
 mod spawn;
 mod stats;
 mod torrent;
+mod transport;
+pub mod udp;
 mod webseed;
 
 pub use ctx::{AddOptions, SessionConfig};
+pub use encryption::{EncryptionCounters, EncryptionPolicy, UnknownPolicy};
 pub use error::{AddError, SessionError, error_chain};
 pub use magnet::{FetchError, FetchProgress, MetadataFetch};
-pub use session::Session;
+pub use session::{Session, TransportStats};
 pub use stats::{TorrentState, TorrentStats, WebSeedStats};
 pub use torrent::{ResumeSnapshot, TorrentHandle};
+pub use transport::{TransportKind, Transports};
 
 /// Identifies a peer connection within a torrent (the torrent task hands out the keys; the
 /// picker, the choker and the peer tasks use them).

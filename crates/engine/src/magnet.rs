@@ -238,7 +238,11 @@ impl FetchTask {
             && let Some(addr) = self.queue.pop_front()
         {
             let (hash, id, port) = (self.info_hash, self.ctx.peer_id, self.ctx.announce_port);
-            active.spawn(async move { (addr, exchange::fetch_from(addr, hash, id, port).await) });
+            let ctx = self.ctx.clone();
+            active.spawn(async move {
+                let r = exchange::fetch_from(addr, hash, id, port, &ctx).await;
+                (addr, r)
+            });
         }
     }
 

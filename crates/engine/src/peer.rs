@@ -15,7 +15,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use metainfo::Bitfield;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
@@ -85,7 +84,7 @@ pub(crate) enum PeerCommand {
 pub(crate) struct PeerSetup {
     pub key: PeerKey,
     pub addr: SocketAddr,
-    pub stream: TcpStream,
+    pub stream: crate::encryption::PeerStream,
     pub reserved: [u8; 8],
     pub counters: Arc<PeerCounters>,
     pub commands: mpsc::UnboundedReceiver<PeerCommand>,
@@ -105,7 +104,7 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         cancel,
         permit,
     } = setup;
-    let (rd, wr) = stream.into_split();
+    let (rd, wr) = stream.io.into_halves();
     let (out, out_rx) = mpsc::unbounded_channel();
     let uploads = upload::Uploads::new(shared.ctx.upload_budget.clone());
     // Debug level: free unless someone reads the engine's debug logs.
@@ -160,7 +159,7 @@ struct Peer {
     addr: SocketAddr,
     fast: bool,
     extended: bool,
-    frames: FramedRead<tokio::net::tcp::OwnedReadHalf, Codec>,
+    frames: FramedRead<crate::transport::BoxRead, Codec>,
     out: mpsc::UnboundedSender<Message>,
     uploads: upload::Uploads,
     counters: Arc<PeerCounters>,

@@ -4,31 +4,38 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use metainfo::{InfoHash, Metainfo, PeerId};
 use storage::FdCache;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
+use wire::mse::req2;
 
 use crate::addr_limit::{AddrGuard, AddrLimits, ConnPermit};
 use crate::budget::ByteBudget;
 use crate::ctx::{AddOptions, SessionConfig, SessionCtx};
+use crate::encryption::{self, EncryptionCounters, Responding};
 use crate::error::{AddError, SessionError};
 use crate::ratelimit::RateLimiter;
 use crate::read_cache::ReadCache;
 use crate::spawn::spawn_in;
 use crate::torrent::{self, Incoming, TorrentHandle};
+use crate::transport::{Transport, TransportKind};
+use crate::udp::UdpEndpoint;
 
 /// A running session. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Session {
     ctx: Arc<SessionCtx>,
     torrents: Arc<Mutex<HashMap<InfoHash, TorrentHandle>>>,
+    /// `HASH('req2', info_hash)` → info-hash of every torrent in `torrents`: how an incoming
+    /// MSE connection finds its torrent in O(1). Updated with `torrents`, under its lock.
+    skeys: Arc<RwLock<HashMap<[u8; 20], InfoHash>>>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -40,29 +47,7 @@ impl Session {
         cfg: SessionConfig,
         cancel: CancellationToken,
     ) -> Result<Self, SessionError> {
-        let listener = match TcpListener::bind(cfg.listen).await {
-            Ok(l) => l,
-            // `::` is dual stack (IPv6 and IPv4); on a host with IPv6 turned off, IPv4 alone.
-            Err(e)
-                if cfg.listen.ip() == std::net::Ipv6Addr::UNSPECIFIED
-                    && (matches!(
-                        e.kind(),
-                        std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::Unsupported
-                    ) || e.raw_os_error() == Some(97 /* EAFNOSUPPORT */)) =>
-            {
-                let v4 = SocketAddr::from(([0, 0, 0, 0], cfg.listen.port()));
-                info!(error = %e, "no IPv6 here, listening on IPv4 only");
-                TcpListener::bind(v4)
-                    .await
-                    .map_err(|source| SessionError::Listen { addr: v4, source })?
-            }
-            Err(source) => {
-                return Err(SessionError::Listen {
-                    addr: cfg.listen,
-                    source,
-                });
-            }
-        };
+        let (listener, udp) = bind_listen(cfg.listen, &cfg.utp).await?;
         let listen_addr = listener
             .local_addr()
             .map_err(|source| SessionError::Listen {
@@ -73,6 +58,7 @@ impl Session {
         let ctx = Arc::new(SessionCtx {
             peer_id: new_peer_id(),
             listen_addr,
+            udp,
             announce_port: cfg.announce_port.unwrap_or(listen_addr.port()),
             tracker: tracker::Client::new(crate::CLIENT_NAME)?,
             files: Arc::new(FdCache::new(cfg.max_open_files)),
@@ -91,11 +77,13 @@ impl Session {
             web_http: web_client()?,
             web_seed_limit: Arc::new(Semaphore::new(cfg.max_web_seed_requests.max(1))),
             reported: Mutex::new(HashMap::new()),
+            setups: Default::default(),
             cfg,
         });
         let session = Self {
             ctx,
             torrents: Arc::new(Mutex::new(HashMap::new())),
+            skeys: Arc::new(RwLock::new(HashMap::new())),
             cancel,
             tasks: TaskTracker::new(),
         };
@@ -103,6 +91,11 @@ impl Session {
         let span = tracing::info_span!("listener", addr = %listen_addr);
         spawn_in(&session.tasks, "accept loop", span, async move {
             s.accept_loop(listener).await;
+        });
+        let s = session.clone();
+        let span = tracing::info_span!("utp listener", addr = %listen_addr);
+        spawn_in(&session.tasks, "utp accept loop", span, async move {
+            s.utp_accept_loop().await;
         });
         info!(addr = %listen_addr, "listening for peers");
         Ok(session)
@@ -113,9 +106,41 @@ impl Session {
         self.ctx.listen_addr
     }
 
+    /// The shared UDP socket on the listen port: uTP runs on it; the DHT routes its KRPC
+    /// datagrams from it ([`crate::udp::UdpEndpoint::route`]) and sends through its sender.
+    pub fn udp(&self) -> &crate::udp::UdpEndpoint {
+        &self.ctx.udp
+    }
+
+    /// Counts across the session by transport.
+    pub fn transport_stats(&self) -> TransportStats {
+        let mut t = TransportStats {
+            utp_sockets: self.ctx.udp.utp_connections() as u64,
+            utp: self.ctx.udp.utp_stats(),
+            udp: self.ctx.udp.stats(),
+            ..TransportStats::default()
+        };
+        for h in self.torrents() {
+            let s = h.stats();
+            t.peers_tcp += u64::from(s.peers_tcp);
+            t.peers_utp += u64::from(s.peers_utp);
+        }
+        t
+    }
+
     /// Our peer id.
     pub fn peer_id(&self) -> PeerId {
         self.ctx.peer_id
+    }
+
+    /// The encryption policy of peer connections.
+    pub fn encryption(&self) -> crate::EncryptionPolicy {
+        self.ctx.cfg.encryption
+    }
+
+    /// How connection set-ups went so far: plaintext and MSE, in and out, refused, failed.
+    pub fn encryption_counters(&self) -> EncryptionCounters {
+        self.ctx.setups.snapshot()
     }
 
     /// Changes the global rate limits (bytes/s, 0 = unlimited).
@@ -148,6 +173,9 @@ impl Session {
             self.cancel.child_token(),
             &self.tasks,
         );
+        if let Ok(mut skeys) = self.skeys.write() {
+            skeys.insert(req2(&handle.info_hash()), handle.info_hash());
+        }
         map.insert(handle.info_hash(), handle.clone());
         Ok(handle)
     }
@@ -173,11 +201,12 @@ impl Session {
 
     /// Stops a torrent (announcing `stopped`) and forgets it; its data stays.
     pub async fn remove_torrent(&self, info_hash: InfoHash) {
-        let handle = self
-            .torrents
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(&info_hash));
+        let handle = self.torrents.lock().ok().and_then(|mut m| {
+            if let Ok(mut skeys) = self.skeys.write() {
+                skeys.remove(&req2(&info_hash));
+            }
+            m.remove(&info_hash)
+        });
         if let Some(h) = handle {
             h.stop().await;
         }
@@ -232,39 +261,90 @@ impl Session {
                     continue;
                 }
             };
-            // One address gets a few slots, before and after its handshake; the global slot is
-            // taken only once the handshake head arrived, so sockets that say nothing cost no
-            // one else a connection.
-            let Some(slot) = self.ctx.addr_limits.try_open(addr.ip()) else {
-                debug!(%addr, "per-address connection limit reached, dropping incoming peer");
+            if !self.ctx.cfg.transports.tcp_in {
+                debug!(%addr, "incoming TCP is turned off, dropping peer");
                 continue;
-            };
-            let s = self.clone();
-            let span = tracing::debug_span!("incoming", %addr);
-            let timeout = self.ctx.cfg.handshake_timeout;
-            spawn_in(&self.tasks, "incoming handshake", span, async move {
-                match s.route_incoming(stream, addr, slot, timeout).await {
-                    Ok(()) => {}
-                    Err(e) => debug!(%addr, error = %e, "incoming handshake failed"),
-                }
-            });
+            }
+            let _ = stream.set_nodelay(true);
+            self.spawn_incoming(Box::new(stream), TransportKind::Tcp, addr);
         }
+    }
+
+    async fn utp_accept_loop(self) {
+        loop {
+            let accepted = tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                r = self.ctx.udp.accept_utp() => r,
+            };
+            let (stream, addr) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!(error = %e, "uTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            if !self.ctx.cfg.transports.utp_in {
+                debug!(%addr, "incoming uTP is turned off, dropping peer");
+                continue;
+            }
+            self.spawn_incoming(Box::new(stream), TransportKind::Utp, addr);
+        }
+    }
+
+    /// Reads the handshake of an accepted connection (TCP or uTP) and hands it to its torrent.
+    fn spawn_incoming(
+        &self,
+        stream: Box<dyn Transport>,
+        transport: TransportKind,
+        addr: SocketAddr,
+    ) {
+        // One address gets a few slots, before and after its handshake; the global slot is
+        // taken only once the handshake head arrived, so sockets that say nothing cost no
+        // one else a connection.
+        let Some(slot) = self.ctx.addr_limits.try_open(addr.ip()) else {
+            debug!(%addr, "per-address connection limit reached, dropping incoming peer");
+            return;
+        };
+        let s = self.clone();
+        let span = tracing::debug_span!("incoming", %addr, transport = transport.as_str());
+        let timeout = self.ctx.cfg.handshake_timeout;
+        spawn_in(&self.tasks, "incoming handshake", span, async move {
+            match s
+                .route_incoming(stream, transport, addr, slot, timeout)
+                .await
+            {
+                Ok(()) => {}
+                Err(e) => {
+                    debug!(%addr, error = %crate::error_chain(&e), "incoming handshake failed")
+                }
+            }
+        });
     }
 
     async fn route_incoming(
         &self,
-        mut stream: TcpStream,
+        stream: Box<dyn Transport>,
+        transport: TransportKind,
         addr: SocketAddr,
         slot: AddrGuard,
         timeout: Duration,
-    ) -> Result<(), wire::Error> {
-        let _ = stream.set_nodelay(true);
-        let head = tokio::time::timeout(timeout, wire::read_handshake_head(&mut stream)).await;
-        let Ok(head) = head else {
-            debug!(%addr, "incoming handshake timed out");
+    ) -> Result<(), encryption::SetupError> {
+        let how = Responding {
+            policy: self.ctx.cfg.encryption,
+            skeys: &self.skeys,
+        };
+        // The MSE handshake, if any, and the 48-byte head within one timeout.
+        let mut mse = false;
+        let accept = encryption::accept(stream, transport, how, &mut mse);
+        let r = tokio::time::timeout(timeout, accept).await;
+        let Ok(r) = r else {
+            self.ctx.setups.count_incoming_timeout(mse);
+            debug!(%addr, mse, "incoming handshake timed out");
             return Ok(());
         };
-        let (reserved, info_hash) = head?;
+        self.ctx.setups.count_incoming(&r);
+        let (_, (stream, reserved, info_hash)) = r?;
         let Some(t) = self.torrent(&info_hash) else {
             debug!(%addr, %info_hash, "incoming peer for an unknown torrent");
             return Ok(());
@@ -283,6 +363,64 @@ impl Session {
         .await;
         Ok(())
     }
+}
+
+/// Binds TCP and UDP on the same port. `::` is dual stack (IPv6 and IPv4); on a host with IPv6
+/// turned off, IPv4 alone. With port 0, a port free for both is looked for.
+async fn bind_listen(
+    want: SocketAddr,
+    utp: &utp::Config,
+) -> Result<(TcpListener, UdpEndpoint), SessionError> {
+    let mut tries = if want.port() == 0 { 16 } else { 1 };
+    loop {
+        tries -= 1;
+        let listener = bind_tcp(want).await?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| SessionError::Listen { addr: want, source })?;
+        match UdpEndpoint::bind(addr, utp.clone()).await {
+            Ok(udp) => return Ok((listener, udp)),
+            Err(e) if tries > 0 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                debug!(%addr, "UDP port taken, trying another pair");
+            }
+            Err(source) => return Err(SessionError::Udp { addr, source }),
+        }
+    }
+}
+
+async fn bind_tcp(want: SocketAddr) -> Result<TcpListener, SessionError> {
+    match TcpListener::bind(want).await {
+        Ok(l) => Ok(l),
+        Err(e)
+            if want.ip() == std::net::Ipv6Addr::UNSPECIFIED
+                && (matches!(
+                    e.kind(),
+                    std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::Unsupported
+                ) || e.raw_os_error() == Some(97 /* EAFNOSUPPORT */)) =>
+        {
+            let v4 = SocketAddr::from(([0, 0, 0, 0], want.port()));
+            info!(error = %e, "no IPv6 here, listening on IPv4 only");
+            TcpListener::bind(v4)
+                .await
+                .map_err(|source| SessionError::Listen { addr: v4, source })
+        }
+        Err(source) => Err(SessionError::Listen { addr: want, source }),
+    }
+}
+
+/// Peer and uTP counts of a session by transport (for `status --json` and metrics).
+#[derive(Clone, Debug, Default)]
+pub struct TransportStats {
+    /// Connected TCP peers across torrents.
+    pub peers_tcp: u64,
+    /// Connected uTP peers across torrents.
+    pub peers_utp: u64,
+    /// uTP connections the endpoint holds (any state, handshaking and closing included).
+    pub utp_sockets: u64,
+    /// The uTP endpoint's counters.
+    pub utp: utp::EndpointStats,
+    /// The UDP router's counters.
+    pub udp: crate::udp::UdpStats,
 }
 
 /// A fresh BEP 20 peer id: `-BM` + version digits + `-` + 12 random bytes.

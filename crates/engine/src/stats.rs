@@ -54,8 +54,18 @@ pub struct TorrentStats {
     pub upload_rate: u64,
     /// Connected peers.
     pub peers: u32,
+    /// Connected peers over TCP.
+    pub peers_tcp: u32,
+    /// Connected peers over uTP.
+    pub peers_utp: u32,
     /// Connected peers that have every piece.
     pub seeds: u32,
+    /// Connected peers whose handshake was encrypted (MSE/PE), RC4 afterwards or not.
+    pub peers_encrypted: u32,
+    /// Of those, peers with RC4 on every byte.
+    pub peers_rc4: u32,
+    /// Connected peers with a plaintext BitTorrent handshake.
+    pub peers_plaintext: u32,
     /// Pieces that failed their hash check.
     pub hash_failures: u32,
     /// The last tracker problem, if the last announce failed.

@@ -17,7 +17,6 @@ use std::sync::{Arc, OnceLock};
 
 use metainfo::{Bitfield, InfoHash, Metainfo};
 use storage::{FileStat, Storage};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -34,7 +33,7 @@ use tracing::{debug, info, warn};
 /// An incoming connection whose handshake head named this torrent.
 #[derive(Debug)]
 pub(crate) struct Incoming {
-    pub stream: TcpStream,
+    pub stream: crate::encryption::PeerStream,
     pub addr: SocketAddr,
     pub reserved: [u8; 8],
     pub permit: ConnPermit,

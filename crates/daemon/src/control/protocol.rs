@@ -62,6 +62,9 @@ pub struct StatusReport {
     pub listen_port: u16,
     /// The daemon's version (`x.y.z`).
     pub version: String,
+    /// The encryption policy of peer connections and how connection set-ups went.
+    #[serde(default)]
+    pub encryption: EncryptionStatus,
     /// One entry per `[[feed]]` of the configuration (left out when there are none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub feeds: Vec<FeedReport>,
@@ -78,6 +81,45 @@ pub struct WatchDirError {
     /// `missing` (the daemon waits for it and picks it up once created), `not a directory`, or
     /// the system's reason.
     pub error: String,
+}
+
+/// The encryption policy and the session's connection set-ups since it started.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EncryptionStatus {
+    /// `prefer`, `allow`, `require` or `disable`.
+    pub policy: String,
+    /// Incoming plaintext handshakes that named a torrent.
+    pub incoming_plaintext: u64,
+    /// Incoming MSE handshakes that completed.
+    pub incoming_encrypted: u64,
+    /// Incoming MSE handshakes that failed (bad input, unknown torrent, timeout).
+    pub incoming_encrypted_failed: u64,
+    /// Incoming connections the policy refused.
+    pub incoming_refused: u64,
+    /// Outgoing plaintext handshakes that completed.
+    pub outgoing_plaintext: u64,
+    /// Outgoing MSE handshakes that completed.
+    pub outgoing_encrypted: u64,
+    /// Outgoing connections retried the other way (MSE after plaintext or back).
+    pub outgoing_retries: u64,
+}
+
+impl EncryptionStatus {
+    /// The session's policy and counters.
+    pub fn from_session(session: &engine::Session) -> Self {
+        let c = session.encryption_counters();
+        Self {
+            policy: session.encryption().as_str().to_owned(),
+            incoming_plaintext: c.incoming_plaintext,
+            incoming_encrypted: c.incoming_encrypted,
+            incoming_encrypted_failed: c.incoming_encrypted_failed,
+            incoming_refused: c.incoming_refused,
+            outgoing_plaintext: c.outgoing_plaintext,
+            outgoing_encrypted: c.outgoing_encrypted,
+            outgoing_retries: c.outgoing_retries,
+        }
+    }
 }
 
 /// How one feed stands (an extra of the status JSON; times are seconds since the epoch).
@@ -128,6 +170,15 @@ pub struct TorrentStatus {
     pub peers: u32,
     /// Connected peers that have the whole torrent.
     pub seeds: u32,
+    /// Connected peers whose handshake was encrypted (MSE/PE), with RC4 afterwards or not.
+    #[serde(default)]
+    pub peers_encrypted: u32,
+    /// Of those, peers with RC4 on every byte.
+    #[serde(default)]
+    pub peers_rc4: u32,
+    /// Connected peers with a plaintext handshake.
+    #[serde(default)]
+    pub peers_plaintext: u32,
     /// Why the torrent is in the `error` state, else `null`.
     pub error: Option<String>,
     /// Bytes uploaded over the torrent's whole life (persisted across restarts).
@@ -142,6 +193,12 @@ pub struct TorrentStatus {
     /// Its web seeds (BEP 19): in use, idle, backed off, dropped or banned, with the reason.
     #[serde(default)]
     pub web_seeds: Vec<WebSeedStatus>,
+    /// Connected peers over TCP.
+    #[serde(default)]
+    pub peers_tcp: u32,
+    /// Connected peers over uTP.
+    #[serde(default)]
+    pub peers_utp: u32,
 }
 
 /// One web seed of a torrent.
@@ -201,6 +258,12 @@ pub struct Totals {
     /// Bytes downloaded over the whole life (the daemon's, kept across restarts).
     #[serde(default)]
     pub lifetime_downloaded: u64,
+    /// Connected peers over TCP, all torrents.
+    #[serde(default)]
+    pub peers_tcp: u64,
+    /// Connected peers over uTP, all torrents.
+    #[serde(default)]
+    pub peers_utp: u64,
 }
 
 impl Totals {
@@ -213,6 +276,8 @@ impl Totals {
             download_rate: t.download_rate.saturating_add(s.download_rate),
             lifetime_uploaded: t.lifetime_uploaded.saturating_add(s.lifetime_uploaded),
             lifetime_downloaded: t.lifetime_downloaded.saturating_add(s.lifetime_downloaded),
+            peers_tcp: t.peers_tcp.saturating_add(u64::from(s.peers_tcp)),
+            peers_utp: t.peers_utp.saturating_add(u64::from(s.peers_utp)),
         })
     }
 }
@@ -240,11 +305,16 @@ impl TorrentStatus {
             upload_rate: s.upload_rate,
             peers: s.peers,
             seeds: s.seeds,
+            peers_encrypted: s.peers_encrypted,
+            peers_rc4: s.peers_rc4,
+            peers_plaintext: s.peers_plaintext,
             error: s.error,
             lifetime_uploaded: lifetime.0.saturating_add(s.uploaded),
             lifetime_downloaded: lifetime.1.saturating_add(s.downloaded),
             tracker_error: s.tracker_error,
             web_seeds: s.web_seeds.iter().map(WebSeedStatus::from).collect(),
+            peers_tcp: s.peers_tcp,
+            peers_utp: s.peers_utp,
         }
     }
 

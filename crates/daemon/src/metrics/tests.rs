@@ -19,7 +19,12 @@ fn sample() -> StatusReport {
     a.size = 700;
     a.progress = 1.0;
     a.peers = 3;
+    a.peers_tcp = 2;
+    a.peers_utp = 1;
     a.seeds = 1;
+    a.peers_encrypted = 2;
+    a.peers_rc4 = 1;
+    a.peers_plaintext = 1;
     a.upload_rate = 2048;
     let mut b = torrent("we\"ird\\na\nme", &"b".repeat(40), "downloading");
     b.lifetime_downloaded = 42;
@@ -35,6 +40,11 @@ fn sample() -> StatusReport {
         torrents,
         listen_port: 6881,
         version: "1.2.3".into(),
+        encryption: crate::control::protocol::EncryptionStatus {
+            policy: "require".into(),
+            incoming_encrypted_failed: 7,
+            ..Default::default()
+        },
         feeds: Vec::new(),
         watch_errors: Vec::new(),
     }
@@ -132,6 +142,12 @@ fn one_line_per_torrent_with_an_info_hash() {
         format!("btmirror_torrent_progress_ratio{{{a}}} 1"),
         format!("btmirror_torrent_peers{{{a}}} 3"),
         format!("btmirror_torrent_seeds{{{a}}} 1"),
+        format!("btmirror_torrent_peers_encrypted{{{a}}} 2"),
+        format!("btmirror_torrent_peers_rc4{{{a}}} 1"),
+        format!("btmirror_torrent_peers_plaintext{{{a}}} 1"),
+        "btmirror_peer_handshakes_total{direction=\"incoming\",result=\"encrypted_failed\"} 7"
+            .to_owned(),
+        "btmirror_encryption_policy{policy=\"require\"} 1".to_owned(),
         format!("btmirror_torrent_upload_rate_bytes{{{a}}} 2048"),
         format!("btmirror_torrent_error{{{a}}} 0"),
         format!("btmirror_torrent_error{{{c}}} 1"),
@@ -144,6 +160,8 @@ fn one_line_per_torrent_with_an_info_hash() {
         "btmirror_downloaded_bytes_total 42".to_owned(),
         "btmirror_upload_rate_bytes 2048".to_owned(),
         "btmirror_build_info{version=\"1.2.3\"} 1".to_owned(),
+        "btmirror_peers{transport=\"tcp\"} 2".to_owned(),
+        "btmirror_peers{transport=\"utp\"} 1".to_owned(),
     ] {
         assert!(
             text.lines().any(|l| l == expected),

@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub max_upload_rate: Option<u64>,
     /// Global download limit, bytes/s.
     pub max_download_rate: Option<u64>,
+    /// Message Stream Encryption of peer connections.
+    pub encryption: Option<engine::EncryptionPolicy>,
 }
 
 /// The configuration file as written. See `packaging/btmirror.toml` for every key.
@@ -119,9 +121,50 @@ pub struct Config {
     /// Web seed requests across all torrents at once.
     #[serde(default, deserialize_with = "positive")]
     pub max_web_seed_requests: Option<usize>,
+    /// Message Stream Encryption of peer connections: `prefer`, `allow`, `require` or
+    /// `disable`.
+    #[serde(default, deserialize_with = "encryption")]
+    pub encryption: Option<engine::EncryptionPolicy>,
     /// `[[feed]]` tables: feeds of `.torrent` files kept in step with a watch dir.
     #[serde(default)]
     pub feed: Vec<feed::FeedConfig>,
+    /// Peer transports, `["tcp", "utp"]` by default: both accepted; peers are dialled over TCP
+    /// first and over uTP when TCP fails or the peer prefers uTP.
+    #[serde(default, deserialize_with = "transports")]
+    pub transports: Option<engine::Transports>,
+}
+
+/// A non-empty list of `"tcp"` and `"utp"`.
+fn transports<'de, D: Deserializer<'de>>(d: D) -> Result<Option<engine::Transports>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    let (mut tcp, mut utp) = (false, false);
+    for n in &names {
+        match n.as_str() {
+            "tcp" => tcp = true,
+            "utp" => utp = true,
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "{other:?} is not a transport (\"tcp\" or \"utp\")"
+                )));
+            }
+        }
+    }
+    match (tcp, utp) {
+        (true, true) => Ok(Some(engine::Transports::ALL)),
+        (true, false) => Ok(Some(engine::Transports::TCP_ONLY)),
+        (false, true) => Ok(Some(engine::Transports::UTP_ONLY)),
+        (false, false) => Err(serde::de::Error::custom(
+            "needs at least one of \"tcp\" and \"utp\"",
+        )),
+    }
+}
+
+/// An encryption policy by name.
+fn encryption<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<engine::EncryptionPolicy>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 /// A number that must be at least 1.
@@ -288,6 +331,10 @@ pub struct Settings {
     pub max_web_seeds_per_torrent: usize,
     /// Web seed requests across all torrents at once.
     pub max_web_seed_requests: usize,
+    /// Message Stream Encryption of peer connections, both ways.
+    pub encryption: engine::EncryptionPolicy,
+    /// Peer transports.
+    pub transports: engine::Transports,
     /// The feeds, each writing into one of `watch`.
     pub feeds: Vec<feed::FeedConfig>,
 }
@@ -383,6 +430,8 @@ pub fn resolve(
         max_web_seed_requests: cfg
             .max_web_seed_requests
             .unwrap_or(engine.max_web_seed_requests),
+        encryption: args.encryption.or(cfg.encryption).unwrap_or_default(),
+        transports: cfg.transports.unwrap_or_default(),
         feeds,
     })
 }
@@ -431,6 +480,8 @@ impl Settings {
             web_seeds: self.web_seeds,
             max_web_seeds_per_torrent: self.max_web_seeds_per_torrent,
             max_web_seed_requests: self.max_web_seed_requests,
+            encryption: self.encryption,
+            transports: self.transports,
             // Per-file-system limits come with each torrent (see `AddOptions::check_limit`).
             check_concurrency: usize::MAX >> 4,
             ..engine::SessionConfig::default()
@@ -465,6 +516,8 @@ impl Settings {
             web_seeds => "web_seeds",
             max_web_seeds_per_torrent => "max_web_seeds_per_torrent",
             max_web_seed_requests => "max_web_seed_requests",
+            encryption => "encryption",
+            transports => "transports",
         }
         (next, restart)
     }

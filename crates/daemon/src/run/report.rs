@@ -5,11 +5,13 @@ use std::path::Path;
 
 use super::reconcile::{Registry, Slot};
 use super::totals::Transferred;
-use crate::control::protocol::{StatusReport, TorrentStatus, Totals, WatchDirError, state_counts};
+use crate::control::protocol::{
+    EncryptionStatus, StatusReport, TorrentStatus, Totals, WatchDirError, state_counts,
+};
 use crate::units::format_rate;
 
 /// The status of every `.torrent` file in the watch directories.
-pub fn build(reg: &Registry, listen_port: u16) -> StatusReport {
+pub fn build(reg: &Registry, session: &engine::Session) -> StatusReport {
     let torrents: Vec<TorrentStatus> = reg
         .entries
         .iter()
@@ -25,8 +27,9 @@ pub fn build(reg: &Registry, listen_port: u16) -> StatusReport {
     StatusReport {
         totals: totals(reg, &torrents),
         torrents,
-        listen_port,
+        listen_port: session.listen_addr().port(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        encryption: EncryptionStatus::from_session(session),
         feeds: Vec::new(),
         watch_errors: reg
             .dir_errors

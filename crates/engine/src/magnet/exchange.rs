@@ -7,9 +7,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::ctx::SessionCtx;
+use crate::encryption;
+use crate::transport::Transport;
 use futures_util::{SinkExt, StreamExt};
 use metainfo::{InfoHash, PeerId};
-use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 use wire::{
     Codec, ExtensionHandshake, Handshake, Message, MetadataAssembler, MetadataError,
@@ -37,6 +39,8 @@ pub(crate) enum ExchangeError {
     Wire(#[from] wire::Error),
     #[error("the peer has another torrent")]
     WrongTorrent,
+    #[error("connection set-up failed")]
+    Setup(#[source] encryption::SetupError),
     #[error("the peer does not speak ut_metadata")]
     NoMetadataExtension,
     #[error("the peer closed the connection")]
@@ -47,24 +51,28 @@ pub(crate) enum ExchangeError {
     Bad(#[source] MetadataError),
 }
 
-/// Fetches the info dictionary of `info_hash` from the peer at `addr`.
+/// Fetches the info dictionary of `info_hash` from the peer at `addr`, connecting over the
+/// session's transports as its encryption policy says.
 pub(crate) async fn fetch_from(
     addr: SocketAddr,
     info_hash: InfoHash,
     peer_id: PeerId,
     listen_port: u16,
+    ctx: &SessionCtx,
 ) -> Result<Vec<u8>, ExchangeError> {
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+    let ours = Handshake::new(info_hash, peer_id);
+    let order = ctx.cfg.transports.dial_order(false);
+    let how = encryption::Dialing {
+        order: &order,
+        policy: ctx.cfg.encryption,
+        udp: &ctx.udp,
+        timeout: CONNECT_TIMEOUT,
+        counters: &ctx.setups,
+    };
+    let (peer, theirs) = encryption::dial(addr, &ours, &how)
         .await
-        .map_err(|_| ExchangeError::Timeout)??;
-    let _ = stream.set_nodelay(true);
-    let mut stream = stream;
-    let theirs = tokio::time::timeout(CONNECT_TIMEOUT, async {
-        wire::write_handshake(&mut stream, &Handshake::new(info_hash, peer_id)).await?;
-        wire::read_handshake(&mut stream).await
-    })
-    .await
-    .map_err(|_| ExchangeError::Timeout)??;
+        .map_err(ExchangeError::Setup)?;
+    let stream = peer.io;
     if theirs.info_hash != info_hash {
         return Err(ExchangeError::WrongTorrent);
     }
@@ -113,7 +121,7 @@ pub(crate) async fn fetch_from(
     }
 }
 
-type Conn = Framed<TcpStream, Codec>;
+type Conn = Framed<Box<dyn Transport>, Codec>;
 
 /// The next frame within [`SILENCE_TIMEOUT`].
 async fn next_frame(framed: &mut Conn) -> Result<Message, ExchangeError> {

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::codec::Encoder;
 use tokio_util::sync::CancellationToken;
@@ -31,7 +30,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
 const BATCH: usize = 256 * 1024;
 
 struct Writer {
-    wr: OwnedWriteHalf,
+    wr: crate::transport::BoxWrite,
     rx: mpsc::UnboundedReceiver<Message>,
     queued: Arc<AtomicUsize>,
     wake: Arc<Notify>,
@@ -45,7 +44,7 @@ struct Writer {
 }
 
 pub(super) async fn run(
-    wr: OwnedWriteHalf,
+    wr: crate::transport::BoxWrite,
     rx: mpsc::UnboundedReceiver<Message>,
     queued: Arc<AtomicUsize>,
     wake: Arc<Notify>,

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 
 use metainfo::PeerId;
-use tokio::net::TcpStream;
 use wire::BlockRequest;
 
 use crate::PeerKey;
@@ -57,7 +56,7 @@ pub(crate) enum Event {
 /// A connection whose handshake completed.
 #[derive(Debug)]
 pub(crate) struct Handshaken {
-    pub stream: TcpStream,
+    pub stream: crate::encryption::PeerStream,
     pub addr: SocketAddr,
     pub peer_id: PeerId,
     pub reserved: [u8; 8],

@@ -29,6 +29,7 @@ use crate::error::{PeerError, TorrentError, error_chain};
 use crate::peer::{PeerCommand, PeerCounters};
 use crate::spawn::spawn_in;
 use crate::stats::{TorrentState, TorrentStats};
+use crate::transport::TransportKind;
 use crate::webseed::WebSeeds;
 
 /// Dialing a peer and exchanging handshakes may take this long.
@@ -40,10 +41,13 @@ const IDLE_TICK: Duration = Duration::from_secs(15);
 
 /// What the task keeps for a connected peer besides the swarm's record.
 struct PeerLink {
+    /// How the connection is protected (counted in the stats).
+    crypto: crate::encryption::Crypto,
     cmd: mpsc::UnboundedSender<PeerCommand>,
     counters: Arc<PeerCounters>,
     am_choking: bool,
     rates: PeerRates,
+    transport: TransportKind,
 }
 
 impl PeerLink {
@@ -98,6 +102,8 @@ pub(crate) struct TorrentTask {
     /// Peer tasks and handshakes.
     peer_tasks: TaskTracker,
     swarm: Swarm<PeerLink>,
+    /// Peers to dial over uTP first (they reached us over uTP, or only uTP worked).
+    prefers_utp: std::collections::HashSet<std::net::SocketAddr>,
     choker: Choker,
     rng: fastrand::Rng,
     state: TorrentState,
@@ -134,6 +140,7 @@ impl TorrentTask {
         let ctx = shared.ctx.clone();
         Self {
             swarm: Swarm::new(ctx.peer_id, ctx.listen_addr, ctx.announce_port),
+            prefers_utp: std::collections::HashSet::new(),
             ctx,
             meta,
             shared,

@@ -20,9 +20,20 @@ fn json_has_the_design_keys() {
     let v = serde_json::to_value(sample()).unwrap();
     assert_eq!(
         keys(&v),
-        sorted(&["torrents", "totals", "listen_port", "version"])
+        sorted(&["torrents", "totals", "listen_port", "version", "encryption"])
     );
-    // The design's keys, plus the lifetime counters it lets us add.
+    let encryption_keys = [
+        "policy",
+        "incoming_plaintext",
+        "incoming_encrypted",
+        "incoming_encrypted_failed",
+        "incoming_refused",
+        "outgoing_plaintext",
+        "outgoing_encrypted",
+        "outgoing_retries",
+    ];
+    assert_eq!(keys(&v["encryption"]), sorted(&encryption_keys));
+    // The design's keys, plus the lifetime counters and encryption counts it lets us add.
     let torrent_keys = [
         "name",
         "info_hash",
@@ -36,11 +47,16 @@ fn json_has_the_design_keys() {
         "upload_rate",
         "peers",
         "seeds",
+        "peers_encrypted",
+        "peers_rc4",
+        "peers_plaintext",
         "error",
         "lifetime_uploaded",
         "lifetime_downloaded",
         "tracker_error",
         "web_seeds",
+        "peers_tcp",
+        "peers_utp",
     ];
     for t in v["torrents"].as_array().unwrap() {
         assert_eq!(keys(t), sorted(&torrent_keys));
@@ -52,6 +68,8 @@ fn json_has_the_design_keys() {
         "download_rate",
         "lifetime_uploaded",
         "lifetime_downloaded",
+        "peers_tcp",
+        "peers_utp",
     ];
     assert_eq!(keys(&v["totals"]), sorted(&total_keys));
 }

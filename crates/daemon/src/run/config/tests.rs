@@ -41,6 +41,8 @@ web_seeds = false
 web_seeds_extra = ["https://mirror.example.org/pub/iso/"]
 max_web_seeds_per_torrent = 2
 max_web_seed_requests = 8
+encryption = "require"
+transports = ["utp"]
 "#;
 
 #[test]
@@ -61,7 +63,13 @@ fn every_key_parses() {
         cfg.log_file,
         Some(PathBuf::from("/etc/btmirror/log/btmirror.log"))
     );
+    assert_eq!(cfg.encryption, Some(engine::EncryptionPolicy::Require));
     let s = resolve(&args(&[]), &cfg, None, &env()).unwrap();
+    assert_eq!(s.encryption, engine::EncryptionPolicy::Require);
+    assert_eq!(
+        s.session_config().encryption,
+        engine::EncryptionPolicy::Require
+    );
     assert_eq!(s.listen, "127.0.0.1:7000".parse().unwrap());
     assert_eq!(s.state_dir, Path::new("/var/lib/x"));
     assert_eq!(s.rescan_interval, Duration::from_secs(5));
@@ -79,6 +87,29 @@ fn every_key_parses() {
         ),
         (2, 8)
     );
+    assert_eq!(s.transports, engine::Transports::UTP_ONLY);
+}
+
+#[test]
+fn transports_default_to_both_and_reject_unknown_or_empty_lists() {
+    let cfg = Config::parse("watch = [\"/t\"]\n", Path::new("c.toml")).unwrap();
+    let s = resolve(&args(&[]), &cfg, None, &env()).unwrap();
+    assert_eq!(s.transports, engine::Transports::ALL);
+    assert_eq!(s.session_config().transports, engine::Transports::ALL);
+    let both = Config::parse("transports = [\"utp\", \"tcp\"]\n", Path::new("c.toml")).unwrap();
+    assert_eq!(both.transports, Some(engine::Transports::ALL));
+    let tcp = Config::parse("transports = [\"tcp\"]\n", Path::new("c.toml")).unwrap();
+    assert_eq!(tcp.transports, Some(engine::Transports::TCP_ONLY));
+    for bad in [
+        "transports = []\n",
+        "transports = [\"quic\"]\n",
+        "transports = \"tcp\"\n",
+    ] {
+        let e = Config::parse(bad, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("transports"), "{bad}: {e}");
+    }
 }
 
 #[test]
@@ -109,6 +140,7 @@ fn bad_values_name_key_and_line() {
         ("watch = [\n  \"/a\",\n  5,\n]\n", "watch", 3),
         ("rescan_interval = -1\n", "rescan_interval", 1),
         ("\nmetrics = \"9100\"\n", "metrics", 2),
+        ("encryption = \"always\"\n", "encryption", 1),
     ] {
         let msg = Config::parse(text, Path::new("c.toml"))
             .unwrap_err()
@@ -127,6 +159,7 @@ fn command_line_wins_and_dirs_replace_watch() {
             max_upload_rate: Some(0),
             state_dir: Some("/s".into()),
             metrics: Some("[::1]:9200".parse().unwrap()),
+            encryption: Some(engine::EncryptionPolicy::Disable),
             ..args(&["/a", "/a", "/b"])
         },
         &cfg,
@@ -139,6 +172,7 @@ fn command_line_wins_and_dirs_replace_watch() {
     assert_eq!(s.max_upload_rate, 0);
     assert_eq!(s.state_dir, Path::new("/s"));
     assert_eq!(s.metrics, Some("[::1]:9200".parse().unwrap()));
+    assert_eq!(s.encryption, engine::EncryptionPolicy::Disable);
 }
 
 #[test]
@@ -182,6 +216,16 @@ fn defaults_and_restart_needed() {
     assert_eq!(restart, ["upload_slots", "metrics"]);
     assert_eq!(next.metrics, None);
     assert_eq!(next.watch, [PathBuf::from("/t"), PathBuf::from("/u")]);
+    assert_eq!(
+        s.encryption,
+        engine::EncryptionPolicy::Prefer,
+        "the default"
+    );
+    let mut u = s.clone();
+    u.encryption = engine::EncryptionPolicy::Require;
+    let (next, restart) = s.reloaded(u);
+    assert_eq!(restart, ["encryption"]);
+    assert_eq!(next.encryption, engine::EncryptionPolicy::Prefer);
 }
 
 #[test]

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::debug;
 use wire::Handshake;
@@ -12,12 +11,14 @@ use wire::Handshake;
 use super::stats::PeerRates;
 use super::{CONNECT_TIMEOUT, PeerLink, TorrentTask};
 use crate::addr_limit::ConnPermit;
+use crate::encryption;
 use crate::error::PeerError;
 use crate::peer::{self, PeerCommand, PeerCounters, PeerSetup};
 use crate::spawn::spawn_cancellable;
 use crate::stats::TorrentState;
 use crate::torrent::Incoming;
 use crate::torrent::event::{Event, Handshaken};
+use crate::transport::TransportKind;
 
 impl TorrentTask {
     pub(super) fn on_incoming(&mut self, inc: Incoming) {
@@ -45,8 +46,8 @@ impl TorrentTask {
                     permit,
                 } = inc;
                 let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
-                    wire::write_handshake(&mut stream, &handshake).await?;
-                    wire::read_peer_id(&mut stream).await
+                    wire::write_handshake(&mut stream.io, &handshake).await?;
+                    wire::read_peer_id(&mut stream.io).await
                 })
                 .await;
                 let ev = match r {
@@ -89,17 +90,22 @@ impl TorrentTask {
             let events = self.shared.events.clone();
             let span = tracing::debug_span!("dial", %addr);
             let cancel = self.peers_cancel.clone();
+            let ctx = self.ctx.clone();
+            let order = self
+                .ctx
+                .cfg
+                .transports
+                .dial_order(self.prefers_utp.contains(&addr));
             spawn_cancellable(&self.peer_tasks, "dial", span, cancel, async move {
-                let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
-                    let mut stream = TcpStream::connect(addr).await?;
-                    let _ = stream.set_nodelay(true);
-                    wire::write_handshake(&mut stream, &handshake).await?;
-                    let theirs = wire::read_handshake(&mut stream).await?;
-                    Ok::<_, wire::Error>((stream, theirs))
-                })
-                .await;
-                let ev = match r {
-                    Ok(Ok((stream, theirs))) if theirs.info_hash == handshake.info_hash => {
+                let how = encryption::Dialing {
+                    order: &order,
+                    policy: ctx.cfg.encryption,
+                    udp: &ctx.udp,
+                    timeout: CONNECT_TIMEOUT,
+                    counters: &ctx.setups,
+                };
+                let ev = match encryption::dial(addr, &handshake, &how).await {
+                    Ok((stream, theirs)) if theirs.info_hash == handshake.info_hash => {
                         Event::Handshaken(Handshaken {
                             stream,
                             addr,
@@ -109,7 +115,11 @@ impl TorrentTask {
                             permit,
                         })
                     }
-                    _ => Event::ConnectFailed(addr),
+                    Ok(_) => {
+                        debug!(%addr, "peer answered for another torrent");
+                        Event::ConnectFailed(addr)
+                    }
+                    Err(_) => Event::ConnectFailed(addr),
                 };
                 let _ = events.send(ev).await;
             });
@@ -126,14 +136,22 @@ impl TorrentTask {
             debug!(addr = %h.addr, why = %why, "dropping connection");
             return;
         }
+        let transport = h.stream.transport;
+        if transport == TransportKind::Utp {
+            // a uTP peer's source port is its listen port (one UDP socket per client): dial it
+            // back over uTP first; after a TCP failure this keeps the fallback that worked
+            self.remember_prefers_utp(h.addr);
+        }
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let counters = Arc::new(PeerCounters::default());
-        debug!(addr = %h.addr, peer = %String::from_utf8_lossy(&h.peer_id.0[..8]), outgoing = h.outgoing, "peer connected");
+        debug!(addr = %h.addr, peer = %String::from_utf8_lossy(&h.peer_id.0[..8]), outgoing = h.outgoing, transport = transport.as_str(), "peer connected");
         let link = PeerLink {
+            crypto: h.stream.crypto,
             cmd: cmd_tx,
             counters: counters.clone(),
             am_choking: true,
             rates: PeerRates::default(),
+            transport,
         };
         let key = self.swarm.insert(h.addr, h.peer_id, h.outgoing, link);
         peer::spawn(
@@ -152,3 +170,15 @@ impl TorrentTask {
         );
     }
 }
+
+impl TorrentTask {
+    fn remember_prefers_utp(&mut self, addr: SocketAddr) {
+        if self.prefers_utp.len() >= MAX_PREFERS_UTP {
+            self.prefers_utp.clear();
+        }
+        self.prefers_utp.insert(addr);
+    }
+}
+
+/// Addresses remembered as preferring uTP, per torrent (forgotten all at once past this).
+const MAX_PREFERS_UTP: usize = 4096;

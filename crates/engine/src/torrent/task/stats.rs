@@ -5,8 +5,10 @@ use std::sync::atomic::Ordering;
 
 use super::TorrentTask;
 use crate::announce::Progress;
+use crate::encryption::Crypto;
 use crate::peer::PeerCounters;
 use crate::stats::TorrentStats;
+use crate::transport::TransportKind;
 
 /// One peer's smoothed rates (bytes/s) and the counter values they were last computed from.
 #[derive(Debug, Default)]
@@ -80,6 +82,13 @@ impl TorrentTask {
         let size = self.shared.info.total_length;
         let tracker_error = self.tracker_error.as_ref().and_then(|e| e.borrow().clone());
         let seeds = self.swarm.peers().filter(|(_, p)| p.link.is_seed()).count();
+        let (mut encrypted, mut rc4, mut utp) = (0u32, 0u32, 0u32);
+        for (_, p) in self.swarm.peers() {
+            encrypted += u32::from(p.link.crypto.is_mse());
+            rc4 += u32::from(p.link.crypto == Crypto::Rc4);
+            utp += u32::from(p.link.transport == TransportKind::Utp);
+        }
+        let peers = self.swarm.len() as u32;
         self.stats_tx.send_if_modified(|s: &mut TorrentStats| {
             let before = s.clone();
             s.state = self.state;
@@ -94,8 +103,13 @@ impl TorrentTask {
             s.uploaded = uploaded;
             s.download_rate = self.rates.down;
             s.upload_rate = self.rates.up;
-            s.peers = self.swarm.len() as u32;
+            s.peers = peers;
+            s.peers_utp = utp;
+            s.peers_tcp = peers.saturating_sub(utp);
             s.seeds = seeds as u32;
+            s.peers_encrypted = encrypted;
+            s.peers_rc4 = rc4;
+            s.peers_plaintext = peers.saturating_sub(encrypted);
             s.hash_failures = self.hash_failures;
             s.tracker_error = tracker_error.clone();
             s.error = self.error.clone();
