@@ -154,6 +154,9 @@ pub struct AddOptions {
 pub(crate) struct SessionCtx {
     pub peer_id: PeerId,
     pub listen_addr: SocketAddr,
+    /// Our own IP addresses: the listen address's, or every interface's when listening on
+    /// all of them (`::`), so that a tracker handing back our address is not dialled.
+    pub local_ips: Arc<std::collections::HashSet<std::net::IpAddr>>,
     /// The shared UDP socket on the listen port (uTP, later the DHT).
     pub udp: UdpEndpoint,
     pub announce_port: u16,

@@ -58,6 +58,7 @@ impl Session {
         let ctx = Arc::new(SessionCtx {
             peer_id: new_peer_id(),
             listen_addr,
+            local_ips: Arc::new(local_ips(listen_addr.ip())),
             udp,
             announce_port: cfg.announce_port.unwrap_or(listen_addr.port()),
             tracker: tracker::Client::new(crate::CLIENT_NAME)?,
@@ -458,9 +459,36 @@ fn web_client() -> Result<reqwest::Client, SessionError> {
     tracker::http_client(builder, None).map_err(SessionError::WebSeedClient)
 }
 
+/// Our own addresses for a listener on `listen`: that address, or every interface's address
+/// when it is unspecified (`::` or `0.0.0.0`); IPv4 ones also as IPv4-mapped IPv6.
+fn local_ips(listen: std::net::IpAddr) -> std::collections::HashSet<std::net::IpAddr> {
+    let mut ips = std::collections::HashSet::from([listen.to_canonical()]);
+    if listen.is_unspecified()
+        && let Ok(addrs) = nix::ifaddrs::getifaddrs()
+    {
+        for a in addrs {
+            let Some(addr) = a.address else { continue };
+            if let Some(v4) = addr.as_sockaddr_in() {
+                ips.insert(std::net::IpAddr::V4(v4.ip()));
+            } else if let Some(v6) = addr.as_sockaddr_in6() {
+                ips.insert(std::net::IpAddr::V6(v6.ip()).to_canonical());
+            }
+        }
+    }
+    ips
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listener_on_every_interface_knows_their_addresses() {
+        let any = local_ips("::".parse().unwrap());
+        assert!(any.contains(&"127.0.0.1".parse().unwrap()), "{any:?}");
+        let one: std::net::IpAddr = "10.0.0.7".parse().unwrap();
+        assert_eq!(local_ips(one), [one].into());
+    }
 
     #[tokio::test]
     async fn the_same_failure_is_reported_once_across_torrents() {

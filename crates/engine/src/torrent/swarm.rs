@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use metainfo::PeerId;
@@ -79,6 +80,9 @@ pub(crate) struct Admission {
 pub(crate) struct Swarm<L> {
     our_id: PeerId,
     listen: SocketAddr,
+    /// Our own IP addresses besides the listen address (every interface's when listening on
+    /// all of them).
+    local_ips: Arc<HashSet<std::net::IpAddr>>,
     announce_port: u16,
     peers: HashMap<PeerKey, SwarmPeer<L>>,
     next_key: PeerKey,
@@ -97,6 +101,7 @@ impl<L> Swarm<L> {
         Self {
             our_id,
             listen,
+            local_ips: Arc::default(),
             announce_port,
             peers: HashMap::new(),
             next_key: 1,
@@ -107,6 +112,12 @@ impl<L> Swarm<L> {
             banned_ids: HashSet::new(),
             strikes: HashMap::new(),
         }
+    }
+
+    /// The session's own IP addresses (see [`Swarm::is_self`]).
+    pub(crate) fn with_local_ips(mut self, ips: Arc<HashSet<std::net::IpAddr>>) -> Self {
+        self.local_ips = ips;
+        self
     }
 
     /// Connected peers.
@@ -152,8 +163,11 @@ impl<L> Swarm<L> {
     /// Our own listen address as trackers hand it back. Other addresses of ours (a public IP)
     /// are caught after the handshake by our peer id, and never dialled again.
     fn is_self(&self, addr: SocketAddr) -> bool {
+        let ip = addr.ip().to_canonical();
         (addr.port() == self.listen.port() || addr.port() == self.announce_port)
-            && (addr.ip().is_loopback() || addr.ip() == self.listen.ip())
+            && (ip.is_loopback()
+                || ip == self.listen.ip().to_canonical()
+                || self.local_ips.contains(&ip))
     }
 
     /// Whether a connected peer listens at `addr` (an inbound peer told us its port): dialling

@@ -139,7 +139,8 @@ impl TorrentTask {
         }
         let ctx = shared.ctx.clone();
         Self {
-            swarm: Swarm::new(ctx.peer_id, ctx.listen_addr, ctx.announce_port),
+            swarm: Swarm::new(ctx.peer_id, ctx.listen_addr, ctx.announce_port)
+                .with_local_ips(ctx.local_ips.clone()),
             prefers_utp: std::collections::HashSet::new(),
             ctx,
             meta,

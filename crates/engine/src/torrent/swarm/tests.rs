@@ -267,3 +267,22 @@ fn hanging_dials_leave_half_the_slots_to_incoming_peers() {
         "the limit still holds"
     );
 }
+
+#[test]
+fn our_own_interface_address_is_never_a_candidate() {
+    // Listening on `::`: a tracker hands back our LAN address, or it as IPv4-mapped IPv6.
+    let ips: HashSet<std::net::IpAddr> = ["10.1.2.3".parse().unwrap()].into();
+    let mut s: Swarm<()> = Swarm::new(id(5), addr("[::]:6881"), 6881).with_local_ips(Arc::new(ips));
+    s.add_candidates(vec![
+        addr("10.1.2.3:6881"),
+        addr("[::ffff:10.1.2.3]:6881"),
+        addr("10.1.2.3:6882"),
+        addr("10.9.9.9:6881"),
+    ]);
+    let mut queued = Vec::new();
+    while let Some(a) = s.next_dial(false, 50) {
+        queued.push(a);
+    }
+    queued.sort();
+    assert_eq!(queued, [addr("10.1.2.3:6882"), addr("10.9.9.9:6881")]);
+}

@@ -119,7 +119,10 @@ impl TorrentTask {
                         debug!(%addr, "peer answered for another torrent");
                         Event::ConnectFailed(addr)
                     }
-                    Err(_) => Event::ConnectFailed(addr),
+                    Err(e) => {
+                        debug!(%addr, "dial failed: {}", crate::error_chain(&e));
+                        Event::ConnectFailed(addr)
+                    }
                 };
                 let _ = events.send(ev).await;
             });
