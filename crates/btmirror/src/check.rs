@@ -77,7 +77,7 @@ pub async fn run(args: CheckArgs, shutdown: CancellationToken) -> anyhow::Result
 
 /// Reads and validates a `.torrent`, with errors naming the file and the bad field.
 pub fn load_torrent(path: &Path) -> anyhow::Result<Metainfo> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = crate::source::read_file(path)?;
     Metainfo::from_bytes(&bytes)
         .with_context(|| format!("{} is not a usable torrent", path.display()))
 }

@@ -24,7 +24,39 @@ pub async fn read_torrent(src: &str) -> anyhow::Result<Vec<u8>> {
         }
         None => src.to_owned(),
     };
-    std::fs::read(&path).with_context(|| format!("reading {path}"))
+    read_file(std::path::Path::new(&path))
+}
+
+/// Reads the `.torrent` at `path`, refusing one larger than [`MAX_TORRENT_SIZE`] before reading
+/// it (a data file named by mistake, a 4 GiB ISO, is not loaded into memory).
+pub fn read_file(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    let too_big = |len: u64| {
+        anyhow::anyhow!(
+            "{} is {}: too big to be a .torrent (at most {}); is it the data file?",
+            path.display(),
+            format_bytes(len),
+            format_bytes(MAX_TORRENT_SIZE as u64)
+        )
+    };
+    if len > MAX_TORRENT_SIZE as u64 {
+        return Err(too_big(len));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    // A FIFO or a file that grows: never more than the cap (plus one byte to notice).
+    file.take(MAX_TORRENT_SIZE as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() > MAX_TORRENT_SIZE {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// GETs `url`, refusing a body larger than [`MAX_TORRENT_SIZE`].

@@ -205,6 +205,20 @@ fn malformed_torrent_is_one_line_naming_the_file() {
         "{}",
         stderr(&out)
     );
+
+    // The data file named by mistake (sparse, 200 MiB): refused at once, without reading it.
+    let iso = fs::File::create(dir.path().join("debian.iso")).unwrap();
+    iso.set_len(200 << 20).unwrap();
+    drop(iso);
+    for cmd in ["check", "show"] {
+        let out = btmirror(&[cmd, "debian.iso"], dir.path());
+        assert_ne!(out.status.code(), Some(0), "{cmd}");
+        assert!(
+            stderr(&out).contains("debian.iso is 200.0 MiB: too big to be a .torrent"),
+            "{cmd}: {}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]
