@@ -436,3 +436,54 @@ fn a_missing_watch_dir_is_picked_up_once_created() {
     );
     assert!(s.get("watch_errors").is_none(), "{s}");
 }
+
+/// Issue 15, point 8: a data dir the daemon cannot write is found out when the torrent is
+/// added (error state, saying why), not after downloading a piece. Root only (a read-only
+/// tmpfs mount is the one place root cannot write).
+#[test]
+fn a_read_only_data_dir_is_an_error_when_the_torrent_is_added() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("SKIPPED: needs root to mount a read-only file system");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let ro = d.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "ro,size=1m", "btmirror-test-ro"])
+        .arg(&ro)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a read-only tmpfs here");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(ro.clone());
+    let root = d.path().join("m");
+    let cfg = format!("{}data_dir = {ro:?}\n", base_config(&root));
+    let daemon = Daemon::start(&root, &cfg);
+    let (torrent, _) = make_torrent(
+        "r.bin",
+        &random_bytes(50_000, 9),
+        16384,
+        "http://127.0.0.1:1/a",
+    );
+    std::fs::write(root.join("watch/r.bin.torrent"), torrent).unwrap();
+    let s = daemon.wait_status("the torrent in error", T, |s| {
+        torrents(s).first().is_some_and(|t| t["state"] == "error")
+    });
+    let err = torrents(&s)[0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        err.contains("cannot be written") && err.contains("Read-only file system"),
+        "{err}"
+    );
+}

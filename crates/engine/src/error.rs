@@ -126,6 +126,9 @@ pub(crate) enum TorrentError {
     /// The data check's blocking task panicked.
     #[error("checking data")]
     CheckTask(#[source] tokio::task::JoinError),
+    /// Data is missing and cannot be written where it goes (checked before downloading).
+    #[error("the data cannot be written")]
+    NotWritable(#[source] storage::Error),
     /// A verified piece could not be written.
     #[error("writing piece {index}")]
     Write {

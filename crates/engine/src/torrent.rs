@@ -26,7 +26,7 @@ pub(crate) use shared::TorrentShared;
 
 use crate::addr_limit::ConnPermit;
 use crate::ctx::{AddOptions, SessionCtx};
-use crate::error::error_chain;
+use crate::error::{TorrentError, error_chain};
 use crate::stats::{TorrentState, TorrentStats};
 use tracing::{debug, info, warn};
 
@@ -170,6 +170,19 @@ impl Start {
             }
         };
         info!(torrent = %self.meta.info.name, have = have.count(), pieces = have.len(), "data checked");
+        if have.count() < have.len() {
+            // Something to download: a read-only place is an error now, not at the first piece.
+            let storage = self.storage.clone();
+            let writable = tokio::task::spawn_blocking(move || storage.check_writable()).await;
+            if let Ok(Err(e)) = writable {
+                let msg = error_chain(&TorrentError::NotWritable(e));
+                warn!(error = %msg, "torrent stopped by an error");
+                check::publish_unchecked(&self.stats_tx, size, TorrentState::Error, Some(msg));
+                self.cancel.cancelled().await;
+                self.close_storage().await;
+                return;
+            }
+        }
         let (events_tx, events_rx) = mpsc::channel(1024);
         let shared = Arc::new(TorrentShared::new(
             self.ctx,

@@ -71,6 +71,37 @@ impl Storage {
         &self.root
     }
 
+    /// Fails when data cannot be written where it goes: an existing file without write
+    /// permission, or, for a missing one, the nearest existing directory above it (a read-only
+    /// mount, a directory of another user). Run before downloading, so that the mistake is
+    /// found when the torrent is added, not after the first piece.
+    pub fn check_writable(&self) -> Result<(), Error> {
+        use nix::unistd::{AccessFlags, access};
+        let mut dirs_seen = std::collections::HashSet::new();
+        for index in 0..self.info.files.len() {
+            let path = self.path(index);
+            let target = if path.exists() {
+                path.to_path_buf()
+            } else {
+                match path.ancestors().skip(1).find(|a| a.is_dir()) {
+                    Some(dir) => dir.to_path_buf(),
+                    None => continue,
+                }
+            };
+            if target.is_dir() && !dirs_seen.insert(target.clone()) {
+                continue;
+            }
+            if let Err(errno) = access(&target, AccessFlags::W_OK) {
+                return Err(Error::io(
+                    &target,
+                    "writing to",
+                    std::io::Error::from(errno),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Full path of file `index` (the root for an index out of range, which callers never pass).
     pub(crate) fn path(&self, index: usize) -> &Path {
         self.paths.get(index).map_or(&self.root, PathBuf::as_path)
