@@ -189,3 +189,36 @@ fn transmission_in_netns() {
         other => panic!("unknown role {other:?}"),
     }
 }
+
+/// WebTorrent (node) finds a btmirror seed through the tracker and downloads from it: with its
+/// default settings, and with its protocol encryption on against a seed that requires MSE
+/// (so that transfer went over RC4).
+fn webtorrent_case(name: &str, seed_args: &[&str], secure: bool) {
+    if let Some(why) = btmirror_e2e::WebTorrent::unavailable() {
+        eprintln!("SKIPPED {name}: {why}");
+        return;
+    }
+    let swarm = Swarm::single_file(name, SIZE, PIECE);
+    let mut seed = Btmirror::get(
+        &swarm.torrent,
+        &swarm.seed_dir("seed"),
+        free_port(),
+        seed_args,
+    );
+    swarm.wait_for_seeds(1, &mut seed.proc);
+    let dir = swarm.empty_dir("leech");
+    let mut leech = btmirror_e2e::WebTorrent::leech(&swarm.torrent, &dir, secure);
+    leech.wait_done(TRANSFER_TIMEOUT);
+    swarm.assert_complete(&dir);
+    assert!(seed.terminate().success());
+}
+
+#[test]
+fn webtorrent_downloads_from_btmirror() {
+    webtorrent_case("webtorrent-default", &[], false);
+}
+
+#[test]
+fn webtorrent_encrypting_downloads_from_btmirror_requiring_mse() {
+    webtorrent_case("webtorrent-secure", &["--encryption", "require"], true);
+}

@@ -1,4 +1,5 @@
-//! Real BitTorrent clients as seeds and leechers: [`Aria2`], [`Libtorrent`], [`Transmission`].
+//! Real BitTorrent clients as seeds and leechers: [`Aria2`], [`Libtorrent`], [`Transmission`],
+//! [`WebTorrent`].
 //!
 //! Each is configured for a one-address loopback swarm: DHT, local peer discovery, peer
 //! exchange, UPnP/NAT-PMP and uTP off where the client allows it, encryption allowed but never
@@ -7,6 +8,7 @@
 mod aria2;
 mod libtorrent;
 mod transmission;
+mod webtorrent;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -15,6 +17,7 @@ use std::time::Duration;
 pub use aria2::Aria2;
 pub use libtorrent::Libtorrent;
 pub use transmission::{Encryption as TransmissionEncryption, Transmission};
+pub use webtorrent::WebTorrent;
 
 use crate::process::{Proc, poll_until};
 

@@ -52,7 +52,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 pub use btmirror::Btmirror;
-pub use clients::{Aria2, Libtorrent, Peer, Transmission, TransmissionEncryption};
+pub use clients::{Aria2, Libtorrent, Peer, Transmission, TransmissionEncryption, WebTorrent};
 pub use corrupt_peer::CorruptPeer;
 pub use hosts::{HOST_A, HOST_B, PrivateHosts};
 pub use netns::{NETNS_HOST, NetNs};
