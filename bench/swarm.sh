@@ -7,6 +7,8 @@
 #   btmirror -> btmirror     libtorrent -> libtorrent     aria2 -> aria2
 #   btmirror -> libtorrent   libtorrent -> btmirror       (rqbit -> rqbit when installed)
 #   btmirror-utp -> btmirror-utp   libtorrent-utp -> libtorrent-utp   (uTP only, TCP off)
+#   btmirror-rc4 -> btmirror-rc4   libtorrent-rc4 -> libtorrent-rc4   aria2-rc4 -> aria2-rc4
+#                                  (MSE required, RC4 on every byte)
 #
 # It prints swarm-bench's RESULT/MEDIAN lines as they come, then a summary table: MiB/s,
 # wall time, CPU seconds of each side in the transfer window, CPU-s per GiB moved, and peak
@@ -17,8 +19,9 @@
 #   --repeat N          runs per pair, medians reported (default 3, or $REPEAT)
 #   --leechers K        leechers per run (default 1)
 #   --pairs "S:L ..."   pairs to run, e.g. "btmirror:btmirror aria2:libtorrent"
-#                       clients: btmirror btmirror-utp aria2 libtorrent libtorrent-utp
-#                       transmission rqbit cmd-aria2 (the -utp ones: uTP only, TCP off)
+#                       clients: btmirror btmirror-utp btmirror-rc4 aria2 aria2-rc4
+#                       libtorrent libtorrent-utp libtorrent-rc4 transmission rqbit cmd-aria2
+#                       (the -utp ones: uTP only, TCP off; the -rc4 ones: MSE with RC4 required)
 #                       (cmd-aria2 is aria2c driven through a cmd: template; it checks the
 #                       cmd: path of the harness without btmirror)
 #   --no-build          use $BTMIRROR_BIN or the existing target/release/btmirror
@@ -99,6 +102,7 @@ drop_caches() {
 if [ -z "$PAIRS" ]; then
   PAIRS="btmirror:btmirror libtorrent:libtorrent aria2:aria2 btmirror:libtorrent libtorrent:btmirror"
   PAIRS+=" btmirror-utp:btmirror-utp libtorrent-utp:libtorrent-utp"
+  PAIRS+=" btmirror-rc4:btmirror-rc4 libtorrent-rc4:libtorrent-rc4 aria2-rc4:aria2-rc4"
   if [ -n "${RQBIT:-}" ] || command -v rqbit >/dev/null 2>&1; then PAIRS+=" rqbit:rqbit"; fi
 fi
 
@@ -125,17 +129,23 @@ need_btmirror() {
 client() {
   local role=$1 name=$2 q common
   case "$name" in
-    btmirror|btmirror-utp)
+    btmirror|btmirror-utp|btmirror-rc4)
       need_btmirror
       q=$(printf '%q' "$BIN")
       common="exec $q get {torrent} --dir {dir} --port {port} --bind 127.0.0.1 --state-dir {work}/state"
       [ "$name" = btmirror-utp ] && common+=" --utp-only"
+      [ "$name" = btmirror-rc4 ] && common+=" --encryption require"
       # the seed has no ready file: swarm-bench waits until the tracker scrape shows it complete
       if [ "$role" = seed ]; then echo "cmd:$common"; else echo "cmd:$common --no-seed"; fi
       ;;
-    cmd-aria2)
+    cmd-aria2|aria2-rc4)
       common="exec aria2c --dir={dir} --listen-port={port} --enable-dht=false --enable-dht6=false"
-      common+=" --bt-enable-lpd=false --enable-peer-exchange=false --bt-require-crypto=false"
+      if [ "$name" = aria2-rc4 ]; then
+        common+=" --bt-enable-lpd=false --enable-peer-exchange=false --bt-require-crypto=true"
+        common+=" --bt-min-crypto-level=arc4"
+      else
+        common+=" --bt-enable-lpd=false --enable-peer-exchange=false --bt-require-crypto=false"
+      fi
       common+=" --disable-ipv6=true --file-allocation=none --summary-interval=0"
       common+=" --console-log-level=warn --bt-save-metadata=false --bt-stop-timeout=0"
       if [ "$role" = seed ]; then
@@ -144,7 +154,7 @@ client() {
         echo "cmd:$common --seed-time=0 {torrent}"
       fi
       ;;
-    aria2|libtorrent|libtorrent-utp|transmission|rqbit|ctorrent|rtorrent) echo "$name" ;;
+    aria2|libtorrent|libtorrent-utp|libtorrent-rc4|transmission|rqbit|ctorrent|rtorrent) echo "$name" ;;
     *) die "unknown client: $name" ;;
   esac
 }
