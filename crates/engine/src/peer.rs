@@ -427,7 +427,12 @@ impl Peer {
         {
             self.next_pex_at = Instant::now() + PEX_MIN_INTERVAL;
             pex.added.truncate(PEX_MAX_ADDED);
-            let _ = self.shared.events.send(Event::Pex(pex.added)).await;
+            pex.utp.truncate(PEX_MAX_ADDED);
+            let ev = Event::Pex {
+                added: pex.added,
+                utp: pex.utp,
+            };
+            let _ = self.shared.events.send(ev).await;
         }
     }
 

@@ -84,7 +84,7 @@ async fn a_pex_flood_does_not_stall_the_torrent() {
                 .collect();
             let payload = PexMessage {
                 added,
-                dropped: Vec::new(),
+                ..PexMessage::default()
             }
             .encode();
             let msg = wire::Message::Extended { id: 1, payload };

@@ -15,6 +15,9 @@ pub const PEX_EXTENSION: &str = "ut_pex";
 /// a hostile peer cannot flood us with more).
 pub const MAX_PEX_PEERS: usize = 200;
 
+/// The `added.f` flag of a peer that supports uTP (BEP 11).
+pub const PEX_FLAG_UTP: u8 = 0x04;
+
 /// A `ut_pex` message.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PexMessage {
@@ -22,6 +25,8 @@ pub struct PexMessage {
     pub added: Vec<SocketAddr>,
     /// Peers the sender disconnected from.
     pub dropped: Vec<SocketAddr>,
+    /// Of `added`, those flagged as supporting uTP (`added.f` bit 0x04).
+    pub utp: Vec<SocketAddr>,
 }
 
 impl PexMessage {
@@ -29,12 +34,31 @@ impl PexMessage {
     pub fn encode(&self) -> Bytes {
         let (a4, a6) = compact(&self.added);
         let (d4, d6) = compact(&self.dropped);
+        let flag = |a: &SocketAddr| {
+            if self.utp.contains(a) {
+                PEX_FLAG_UTP
+            } else {
+                0
+            }
+        };
+        let f4: Vec<u8> = self
+            .added
+            .iter()
+            .filter(|a| a.is_ipv4())
+            .map(flag)
+            .collect();
+        let f6: Vec<u8> = self
+            .added
+            .iter()
+            .filter(|a| a.is_ipv6())
+            .map(flag)
+            .collect();
         let mut e = Encoder::new();
         e.dict(|d| {
             d.entry(b"added", |v| v.bytes(&a4));
-            d.entry(b"added.f", |v| v.bytes(&vec![0u8; a4.len() / 6]));
+            d.entry(b"added.f", |v| v.bytes(&f4));
             d.entry(b"added6", |v| v.bytes(&a6));
-            d.entry(b"added6.f", |v| v.bytes(&vec![0u8; a6.len() / 18]));
+            d.entry(b"added6.f", |v| v.bytes(&f6));
             d.entry(b"dropped", |v| v.bytes(&d4));
             d.entry(b"dropped6", |v| v.bytes(&d6));
         });
@@ -63,13 +87,39 @@ impl PexMessage {
                 })
                 .unwrap_or_default()
         };
+        // The flags of each list, byte i for address i (missing or short lists: no flags).
+        let flagged = |key: &[u8], flags_key: &[u8], width: usize| -> Vec<SocketAddr> {
+            let (Some(addrs), Some(flags)) = (
+                d.get(key).and_then(|x| x.as_bytes()),
+                d.get(flags_key).and_then(|x| x.as_bytes()),
+            ) else {
+                return Vec::new();
+            };
+            if addrs.len() % width != 0 {
+                return Vec::new();
+            }
+            addrs
+                .chunks_exact(width)
+                .zip(flags.iter())
+                .take(MAX_PEX_PEERS)
+                .filter(|(_, f)| *f & PEX_FLAG_UTP != 0)
+                .filter_map(|(c, _)| parse_addr(c))
+                .collect()
+        };
         let mut added = list(b"added", 6);
         added.extend(list(b"added6", 18));
         added.truncate(MAX_PEX_PEERS);
+        let mut utp = flagged(b"added", b"added.f", 6);
+        utp.extend(flagged(b"added6", b"added6.f", 18));
+        utp.retain(|a| added.contains(a));
         let mut dropped = list(b"dropped", 6);
         dropped.extend(list(b"dropped6", 18));
         dropped.truncate(MAX_PEX_PEERS);
-        Ok(Self { added, dropped })
+        Ok(Self {
+            added,
+            dropped,
+            utp,
+        })
     }
 }
 
@@ -123,6 +173,7 @@ mod tests {
                 "[::1]:51413".parse().unwrap(),
             ],
             dropped: vec!["127.0.0.2:7000".parse().unwrap()],
+            utp: vec!["[::1]:51413".parse().unwrap()],
         };
         let enc = m.encode();
         assert!(bencode::decode(&enc).is_ok(), "canonical bencode");
@@ -136,6 +187,12 @@ mod tests {
         let m = PexMessage::decode(payload).unwrap();
         assert_eq!(m.added, vec!["127.0.0.1:6881".parse().unwrap()]);
         assert!(m.dropped.is_empty());
+        // Flags as libtorrent sends them: the second peer supports uTP (0x04) and is a seed.
+        let flagged =
+            b"d5:added12:\x7f\x00\x00\x01\x1a\xe1\x7f\x00\x00\x02\x1a\xe27:added.f2:\x10\x06e";
+        let m = PexMessage::decode(flagged).unwrap();
+        assert_eq!(m.added.len(), 2);
+        assert_eq!(m.utp, vec!["127.0.0.2:6882".parse().unwrap()]);
         assert!(PexMessage::decode(b"le").is_err());
         assert!(PexMessage::decode(b"garbage").is_err());
     }
@@ -147,7 +204,7 @@ mod tests {
             .collect();
         let m = PexMessage {
             added,
-            dropped: vec![],
+            ..PexMessage::default()
         };
         assert_eq!(
             PexMessage::decode(&m.encode()).unwrap().added.len(),

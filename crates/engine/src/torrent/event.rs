@@ -43,7 +43,12 @@ pub(crate) enum Event {
         pex: bool,
     },
     /// Addresses a peer told us about (BEP 11).
-    Pex(Vec<SocketAddr>),
+    Pex {
+        /// Every address it added.
+        added: Vec<SocketAddr>,
+        /// Of those, the ones flagged as supporting uTP.
+        utp: Vec<SocketAddr>,
+    },
     /// The fsync after the download completed is done.
     Synced(Result<(), TorrentError>),
     /// A web seed stopped fetching: nothing left for it, or a failure.

@@ -469,7 +469,14 @@ impl<L> Swarm<L> {
             for a in &dropped {
                 p.pex_sent.remove(a);
             }
-            out.push((*key, wire::PexMessage { added, dropped }));
+            out.push((
+                *key,
+                wire::PexMessage {
+                    added,
+                    dropped,
+                    utp: Vec::new(),
+                },
+            ));
         }
         out
     }

@@ -291,10 +291,18 @@ impl TorrentTask {
                 listen_port,
                 pex,
             } => self.swarm.set_extensions(key, listen_port, pex),
-            Event::Pex(addrs) => {
-                debug!(peers = addrs.len(), "peers from peer exchange");
+            Event::Pex { added, utp } => {
+                debug!(
+                    peers = added.len(),
+                    utp = utp.len(),
+                    "peers from peer exchange"
+                );
                 if !self.shared.info.private {
-                    self.add_candidates(addrs);
+                    // Flagged as uTP-capable: dialled over uTP first.
+                    for a in utp {
+                        self.remember_prefers_utp(a);
+                    }
+                    self.add_candidates(added);
                 }
             }
             // The data changed under us (a file deleted or truncated by someone else): stop
@@ -474,7 +482,14 @@ impl TorrentTask {
 
     /// BEP 11: tells every `ut_pex` peer what changed among our peers since the last time.
     fn send_pex(&mut self) {
-        for (key, msg) in self.swarm.pex_deltas() {
+        for (key, mut msg) in self.swarm.pex_deltas() {
+            // Peers that reached us over uTP (or answered only there) get the uTP flag.
+            msg.utp = msg
+                .added
+                .iter()
+                .filter(|a| self.prefers_utp.contains(a))
+                .copied()
+                .collect();
             if let Some(p) = self.swarm.get(key) {
                 debug!(addr = %p.addr, added = msg.added.len(), dropped = msg.dropped.len(), "sending peer exchange");
                 p.link.send(PeerCommand::Pex(msg));

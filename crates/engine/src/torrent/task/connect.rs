@@ -175,7 +175,7 @@ impl TorrentTask {
 }
 
 impl TorrentTask {
-    fn remember_prefers_utp(&mut self, addr: SocketAddr) {
+    pub(super) fn remember_prefers_utp(&mut self, addr: SocketAddr) {
         if self.prefers_utp.len() >= MAX_PREFERS_UTP {
             self.prefers_utp.clear();
         }
