@@ -128,6 +128,12 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
         (false, true) => Transports::TCP_ONLY,
         (false, false) => Transports::default(),
     };
+    cfg.dht = !args.session.no_dht;
+    if cfg.dht {
+        let env = std::env::var_os("BTMIRROR_DHT_BOOTSTRAP");
+        cfg.dht_bootstrap =
+            daemon::dht_bootstrap(&args.session.dht_bootstrap, env.as_deref(), None)?;
+    }
     let session = Session::start(cfg, shutdown.child_token())
         .await
         .context("starting the session")?;
@@ -429,6 +435,7 @@ fn one_torrent_report(
         // The full-screen view shows the per-torrent counts only.
         encryption: Default::default(),
         feeds: Vec::new(),
+        dht: None,
     }
 }
 

@@ -78,5 +78,6 @@ pub fn sample() -> StatusReport {
             ..EncryptionStatus::default()
         },
         feeds: Vec::new(),
+        dht: None,
     }
 }

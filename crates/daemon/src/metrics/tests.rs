@@ -46,6 +46,7 @@ fn sample() -> StatusReport {
             ..Default::default()
         },
         feeds: Vec::new(),
+        dht: None,
     }
 }
 

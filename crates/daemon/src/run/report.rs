@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::reconcile::{Registry, Slot};
 use crate::control::protocol::{
-    EncryptionStatus, StatusReport, TorrentStatus, Totals, state_counts,
+    DhtStatus, EncryptionStatus, StatusReport, TorrentStatus, Totals, state_counts,
 };
 use crate::units::format_rate;
 
@@ -30,6 +30,7 @@ pub fn build(reg: &Registry, session: &engine::Session) -> StatusReport {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         encryption: EncryptionStatus::from_session(session),
         feeds: Vec::new(),
+        dht: DhtStatus::from_session(session),
     }
 }
 
