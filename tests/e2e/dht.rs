@@ -216,7 +216,6 @@ fn a_libtorrent_leecher_finds_a_btmirror_run_seed_in_the_dht() {
 }
 
 #[test]
-#[ignore = "aria2's DHT does not find the btmirror seed yet (being looked into)"]
 fn aria2_finds_a_btmirror_run_seed_in_the_dht() {
     let scratch = Scratch::new("dht-aria2");
     let (file, torrent, _) = trackerless(&scratch, "dht-aria2");
