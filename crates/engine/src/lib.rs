@@ -16,7 +16,8 @@
 //!   error printer, the task tree helper. They import no other engine module but the limiter.
 //! - `picker`, `choker`, `torrent::swarm`: pure policy and state, unit-tested without sockets.
 //! - `session` (listener, registry), `torrent` (handle, check, task, events, verify), `peer`
-//!   (reader, download, upload, writer), `announce`: the tasks around them.
+//!   (reader, download, upload, writer), `announce`, `dht_node` (the session's DHT task on the
+//!   shared UDP socket, `udp`): the tasks around them.
 
 mod addr_limit;
 mod announce;
