@@ -189,3 +189,62 @@ async fn private_torrents_never_touch_the_dht() {
     assert_eq!(router.dht_stats().unwrap().stored, (0, 0));
     assert_eq!(seed.dht_stats().unwrap().lookups, 0);
 }
+
+/// Seeds `meta` from `dir` in one session and downloads it in another, the leecher told of the
+/// seed directly; returns both sessions once the download is complete.
+async fn transfer(meta: Arc<Metainfo>, dir: &Path) -> (Session, Session) {
+    let seed = session(Vec::new()).await;
+    let h = seed
+        .add_torrent(meta.clone(), dir.to_path_buf(), AddOptions::default())
+        .unwrap();
+    let mut rx = h.subscribe();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        rx.wait_for(|st| st.state == TorrentState::Seeding),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let leech_dir = tempfile::tempdir().unwrap();
+    let leech = session(Vec::new()).await;
+    let h = leech
+        .add_torrent(meta, leech_dir.path().to_path_buf(), AddOptions::default())
+        .unwrap();
+    let seed_addr = SocketAddr::from(([127, 0, 0, 1], seed.listen_addr().port()));
+    h.add_peers(vec![seed_addr]).await;
+    let mut rx = h.subscribe();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        rx.wait_for(|st| st.state == TorrentState::Seeding),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    (seed, leech)
+}
+
+#[tokio::test]
+async fn peers_tell_each_other_their_dht_port_on_public_torrents_only() {
+    // BEP 5: both set the DHT bit, send `port`, and put the other's node into their table
+    let dir = tempfile::tempdir().unwrap();
+    let (seed, leech) = transfer(trackerless(dir.path(), 128 * 1024, false), dir.path()).await;
+    let mut both = false;
+    for _ in 0..100 {
+        let (a, b) = (seed.dht_stats().unwrap(), leech.dht_stats().unwrap());
+        if a.nodes_v4 >= 1 && b.nodes_v4 >= 1 {
+            both = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(both, "{:?} {:?}", seed.dht_stats(), leech.dht_stats());
+
+    // BEP 27: a private torrent's peers learn no DHT node from each other
+    let dir = tempfile::tempdir().unwrap();
+    let (seed, leech) = transfer(trackerless(dir.path(), 128 * 1024, true), dir.path()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for s in [&seed, &leech] {
+        let st = s.dht_stats().unwrap();
+        assert_eq!((st.nodes_v4, st.sent), (0, 0), "{st:?}");
+    }
+}
