@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::{AddOptions, EncryptionPolicy, Session, SessionConfig, TorrentHandle, TorrentState};
+use engine::{
+    AddOptions, EncryptionPolicy, Session, SessionConfig, TorrentHandle, TorrentState, Transports,
+};
 use metainfo::{CreateOptions, InfoHash, Metainfo, PeerId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -32,9 +34,14 @@ fn make_torrent(path: &Path) -> Arc<Metainfo> {
 }
 
 async fn session(encryption: EncryptionPolicy) -> Session {
+    session_over(encryption, Transports::default()).await
+}
+
+async fn session_over(encryption: EncryptionPolicy, transports: Transports) -> Session {
     let cfg = SessionConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         encryption,
+        transports,
         ..SessionConfig::default()
     };
     Session::start(cfg, CancellationToken::new()).await.unwrap()
@@ -54,15 +61,25 @@ async fn transfer(
     leech_policy: EncryptionPolicy,
     secs: u64,
 ) -> (Session, Session, bool) {
+    transfer_over(seed_policy, leech_policy, Transports::default(), secs).await
+}
+
+/// [`transfer`] with both sessions on `transports`.
+async fn transfer_over(
+    seed_policy: EncryptionPolicy,
+    leech_policy: EncryptionPolicy,
+    transports: Transports,
+    secs: u64,
+) -> (Session, Session, bool) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("seed/data.bin");
     let meta = make_torrent(&file);
-    let a = session(seed_policy).await;
+    let a = session_over(seed_policy, transports).await;
     let seed = a
         .add_torrent(meta.clone(), dir.path().join("seed"), AddOptions::default())
         .unwrap();
     assert!(wait_state(&seed, TorrentState::Seeding, 20).await);
-    let b = session(leech_policy).await;
+    let b = session_over(leech_policy, transports).await;
     let leech_dir = dir.path().join("leech");
     let leech = b
         .add_torrent(meta.clone(), leech_dir.clone(), AddOptions::default())
@@ -94,6 +111,30 @@ async fn require_to_require_is_rc4_both_ways() {
         l.outgoing_encrypted >= 1 && l.outgoing_plaintext == 0,
         "{l:?}"
     );
+}
+
+/// MSE runs over uTP as over TCP: both sessions uTP only, RC4 required.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_to_require_over_utp_is_rc4_both_ways() {
+    let (seed, leech, done) = transfer_over(
+        EncryptionPolicy::Require,
+        EncryptionPolicy::Require,
+        Transports::UTP_ONLY,
+        60,
+    )
+    .await;
+    assert!(done);
+    let (s, l) = (seed.encryption_counters(), leech.encryption_counters());
+    assert!(
+        s.incoming_encrypted >= 1 && s.incoming_plaintext == 0,
+        "{s:?}"
+    );
+    assert!(
+        l.outgoing_encrypted >= 1 && l.outgoing_plaintext == 0,
+        "{l:?}"
+    );
+    let t = seed.transport_stats();
+    assert!(t.utp.syns_accepted >= 1, "{t:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,14 @@ const PEX_MAX: usize = 50;
 /// oldest queued ones make room, so a flood of addresses costs a bounded table.
 pub(crate) const MAX_CANDIDATES: usize = 2000;
 
+/// How many of `max_peers` slots handshakes under way may hold before we dial no more: half
+/// (at least one). Addresses someone handed us (PEX, a tracker) that hang until the connect
+/// timeout (black holes, or closed TCP ports tried again over uTP) cannot fill every slot and
+/// lock out the peers that connect to us.
+pub(crate) fn dial_slots(max_peers: usize) -> usize {
+    max_peers.div_ceil(2).max(1)
+}
+
 /// One connected peer as the swarm sees it.
 #[derive(Debug)]
 pub(crate) struct SwarmPeer<L> {
@@ -216,11 +224,11 @@ impl<L> Swarm<L> {
         self.candidates.len()
     }
 
-    /// The next queued address worth dialling while fewer than `max_peers` are open; seeds are
-    /// skipped while we seed. The caller dials it ([`Swarm::dialing`]) or puts it back
-    /// ([`Swarm::requeue`]).
+    /// The next queued address worth dialling while fewer than `max_peers` are open and
+    /// handshakes under way hold at most half of them ([`dial_slots`]); seeds are skipped while
+    /// we seed. The caller dials it ([`Swarm::dialing`]) or puts it back ([`Swarm::requeue`]).
     pub(crate) fn next_dial(&mut self, seeding: bool, max_peers: usize) -> Option<SocketAddr> {
-        while self.open() < max_peers {
+        while self.open() < max_peers && self.connecting < dial_slots(max_peers) {
             let addr = self.queue.pop_front()?;
             let Some(c) = self.candidates.get_mut(&addr) else {
                 continue;

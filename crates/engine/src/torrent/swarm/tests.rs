@@ -240,3 +240,30 @@ fn an_address_flood_is_bounded_and_linear() {
     }
     assert!(dialled.len() < MAX_CANDIDATES && dialled.len() > MAX_CANDIDATES / 2);
 }
+
+/// Dials that hang (PEX addresses nobody answers at) hold at most half the peer slots: the
+/// other half stays open to peers that connect to us.
+#[test]
+fn hanging_dials_leave_half_the_slots_to_incoming_peers() {
+    let mut s = swarm();
+    s.add_candidates(
+        (1..=100u8)
+            .map(|i| addr(&format!("10.1.0.{i}:7000")))
+            .collect(),
+    );
+    let mut dialled = 0;
+    while let Some(a) = s.next_dial(false, 50) {
+        s.dialing(a);
+        dialled += 1;
+    }
+    assert_eq!(dialled, dial_slots(50));
+    assert_eq!(dial_slots(50), 25);
+    assert_eq!(dial_slots(1), 1);
+    for i in 0..25u8 {
+        assert!(s.accept_incoming(addr(&format!("10.2.0.{i}:50000")), 50));
+    }
+    assert!(
+        !s.accept_incoming(addr("10.2.0.99:50000"), 50),
+        "the limit still holds"
+    );
+}
