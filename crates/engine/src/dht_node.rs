@@ -74,6 +74,8 @@ enum DhtCommand {
         info_hash: InfoHash,
         /// The port to announce (`None`: look up only).
         announce: Option<u16>,
+        /// A download or a metadata fetch: ahead of the seeds' re-announces in the queue.
+        urgent: bool,
         peers: mpsc::Sender<Vec<SocketAddr>>,
     },
     Nodes(oneshot::Sender<Vec<SocketAddr>>),
@@ -96,16 +98,19 @@ impl DhtHandle {
 
     /// Asks for a get_peers lookup of `info_hash` (and an announce of `announce`); the peers
     /// found are sent to `peers` as they come. A lookup already queued or running for this
-    /// info-hash is not started twice.
+    /// info-hash is not started twice; an `urgent` one (a download wanting peers) goes ahead
+    /// of the others in the queue.
     pub fn get_peers(
         &self,
         info_hash: InfoHash,
         announce: Option<u16>,
+        urgent: bool,
         peers: mpsc::Sender<Vec<SocketAddr>>,
     ) {
         let _ = self.tx.try_send(DhtCommand::GetPeers {
             info_hash,
             announce,
+            urgent,
             peers,
         });
     }
@@ -255,22 +260,33 @@ impl DhtTask {
             DhtCommand::GetPeers {
                 info_hash,
                 announce,
+                urgent,
                 peers,
             } => {
                 if self.running.values().any(|r| r.info_hash == info_hash) {
                     return;
                 }
-                if let Some(p) = self.pending.iter_mut().find(|p| p.info_hash == info_hash) {
-                    p.peers = peers;
-                    p.announce = p.announce.or(announce);
+                let mut p = Pending {
+                    info_hash,
+                    announce,
+                    peers,
+                };
+                if let Some(i) = self.pending.iter().position(|q| q.info_hash == info_hash) {
+                    let Some(old) = self.pending.remove(i) else {
+                        return;
+                    };
+                    p.announce = p.announce.or(old.announce);
+                    if !urgent {
+                        self.pending.insert(i, p);
+                        return;
+                    }
+                } else if self.pending.len() >= MAX_PENDING {
                     return;
                 }
-                if self.pending.len() < MAX_PENDING {
-                    self.pending.push_back(Pending {
-                        info_hash,
-                        announce,
-                        peers,
-                    });
+                if urgent {
+                    self.pending.push_front(p);
+                } else {
+                    self.pending.push_back(p);
                 }
             }
             DhtCommand::Nodes(reply) => {
@@ -383,5 +399,57 @@ impl DhtTask {
             *s = new;
             changed
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn task() -> (DhtTask, UdpEndpoint) {
+        let udp = UdpEndpoint::bind("127.0.0.1:0".parse().unwrap(), utp::Config::default())
+            .await
+            .unwrap();
+        let task = DhtTask {
+            node: dht::Node::new(dht::Config::default(), std::time::Instant::now()),
+            sender: udp.sender(),
+            inbox: mpsc::channel(1).1,
+            commands: mpsc::channel(1).1,
+            stats_tx: watch::channel(DhtStats::default()).0,
+            running: HashMap::new(),
+            pending: VecDeque::new(),
+            peers_found: 0,
+            sent: 0,
+            received: 0,
+        };
+        (task, udp)
+    }
+
+    #[tokio::test]
+    async fn lookups_queue_once_per_info_hash_and_urgent_ones_first() {
+        let (mut t, _udp) = task().await;
+        let (peers, _rx) = mpsc::channel(1);
+        for (h, urgent) in [(1, false), (2, false), (1, false), (3, true), (2, true)] {
+            t.on_command(DhtCommand::GetPeers {
+                info_hash: InfoHash([h; 20]),
+                announce: Some(6881),
+                urgent,
+                peers: peers.clone(),
+            });
+        }
+        let order: Vec<u8> = t.pending.iter().map(|p| p.info_hash.0[0]).collect();
+        assert_eq!(order, [2, 3, 1]);
+        // nobody known: nothing starts and nothing is sent
+        t.start_lookups();
+        t.flush().await;
+        assert!(t.running.is_empty());
+        assert_eq!(t.sent, 0);
+        let mut was_empty = true;
+        t.publish(&mut was_empty);
+        let s = *t.stats_tx.borrow();
+        assert_eq!(
+            (s.queued_lookups, s.sent, s.state()),
+            (3, 0, "bootstrapping")
+        );
     }
 }

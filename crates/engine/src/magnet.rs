@@ -209,7 +209,7 @@ impl FetchTask {
                 _ = self.cancel.cancelled() => break Err(FetchError::Stopped),
                 () = dht_due => {
                     if let Some(d) = &self.ctx.dht {
-                        d.get_peers(self.info_hash, None, dht_tx.clone());
+                        d.get_peers(self.info_hash, None, true, dht_tx.clone());
                     }
                     next_dht = tokio::time::Instant::now() + dht_step;
                     dht_step = (dht_step * 2).min(Duration::from_secs(300));

@@ -487,13 +487,14 @@ impl TorrentTask {
         if now < self.next_dht || !self.accepting() {
             return;
         }
+        let starving = self.state == TorrentState::Downloading
+            && self.swarm.peers().count() < crate::STARVING_PEERS;
         dht.get_peers(
             self.meta.info_hash,
             Some(self.ctx.announce_port),
+            starving,
             peers.clone(),
         );
-        let starving = self.state == TorrentState::Downloading
-            && self.swarm.peers().count() < crate::STARVING_PEERS;
         let pause = if starving {
             let step = self.dht_step;
             self.dht_step = (step * 2).min(crate::dht_node::MAX_STARVING_STEP);
