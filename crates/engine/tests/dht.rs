@@ -248,3 +248,52 @@ async fn peers_tell_each_other_their_dht_port_on_public_torrents_only() {
         assert_eq!((st.nodes_v4, st.sent), (0, 0), "{st:?}");
     }
 }
+
+#[tokio::test]
+async fn a_leecher_started_before_its_seed_looks_again_and_finds_it() {
+    let (router, boot) = router().await;
+    let seed_dir = tempfile::tempdir().unwrap();
+    let meta = trackerless(seed_dir.path(), 200 * 1024, false);
+    let leech_dir = tempfile::tempdir().unwrap();
+    let leech = session(vec![boot.clone()]).await;
+    let lh = leech
+        .add_torrent(
+            meta.clone(),
+            leech_dir.path().to_path_buf(),
+            AddOptions::default(),
+        )
+        .unwrap();
+    // its first lookup finds nobody and announces it to the router
+    let mut announced = false;
+    for _ in 0..200 {
+        if router.dht_stats().unwrap().stored.1 >= 1 {
+            announced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(announced, "router: {:?}", router.dht_stats());
+    assert_eq!(leech.dht_stats().unwrap().peers_found, 0);
+
+    let seed = session(vec![boot]).await;
+    seed.add_torrent(meta, seed_dir.path().to_path_buf(), AddOptions::default())
+        .unwrap();
+    let mut rx = lh.subscribe();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        rx.wait_for(|st| st.state == TorrentState::Seeding),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("leech: {:?}, dht {:?}", lh.stats(), leech.dht_stats()))
+    .unwrap();
+    // a starving download looks again after 20 s: that lookup finds the seed
+    let mut found = false;
+    for _ in 0..600 {
+        if leech.dht_stats().unwrap().peers_found >= 1 {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(found, "leech: {:?}", leech.dht_stats());
+}
