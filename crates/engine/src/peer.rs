@@ -126,6 +126,7 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         fast: wire::supports_fast(&reserved),
         extended: wire::supports_extended(&reserved),
         dht: wire::supports_dht(&reserved) && shared.ctx.dht.is_some() && !shared.info.private,
+        dht_port_seen: false,
         frames: FramedRead::with_capacity(rd, Codec::default(), 256 * 1024),
         out,
         uploads,
@@ -162,6 +163,8 @@ struct Peer {
     extended: bool,
     /// Both sides run a DHT node (BEP 5 reserved bit, public torrent): we send our `port`.
     dht: bool,
+    /// The peer's `port` message was taken (one per connection).
+    dht_port_seen: bool,
     frames: FramedRead<crate::transport::BoxRead, Codec>,
     out: mpsc::UnboundedSender<Message>,
     uploads: upload::Uploads,
@@ -347,10 +350,12 @@ impl Peer {
         let n = self.has.len();
         match msg {
             Message::Port(port) => {
-                // BEP 5: the peer's DHT node; never for a private torrent (BEP 27)
+                // BEP 5: the peer's DHT node, once per connection (a peer repeating it with
+                // other ports cannot make us ping them); never for a private torrent (BEP 27)
                 if let Some(d) = &self.shared.ctx.dht
                     && !self.shared.info.private
                     && port != 0
+                    && !std::mem::replace(&mut self.dht_port_seen, true)
                 {
                     d.add_node(SocketAddr::new(self.addr.ip(), port));
                 }
