@@ -251,3 +251,53 @@ fn aria2_finds_a_btmirror_run_seed_in_the_dht() {
         "SHA-256 of the download"
     );
 }
+
+#[test]
+fn run_fetches_a_watched_magnet_with_only_xt_and_dn_through_the_dht() {
+    let scratch = Scratch::new("dht-run-magnet");
+    let (file, torrent, hash) = trackerless(&scratch, "dht-run-magnet");
+    let (mut router, boot) = router(&scratch);
+    let _seed = lt(
+        "libtorrent seed",
+        &[
+            OsStr::new("seed"),
+            torrent.as_os_str(),
+            file.parent().unwrap_or(Path::new(".")).as_os_str(),
+            OsStr::new(&free_port().to_string()),
+            OsStr::new(&boot),
+        ],
+        &scratch.path().join("seed.log"),
+    );
+    wait_announced(&mut router);
+
+    let watch = scratch.dir("watch");
+    std::fs::write(
+        watch.join("dht-run-magnet.magnet"),
+        format!("magnet:?xt=urn:btih:{hash}&dn=dht-run-magnet.bin\n"),
+    )
+    .expect("write the .magnet");
+    let mut cmd = Btmirror::command();
+    cmd.arg("run")
+        .arg(&watch)
+        .arg("--state-dir")
+        .arg(scratch.dir("state"))
+        .arg("--port")
+        .arg(free_port().to_string())
+        .arg("--bind")
+        .arg("127.0.0.1")
+        .arg("--dht-bootstrap")
+        .arg(&boot);
+    let mut daemon = Proc::spawn("btmirror run", &mut cmd, &scratch.path().join("run.log"));
+    let want = sha256_file(&file);
+    let got = btmirror_e2e::poll_until(TRANSFER_TIMEOUT, Duration::from_millis(250), || {
+        let data = watch.join("dht-run-magnet.bin");
+        (data.metadata().is_ok_and(|m| m.len() == DHT_SIZE) && sha256_file(&data) == want)
+            .then_some(())
+    });
+    assert!(
+        got.is_some(),
+        "{}",
+        daemon.failure("did not fetch the magnet's data")
+    );
+    daemon.terminate(Duration::from_secs(10));
+}

@@ -18,7 +18,8 @@
 //!   `--utp-only`.
 //! - `magnet`: `btmirror get` from a magnet link (BEP 9 metadata from a btmirror seed).
 //! - `dht`: trackerless torrents and bare magnets through a private loopback DHT: `get` from a
-//!   libtorrent seed, libtorrent and aria2 from a `run` seed.
+//!   libtorrent seed (a `.torrent` and a bare magnet), `run` with a watched `.magnet`, libtorrent
+//!   and aria2 from a `run` seed.
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
 //! - `webseed`: `get` and `run` fill torrents from a web seed (nginx), alone and beside a peer.
 //!
