@@ -27,6 +27,8 @@
 #   KEEP=1         keep the scratch directory (printed at the end)
 #   TMPDIR         where the scratch directory goes
 set -euo pipefail
+# Never the public DHT routers: every btmirror started here bootstraps from no node at all.
+export BTMIRROR_DHT_BOOTSTRAP=""
 
 N=${1:-10000}
 SPARSE=${SPARSE:-0}

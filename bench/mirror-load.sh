@@ -21,6 +21,8 @@
 #   KEEP=1         keep the scratch directory
 #   TMPDIR         where the scratch directory goes (the disk by default)
 set -euo pipefail
+# Never the public DHT routers: every btmirror started here bootstraps from no node at all.
+export BTMIRROR_DHT_BOOTSTRAP=""
 
 T=${1:-16}
 SIZE=${2:-256}

@@ -8,6 +8,8 @@
 # Root only. When the kernel has no device-mapper (or `delay` target) it says so and fails.
 
 set -euo pipefail
+# Never the public DHT routers: every btmirror started here bootstraps from no node at all.
+export BTMIRROR_DHT_BOOTSTRAP=""
 
 slow_disk_die() { echo "bench/slow-disk.sh: $*" >&2; return 1; }
 

@@ -23,6 +23,8 @@
 #   BTMIRROR_BIN   binary to test (default: build target/release/btmirror with cargo)
 #   KEEP=1         keep the scratch directory (printed at the end)
 set -euo pipefail
+# Never the public DHT routers: every btmirror started here bootstraps from no node at all.
+export BTMIRROR_DHT_BOOTSTRAP=""
 
 N=${1:-100}
 SOAK_SECS=${SOAK_SECS:-1800}

@@ -41,6 +41,8 @@
 # By default each run first waits up to 60 s for an idle machine and is redone (up to twice)
 # when other processes used the CPU during it; pass other swarm-bench options after `--`.
 set -euo pipefail
+# Never the public DHT routers: every btmirror started here bootstraps from no node at all.
+export BTMIRROR_DHT_BOOTSTRAP=""
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH="$ROOT/tools/swarm-bench"

@@ -21,6 +21,8 @@
 #   KEEP=1         keep the scratch directory (printed at the end)
 #   TMPDIR         where the scratch directory goes
 set -euo pipefail
+# Never the public DHT routers: every btmirror started here bootstraps from no node at all.
+export BTMIRROR_DHT_BOOTSTRAP=""
 
 SIZE_MB=${1:-1024}
 NGINX=${NGINX:-/usr/sbin/nginx}

@@ -8,6 +8,8 @@
 #   6. compares SHA-256 sums, shows `btmirror status`, and stops everything cleanly.
 # usage: tools/demo.sh [SIZE_MIB]   (default 64)
 set -euo pipefail
+# Never the public DHT routers: every btmirror started here bootstraps from no node at all.
+export BTMIRROR_DHT_BOOTSTRAP=""
 size_mib=${1:-64}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

@@ -17,12 +17,16 @@
 //! - `utp`: uTP only: libtorrent with TCP off to and from btmirror, btmirror to btmirror with
 //!   `--utp-only`.
 //! - `magnet`: `btmirror get` from a magnet link (BEP 9 metadata from a btmirror seed).
+//! - `dht`: trackerless torrents and bare magnets through a private loopback DHT: `get` from a
+//!   libtorrent seed (a `.torrent` and a bare magnet), `run` with a watched `.magnet`, libtorrent
+//!   and aria2 from a `run` seed.
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
 //! - `webseed`: `get` and `run` fill torrents from a web seed (nginx), alone and beside a peer.
 //!
 //! The btmirror binary is `$BTMIRROR_BIN`, or built on first use (see `Btmirror::bin`).
 
 mod btmirror_swarm;
+mod dht;
 mod encryption;
 mod from_clients;
 mod get_cli;

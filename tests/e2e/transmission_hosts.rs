@@ -77,6 +77,8 @@ fn btmirror(s: &Setup, dir: &Path, extra: &[&str]) -> Proc {
     let mut cmd = s.hosts.command(0, Btmirror::bin());
     cmd.env("NO_COLOR", "1")
         .env("BTMIRROR_LOG", "engine=debug,info")
+        // No DHT bootstrap node: nothing is sent outside the test's hosts.
+        .env("BTMIRROR_DHT_BOOTSTRAP", "")
         .env_remove("BTMIRROR_CONFIG")
         .args(["get"])
         .arg(&s.torrent.path)

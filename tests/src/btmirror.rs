@@ -49,7 +49,10 @@ impl Btmirror {
             .env_remove("BTMIRROR_CONFIG")
             .env_remove("STATE_DIRECTORY")
             .env_remove("NOTIFY_SOCKET")
-            .env_remove("JOURNAL_STREAM");
+            .env_remove("JOURNAL_STREAM")
+            // Never the public DHT routers: a test that wants a DHT passes loopback nodes
+            // with --dht-bootstrap (which wins over this).
+            .env("BTMIRROR_DHT_BOOTSTRAP", "");
         cmd
     }
 

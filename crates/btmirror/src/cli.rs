@@ -135,6 +135,14 @@ pub struct SessionOpts {
     /// Message Stream Encryption (MSE/PE) of peer connections, both ways [default: prefer].
     #[arg(long, value_name = "POLICY", value_enum)]
     pub encryption: Option<Encryption>,
+    /// DHT node to bootstrap from (repeatable); replaces $BTMIRROR_DHT_BOOTSTRAP, the config's
+    /// dht_bootstrap and the default list [default: router.bittorrent.com:6881,
+    /// dht.transmissionbt.com:6881, router.utorrent.com:6881, dht.libtorrent.org:25401].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub dht_bootstrap: Vec<String>,
+    /// Run no DHT node: peers come from trackers, PEX and magnet x.pe only.
+    #[arg(long, conflicts_with = "dht_bootstrap")]
+    pub no_dht: bool,
 }
 
 /// `--encryption`: how peer connections use Message Stream Encryption (MSE/PE). (Its own type:

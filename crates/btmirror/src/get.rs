@@ -128,6 +128,12 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
         (false, true) => Transports::TCP_ONLY,
         (false, false) => Transports::default(),
     };
+    cfg.dht = !args.session.no_dht;
+    if cfg.dht {
+        let env = std::env::var_os("BTMIRROR_DHT_BOOTSTRAP");
+        cfg.dht_bootstrap =
+            daemon::dht_bootstrap(&args.session.dht_bootstrap, env.as_deref(), None)?;
+    }
     let session = Session::start(cfg, shutdown.child_token())
         .await
         .context("starting the session")?;
@@ -432,6 +438,7 @@ fn one_torrent_report(
         encryption: Default::default(),
         feeds: Vec::new(),
         watch_errors: Vec::new(),
+        dht: None,
     }
 }
 

@@ -19,6 +19,8 @@ pub fn options(args: &RunArgs) -> RunOptions {
         max_upload_rate: args.session.max_upload_rate,
         max_download_rate: args.session.max_download_rate,
         encryption: args.session.encryption.map(encryption_policy),
+        dht: args.session.no_dht.then_some(false),
+        dht_bootstrap: args.session.dht_bootstrap.clone(),
     }
 }
 

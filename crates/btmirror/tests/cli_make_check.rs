@@ -9,6 +9,7 @@ fn btmirror(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_btmirror"))
         .args(args)
         .current_dir(cwd)
+        .env("BTMIRROR_DHT_BOOTSTRAP", "")
         .env_remove("BTMIRROR_LOG")
         .env_remove("JOURNAL_STREAM")
         .output()

@@ -487,3 +487,54 @@ fn a_read_only_data_dir_is_an_error_when_the_torrent_is_added() {
         "{err}"
     );
 }
+
+/// The DHT of `run` (issue 12): with `$BTMIRROR_DHT_BOOTSTRAP` empty (as every test runs) the
+/// config's `dht_bootstrap` is not used and nothing is sent; the nodes saved in
+/// `STATE_DIR/dht_nodes` are asked at start; the status shows the node.
+#[test]
+fn the_dht_starts_from_the_saved_nodes_and_the_environment_beats_the_config() {
+    use std::net::UdpSocket;
+    let d = tempfile::tempdir().unwrap();
+    let saved = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let from_config = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for s in [&saved, &from_config] {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    // no saved node yet: the config's node is not asked either (the environment wins)
+    let config = format!(
+        "{}dht_bootstrap = [\"{}\"]\n",
+        base_config(d.path()),
+        from_config.local_addr().unwrap()
+    );
+    let daemon = Daemon::start(d.path(), &config);
+    let status = daemon.wait_status("the dht object", T, |s| s["dht"].is_object());
+    assert_eq!(status["dht"]["state"], "bootstrapping", "{status}");
+    from_config
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    assert!(
+        from_config.recv_from(&mut buf).is_err(),
+        "the config's bootstrap node was asked"
+    );
+    let mut daemon = daemon;
+    daemon.proc.signal(Signal::SIGTERM);
+    assert_eq!(daemon.proc.wait_exit(T).code(), Some(0));
+
+    // a saved node is asked at start
+    std::fs::write(
+        d.path().join("state/dht_nodes"),
+        format!("{}\n", saved.local_addr().unwrap()),
+    )
+    .unwrap();
+    let daemon = Daemon::start(d.path(), &config);
+    let (n, _) = saved
+        .recv_from(&mut buf)
+        .expect("a query to the saved node");
+    assert!(buf[..n].starts_with(b"d"), "a KRPC message");
+    assert!(
+        from_config.recv_from(&mut buf).is_err(),
+        "the config's bootstrap node was asked"
+    );
+    drop(daemon);
+}

@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 fn btmirror(args: &[&str], state_dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_btmirror"))
         .args(args)
+        .env("BTMIRROR_DHT_BOOTSTRAP", "")
         .arg("--state-dir")
         .arg(state_dir)
         .env_remove("BTMIRROR_LOG")
@@ -149,6 +150,7 @@ fn btmirror_env(args: &[&str], home: &Path, envs: &[(&str, &Path)]) -> Output {
     cmd.args(args)
         .env_clear()
         .env("HOME", home)
+        .env("BTMIRROR_DHT_BOOTSTRAP", "")
         .env("PATH", std::env::var_os("PATH").unwrap_or_default());
     for (k, v) in envs {
         cmd.env(k, v);

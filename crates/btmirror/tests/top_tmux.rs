@@ -57,6 +57,9 @@ impl Tmux {
             .args(["-L", &self.socket, "-f", "/dev/null"])
             .args(args)
             .env("TERM", "xterm-256color")
+            // the server (started by the first call) passes this on to the shell's commands:
+            // never the public DHT routers
+            .env("BTMIRROR_DHT_BOOTSTRAP", "")
             .output()
             .expect("running tmux");
         assert!(
@@ -344,6 +347,8 @@ fn btmirror(args: &[&str], log: &Path) -> Proc {
         Command::new(BIN)
             .args(args)
             .env("BTMIRROR_LOG", "info")
+            // never the public DHT routers
+            .env("BTMIRROR_DHT_BOOTSTRAP", "")
             .env_remove("JOURNAL_STREAM")
             .env_remove("NOTIFY_SOCKET")
             .stdin(Stdio::null())

@@ -79,5 +79,6 @@ pub fn sample() -> StatusReport {
         },
         feeds: Vec::new(),
         watch_errors: Vec::new(),
+        dht: None,
     }
 }

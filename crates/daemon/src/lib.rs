@@ -41,5 +41,7 @@ pub mod fuzzing {
 }
 
 pub use error::UsageError;
-pub use run::config::{DEFAULT_BIND, DEFAULT_PORT, RunOptions, find_state_dir};
+pub use run::config::{
+    DEFAULT_BIND, DEFAULT_DHT_BOOTSTRAP, DEFAULT_PORT, RunOptions, dht_bootstrap, find_state_dir,
+};
 pub use run::{LogOutput, log_file, run};

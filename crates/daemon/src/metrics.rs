@@ -289,7 +289,44 @@ pub fn render(report: &StatusReport) -> String {
     render_totals(&mut out, report);
     render_encryption(&mut out, report);
     render_feeds(&mut out, &report.feeds);
+    render_dht(&mut out, report.dht.as_ref());
     out
+}
+
+/// The DHT node, when it runs: nodes in its table, lookups, peers found and stored.
+fn render_dht(out: &mut String, dht: Option<&crate::control::protocol::DhtStatus>) {
+    let Some(d) = dht else {
+        return;
+    };
+    for (name, kind, help, v) in [
+        (
+            "btmirror_dht_nodes",
+            "gauge",
+            "Nodes in the DHT routing tables (IPv4 and IPv6).",
+            d.nodes,
+        ),
+        (
+            "btmirror_dht_lookups",
+            "gauge",
+            "DHT lookups of torrents running or queued.",
+            d.lookups,
+        ),
+        (
+            "btmirror_dht_peers_found_total",
+            "counter",
+            "Peers the DHT lookups found since the daemon started.",
+            d.peers_found,
+        ),
+        (
+            "btmirror_dht_stored_peers",
+            "gauge",
+            "Peers other DHT nodes announced to us.",
+            d.stored_peers,
+        ),
+    ] {
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {v}");
+    }
 }
 
 /// The session's connection set-ups by direction and result.

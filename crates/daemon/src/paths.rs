@@ -28,6 +28,8 @@ pub struct Env {
     pub home: Option<OsString>,
     /// `$BTMIRROR_CONFIG`.
     pub btmirror_config: Option<OsString>,
+    /// `$BTMIRROR_DHT_BOOTSTRAP` (a comma-separated `host:port` list; empty: no node).
+    pub dht_bootstrap: Option<OsString>,
     /// Whether the effective user is root.
     pub is_root: bool,
 }
@@ -41,6 +43,7 @@ impl Env {
             xdg_config_home: std::env::var_os("XDG_CONFIG_HOME"),
             home: std::env::var_os("HOME"),
             btmirror_config: std::env::var_os("BTMIRROR_CONFIG"),
+            dht_bootstrap: std::env::var_os("BTMIRROR_DHT_BOOTSTRAP"),
             is_root: nix::unistd::geteuid().is_root(),
         }
     }
@@ -173,6 +176,7 @@ mod tests {
             xdg_config_home: get("XDG_CONFIG_HOME"),
             home: get("HOME"),
             btmirror_config: get("BTMIRROR_CONFIG"),
+            dht_bootstrap: get("BTMIRROR_DHT_BOOTSTRAP"),
             is_root,
         }
     }

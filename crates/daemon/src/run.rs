@@ -20,6 +20,7 @@
 //! hangup thus turns into a harmless reload.
 
 pub(crate) mod config;
+mod dht_nodes;
 mod feeds;
 mod prepare;
 mod reconcile;
@@ -190,7 +191,11 @@ impl Daemon {
         let cfg = config::read(config_file.as_deref())?;
         let settings = config::resolve(&args, &cfg, config_file.as_deref(), &env)?;
         let (resume_dir, lock_file) = open_state(&settings)?;
-        let session = Session::start(settings.session_config(), CancellationToken::new())
+        let mut session_cfg = settings.session_config();
+        if settings.dht {
+            session_cfg.dht_nodes = dht_nodes::load(&settings.state_dir);
+        }
+        let session = Session::start(session_cfg, CancellationToken::new())
             .await
             .map_err(startup::session_error)?;
         // Bound now so that a taken address stops the start; served once the socket is up.
@@ -224,6 +229,10 @@ impl Daemon {
             cancel.clone(),
         );
         spawn(&tasks, info_span!("feeds"), run_feeds);
+        if settings.dht {
+            let save = dht_nodes::run(session.clone(), settings.state_dir.clone(), cancel.clone());
+            spawn(&tasks, info_span!("dht_nodes"), save);
+        }
         let socket = paths::control_socket(&settings.state_dir);
         let (c, path, r) = (cancel.clone(), socket.clone(), report.clone());
         let serve = async move { control::serve(&path, r, c).await };
@@ -433,6 +442,10 @@ impl Daemon {
         info!("shutting down: stopping every torrent");
         self.refresh_checked();
         let started = Instant::now();
+        // the DHT stops with the session: its table first
+        if self.settings.dht {
+            dht_nodes::save_now(&self.session, &self.settings.state_dir).await;
+        }
         self.session.shutdown(STOP_DEADLINE).await;
         self.stop_tasks.close();
         let _ = tokio::time::timeout(STOP_JOBS_DEADLINE, self.stop_tasks.wait()).await;

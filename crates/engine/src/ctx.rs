@@ -1,7 +1,7 @@
 //! What a session and its torrents share: the settings the binary passes in ([`SessionConfig`],
 //! [`AddOptions`]) and the context every torrent task holds ([`SessionCtx`]). It depends on no
 //! other engine module except the rate limiter, the budgets and the leaf modules `encryption`,
-//! `transport` and `udp`, so session, torrent, peer and announcer code all
+//! `transport`, `udp` and `dht_node`, so session, torrent, peer and announcer code all
 //! import it without importing each other.
 
 use std::collections::HashMap;
@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::addr_limit::AddrLimits;
 use crate::budget::ByteBudget;
+use crate::dht_node::DhtHandle;
 use crate::encryption::{EncryptionPolicy, SetupCounters};
 use crate::ratelimit::RateLimiter;
 use crate::read_cache::ReadCache;
@@ -90,6 +91,15 @@ pub struct SessionConfig {
     /// asks its trackers again after this long, then after twice as long, and so on (never
     /// below the tracker's `min interval`, never beyond its `interval`).
     pub starving_reannounce: Duration,
+    /// Run a DHT node (BEP 5, BEP 32) on the shared UDP socket: public torrents announce to it
+    /// and look for peers there; private torrents (BEP 27) never use it.
+    pub dht: bool,
+    /// DHT nodes to bootstrap from, `host:port` (resolved at start). **Empty by default**: the
+    /// public routers are the daemon's default, never the engine's, so a session built from
+    /// `SessionConfig::default()` sends no DHT datagram until it is told of a node.
+    pub dht_bootstrap: Vec<String>,
+    /// DHT nodes saved from an earlier run, tried first.
+    pub dht_nodes: Vec<SocketAddr>,
 }
 
 impl Default for SessionConfig {
@@ -128,6 +138,9 @@ impl Default for SessionConfig {
             transports: Transports::default(),
             utp: utp::Config::default(),
             starving_reannounce: Duration::from_secs(60),
+            dht: true,
+            dht_bootstrap: Vec::new(),
+            dht_nodes: Vec::new(),
         }
     }
 }
@@ -159,6 +172,8 @@ pub(crate) struct SessionCtx {
     pub local_ips: Arc<std::collections::HashSet<std::net::IpAddr>>,
     /// The shared UDP socket on the listen port (uTP, later the DHT).
     pub udp: UdpEndpoint,
+    /// The DHT task, when `SessionConfig::dht` is on.
+    pub dht: Option<DhtHandle>,
     pub announce_port: u16,
     pub tracker: tracker::Client,
     pub files: Arc<FdCache>,

@@ -7,7 +7,7 @@
 //! through [`TorrentStats`].
 //!
 //! **May depend on:** `metainfo`, `wire`, `storage`, `tracker` (its client only), `utp`, `dht`
-//! (its packet test today, its node later), tokio and
+//! (its node runs in the session's DHT task), tokio and
 //! small utility crates. Never on the daemon or the binary, nor on anything that reads
 //! configuration.
 //!
@@ -16,13 +16,15 @@
 //!   error printer, the task tree helper. They import no other engine module but the limiter.
 //! - `picker`, `choker`, `torrent::swarm`: pure policy and state, unit-tested without sockets.
 //! - `session` (listener, registry), `torrent` (handle, check, task, events, verify), `peer`
-//!   (reader, download, upload, writer), `announce`: the tasks around them.
+//!   (reader, download, upload, writer), `announce`, `dht_node` (the session's DHT task on the
+//!   shared UDP socket, `udp`): the tasks around them.
 
 mod addr_limit;
 mod announce;
 mod budget;
 mod choker;
 mod ctx;
+mod dht_node;
 mod encryption;
 mod error;
 mod magnet;
@@ -39,6 +41,7 @@ pub mod udp;
 mod webseed;
 
 pub use ctx::{AddOptions, SessionConfig};
+pub use dht_node::DhtStats;
 pub use encryption::{EncryptionCounters, EncryptionPolicy, UnknownPolicy};
 pub use error::{AddError, SessionError, error_chain};
 pub use magnet::{FetchError, FetchProgress, MetadataFetch};

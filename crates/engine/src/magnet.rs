@@ -191,11 +191,30 @@ impl FetchTask {
             })
         });
         let mut active: JoinSet<Exchange> = JoinSet::new();
+        // BEP 5: a public magnet also looks for peers in the DHT, at once and then after 20 s,
+        // 40 s … up to 5 minutes while the metadata is missing.
+        let (dht_tx, mut dht_rx) = mpsc::channel(16);
+        let mut next_dht = tokio::time::Instant::now();
+        let mut dht_step = crate::dht_node::STARVING_STEP;
         let result = loop {
             self.dial_some(&mut active);
             self.publish(active.len(), err_rx.borrow().clone());
+            let dht_due = async {
+                match &self.ctx.dht {
+                    Some(_) => tokio::time::sleep_until(next_dht).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = self.cancel.cancelled() => break Err(FetchError::Stopped),
+                () = dht_due => {
+                    if let Some(d) = &self.ctx.dht {
+                        d.get_peers(self.info_hash, None, true, dht_tx.clone());
+                    }
+                    next_dht = tokio::time::Instant::now() + dht_step;
+                    dht_step = (dht_step * 2).min(Duration::from_secs(300));
+                }
+                Some(peers) = dht_rx.recv() => self.add(peers),
                 Some(cmd) = self.cmd_rx.recv() => match cmd {
                     Command::AddPeers(a) => self.add(a),
                 },

@@ -125,6 +125,8 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         addr,
         fast: wire::supports_fast(&reserved),
         extended: wire::supports_extended(&reserved),
+        dht: wire::supports_dht(&reserved) && shared.ctx.dht.is_some() && !shared.info.private,
+        dht_port_seen: false,
         frames: FramedRead::with_capacity(rd, Codec::default(), 256 * 1024),
         out,
         uploads,
@@ -159,6 +161,10 @@ struct Peer {
     addr: SocketAddr,
     fast: bool,
     extended: bool,
+    /// Both sides run a DHT node (BEP 5 reserved bit, public torrent): we send our `port`.
+    dht: bool,
+    /// The peer's `port` message was taken (one per connection).
+    dht_port_seen: bool,
     frames: FramedRead<crate::transport::BoxRead, Codec>,
     out: mpsc::UnboundedSender<Message>,
     uploads: upload::Uploads,
@@ -269,6 +275,11 @@ impl Peer {
         if let Some(m) = msg {
             let _ = self.send(m);
         }
+        if self.dht
+            && let Some(d) = &self.shared.ctx.dht
+        {
+            let _ = self.send(Message::Port(d.port));
+        }
         if self.extended {
             // Private torrents neither exchange peers nor hand out their metadata (as libtorrent).
             let private = self.shared.info.private;
@@ -338,10 +349,19 @@ impl Peer {
     async fn on_message(&mut self, msg: Message) -> Result<(), PeerError> {
         let n = self.has.len();
         match msg {
-            Message::KeepAlive
-            | Message::Port(_)
-            | Message::SuggestPiece(_)
-            | Message::AllowedFast(_) => Ok(()),
+            Message::Port(port) => {
+                // BEP 5: the peer's DHT node, once per connection (a peer repeating it with
+                // other ports cannot make us ping them); never for a private torrent (BEP 27)
+                if let Some(d) = &self.shared.ctx.dht
+                    && !self.shared.info.private
+                    && port != 0
+                    && !std::mem::replace(&mut self.dht_port_seen, true)
+                {
+                    d.add_node(SocketAddr::new(self.addr.ip(), port));
+                }
+                Ok(())
+            }
+            Message::KeepAlive | Message::SuggestPiece(_) | Message::AllowedFast(_) => Ok(()),
             // BEP 3/6 want these first, but clients send their BEP 10 handshake before them and
             // aria2 may follow have-none with a bitfield: a later one replaces what we knew.
             Message::Bitfield(bytes) => {

@@ -55,11 +55,21 @@ impl Session {
                 source,
             })?;
         let upload_budget = Arc::new(ByteBudget::new(cfg.upload_memory));
+        let dht = cfg.dht.then(|| {
+            crate::dht_node::start(
+                &udp,
+                listen_addr,
+                &cfg.dht_nodes,
+                &cfg.dht_bootstrap,
+                cancel.child_token(),
+            )
+        });
         let ctx = Arc::new(SessionCtx {
             peer_id: new_peer_id(),
             listen_addr,
             local_ips: Arc::new(local_ips(listen_addr.ip())),
             udp,
+            dht,
             announce_port: cfg.announce_port.unwrap_or(listen_addr.port()),
             tracker: tracker::Client::new(crate::CLIENT_NAME)?,
             files: Arc::new(FdCache::new(cfg.max_open_files)),
@@ -111,6 +121,27 @@ impl Session {
     /// datagrams from it ([`crate::udp::UdpEndpoint::route`]) and sends through its sender.
     pub fn udp(&self) -> &crate::udp::UdpEndpoint {
         &self.ctx.udp
+    }
+
+    /// The DHT node's counters, when the DHT is on.
+    pub fn dht_stats(&self) -> Option<crate::DhtStats> {
+        self.ctx.dht.as_ref().map(|d| d.stats())
+    }
+
+    /// The good nodes of the DHT's routing tables, best first, for saving (empty when the DHT
+    /// is off).
+    pub async fn dht_nodes(&self) -> Vec<SocketAddr> {
+        match &self.ctx.dht {
+            Some(d) => d.nodes().await,
+            None => Vec::new(),
+        }
+    }
+
+    /// Tells the DHT node of a node (a no-op when the DHT is off).
+    pub fn dht_add_node(&self, addr: SocketAddr) {
+        if let Some(d) = &self.ctx.dht {
+            d.add_node(addr);
+        }
     }
 
     /// Counts across the session by transport.

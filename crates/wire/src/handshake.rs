@@ -25,6 +25,9 @@ const EXTENDED_BIT: (usize, u8) = (5, 0x10);
 /// Reserved byte and bit of the BEP 6 fast extension.
 const FAST_BIT: (usize, u8) = (7, 0x04);
 
+/// Reserved byte and bit of the BEP 5 DHT (the sender answers KRPC on its `port` message).
+const DHT_BIT: (usize, u8) = (7, 0x01);
+
 /// A BitTorrent handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Handshake {
@@ -81,6 +84,21 @@ impl Handshake {
     pub fn supports_extended(&self) -> bool {
         supports_extended(&self.reserved)
     }
+
+    /// The same handshake advertising (or not) a BEP 5 DHT node.
+    pub fn with_dht(mut self, dht: bool) -> Self {
+        if dht {
+            self.reserved[DHT_BIT.0] |= DHT_BIT.1;
+        } else {
+            self.reserved[DHT_BIT.0] &= !DHT_BIT.1;
+        }
+        self
+    }
+}
+
+/// Whether `reserved` (from a handshake) advertises a BEP 5 DHT node.
+pub fn supports_dht(reserved: &[u8; 8]) -> bool {
+    reserved[DHT_BIT.0] & DHT_BIT.1 != 0
 }
 
 /// Whether `reserved` (from a handshake) advertises the BEP 6 fast extension.

@@ -50,7 +50,8 @@ Per-user configuration (\fB$XDG_CONFIG_HOME\fR); when it exists it is used inste
 system file (the system units pass \fB\-\-config\fR explicitly).
 .TP
 \fI/var/lib/btmirror\fR
-State directory of the system service: resume data, \fIlock\fR and the control socket
+State directory of the system service: resume data, \fIlock\fR, the DHT's saved nodes
+\fIdht_nodes\fR and the control socket
 \fIcontrol.sock\fR that \fBbtmirror status\fR and \fBbtmirror top\fR talk to.
 .TP
 \fI~/.local/state/btmirror\fR
@@ -68,6 +69,11 @@ State directory, set by systemd's \fBStateDirectory=\fR.
 .TP
 \fBBTMIRROR_LOG\fR
 Log filter, e.g. \fIdebug\fR or \fIengine=debug,info\fR.
+.TP
+\fBBTMIRROR_DHT_BOOTSTRAP\fR
+DHT bootstrap nodes, a comma-separated \fIhost:port\fR list, instead of the configuration's
+\fBdht_bootstrap\fR and the default public routers; empty means none.
+\fB\-\-dht\-bootstrap\fR wins.
 .SH EXAMPLES
 Mirror a directory as the system service:
 .PP

@@ -29,6 +29,8 @@ pub fn command(home: &Path) -> Command {
         .env_remove("NOTIFY_SOCKET")
         .env_remove("JOURNAL_STREAM")
         .env_remove("BTMIRROR_LOG")
+        // never the public DHT routers (--dht-bootstrap wins over this)
+        .env("BTMIRROR_DHT_BOOTSTRAP", "")
         .stdin(Stdio::null());
     cmd
 }

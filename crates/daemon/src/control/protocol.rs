@@ -71,6 +71,9 @@ pub struct StatusReport {
     /// Watch directories that cannot be listed (left out when every one can).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub watch_errors: Vec<WatchDirError>,
+    /// The DHT node (left out when the DHT is off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dht: Option<DhtStatus>,
 }
 
 /// A watch directory the daemon cannot list.
@@ -81,6 +84,36 @@ pub struct WatchDirError {
     /// `missing` (the daemon waits for it and picks it up once created), `not a directory`, or
     /// the system's reason.
     pub error: String,
+}
+
+/// The session's DHT node (BEP 5), as `status --json` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DhtStatus {
+    /// `bootstrapping` (the routing table is empty) or `ready`.
+    pub state: String,
+    /// Nodes in the routing tables (IPv4 and IPv6).
+    pub nodes: u64,
+    /// Torrents' lookups running and waiting for a slot.
+    pub lookups: u64,
+    /// Peers the lookups found since the start.
+    pub peers_found: u64,
+    /// Peers other nodes announced to us (stored for them).
+    pub stored_peers: u64,
+}
+
+impl DhtStatus {
+    /// The session's DHT, when it runs one.
+    pub fn from_session(session: &engine::Session) -> Option<Self> {
+        let s = session.dht_stats()?;
+        Some(Self {
+            state: s.state().to_owned(),
+            nodes: (s.nodes_v4 + s.nodes_v6) as u64,
+            lookups: (s.lookups + s.queued_lookups) as u64,
+            peers_found: s.peers_found,
+            stored_peers: s.stored.1 as u64,
+        })
+    }
 }
 
 /// The encryption policy and the session's connection set-ups since it started.

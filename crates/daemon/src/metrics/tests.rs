@@ -47,6 +47,7 @@ fn sample() -> StatusReport {
         },
         feeds: Vec::new(),
         watch_errors: Vec::new(),
+        dht: None,
     }
 }
 
@@ -288,4 +289,27 @@ fn feeds_get_one_series_each() {
     assert!(!text.contains(&format!(
         "btmirror_feed_last_error_timestamp_seconds{labels}"
     )));
+}
+
+#[test]
+fn the_dht_gets_its_series_when_it_runs() {
+    let mut r = sample();
+    assert!(!render(&r).contains("btmirror_dht_"));
+    r.dht = Some(crate::control::protocol::DhtStatus {
+        state: "ready".into(),
+        nodes: 12,
+        lookups: 2,
+        peers_found: 40,
+        stored_peers: 3,
+    });
+    let text = render(&r);
+    for line in [
+        "btmirror_dht_nodes 12",
+        "btmirror_dht_lookups 2",
+        "btmirror_dht_peers_found_total 40",
+        "btmirror_dht_stored_peers 3",
+        "# TYPE btmirror_dht_peers_found_total counter",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
 }

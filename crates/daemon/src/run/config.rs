@@ -53,6 +53,75 @@ pub struct RunOptions {
     pub max_download_rate: Option<u64>,
     /// Message Stream Encryption of peer connections.
     pub encryption: Option<engine::EncryptionPolicy>,
+    /// `--no-dht` (`Some(false)`).
+    pub dht: Option<bool>,
+    /// `--dht-bootstrap HOST:PORT`, repeated: replaces every other bootstrap list.
+    pub dht_bootstrap: Vec<String>,
+}
+
+/// The DHT bootstrap routers of the other clients, the default of `dht_bootstrap`.
+pub const DEFAULT_DHT_BOOTSTRAP: [&str; 4] = [
+    "router.bittorrent.com:6881",
+    "dht.transmissionbt.com:6881",
+    "router.utorrent.com:6881",
+    "dht.libtorrent.org:25401",
+];
+
+/// Checks one `host:port` of a DHT bootstrap list (`[v6]:port` for IPv6 literals).
+pub fn check_dht_node(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!("{s:?} is not HOST:PORT"));
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("{s:?} has no host (HOST:PORT)"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(s.to_owned()),
+        _ => Err(format!("{s:?}: {port:?} is not a port (1-65535)")),
+    }
+}
+
+/// `$BTMIRROR_DHT_BOOTSTRAP`: a comma-separated `host:port` list; empty means no node at all.
+pub fn dht_bootstrap_from_env(value: &std::ffi::OsStr) -> Result<Vec<String>, UsageError> {
+    let text = value
+        .to_str()
+        .ok_or_else(|| UsageError::new("BTMIRROR_DHT_BOOTSTRAP: not valid UTF-8".to_owned()))?;
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            check_dht_node(t).map_err(|e| UsageError::new(format!("BTMIRROR_DHT_BOOTSTRAP: {e}")))
+        })
+        .collect()
+}
+
+/// The DHT bootstrap list: the command line's, else `$BTMIRROR_DHT_BOOTSTRAP`, else the config
+/// file's `dht_bootstrap`, else [`DEFAULT_DHT_BOOTSTRAP`].
+pub fn dht_bootstrap(
+    cli: &[String],
+    env: Option<&std::ffi::OsStr>,
+    file: Option<&[String]>,
+) -> Result<Vec<String>, UsageError> {
+    if !cli.is_empty() {
+        return cli
+            .iter()
+            .map(|t| {
+                check_dht_node(t).map_err(|e| UsageError::new(format!("--dht-bootstrap: {e}")))
+            })
+            .collect();
+    }
+    if let Some(v) = env {
+        return dht_bootstrap_from_env(v);
+    }
+    if let Some(list) = file {
+        return Ok(list.to_vec());
+    }
+    Ok(DEFAULT_DHT_BOOTSTRAP
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect())
 }
 
 /// The configuration file as written. See `packaging/btmirror.toml` for every key.
@@ -132,6 +201,21 @@ pub struct Config {
     /// first and over uTP when TCP fails or the peer prefers uTP.
     #[serde(default, deserialize_with = "transports")]
     pub transports: Option<engine::Transports>,
+    /// Run a DHT node (BEP 5) for the public torrents.
+    pub dht: Option<bool>,
+    /// DHT nodes to bootstrap from, `"host:port"` (the public routers by default).
+    #[serde(default, deserialize_with = "dht_nodes")]
+    pub dht_bootstrap: Option<Vec<String>>,
+}
+
+/// A list of `"host:port"`.
+fn dht_nodes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let list = Vec::<String>::deserialize(d)?;
+    list.iter()
+        .map(|s| check_dht_node(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// A non-empty list of `"tcp"` and `"utp"`.
@@ -337,6 +421,10 @@ pub struct Settings {
     pub transports: engine::Transports,
     /// The feeds, each writing into one of `watch`.
     pub feeds: Vec<feed::FeedConfig>,
+    /// Whether the DHT node runs.
+    pub dht: bool,
+    /// Its bootstrap nodes, `host:port`.
+    pub dht_bootstrap: Vec<String>,
 }
 
 /// The configuration file the daemon uses and why: `--config`, `$BTMIRROR_CONFIG`, or a
@@ -433,6 +521,12 @@ pub fn resolve(
         encryption: args.encryption.or(cfg.encryption).unwrap_or_default(),
         transports: cfg.transports.unwrap_or_default(),
         feeds,
+        dht: s.dht.or(cfg.dht).unwrap_or(true),
+        dht_bootstrap: dht_bootstrap(
+            &s.dht_bootstrap,
+            env.dht_bootstrap.as_deref(),
+            cfg.dht_bootstrap.as_deref(),
+        )?,
     })
 }
 
@@ -482,6 +576,8 @@ impl Settings {
             max_web_seed_requests: self.max_web_seed_requests,
             encryption: self.encryption,
             transports: self.transports,
+            dht: self.dht,
+            dht_bootstrap: self.dht_bootstrap.clone(),
             // Per-file-system limits come with each torrent (see `AddOptions::check_limit`).
             check_concurrency: usize::MAX >> 4,
             ..engine::SessionConfig::default()
@@ -518,6 +614,8 @@ impl Settings {
             max_web_seed_requests => "max_web_seed_requests",
             encryption => "encryption",
             transports => "transports",
+            dht => "dht",
+            dht_bootstrap => "dht_bootstrap",
         }
         (next, restart)
     }

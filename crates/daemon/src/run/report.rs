@@ -6,7 +6,7 @@ use std::path::Path;
 use super::reconcile::{Registry, Slot};
 use super::totals::Transferred;
 use crate::control::protocol::{
-    EncryptionStatus, StatusReport, TorrentStatus, Totals, WatchDirError, state_counts,
+    DhtStatus, EncryptionStatus, StatusReport, TorrentStatus, Totals, WatchDirError, state_counts,
 };
 use crate::units::format_rate;
 
@@ -39,6 +39,7 @@ pub fn build(reg: &Registry, session: &engine::Session) -> StatusReport {
                 error: e.clone(),
             })
             .collect(),
+        dht: DhtStatus::from_session(session),
     }
 }
 

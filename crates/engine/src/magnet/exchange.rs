@@ -60,7 +60,7 @@ pub(crate) async fn fetch_from(
     listen_port: u16,
     ctx: &SessionCtx,
 ) -> Result<Vec<u8>, ExchangeError> {
-    let ours = Handshake::new(info_hash, peer_id);
+    let ours = Handshake::new(info_hash, peer_id).with_dht(ctx.dht.is_some());
     let order = ctx.cfg.transports.dial_order(false);
     let how = encryption::Dialing {
         order: &order,

@@ -118,6 +118,12 @@ pub(crate) struct TorrentTask {
     next_pex: Instant,
     next_rechoke: Instant,
     web: WebSeeds,
+    /// Where DHT lookups send their peers (the announcer's channel); `None` when the DHT is
+    /// off or the torrent is private.
+    dht_peers: Option<mpsc::Sender<Vec<std::net::SocketAddr>>>,
+    /// The next DHT lookup and announce, and the current pause while starving.
+    next_dht: Instant,
+    dht_step: Duration,
 }
 
 impl TorrentTask {
@@ -169,6 +175,9 @@ impl TorrentTask {
             next_pex: Instant::now() + Duration::from_secs(1),
             next_rechoke: Instant::now() + RECHOKE_INTERVAL,
             web,
+            dht_peers: None,
+            next_dht: Instant::now(),
+            dht_step: crate::dht_node::STARVING_STEP,
         }
     }
 
@@ -176,6 +185,9 @@ impl TorrentTask {
     pub(crate) async fn run(mut self) {
         self.update_progress();
         let (peers_tx, mut peers_rx) = mpsc::channel(16);
+        if self.ctx.dht.is_some() && !self.shared.info.private {
+            self.dht_peers = Some(peers_tx.clone());
+        }
         let announcer = Announcer::spawn(
             &self.tasks,
             self.ctx.clone(),
@@ -186,6 +198,7 @@ impl TorrentTask {
         );
         self.tracker_error = Some(announcer.error.clone());
         self.tick_web_seeds();
+        self.tick_dht(Instant::now());
         self.publish();
         // A busy torrent ticks every second; an idle one (seeding, nobody connected) only every
         // IDLE_TICK, so thousands of idle torrents cost next to no CPU.
@@ -470,6 +483,36 @@ impl TorrentTask {
         self.swarm.retry_due(now);
         self.connect_some();
         self.tick_web_seeds();
+        self.tick_dht(now);
+    }
+
+    /// BEP 5: a public torrent looks itself up in the DHT and announces there at start, again
+    /// soon while a download is starving (20 s, doubling to 10 min), and otherwise every 25
+    /// to 30 minutes. The DHT task queues the lookups of many torrents.
+    fn tick_dht(&mut self, now: Instant) {
+        let (Some(dht), Some(peers)) = (&self.ctx.dht, &self.dht_peers) else {
+            return;
+        };
+        if now < self.next_dht || !self.accepting() {
+            return;
+        }
+        let starving = self.state == TorrentState::Downloading
+            && self.swarm.peers().count() < crate::STARVING_PEERS;
+        dht.get_peers(
+            self.meta.info_hash,
+            Some(self.ctx.announce_port),
+            starving,
+            peers.clone(),
+        );
+        let pause = if starving {
+            let step = self.dht_step;
+            self.dht_step = (step * 2).min(crate::dht_node::MAX_STARVING_STEP);
+            step
+        } else {
+            self.dht_step = crate::dht_node::STARVING_STEP;
+            crate::dht_node::REANNOUNCE + Duration::from_secs(self.rng.u64(..300))
+        };
+        self.next_dht = now + pause;
     }
 
     /// Web seed rates; while downloading, web seeds started up to the caps.

@@ -43,6 +43,8 @@ max_web_seeds_per_torrent = 2
 max_web_seed_requests = 8
 encryption = "require"
 transports = ["utp"]
+dht = false
+dht_bootstrap = ["127.0.0.1:6881", "[::1]:6882"]
 "#;
 
 #[test]
@@ -109,6 +111,46 @@ fn transports_default_to_both_and_reject_unknown_or_empty_lists() {
             .unwrap_err()
             .to_string();
         assert!(e.contains("transports"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn dht_settings_come_from_the_command_line_the_environment_the_file_or_the_defaults() {
+    let file = Config::parse(FULL, Path::new("c.toml")).unwrap();
+    let s = resolve(&args(&["/t"]), &file, None, &env()).unwrap();
+    assert!(!s.dht && !s.session_config().dht);
+    assert_eq!(s.dht_bootstrap, ["127.0.0.1:6881", "[::1]:6882"]);
+    // defaults: on, the public routers (only ever used outside tests)
+    let s = resolve(&args(&["/t"]), &Config::default(), None, &env()).unwrap();
+    assert!(s.dht);
+    assert_eq!(s.dht_bootstrap, DEFAULT_DHT_BOOTSTRAP);
+    // the environment replaces the file's list and the default; empty means none
+    let mut e = env();
+    e.dht_bootstrap = Some("".into());
+    let s = resolve(&args(&["/t"]), &file, None, &e).unwrap();
+    assert!(s.dht_bootstrap.is_empty());
+    assert!(s.session_config().dht_bootstrap.is_empty());
+    e.dht_bootstrap = Some(" 127.0.0.1:7000 ,localhost:7001".into());
+    let s = resolve(&args(&["/t"]), &Config::default(), None, &e).unwrap();
+    assert_eq!(s.dht_bootstrap, ["127.0.0.1:7000", "localhost:7001"]);
+    e.dht_bootstrap = Some("no-port".into());
+    assert!(resolve(&args(&["/t"]), &Config::default(), None, &e).is_err());
+    // the command line wins over everything
+    let mut a = args(&["/t"]);
+    a.dht_bootstrap = vec!["127.0.0.1:9".into()];
+    a.dht = Some(true);
+    let s = resolve(&a, &file, None, &e).unwrap();
+    assert!(s.dht);
+    assert_eq!(s.dht_bootstrap, ["127.0.0.1:9"]);
+    for bad in [
+        "dht_bootstrap = [\"host\"]\n",
+        "dht_bootstrap = [\"h:0\"]\n",
+        "dht = 1\n",
+    ] {
+        let e = Config::parse(bad, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dht"), "{bad}: {e}");
     }
 }
 

@@ -29,7 +29,8 @@ impl TorrentTask {
         {
             return;
         }
-        let handshake = Handshake::new(self.meta.info_hash, self.ctx.peer_id);
+        let handshake = Handshake::new(self.meta.info_hash, self.ctx.peer_id)
+            .with_dht(self.ctx.dht.is_some() && !self.meta.info.private);
         let events = self.shared.events.clone();
         let span = tracing::debug_span!("handshake", addr = %inc.addr);
         let cancel = self.peers_cancel.clone();
@@ -86,7 +87,8 @@ impl TorrentTask {
             };
             let permit = ConnPermit::outgoing(global);
             self.swarm.dialing(addr);
-            let handshake = Handshake::new(self.meta.info_hash, self.ctx.peer_id);
+            let handshake = Handshake::new(self.meta.info_hash, self.ctx.peer_id)
+                .with_dht(self.ctx.dht.is_some() && !self.meta.info.private);
             let events = self.shared.events.clone();
             let span = tracing::debug_span!("dial", %addr);
             let cancel = self.peers_cancel.clone();
