@@ -336,3 +336,66 @@ fn feeds_follow_releases_and_failing_feeds_change_nothing() {
     assert!(magnet_file.is_file(), "remove = false removed the magnet");
     assert_eq!(feed_of(&s, &b).unwrap()["files_held"], 3, "{s:#}");
 }
+
+/// A feed listing 10,000 torrents (a text list, most of them another architecture's): parsed
+/// and applied within seconds, the two it takes are written, and `status` answers promptly
+/// all along (the parse and the writes are off the daemon's loop).
+#[test]
+fn a_feed_of_ten_thousand_entries_is_taken_without_blocking_the_daemon() {
+    if !nginx::available() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (www, conf) = (d.path().join("www"), d.path().join("nginx"));
+    std::fs::create_dir_all(www.join("r")).unwrap();
+    std::fs::create_dir_all(&conf).unwrap();
+    let server = Nginx::start(&www, &conf).unwrap();
+    let watch = d.path().join("watch");
+    std::fs::create_dir_all(&watch).unwrap();
+    let mut list = String::new();
+    for i in 0..10_000 {
+        list.push_str(&format!("r/big-{i:05}-arm64.iso.torrent\n"));
+    }
+    for name in ["big-10000-amd64.iso", "big-10001-amd64.iso"] {
+        let (t, _) = make_torrent(name, name.as_bytes(), 16384, "http://127.0.0.1:1/a");
+        std::fs::write(www.join("r").join(format!("{name}.torrent")), t).unwrap();
+        list.push_str(&format!("r/{name}.torrent\n"));
+    }
+    std::fs::write(www.join("list.txt"), list).unwrap();
+    let url = server.url("/list.txt").to_string();
+    let config =
+        base_config(d.path()) + &feed_table(&url, &watch, "match = \"*-amd64.iso.torrent\"");
+    let daemon = Daemon::start(d.path(), &config);
+    let t0 = std::time::Instant::now();
+    let mut slowest = Duration::ZERO;
+    let s = loop {
+        let asked = std::time::Instant::now();
+        let s = daemon.try_status();
+        slowest = slowest.max(asked.elapsed());
+        if let Some(s) = &s
+            && feed_of(s, &url).is_some_and(|f| f["files_held"] == 2)
+        {
+            break s.clone();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the feed was not taken: {s:?}\n{}",
+            daemon.proc.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(feed_of(&s, &url).unwrap()["last_error"].is_null(), "{s:#}");
+    assert!(watch.join("big-10000-amd64.iso.torrent").is_file());
+    assert!(watch.join("big-10001-amd64.iso.torrent").is_file());
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "taking the feed took {:?}",
+        t0.elapsed()
+    );
+    // `btmirror status` is a process of its own: a second is generous, a blocked loop is not.
+    assert!(slowest < Duration::from_secs(2), "status took {slowest:?}");
+    eprintln!(
+        "10,002-entry feed taken in {:?}; slowest status {slowest:?}",
+        t0.elapsed()
+    );
+}
