@@ -46,6 +46,7 @@ mod dh;
 mod initiator;
 mod io;
 mod keys;
+mod rc4;
 mod responder;
 
 use metainfo::InfoHash;

@@ -1,8 +1,8 @@
 //! Everything derived from the shared secret `S` and the stream key `SKEY` (the info-hash):
 //! the `req1`/`req2`/`req3` hashes and the two RC4 keystreams.
 
+use super::rc4::Rc4;
 use metainfo::InfoHash;
-use rc4::{KeyInit, Rc4, StreamCipher};
 use sha1::{Digest, Sha1};
 
 use super::dh::KEY_LEN;
@@ -47,19 +47,15 @@ pub struct Keystream(Box<Rc4>);
 impl Keystream {
     /// RC4 keyed with `key`, first 1024 bytes dropped.
     fn new(key: &[u8; 20]) -> Self {
-        let mut rc4 = match Rc4::new_from_slice(key) {
-            Ok(rc4) => rc4,
-            // RC4 takes keys of 1 to 256 bytes; 20 always fits.
-            Err(_) => unreachable!("a 20-byte RC4 key is valid"),
-        };
+        let mut rc4 = Rc4::new(key);
         let mut discard = [0u8; DISCARD];
-        rc4.apply_keystream(&mut discard);
+        rc4.apply(&mut discard);
         Self(Box::new(rc4))
     }
 
     /// XORs the next `buf.len()` keystream bytes into `buf` (encrypts or decrypts in place).
     pub fn apply(&mut self, buf: &mut [u8]) {
-        self.0.apply_keystream(buf);
+        self.0.apply(buf);
     }
 }
 
@@ -118,11 +114,11 @@ mod tests {
             ),
         ];
         for (key, expected) in cases {
-            let mut rc4 = Rc4::new_from_slice(key).unwrap();
+            let mut rc4 = Rc4::new(key);
             let mut discard = [0u8; DISCARD];
-            rc4.apply_keystream(&mut discard);
+            rc4.apply(&mut discard);
             let mut out = [0u8; 16];
-            rc4.apply_keystream(&mut out);
+            rc4.apply(&mut out);
             assert_eq!(hex(&out), expected, "key {key:?}");
         }
     }
@@ -130,9 +126,9 @@ mod tests {
     #[test]
     fn keystream_drops_the_first_1024_bytes() {
         let key = [7u8; 20];
-        let mut full = Rc4::new_from_slice(&key).unwrap();
+        let mut full = Rc4::new(&key);
         let mut first = [0u8; DISCARD + 32];
-        full.apply_keystream(&mut first);
+        full.apply(&mut first);
         let mut ours = [0u8; 32];
         Keystream::new(&key).apply(&mut ours);
         assert_eq!(ours, first[DISCARD..]);
