@@ -79,6 +79,7 @@ mod tests {
             multi_file: false,
             private: false,
             total_length: 5,
+            v2: None,
         };
         assert!(piece_hash_matches(&info, 0, b"hello"));
         assert!(!piece_hash_matches(&info, 0, b"hellO"));
