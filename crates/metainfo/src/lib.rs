@@ -21,7 +21,7 @@ mod parse;
 mod types;
 
 pub use bitfield::Bitfield;
-pub use create::{CreateOptions, create_torrent};
+pub use create::{CreateOptions, Version, create_torrent};
 pub use error::Error;
 pub use hashes::{HashLoader, PieceHashes};
 pub use parse::torrent_from_metadata;
