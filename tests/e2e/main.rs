@@ -18,6 +18,7 @@
 //!   `--utp-only`.
 //! - `magnet`: `btmirror get` from a magnet link (BEP 9 metadata from a btmirror seed).
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
+//! - `v2`: BitTorrent v2 and hybrid torrents made by libtorrent, both directions.
 //! - `webseed`: `get` and `run` fill torrents from a web seed (nginx), alone and beside a peer.
 //!
 //! The btmirror binary is `$BTMIRROR_BIN`, or built on first use (see `Btmirror::bin`).
@@ -33,6 +34,7 @@ mod make;
 mod to_clients;
 mod transmission_hosts;
 mod utp;
+mod v2;
 mod webseed;
 
 /// Single-file payload size for most tests: big enough for many pieces, small enough for a

@@ -52,6 +52,9 @@ const OUR_METADATA_ID: u8 = 2;
 /// `ut_metadata` requests answered per peer connection (a 16 MiB info dictionary is 1024
 /// pieces): a peer asking for more is only wasting our upload.
 const MAX_METADATA_REQUESTS: u32 = 4096;
+/// BEP 52 `hash request`s answered per peer connection (each costs up to a piece layer's worth
+/// of hashing); later ones get a `hash reject`.
+const MAX_HASH_REQUESTS: u32 = 1024;
 /// A peer with more unanswered requests than this to us is dropped.
 const MAX_PENDING_UPLOADS: usize = 2048;
 
@@ -148,6 +151,7 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         next_pex_at: Instant::now(),
         their_metadata_id: None,
         metadata_served: 0,
+        hashes_served: 0,
         shared,
         _permit: permit,
     };
@@ -188,6 +192,8 @@ struct Peer {
     their_metadata_id: Option<u8>,
     /// `ut_metadata` requests answered so far.
     metadata_served: u32,
+    /// BEP 52 `hash request`s answered so far.
+    hashes_served: u32,
     shared: Arc<TorrentShared>,
     _permit: ConnPermit,
 }
@@ -378,6 +384,38 @@ impl Peer {
                 self.on_extended(id, &payload).await;
                 Ok(())
             }
+            Message::HashRequest(r) => self.on_hash_request(r),
+            // We never ask for hashes: the piece layers come with the .torrent file.
+            Message::Hashes { .. } | Message::HashReject(_) => Ok(()),
+        }
+    }
+
+    /// BEP 52: answers a `hash request` from the piece layers we hold, or rejects it.
+    fn on_hash_request(&mut self, r: wire::HashRequest) -> Result<(), PeerError> {
+        let info = &self.shared.info;
+        let answer = info
+            .v2
+            .as_ref()
+            .filter(|_| self.hashes_served < MAX_HASH_REQUESTS);
+        let hashes = answer.and_then(|v2| {
+            v2.hashes_for(
+                info.piece_length,
+                &r.pieces_root,
+                r.base_layer,
+                r.index,
+                r.length,
+                r.proof_layers,
+            )
+        });
+        match hashes {
+            Some(h) => {
+                self.hashes_served += 1;
+                self.send(Message::Hashes {
+                    request: r,
+                    hashes: Bytes::from(h.concat()),
+                })
+            }
+            None => self.send(Message::HashReject(r)),
         }
     }
 

@@ -36,6 +36,8 @@ pub(crate) struct Incoming {
     pub stream: crate::encryption::PeerStream,
     pub addr: SocketAddr,
     pub reserved: [u8; 8],
+    /// The info-hash the peer's handshake named (one of the torrent's `swarm_hashes`).
+    pub info_hash: InfoHash,
     pub permit: ConnPermit,
 }
 

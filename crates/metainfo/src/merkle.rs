@@ -135,3 +135,69 @@ mod tests {
         assert_eq!(small_file_root(&data), direct);
     }
 }
+
+#[cfg(test)]
+mod proof_tests {
+    use super::*;
+    use crate::{V2File, V2Hashes};
+
+    #[test]
+    fn hash_requests_are_answered_with_the_layer_and_its_uncles() {
+        let pl = 2 * BLOCK_SIZE;
+        let layer: Vec<Hash256> = (0..5u8).map(|i| sha256(&[i])).collect();
+        let file_root = root_from_layer(&layer, pl);
+        let v2 = V2Hashes {
+            files: vec![V2File {
+                file: 0,
+                root: file_root,
+                layer: Some(layer.clone().into()),
+                first_piece: 0,
+                pieces: 5,
+            }],
+        };
+        let pad = pad_hash(1);
+        // The whole (padded) layer, no proof.
+        let all = v2.hashes_for(pl, &file_root, 1, 0, 8, 0).unwrap();
+        assert_eq!(&all[..5], &layer[..]);
+        assert!(all[5..].iter().all(|h| *h == pad));
+        // Two hashes and the uncles up to below the root: their pair's root lets the root be
+        // checked with the two uncles.
+        let got = v2.hashes_for(pl, &file_root, 1, 2, 2, 2).unwrap();
+        assert_eq!(got.len(), 4);
+        let pair = root(&layer[2..4], 2, pad);
+        let left = root(&layer[0..2], 2, pad);
+        assert_eq!(got[2], left);
+        let right = root(&[layer[4]], 4, pad);
+        assert_eq!(got[3], right);
+        assert_eq!(file_root, parent(&parent(&left, &pair), &right));
+        // Bad requests are refused.
+        assert!(
+            v2.hashes_for(pl, &file_root, 0, 0, 8, 0).is_none(),
+            "blocks"
+        );
+        assert!(
+            v2.hashes_for(pl, &file_root, 1, 1, 2, 0).is_none(),
+            "unaligned"
+        );
+        assert!(
+            v2.hashes_for(pl, &file_root, 1, 0, 16, 0).is_none(),
+            "too many"
+        );
+        assert!(
+            v2.hashes_for(pl, &file_root, 1, 0, 3, 0).is_none(),
+            "not 2^n"
+        );
+        assert!(
+            v2.hashes_for(pl, &file_root, 1, 0, 2, 3).is_none(),
+            "past the root"
+        );
+        assert!(
+            v2.hashes_for(pl, &[0; 32], 1, 0, 2, 0).is_none(),
+            "unknown root"
+        );
+        assert!(
+            v2.hashes_for(pl, &file_root, 1, u32::MAX, u32::MAX, u32::MAX)
+                .is_none()
+        );
+    }
+}

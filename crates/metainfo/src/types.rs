@@ -126,6 +126,9 @@ pub struct V2File {
     pub pieces: u32,
 }
 
+/// The most hashes one `hash request` is answered with (4096 hashes are 128 KiB).
+const MAX_HASHES_ANSWERED: u32 = 4096;
+
 /// The BEP 52 hashes of a torrent, one entry per non-empty file in piece order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct V2Hashes {
@@ -144,6 +147,68 @@ impl V2Hashes {
     /// The file with this `pieces root`.
     pub fn file_by_root(&self, root: &crate::merkle::Hash256) -> Option<&V2File> {
         self.files.iter().find(|f| &f.root == root)
+    }
+
+    /// The answer to a BEP 52 `hash request` for the file with `pieces_root`: `length` hashes
+    /// of its tree from layer `base_layer` (0 = blocks) at `index`, then the uncle hashes of
+    /// `proof_layers` layers above them, as libtorrent computes them. Only the piece layer is
+    /// kept, so only requests for that layer are answered; `None` means "reject".
+    pub fn hashes_for(
+        &self,
+        piece_length: u32,
+        pieces_root: &crate::merkle::Hash256,
+        base_layer: u32,
+        index: u32,
+        length: u32,
+        proof_layers: u32,
+    ) -> Option<Vec<crate::merkle::Hash256>> {
+        use crate::merkle::{pad_hash, root};
+        let blocks_per_piece = (piece_length / crate::BLOCK_SIZE).max(1);
+        let piece_level = blocks_per_piece.trailing_zeros();
+        let layer = self.file_by_root(pieces_root)?.layer.as_deref()?;
+        let width = layer.len().checked_next_power_of_two()?;
+        // Layers above the piece layer, the root's included.
+        let levels = width.trailing_zeros();
+        let bad = base_layer != piece_level
+            || length == 0
+            || !length.is_power_of_two()
+            || length > MAX_HASHES_ANSWERED
+            || index % length != 0
+            || u64::from(index) + u64::from(length) > width as u64
+            || proof_layers > levels;
+        if bad {
+            return None;
+        }
+        let pad = pad_hash(piece_level);
+        let at = |i: usize| layer.get(i).copied().unwrap_or(pad);
+        let mut out: Vec<_> = (index as usize..(index + length) as usize)
+            .map(at)
+            .collect();
+        // The hash of node `pos` of level `level` above the piece layer.
+        let node = |level: u32, pos: usize| {
+            let span = 1usize << level;
+            let start = pos.saturating_mul(span);
+            let end = start.saturating_add(span).min(layer.len());
+            let leaves = layer.get(start..end).unwrap_or_default();
+            if leaves.is_empty() {
+                pad_hash(piece_level + level)
+            } else {
+                root(leaves, span, pad)
+            }
+        };
+        let base_tree_layers = i64::from(length.trailing_zeros()) - 1;
+        let mut pos = index as usize;
+        for i in 0..proof_layers {
+            pos /= 2;
+            let level = i + 1;
+            if i64::from(i) >= base_tree_layers {
+                if level >= levels {
+                    return None;
+                }
+                out.push(node(level, pos ^ 1));
+            }
+        }
+        Some(out)
     }
 
     /// True when every file longer than a piece has its piece layer.
