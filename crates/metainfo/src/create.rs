@@ -175,8 +175,10 @@ pub fn create_torrent(
         multi_file,
         &files,
         piece_length,
-        &pieces,
-        v2.as_ref(),
+        Hashes {
+            pieces: &pieces,
+            v2: v2.as_ref(),
+        },
         i64::try_from(created).unwrap_or(0),
     );
     Metainfo::from_bytes(&bytes)?;
@@ -433,6 +435,12 @@ impl Reader<'_> {
     }
 }
 
+/// What [`encode`] writes of the hashes: the v1 pieces (none for v2-only) and the v2 tree.
+struct Hashes<'a> {
+    pieces: &'a [[u8; 20]],
+    v2: Option<&'a V2Out>,
+}
+
 /// The `.torrent` bytes (keys in ascending order, as bencode requires).
 fn encode(
     opts: &CreateOptions,
@@ -440,10 +448,10 @@ fn encode(
     multi_file: bool,
     files: &[Source],
     piece_length: u32,
-    pieces: &[[u8; 20]],
-    v2: Option<&V2Out>,
+    hashes: Hashes<'_>,
     creation_date: i64,
 ) -> Vec<u8> {
+    let Hashes { pieces, v2 } = hashes;
     let pl = u64::from(piece_length);
     let trackers: Vec<&str> = std::iter::once(opts.announce.as_str())
         .chain(opts.extra_trackers.iter().map(String::as_str))
@@ -533,7 +541,7 @@ fn encode(
                 .flatten()
                 .filter(|(_, layer)| !layer.is_empty())
                 .collect();
-            layers.sort_by(|a, b| a.0.cmp(&b.0));
+            layers.sort_by_key(|a| a.0);
             layers.dedup_by(|a, b| a.0 == b.0);
             d.entry(b"piece layers", |e| {
                 e.dict(|d| {

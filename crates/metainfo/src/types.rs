@@ -173,7 +173,7 @@ impl V2Hashes {
             || length == 0
             || !length.is_power_of_two()
             || length > MAX_HASHES_ANSWERED
-            || index % length != 0
+            || !index.is_multiple_of(length)
             || u64::from(index) + u64::from(length) > width as u64
             || proof_layers > levels;
         if bad {
