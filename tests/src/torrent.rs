@@ -320,3 +320,16 @@ pub fn lt_make_torrent(
     };
     (torrent, hashes)
 }
+
+/// The BEP 52 v2 info-hash of a `.torrent` file: SHA-256 of its raw `info` dictionary, in hex.
+///
+/// # Panics
+/// If the file cannot be read or has no `info`.
+pub fn info_hash_v2(path: &Path) -> String {
+    use sha2::{Digest as _, Sha256};
+    let data =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let root = bencode::decode(&data).unwrap_or_else(|e| panic!("bad torrent: {e}"));
+    let info = root.get("info").expect("an info dictionary");
+    hex(&Sha256::digest(&data[info.span.clone()]))
+}
