@@ -102,3 +102,24 @@ fn a_hybrid_seeded_by_btmirror_serves_its_v1_and_v2_swarms() {
     swarm.assert_complete(&v1_dir);
     assert!(seed.terminate().success());
 }
+
+/// A libtorrent leecher given only a v2 magnet link of a v2-only torrent gets the metadata
+/// from btmirror, and then the piece layers through BEP 52 `hash request`s (the metadata holds
+/// only the files' roots), before it can verify a piece.
+#[test]
+fn libtorrent_downloads_v2_by_magnet_from_btmirror_with_hash_requests() {
+    let swarm = Swarm::libtorrent("v2-magnet-hashes", LtKind::V2, PIECE);
+    let mut seed = Btmirror::get(&swarm.torrent, &swarm.seed_dir("seed"), free_port(), &[]);
+    swarm.wait_for_seeds(1, &mut seed.proc);
+    let v2 = btmirror_e2e::info_hash_v2(&swarm.torrent.path);
+    let magnet = format!(
+        "magnet:?xt=urn:btmh:1220{v2}&dn={}&tr={}",
+        swarm.torrent.name,
+        swarm.announce_url()
+    );
+    let dir = swarm.empty_dir("leech");
+    let mut leech = Libtorrent::leech_magnet(&magnet, &dir, free_port());
+    leech.wait_done(TRANSFER_TIMEOUT);
+    swarm.assert_complete(&dir);
+    assert!(seed.terminate().success());
+}

@@ -407,6 +407,14 @@ impl Peer {
                 r.proof_layers,
             )
         });
+        tracing::debug!(
+            base = r.base_layer,
+            index = r.index,
+            length = r.length,
+            proof = r.proof_layers,
+            answered = hashes.is_some(),
+            "hash request"
+        );
         match hashes {
             Some(h) => {
                 self.hashes_served += 1;
