@@ -159,3 +159,46 @@ async fn hash_requests_get_the_piece_layer_or_a_reject() {
     let (_c2, theirs) = connect(&session, meta.info_hash).await;
     assert_eq!(theirs.info_hash, meta.info_hash);
 }
+
+#[tokio::test]
+async fn a_v2_torrent_without_piece_layers_seeds_complete_data_and_refuses_to_download() {
+    let (session, meta, dir) = seed(Version::V2).await;
+    session.remove_torrent(meta.info_hash).await;
+    // The same info dictionary without `piece layers`.
+    let bare = [&b"d4:info"[..], &meta.info_bytes, b"e"].concat();
+    let bare = Arc::new(Metainfo::from_bytes(&bare).unwrap());
+    assert_eq!(bare.info_hash, meta.info_hash);
+    let add = |m: Arc<Metainfo>, d: std::path::PathBuf| {
+        session
+            .add_torrent(m, d, AddOptions::default())
+            .unwrap()
+            .subscribe()
+    };
+    let mut rx = add(bare.clone(), dir.path().into());
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        rx.wait_for(|s| s.state == TorrentState::Seeding),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    session.remove_torrent(bare.info_hash).await;
+    let empty = tempfile::tempdir().unwrap();
+    let mut rx = add(bare.clone(), empty.path().into());
+    let s = tokio::time::timeout(
+        Duration::from_secs(20),
+        rx.wait_for(|s| s.state == TorrentState::Error),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .clone();
+    assert!(
+        s.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("lacks the piece layers"),
+        "{:?}",
+        s.error
+    );
+}

@@ -122,3 +122,58 @@ fn libtorrent_v2_and_hybrid_torrents_check_complete_and_find_damage() {
         }
     }
 }
+
+#[test]
+fn a_v2_file_without_its_piece_layer_checks_as_a_whole_against_its_root() {
+    if !have_libtorrent() {
+        eprintln!("skipped: no python3-libtorrent");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path());
+    let (full, _, _) = lt_torrent(dir.path(), "v2", 16_384);
+    // The same torrent without `piece layers` (libtorrent loads such files too).
+    let path = dir.path().join("t-v2.torrent");
+    let stripped = dir.path().join("stripped.torrent");
+    let o = Command::new(PYTHON)
+        .args([
+            "-c",
+            "import sys, libtorrent as lt\n\
+             d = lt.bdecode(open(sys.argv[1], 'rb').read())\n\
+             del d[b'piece layers']\n\
+             open(sys.argv[2], 'wb').write(lt.bencode(d))",
+        ])
+        .arg(&path)
+        .arg(&stripped)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m = Metainfo::from_bytes(&fs::read(&stripped).unwrap()).unwrap();
+    assert_eq!(m.info_hash_v2, full.info_hash_v2);
+    assert!(
+        m.notes.iter().any(|n| n.contains("piece layers missing")),
+        "{:?}",
+        m.notes
+    );
+    let v2 = m.info.v2.as_ref().unwrap();
+    assert!(!v2.complete(16_384));
+    let s = Storage::new(
+        Arc::new((*m.info).clone()),
+        dir.path().into(),
+        Arc::new(FdCache::new(8)),
+    );
+    let all = m.info.piece_count();
+    assert_eq!(check(&s), all);
+    // A damaged byte in z.bin (19 pieces) costs the whole file: its pieces cannot be told apart.
+    let z = dir.path().join("t/z.bin");
+    let mut data = fs::read(&z).unwrap();
+    data[200_000] ^= 1;
+    fs::write(&z, &data).unwrap();
+    let z_pieces = v2
+        .files
+        .iter()
+        .find(|f| m.info.files[f.file].path.ends_with("z.bin"))
+        .unwrap()
+        .pieces;
+    assert_eq!(check(&s), all - z_pieces);
+}
