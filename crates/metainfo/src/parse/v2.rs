@@ -223,6 +223,12 @@ pub(crate) fn v2_hashes(
     }
     let roots = leaves.iter().filter_map(|l| l.root);
     let with_data = files.iter().enumerate().filter(|(_, f)| f.length > 0);
+    if roots.clone().count() != with_data.clone().count() {
+        return Err(Error::invalid(
+            "info.file tree",
+            "the v1 and v2 file metadata do not match",
+        ));
+    }
     let mut out = V2Hashes::default();
     let (mut missing, mut wrong) = (0usize, 0usize);
     let pl = u64::from(piece_length);
