@@ -21,6 +21,7 @@
 //!   libtorrent seed (a `.torrent` and a bare magnet), `run` with a watched `.magnet`, libtorrent
 //!   and aria2 from a `run` seed.
 //! - `make`: torrents made by `btmirror make` work with other clients and `btmirror check`.
+//! - `v2`: BitTorrent v2 and hybrid torrents made by libtorrent, both directions.
 //! - `webseed`: `get` and `run` fill torrents from a web seed (nginx), alone and beside a peer.
 //!
 //! The btmirror binary is `$BTMIRROR_BIN`, or built on first use (see `Btmirror::bin`).
@@ -37,6 +38,7 @@ mod make;
 mod to_clients;
 mod transmission_hosts;
 mod utp;
+mod v2;
 mod webseed;
 
 /// Single-file payload size for most tests: big enough for many pieces, small enough for a

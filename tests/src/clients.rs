@@ -6,7 +6,7 @@
 //! required. Every client's log goes next to its data directory: `<dir>.<client>-<role>.log`.
 
 mod aria2;
-mod libtorrent;
+pub(crate) mod libtorrent;
 mod transmission;
 mod webtorrent;
 

@@ -19,6 +19,8 @@ pub struct Swarm {
     pub source: PathBuf,
     /// The whitelisted tracker in the torrent's announce URL.
     pub tracker: Opentracker,
+    /// Every 20-byte hash the torrent is known by (a hybrid's v1 and truncated v2 hashes).
+    pub hashes: Vec<crate::InfoHash>,
     /// Last, so it is dropped after the processes that use it.
     pub scratch: Scratch,
 }
@@ -56,6 +58,45 @@ impl Swarm {
         )
     }
 
+    /// A directory `<test>/` of files with odd sizes, a 1-byte file and an empty one, in a
+    /// torrent made by python3-libtorrent of `kind` (v1, v2 or hybrid, BEP 52), with every
+    /// hash it is known by allowed on the tracker.
+    pub fn libtorrent(test: &str, kind: crate::LtKind, piece_len: u32) -> Swarm {
+        let scratch = Scratch::new(test);
+        let mut tracker = Opentracker::start(&scratch.path().join("tracker"), &[]);
+        let src = scratch.dir("src");
+        let root = src.join(test);
+        for (i, (rel, size)) in [
+            ("a.bin", 1_000_003u64),
+            ("one", 1),
+            ("sub/b.bin", 3 * u64::from(piece_len)),
+            ("sub/c.bin", 777_777),
+            ("sub/empty", 0),
+            ("z.bin", u64::from(piece_len) + 1),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            payload(&root.join(rel), size, 52 + i as u64);
+        }
+        let torrent_path = scratch.path().join(format!("{test}.torrent"));
+        let (torrent, hashes) = crate::lt_make_torrent(
+            &root,
+            &tracker.announce_url(),
+            kind,
+            piece_len,
+            &torrent_path,
+        );
+        tracker.allow(&hashes);
+        Swarm {
+            torrent,
+            source: root,
+            tracker,
+            hashes,
+            scratch,
+        }
+    }
+
     /// The general form: `write_content(src_dir)` creates the content and returns its path;
     /// `make(content, announce_url, torrent_path)` writes a torrent for it. The tracker is
     /// started first (the announce URL goes into the torrent) and then told the info-hash.
@@ -71,6 +112,7 @@ impl Swarm {
         let torrent = make(&source, &tracker.announce_url(), &torrent_path);
         tracker.allow(&[torrent.info_hash]);
         Swarm {
+            hashes: vec![torrent.info_hash],
             torrent,
             source,
             tracker,

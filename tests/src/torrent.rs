@@ -245,3 +245,91 @@ mod tests {
         assert_eq!(enc.len(), 60);
     }
 }
+
+/// Which hashes a torrent made by [`lt_make_torrent`] carries (BEP 52).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LtKind {
+    /// v1 only.
+    V1,
+    /// v2 only.
+    V2,
+    /// Both.
+    Hybrid,
+}
+
+/// A torrent made by python3-libtorrent (`tests/scripts/lt_make.py`): the [`Torrent`] (its
+/// `info_hash` is the v1 hash, or the truncated v2 hash of a v2-only torrent; `files` leave
+/// out pad files) and every 20-byte hash it is known by on trackers (v1, truncated v2).
+///
+/// # Panics
+/// If libtorrent fails.
+pub fn lt_make_torrent(
+    content: &Path,
+    announce: &str,
+    kind: LtKind,
+    piece_len: u32,
+    out: &Path,
+) -> (Torrent, Vec<InfoHash>) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lt_make.py");
+    let kind_arg = match kind {
+        LtKind::V1 => "v1",
+        LtKind::V2 => "v2",
+        LtKind::Hybrid => "hybrid",
+    };
+    let output = Command::new(crate::clients::libtorrent::python())
+        .arg(script)
+        .arg(content)
+        .arg(out)
+        .arg(kind_arg)
+        .arg(piece_len.to_string())
+        .arg(announce)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3: {e}"));
+    assert!(
+        output.status.success(),
+        "lt_make.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let j: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("lt_make.py: {e}"));
+    let hash20 = |v: &serde_json::Value| -> Option<InfoHash> {
+        let s = v.as_str()?;
+        let bytes: Vec<u8> = (0..20)
+            .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect::<Option<_>>()?;
+        Some(InfoHash(bytes.try_into().ok()?))
+    };
+    let hashes: Vec<InfoHash> = [&j["v1"], &j["v2"]]
+        .into_iter()
+        .filter_map(hash20)
+        .collect();
+    let files = j["files"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| Some((PathBuf::from(f[0].as_str()?), f[1].as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let torrent = Torrent {
+        path: out.to_path_buf(),
+        info_hash: hashes[0],
+        name: j["name"].as_str().unwrap_or_default().to_owned(),
+        piece_length: u64::from(piece_len),
+        files,
+    };
+    (torrent, hashes)
+}
+
+/// The BEP 52 v2 info-hash of a `.torrent` file: SHA-256 of its raw `info` dictionary, in hex.
+///
+/// # Panics
+/// If the file cannot be read or has no `info`.
+pub fn info_hash_v2(path: &Path) -> String {
+    use sha2::{Digest as _, Sha256};
+    let data =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let root = bencode::decode(&data).unwrap_or_else(|e| panic!("bad torrent: {e}"));
+    let info = root.get("info").expect("an info dictionary");
+    hex(&Sha256::digest(&data[info.span.clone()]))
+}

@@ -227,6 +227,7 @@ mod tests {
             multi_file: true,
             private: false,
             total_length: 60_000,
+            v2: None,
         }
     }
 

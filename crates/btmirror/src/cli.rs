@@ -295,6 +295,14 @@ pub struct MakeArgs {
     /// `url-list`; repeatable.
     #[arg(long = "web-seed", value_name = "URL")]
     pub web_seed: Vec<String>,
+    /// Make a BitTorrent v2-only torrent (BEP 52: SHA-256 Merkle trees per file); v1 clients
+    /// cannot use it.
+    #[arg(long, conflicts_with = "hybrid")]
+    pub v2: bool,
+    /// Make a hybrid torrent: v1 and v2 hashes over the same files (pad files align each file
+    /// to a piece), usable by every client; it has two info-hashes.
+    #[arg(long)]
+    pub hybrid: bool,
 }
 
 /// `btmirror check TORRENT [--dir DIR]`.

@@ -44,6 +44,13 @@ pub async fn run(args: MakeArgs, shutdown: CancellationToken) -> anyhow::Result<
         private: args.private,
         comment: args.comment,
         web_seeds: args.web_seed,
+        version: if args.v2 {
+            metainfo::Version::V2
+        } else if args.hybrid {
+            metainfo::Version::Hybrid
+        } else {
+            metainfo::Version::V1
+        },
     };
 
     let bar = crate::progress_bar(0, true);
@@ -76,20 +83,25 @@ pub async fn run(args: MakeArgs, shutdown: CancellationToken) -> anyhow::Result<
     Ok(())
 }
 
-/// `created FILE: NAME, N files, SIZE, P pieces of PIECE, info-hash HEX`.
+/// `created FILE: NAME, N files, SIZE, P pieces of PIECE, info-hash HEX` (then `, v2 info-hash
+/// HEX64` for a hybrid; a v2-only torrent has only `v2 info-hash HEX64`).
 fn summary(output: &Path, meta: &metainfo::Metainfo) -> String {
     let info = &meta.info;
     let files = info.files.len();
+    let hashes = match (meta.info_hash_v1(), &meta.info_hash_v2) {
+        (Some(v1), Some(v2)) => format!("info-hash {v1}, v2 info-hash {v2}"),
+        (None, Some(v2)) => format!("v2 info-hash {v2}"),
+        _ => format!("info-hash {}", meta.info_hash),
+    };
     format!(
-        "created {}: {}, {} file{}, {}, {} pieces of {}, info-hash {}",
+        "created {}: {}, {} file{}, {}, {} pieces of {}, {hashes}",
         output.display(),
         info.name,
         files,
         if files == 1 { "" } else { "s" },
-        format_bytes(info.total_length),
+        format_bytes(info.files.iter().map(|f| f.length).sum()),
         info.piece_count(),
         format_bytes(u64::from(info.piece_length)),
-        meta.info_hash,
     )
 }
 

@@ -30,7 +30,8 @@ pub async fn run(args: ShowArgs) -> anyhow::Result<()> {
 #[derive(Debug, Serialize)]
 struct Summary {
     name: String,
-    info_hash: String,
+    /// The v1 info-hash (`null` for a v2-only torrent).
+    info_hash: Option<String>,
     info_hash_v2: Option<String>,
     /// Bytes in files (pad files not counted).
     size: u64,
@@ -84,7 +85,7 @@ impl Summary {
             .collect();
         Self {
             name: info.name.clone(),
-            info_hash: meta.info_hash.to_hex(),
+            info_hash: meta.info_hash_v1().map(|h| h.to_hex()),
             info_hash_v2: meta.info_hash_v2.map(|h| h.to_hex()),
             size: info.files.iter().map(|f| f.length).sum(),
             piece_length: info.piece_length,
@@ -115,7 +116,7 @@ impl Summary {
         let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         let mut out = vec![
             format!("Name: {}", self.name),
-            format!("Info-hash v1: {}", self.info_hash),
+            format!("Info-hash v1: {}", or_dash(&self.info_hash)),
         ];
         if let Some(v2) = &self.info_hash_v2 {
             out.push(format!("Info-hash v2: {v2}"));

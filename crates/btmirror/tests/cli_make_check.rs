@@ -274,3 +274,87 @@ fn help_and_version_go_to_stdout() {
         stdout(&out)
     );
 }
+
+/// `(v1, v2)` as python3-libtorrent reads `file` ("-" for a missing one), or `None` without it.
+fn libtorrent_hashes(file: &Path) -> Option<(String, String)> {
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(
+            "import sys, libtorrent as lt\n\
+             h = lt.torrent_info(sys.argv[1]).info_hashes()\n\
+             print(h.v1 if h.has_v1() else '-', h.v2 if h.has_v2() else '-')",
+        )
+        .arg(file)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        let err = stderr(&out);
+        assert!(
+            err.contains("No module named"),
+            "libtorrent refused it: {err}"
+        );
+        return None;
+    }
+    let text = stdout(&out);
+    let mut w = text.split_whitespace().map(str::to_owned);
+    Some((w.next()?, w.next()?))
+}
+
+#[test]
+fn v2_and_hybrid_torrents_load_in_libtorrent_with_the_hashes_we_print_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("tree");
+    fs::create_dir_all(root.join("sub")).unwrap();
+    fs::write(root.join("a.bin"), data(100_003, 1)).unwrap();
+    fs::write(root.join("one"), b"x").unwrap();
+    fs::write(root.join("sub/b.bin"), data(65_536, 2)).unwrap();
+    fs::write(root.join("sub/c.bin"), data(300_001, 3)).unwrap();
+    fs::write(root.join("sub/empty"), b"").unwrap();
+    for (flag, want_v1) in [("--v2", false), ("--hybrid", true)] {
+        for (what, name) in [("tree", "tree"), ("tree/sub/c.bin", "c")] {
+            let out_file = format!("{name}{flag}.torrent");
+            let out = btmirror(
+                &[
+                    "make",
+                    what,
+                    "--announce",
+                    ANNOUNCE,
+                    "--piece-size",
+                    "16KiB",
+                    flag,
+                    "-o",
+                    &out_file,
+                ],
+                dir.path(),
+            );
+            assert!(out.status.success(), "make {flag}: {}", stderr(&out));
+            let line = stdout(&out);
+            let v2 = line
+                .split("v2 info-hash ")
+                .nth(1)
+                .map(|s| s.trim().to_owned())
+                .expect("v2 info-hash printed");
+            let v1 = line
+                .split(", info-hash ")
+                .nth(1)
+                .map(|s| s.split(',').next().unwrap_or("").trim().to_owned());
+            assert_eq!(v1.is_some(), want_v1, "{line}");
+            if let Some((lt_v1, lt_v2)) = libtorrent_hashes(&dir.path().join(&out_file)) {
+                assert_eq!(lt_v2, v2, "{flag} {what}");
+                assert_eq!(lt_v1, v1.clone().unwrap_or("-".into()), "{flag} {what}");
+            } else {
+                eprintln!("python3-libtorrent missing: hashes not compared");
+            }
+            let dir_arg = if what == "tree" { "." } else { "tree/sub" };
+            let out = btmirror(&["check", &out_file, "--dir", dir_arg], dir.path());
+            assert!(out.status.success(), "check {flag}: {}", stderr(&out));
+            assert!(stdout(&out).contains("(100.0%)"), "{}", stdout(&out));
+        }
+    }
+    // A damaged byte in a v2-only torrent's data is found.
+    let mut c = fs::read(root.join("sub/c.bin")).unwrap();
+    c[123_456] ^= 1;
+    fs::write(root.join("sub/c.bin"), c).unwrap();
+    let out = btmirror(&["check", "tree--v2.torrent", "--dir", "."], dir.path());
+    assert!(!stdout(&out).contains("(100.0%)"), "{}", stdout(&out));
+}

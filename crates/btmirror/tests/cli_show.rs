@@ -97,7 +97,7 @@ fn json_has_hashes_web_seeds_and_hides_pad_files() {
 }
 
 #[test]
-fn unusable_torrents_fail_with_the_reason() {
+fn v2_only_torrents_show_their_v2_hash_and_unusable_ones_fail() {
     let out = btmirror(
         &[
             "show",
@@ -105,12 +105,16 @@ fn unusable_torrents_fail_with_the_reason() {
         ],
         Path::new("."),
     );
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Info-hash v1: -\n"), "{text}");
     assert!(
-        err.contains("BitTorrent v2-only torrents are not supported yet"),
-        "{err}"
+        text.contains(
+            "Info-hash v2: caf1e1c30e81cb361b9ee167c4aa64228a7fa4fa9f6105232b28ad099f3a302e"
+        ),
+        "{text}"
     );
+    assert!(text.contains("magnet:?xt=urn:btmh:1220caf1e1c3"), "{text}");
     let out = btmirror(&["show", "/nonexistent.torrent"], Path::new("."));
     assert_eq!(out.status.code(), Some(1));
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use metainfo::Metainfo;
+use metainfo::{InfoHash, Metainfo};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -67,13 +67,15 @@ impl StarvingBackoff {
 #[derive(Debug)]
 pub(crate) struct Announcer {
     cancel: CancellationToken,
-    join: JoinHandle<()>,
+    /// One announce loop per 20-byte hash of the torrent (a hybrid joins two swarms).
+    joins: Vec<JoinHandle<()>>,
     /// The last announce error, `None` after a success.
     pub error: watch::Receiver<Option<String>>,
 }
 
 impl Announcer {
-    /// Starts announcing. `progress` is read before every announce; `completed` turning true
+    /// Starts announcing, under every hash of [`Metainfo::swarm_hashes`] (the error shown is
+    /// the first one's). `progress` is read before every announce; `completed` turning true
     /// sends `completed`; peers go to `peers`.
     pub(crate) fn spawn(
         tasks: &TaskTracker,
@@ -85,18 +87,28 @@ impl Announcer {
     ) -> Self {
         let cancel = CancellationToken::new();
         let (err_tx, error) = watch::channel(None);
-        let task = AnnounceLoop {
-            ctx,
-            meta,
-            progress,
-            completed,
-            peers,
-            cancel: cancel.clone(),
-            err_tx,
-        };
+        let mut err_tx = Some(err_tx);
+        let joins = meta
+            .swarm_hashes()
+            .into_iter()
+            .map(|info_hash| {
+                let err_tx = err_tx.take().unwrap_or_else(|| watch::channel(None).0);
+                let task = AnnounceLoop {
+                    ctx: ctx.clone(),
+                    meta: meta.clone(),
+                    info_hash,
+                    progress: progress.clone(),
+                    completed: completed.clone(),
+                    peers: peers.clone(),
+                    cancel: cancel.clone(),
+                    err_tx,
+                };
+                crate::spawn::spawn_in(tasks, "announce", tracing::Span::current(), task.run())
+            })
+            .collect();
         Self {
             cancel,
-            join: crate::spawn::spawn_in(tasks, "announce", tracing::Span::current(), task.run()),
+            joins,
             error,
         }
     }
@@ -104,7 +116,8 @@ impl Announcer {
     /// Sends `stopped` (after a pending `completed`) and waits for the task to end.
     pub(crate) async fn stop(self) {
         self.cancel.cancel();
-        let _ = tokio::time::timeout(STOP_DEADLINE + Duration::from_secs(1), self.join).await;
+        let all = futures_util::future::join_all(self.joins);
+        let _ = tokio::time::timeout(STOP_DEADLINE + Duration::from_secs(1), all).await;
     }
 }
 
@@ -112,6 +125,8 @@ impl Announcer {
 struct AnnounceLoop {
     ctx: Arc<SessionCtx>,
     meta: Arc<Metainfo>,
+    /// The hash announced (one of the torrent's `swarm_hashes`).
+    info_hash: InfoHash,
     progress: watch::Receiver<Progress>,
     completed: watch::Receiver<bool>,
     peers: mpsc::Sender<Vec<SocketAddr>>,
@@ -228,7 +243,7 @@ impl AnnounceLoop {
     fn request(&self, event: Event, key: u32) -> AnnounceRequest {
         let p = *self.progress.borrow();
         AnnounceRequest {
-            info_hash: self.meta.info_hash,
+            info_hash: self.info_hash,
             peer_id: self.ctx.peer_id,
             port: self.ctx.announce_port,
             uploaded: p.uploaded,

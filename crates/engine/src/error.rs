@@ -159,6 +159,13 @@ pub(crate) enum TorrentError {
     /// The fsync after the download completed failed.
     #[error("syncing data to disk")]
     Sync(#[source] storage::Error),
+    /// A v2-only torrent whose `.torrent` lacks piece layers, with data missing: downloaded
+    /// pieces of those files could not be verified (btmirror does not fetch layers from peers).
+    #[error(
+        "the .torrent lacks the piece layers of {0} files, so their downloaded pieces cannot be \
+         verified; such a torrent is only seeded with its data complete in place"
+    )]
+    MissingPieceLayers(usize),
 }
 
 /// An error and its sources on one line (`outer: inner: root`): how every error of the

@@ -52,6 +52,12 @@ const OUR_METADATA_ID: u8 = 2;
 /// `ut_metadata` requests answered per peer connection (a 16 MiB info dictionary is 1024
 /// pieces): a peer asking for more is only wasting our upload.
 const MAX_METADATA_REQUESTS: u32 = 4096;
+/// BEP 52 `hash request`s answered per peer connection; later ones get a `hash reject`.
+const MAX_HASH_REQUESTS: u32 = 1024;
+/// Piece-layer hashes one connection may make us hash for proofs (a proof up to the root costs
+/// about the file's piece count; 2^22 is a couple of CPU seconds, enough for the first proof of
+/// a file of four million pieces and the cheap requests that follow).
+const HASH_WORK_BUDGET: u64 = 1 << 22;
 /// A peer with more unanswered requests than this to us is dropped.
 const MAX_PENDING_UPLOADS: usize = 2048;
 
@@ -150,6 +156,8 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         next_pex_at: Instant::now(),
         their_metadata_id: None,
         metadata_served: 0,
+        hashes_served: 0,
+        hash_work: 0,
         shared,
         _permit: permit,
     };
@@ -194,6 +202,10 @@ struct Peer {
     their_metadata_id: Option<u8>,
     /// `ut_metadata` requests answered so far.
     metadata_served: u32,
+    /// BEP 52 `hash request`s answered so far.
+    hashes_served: u32,
+    /// Hashing those answers cost, in piece-layer hashes (see [`HASH_WORK_BUDGET`]).
+    hash_work: u64,
     shared: Arc<TorrentShared>,
     _permit: ConnPermit,
 }
@@ -398,6 +410,58 @@ impl Peer {
                 self.on_extended(id, &payload).await;
                 Ok(())
             }
+            Message::HashRequest(r) => self.on_hash_request(r),
+            // We never ask for hashes: the piece layers come with the .torrent file.
+            Message::Hashes { .. } | Message::HashReject(_) => Ok(()),
+        }
+    }
+
+    /// BEP 52: answers a `hash request` from the piece layers we hold, or rejects it.
+    fn on_hash_request(&mut self, r: wire::HashRequest) -> Result<(), PeerError> {
+        let info = &self.shared.info;
+        // Uncles above the requested span cost up to the whole layer; the span itself its length.
+        let layer_len = info
+            .v2
+            .as_ref()
+            .and_then(|v2| v2.file_by_root(&r.pieces_root))
+            .and_then(|f| f.layer.as_ref())
+            .map_or(0, |l| l.len() as u64);
+        let cost = if r.proof_layers >= r.length.trailing_zeros() {
+            layer_len.saturating_mul(2)
+        } else {
+            u64::from(r.length)
+        };
+        let affordable = self.hashes_served < MAX_HASH_REQUESTS
+            && self.hash_work.saturating_add(cost) <= HASH_WORK_BUDGET;
+        let answer = info.v2.as_ref().filter(|_| affordable);
+        let hashes = answer.and_then(|v2| {
+            v2.hashes_for(
+                info.piece_length,
+                &r.pieces_root,
+                r.base_layer,
+                r.index,
+                r.length,
+                r.proof_layers,
+            )
+        });
+        tracing::debug!(
+            base = r.base_layer,
+            index = r.index,
+            length = r.length,
+            proof = r.proof_layers,
+            answered = hashes.is_some(),
+            "hash request"
+        );
+        match hashes {
+            Some(h) => {
+                self.hashes_served += 1;
+                self.hash_work = self.hash_work.saturating_add(cost);
+                self.send(Message::Hashes {
+                    request: r,
+                    hashes: Bytes::from(h.concat()),
+                })
+            }
+            None => self.send(Message::HashReject(r)),
         }
     }
 

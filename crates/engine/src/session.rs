@@ -36,6 +36,10 @@ pub struct Session {
     /// `HASH('req2', info_hash)` → info-hash of every torrent in `torrents`: how an incoming
     /// MSE connection finds its torrent in O(1). Updated with `torrents`, under its lock.
     skeys: Arc<RwLock<HashMap<[u8; 20], InfoHash>>>,
+    /// The other 20-byte hash of every hybrid torrent (its truncated v2 info-hash, BEP 52) →
+    /// its key in `torrents`: incoming peers of the v2 swarm find it too. Taken after
+    /// `torrents`' lock, never before.
+    aliases: Arc<Mutex<HashMap<InfoHash, InfoHash>>>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -95,6 +99,7 @@ impl Session {
             ctx,
             torrents: Arc::new(Mutex::new(HashMap::new())),
             skeys: Arc::new(RwLock::new(HashMap::new())),
+            aliases: Arc::new(Mutex::new(HashMap::new())),
             cancel,
             tasks: TaskTracker::new(),
         };
@@ -194,8 +199,14 @@ impl Session {
         let Ok(mut map) = self.torrents.lock() else {
             return Err(AddError::ShuttingDown);
         };
-        if map.get(&meta.info_hash).is_some_and(|h| !h.is_finished()) {
-            return Err(AddError::Duplicate(meta.info_hash));
+        let hashes = meta.swarm_hashes();
+        let mut aliases = self.aliases.lock().map_err(|_| AddError::ShuttingDown)?;
+        let running = |h: &InfoHash| {
+            let key = aliases.get(h).unwrap_or(h);
+            map.get(key).is_some_and(|t| !t.is_finished())
+        };
+        if let Some(dup) = hashes.iter().find(|h| running(h)) {
+            return Err(AddError::Duplicate(*dup));
         }
         let handle = torrent::spawn(
             self.ctx.clone(),
@@ -206,7 +217,12 @@ impl Session {
             &self.tasks,
         );
         if let Ok(mut skeys) = self.skeys.write() {
-            skeys.insert(req2(&handle.info_hash()), handle.info_hash());
+            for h in &hashes {
+                skeys.insert(req2(h), *h);
+            }
+        }
+        for alias in hashes.iter().filter(|h| **h != handle.info_hash()) {
+            aliases.insert(*alias, handle.info_hash());
         }
         map.insert(handle.info_hash(), handle.clone());
         Ok(handle)
@@ -234,8 +250,20 @@ impl Session {
     /// Stops a torrent (announcing `stopped`) and forgets it; its data stays.
     pub async fn remove_torrent(&self, info_hash: InfoHash) {
         let handle = self.torrents.lock().ok().and_then(|mut m| {
+            let mut gone = vec![info_hash];
+            if let Ok(mut aliases) = self.aliases.lock() {
+                aliases.retain(|alias, key| {
+                    let keep = *key != info_hash;
+                    if !keep {
+                        gone.push(*alias);
+                    }
+                    keep
+                });
+            }
             if let Ok(mut skeys) = self.skeys.write() {
-                skeys.remove(&req2(&info_hash));
+                for h in &gone {
+                    skeys.remove(&req2(h));
+                }
             }
             m.remove(&info_hash)
         });
@@ -252,9 +280,14 @@ impl Session {
             .unwrap_or_default()
     }
 
-    /// The torrent with this info-hash.
+    /// The torrent with this info-hash (for a hybrid, either of its 20-byte hashes).
     pub fn torrent(&self, info_hash: &InfoHash) -> Option<TorrentHandle> {
-        self.torrents.lock().ok()?.get(info_hash).cloned()
+        let map = self.torrents.lock().ok()?;
+        if let Some(t) = map.get(info_hash) {
+            return Some(t.clone());
+        }
+        let key = *self.aliases.lock().ok()?.get(info_hash)?;
+        map.get(&key).cloned()
     }
 
     /// Orderly stop: every torrent announces `stopped` (concurrently) and ends; returns when all
@@ -390,6 +423,7 @@ impl Session {
             stream,
             addr,
             reserved,
+            info_hash,
             permit,
         })
         .await;

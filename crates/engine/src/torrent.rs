@@ -36,6 +36,8 @@ pub(crate) struct Incoming {
     pub stream: crate::encryption::PeerStream,
     pub addr: SocketAddr,
     pub reserved: [u8; 8],
+    /// The info-hash the peer's handshake named (one of the torrent's `swarm_hashes`).
+    pub info_hash: InfoHash,
     pub permit: ConnPermit,
 }
 
@@ -152,6 +154,25 @@ impl Start {
             &self.stats_tx,
         )
         .await;
+        // A v2-only torrent without all its piece layers can only seed complete data.
+        let missing_layers = self
+            .meta
+            .info
+            .v2
+            .as_ref()
+            .filter(|_| !self.meta.info.has_v1())
+            .map_or(0, |v2| {
+                v2.files
+                    .iter()
+                    .filter(|f| f.pieces > 1 && f.layer.is_none())
+                    .count()
+            });
+        let checked = match checked {
+            Ok(Some(have)) if missing_layers > 0 && !have.is_full() => Err(
+                crate::error::TorrentError::MissingPieceLayers(missing_layers),
+            ),
+            other => other,
+        };
         let have = match checked {
             Ok(Some(have)) => have,
             Ok(None) => {

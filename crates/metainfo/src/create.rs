@@ -20,6 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bencode::Encoder;
 use sha1::{Digest, Sha1};
 
+use crate::merkle::{self, Hash256};
 use crate::parse::{MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, check_component};
 use crate::{Error, Metainfo};
 
@@ -38,6 +39,22 @@ pub struct CreateOptions {
     pub comment: Option<String>,
     /// BEP 19 web seeds, written as `url-list` when non-empty.
     pub web_seeds: Vec<String>,
+    /// Which hashes to write: v1 (the default), v2 only, or both (BEP 52).
+    pub version: Version,
+}
+
+/// The kind of torrent [`create_torrent`] makes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Version {
+    /// BitTorrent v1: SHA-1 pieces over the files back to back.
+    #[default]
+    V1,
+    /// BitTorrent v2 only (BEP 52): a `file tree` with per-file SHA-256 Merkle roots and
+    /// `piece layers`; every file starts on a piece boundary.
+    V2,
+    /// Both: v1 pieces and the v2 tree over the same layout, with BEP 47 pad files in the v1
+    /// `files` after every file that does not end on a piece boundary (as libtorrent writes them).
+    Hybrid,
 }
 
 /// The largest piece length picked automatically (16 MiB); larger ones can be asked for.
@@ -103,14 +120,13 @@ pub fn create_torrent(
     } else {
         return Err(Error::invalid("path", "not a regular file or a directory"));
     };
-    let mut total = 0u64;
-    for f in &mut files {
-        f.offset = total;
-        total = total
+    let mut data = 0u64;
+    for f in &files {
+        data = data
             .checked_add(f.length)
             .ok_or_else(|| Error::invalid("path", "total size overflows"))?;
     }
-    if total == 0 {
+    if data == 0 {
         return Err(Error::invalid(
             "path",
             "nothing to share: total size is zero",
@@ -126,9 +142,29 @@ pub fn create_torrent(
                 format!("{pl} is not a power of two in 16 KiB..=64 MiB"),
             ));
         }
-        None => auto_piece_length(total),
+        None => auto_piece_length(data),
     };
-    let pieces = hash_pieces(&files, total, piece_length, progress)?;
+    // v2 and hybrid: every file with data starts on a piece boundary.
+    let padded = opts.version != Version::V1;
+    let mut total = 0u64;
+    for f in &mut files {
+        f.offset = total;
+        let length = if padded && f.length > 0 {
+            f.length
+                .div_ceil(u64::from(piece_length))
+                .checked_mul(u64::from(piece_length))
+                .ok_or_else(|| Error::invalid("path", "total size overflows"))?
+        } else {
+            f.length
+        };
+        total = total
+            .checked_add(length)
+            .ok_or_else(|| Error::invalid("path", "total size overflows"))?;
+    }
+    if padded && !multi_file {
+        total = data;
+    }
+    let (pieces, v2) = hash_pieces(&files, total, piece_length, opts.version, progress)?;
 
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -139,7 +175,10 @@ pub fn create_torrent(
         multi_file,
         &files,
         piece_length,
-        &pieces,
+        Hashes {
+            pieces: &pieces,
+            v2: v2.as_ref(),
+        },
         i64::try_from(created).unwrap_or(0),
     );
     Metainfo::from_bytes(&bytes)?;
@@ -207,36 +246,104 @@ fn auto_piece_length(total: u64) -> u32 {
     pl
 }
 
-/// SHA-1 of every piece of the concatenated files, on all cores.
+/// What one piece's v2 hash covers: the file's part of the piece, and whether the file fits in
+/// one piece (then the hash is the file's root, over fewer leaves than a piece).
+#[derive(Clone, Copy)]
+struct V2Part {
+    len: usize,
+    small: bool,
+}
+
+/// The v2 roots and piece layers of the files, in `files` order (`None` for empty files).
+pub(crate) struct V2Out {
+    /// Per file: root and piece layer (empty for a file of one piece).
+    files: Vec<Option<(Hash256, Vec<Hash256>)>>,
+}
+
+/// The hashes of every piece of the files laid out at their offsets (zeros between them), on
+/// all cores: SHA-1 for v1 and hybrid, the BEP 52 piece hashes (and from them each file's root
+/// and piece layer) for v2 and hybrid.
 fn hash_pieces(
     files: &[Source],
     total: u64,
     piece_length: u32,
+    version: Version,
     progress: &(dyn Fn(u64, u64) + Sync),
-) -> Result<Vec<[u8; 20]>, Error> {
+) -> Result<(Vec<[u8; 20]>, Option<V2Out>), Error> {
     let count = usize::try_from(total.div_ceil(u64::from(piece_length)))
         .map_err(|_| Error::invalid("path", "too many pieces"))?;
+    let pl = u64::from(piece_length);
+    let v1 = version != Version::V2;
+    let v2 = version != Version::V1;
+    // Which part of each piece a v2 hash covers.
+    let mut parts = vec![None; if v2 { count } else { 0 }];
+    if v2 {
+        for f in files.iter().filter(|f| f.length > 0) {
+            let first = (f.offset / pl) as usize;
+            let n = f.length.div_ceil(pl) as usize;
+            for k in 0..n {
+                let len = (f.length - k as u64 * pl).min(pl) as usize;
+                if let Some(slot) = parts.get_mut(first + k) {
+                    *slot = Some(V2Part {
+                        len,
+                        small: f.length <= pl,
+                    });
+                }
+            }
+        }
+    }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, count.max(1));
     let per_thread = count.div_ceil(threads).max(1);
     let done = AtomicU64::new(0);
-    let mut out = vec![[0u8; 20]; count];
+    let mut out = vec![[0u8; 20]; if v1 { count } else { 0 }];
+    let mut out2 = vec![[0u8; 32]; if v2 { count } else { 0 }];
+    let mut out1_chunks: Vec<&mut [[u8; 20]]> = if v1 {
+        out.chunks_mut(per_thread).collect()
+    } else {
+        Vec::new()
+    };
+    let mut out2_chunks: Vec<&mut [Hash256]> = if v2 {
+        out2.chunks_mut(per_thread).collect()
+    } else {
+        Vec::new()
+    };
+    let padded = version != Version::V1;
+    let parts = &parts;
     std::thread::scope(|s| {
-        let workers: Vec<_> = out
-            .chunks_mut(per_thread)
-            .enumerate()
-            .map(|(t, slots)| {
+        let workers: Vec<_> = (0..count.div_ceil(per_thread))
+            .map(|t| {
                 let done = &done;
+                let mut slots1 = out1_chunks.get_mut(t).map(std::mem::take);
+                let mut slots2 = out2_chunks.get_mut(t).map(std::mem::take);
                 s.spawn(move || {
-                    let mut reader = Reader { files, open: None };
+                    let mut reader = Reader {
+                        files,
+                        open: None,
+                        padded,
+                    };
                     let mut buf = vec![0u8; piece_length as usize];
-                    for (k, slot) in slots.iter_mut().enumerate() {
-                        let start = (t * per_thread + k) as u64 * u64::from(piece_length);
-                        let len = (total - start).min(u64::from(piece_length)) as usize;
+                    let first = t * per_thread;
+                    let last = (first + per_thread).min(count);
+                    for (k, index) in (first..last).enumerate() {
+                        let start = index as u64 * pl;
+                        let len = (total - start).min(pl) as usize;
                         let piece = buf.get_mut(..len).unwrap_or_default();
                         reader.read_at(start, piece)?;
-                        *slot = Sha1::digest(&*piece).into();
+                        if let Some(slot) = slots1.as_mut().and_then(|s| s.get_mut(k)) {
+                            *slot = Sha1::digest(&*piece).into();
+                        }
+                        if let Some(slot) = slots2.as_mut().and_then(|s| s.get_mut(k))
+                            && let Some(Some(part)) = parts.get(index)
+                        {
+                            let data = piece.get(..part.len).unwrap_or_default();
+                            *slot = if part.small {
+                                merkle::small_file_root(data)
+                            } else {
+                                merkle::piece_hash(data, piece_length)
+                            };
+                        }
                         let now = done.fetch_add(len as u64, Ordering::Relaxed) + len as u64;
                         progress(now, total);
                     }
@@ -249,13 +356,33 @@ fn hash_pieces(
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
     })?;
-    Ok(out)
+    let v2_out = v2.then(|| V2Out {
+        files: files
+            .iter()
+            .map(|f| {
+                if f.length == 0 {
+                    return None;
+                }
+                let first = (f.offset / pl) as usize;
+                let n = f.length.div_ceil(pl) as usize;
+                let layer = out2.get(first..first + n).unwrap_or_default();
+                if n == 1 {
+                    Some((layer.first().copied().unwrap_or_default(), Vec::new()))
+                } else {
+                    Some((merkle::root_from_layer(layer, piece_length), layer.to_vec()))
+                }
+            })
+            .collect(),
+    });
+    Ok((out, v2_out))
 }
 
 /// Positioned reads from the concatenation of `files`, keeping the last file open.
 struct Reader<'a> {
     files: &'a [Source],
     open: Option<(usize, File)>,
+    /// Files are apart (v2, hybrid): the bytes between them, and after the last, are zeros.
+    padded: bool,
 }
 
 impl Reader<'_> {
@@ -264,6 +391,19 @@ impl Reader<'_> {
         while !buf.is_empty() {
             // The first file ending after `pos` (skips zero-length files).
             let i = self.files.partition_point(|f| f.offset + f.length <= pos);
+            let gap = match self.files.get(i) {
+                Some(f) if self.padded && f.offset > pos => Some(f.offset - pos),
+                None if self.padded => Some(buf.len() as u64),
+                _ => None,
+            };
+            if let Some(gap) = gap {
+                let n = usize::try_from(gap).map_or(buf.len(), |g| g.min(buf.len()));
+                let (head, rest) = buf.split_at_mut(n);
+                head.fill(0);
+                buf = rest;
+                pos += n as u64;
+                continue;
+            }
             let Some(file) = self.files.get(i) else {
                 let eof =
                     std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "past the last file");
@@ -295,6 +435,12 @@ impl Reader<'_> {
     }
 }
 
+/// What [`encode`] writes of the hashes: the v1 pieces (none for v2-only) and the v2 tree.
+struct Hashes<'a> {
+    pieces: &'a [[u8; 20]],
+    v2: Option<&'a V2Out>,
+}
+
 /// The `.torrent` bytes (keys in ascending order, as bencode requires).
 fn encode(
     opts: &CreateOptions,
@@ -302,9 +448,11 @@ fn encode(
     multi_file: bool,
     files: &[Source],
     piece_length: u32,
-    pieces: &[[u8; 20]],
+    hashes: Hashes<'_>,
     creation_date: i64,
 ) -> Vec<u8> {
+    let Hashes { pieces, v2 } = hashes;
+    let pl = u64::from(piece_length);
     let trackers: Vec<&str> = std::iter::once(opts.announce.as_str())
         .chain(opts.extra_trackers.iter().map(String::as_str))
         .filter(|t| !t.is_empty())
@@ -332,7 +480,13 @@ fn encode(
         d.entry(b"creation date", |e| e.int(creation_date));
         d.entry(b"info", |e| {
             e.dict(|d| {
-                if multi_file {
+                if let Some(v2) = v2 {
+                    d.entry(b"file tree", |e| {
+                        let tree = FileTree::new(name, multi_file, files, v2);
+                        tree.encode(e);
+                    });
+                }
+                if multi_file && !pieces.is_empty() {
                     d.entry(b"files", |e| {
                         e.list(|e| {
                             for f in files {
@@ -344,23 +498,59 @@ fn encode(
                                         e.list(|e| f.rel.iter().for_each(|c| e.bytes(c.as_bytes())))
                                     });
                                 });
+                                let rest = f.length % pl;
+                                if v2.is_some() && rest > 0 {
+                                    let pad = pl - rest;
+                                    e.dict(|d| {
+                                        d.entry(b"attr", |e| e.bytes(b"p"));
+                                        d.entry(b"length", |e| e.int(pad as i64));
+                                        d.entry(b"path", |e| {
+                                            e.list(|e| {
+                                                e.bytes(b".pad");
+                                                e.bytes(pad.to_string().as_bytes());
+                                            })
+                                        });
+                                    });
+                                }
                             }
                         })
                     });
-                } else {
+                } else if !pieces.is_empty() {
                     let length = files.first().map_or(0, |f| f.length);
                     d.entry(b"length", |e| {
                         e.int(i64::try_from(length).unwrap_or(i64::MAX))
                     });
                 }
+                if v2.is_some() {
+                    d.entry(b"meta version", |e| e.int(2));
+                }
                 d.entry(b"name", |e| e.bytes(name.as_bytes()));
                 d.entry(b"piece length", |e| e.int(i64::from(piece_length)));
-                d.entry(b"pieces", |e| e.bytes(pieces.as_flattened()));
+                if !pieces.is_empty() {
+                    d.entry(b"pieces", |e| e.bytes(pieces.as_flattened()));
+                }
                 if opts.private {
                     d.entry(b"private", |e| e.int(1));
                 }
             })
         });
+        if let Some(v2) = v2 {
+            let mut layers: Vec<&(Hash256, Vec<Hash256>)> = v2
+                .files
+                .iter()
+                .flatten()
+                .filter(|(_, layer)| !layer.is_empty())
+                .collect();
+            layers.sort_by_key(|a| a.0);
+            layers.dedup_by(|a, b| a.0 == b.0);
+            d.entry(b"piece layers", |e| {
+                e.dict(|d| {
+                    for (root, layer) in layers {
+                        d.entry(root, |e| e.bytes(layer.as_flattened()));
+                    }
+                })
+            });
+        }
         if !opts.web_seeds.is_empty() {
             d.entry(b"url-list", |e| {
                 e.list(|e| opts.web_seeds.iter().for_each(|u| e.bytes(u.as_bytes())))
@@ -368,6 +558,71 @@ fn encode(
         }
     });
     e.finish()
+}
+
+/// The v2 `file tree`: directories as dictionaries sorted by name, files as `{"": {length,
+/// pieces root}}`.
+enum FileTree<'a> {
+    Dir(std::collections::BTreeMap<&'a [u8], FileTree<'a>>),
+    File { length: u64, root: Option<Hash256> },
+}
+
+impl<'a> FileTree<'a> {
+    fn new(name: &'a str, multi_file: bool, files: &'a [Source], v2: &V2Out) -> Self {
+        let mut root = FileTree::Dir(Default::default());
+        for (f, hashes) in files.iter().zip(&v2.files) {
+            let single = [name];
+            let path: Vec<&str> = if multi_file {
+                f.rel.iter().map(String::as_str).collect()
+            } else {
+                single.to_vec()
+            };
+            let leaf = FileTree::File {
+                length: f.length,
+                root: hashes.as_ref().map(|(r, _)| *r),
+            };
+            root.insert(&path, leaf);
+        }
+        root
+    }
+
+    fn insert(&mut self, path: &[&'a str], leaf: FileTree<'a>) {
+        let FileTree::Dir(entries) = self else {
+            return;
+        };
+        match path {
+            [] => {}
+            [last] => {
+                entries.insert(last.as_bytes(), leaf);
+            }
+            [first, rest @ ..] => entries
+                .entry(first.as_bytes())
+                .or_insert_with(|| FileTree::Dir(Default::default()))
+                .insert(rest, leaf),
+        }
+    }
+
+    fn encode(&self, e: &mut Encoder) {
+        match self {
+            FileTree::Dir(entries) => e.dict(|d| {
+                for (name, child) in entries {
+                    d.entry(name, |e| child.encode(e));
+                }
+            }),
+            FileTree::File { length, root } => e.dict(|d| {
+                d.entry(b"", |e| {
+                    e.dict(|d| {
+                        d.entry(b"length", |e| {
+                            e.int(i64::try_from(*length).unwrap_or(i64::MAX))
+                        });
+                        if let Some(root) = root {
+                            d.entry(b"pieces root", |e| e.bytes(root));
+                        }
+                    })
+                })
+            }),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Torrent metadata: parsing and validating `.torrent` files (BEP 3, 12, 19, 27, 47, and enough of
-//! BEP 52 to load hybrids), creating them,
+//! BEP 52: v2 and hybrid torrents), creating them,
 //! and the small value types every other crate shares (`InfoHash`, `PeerId`, `Bitfield`, piece
 //! arithmetic).
 //!
@@ -16,15 +16,18 @@ mod create;
 mod error;
 mod hashes;
 pub mod magnet;
+pub mod merkle;
 mod parse;
 mod types;
 
 pub use bitfield::Bitfield;
-pub use create::{CreateOptions, create_torrent};
+pub use create::{CreateOptions, Version, create_torrent};
 pub use error::Error;
 pub use hashes::{HashLoader, PieceHashes};
 pub use parse::torrent_from_metadata;
-pub use types::{FileAttrs, FileEntry, Info, InfoHash, InfoHashV2, Metainfo, PeerId, Symlink};
+pub use types::{
+    FileAttrs, FileEntry, Info, InfoHash, InfoHashV2, Metainfo, PeerId, Symlink, V2File, V2Hashes,
+};
 
 /// Size of a block: the unit of a request on the wire (BEP 3 recommends 16 KiB, every client uses it).
 pub const BLOCK_SIZE: u32 = 16 * 1024;

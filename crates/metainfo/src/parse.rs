@@ -15,6 +15,7 @@ mod files;
 mod hybrid;
 mod sanitize;
 mod symlinks;
+mod v2;
 
 use std::path::{Component, PathBuf};
 use std::sync::Arc;
@@ -32,9 +33,6 @@ pub(crate) const MIN_PIECE_LENGTH: u32 = 16 * 1024;
 pub(crate) const MAX_PIECE_LENGTH: u32 = 64 * 1024 * 1024;
 /// At most this many notes are kept; the rest are summed up in one more.
 const MAX_NOTES: usize = 50;
-
-/// The message for a torrent with only BitTorrent v2 hashes.
-const V2_ONLY: &str = "BitTorrent v2-only torrents are not supported yet";
 
 impl Metainfo {
     /// Parses and validates a `.torrent` file.
@@ -65,19 +63,22 @@ impl Metainfo {
                     .into(),
             );
         }
-        let info_hash_v2 = match meta_version(info_value)? {
-            1 => None,
-            _ if info_value.get(b"pieces").is_none() => {
-                return Err(Error::Unsupported(V2_ONLY.into()));
+        let (mode, info_hash_v2) = match meta_version(info_value)? {
+            1 => (Mode::V1, None),
+            _ => {
+                let v2 = InfoHashV2(crate::merkle::sha256(raw_info));
+                match info_value.get(b"pieces") {
+                    None => (Mode::V2Only, Some(v2)),
+                    Some(_) => (Mode::Hybrid, Some(v2)),
+                }
             }
-            _ => Some(InfoHashV2(
-                sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(raw_info))
-                    .into(),
-            )),
         };
-        let info_hash = InfoHash(Sha1::digest(raw_info).into());
-        let hybrid = info_hash_v2.is_some();
-        let parsed = parse_info(info_value, &info_hash, hybrid, &mut notes)?;
+        let info_hash = match (mode, info_hash_v2) {
+            (Mode::V2Only, Some(v2)) => v2.truncated(),
+            _ => InfoHash(Sha1::digest(raw_info).into()),
+        };
+        let layers = top.get(b"piece layers");
+        let parsed = parse_info(info_value, &info_hash, mode, layers, &mut notes)?;
         let announce = announce(top, &mut notes);
         let announce_list = announce_list(top, &mut notes);
         cap_notes(&mut notes);
@@ -98,6 +99,17 @@ impl Metainfo {
             notes,
         })
     }
+}
+
+/// Which hashes a torrent has.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// v1 SHA-1 pieces only.
+    V1,
+    /// v1 pieces and a v2 `file tree` describing the same files.
+    Hybrid,
+    /// A v2 `file tree` only (BEP 52).
+    V2Only,
 }
 
 /// BEP 52 `meta version`: 1 when absent, 2 for v2 and hybrid torrents; anything else is refused.
@@ -249,9 +261,14 @@ struct ParsedInfo {
 fn parse_info(
     info: &Value<'_>,
     info_hash: &InfoHash,
-    hybrid: bool,
+    mode: Mode,
+    layers: Option<&Value<'_>>,
     notes: &mut Vec<String>,
 ) -> Result<ParsedInfo, Error> {
+    if mode == Mode::V2Only {
+        return parse_v2_only(info, info_hash, layers, notes);
+    }
+    let hybrid = mode == Mode::Hybrid;
     // A directory name sanitised away becomes the info-hash; a file name cannot (libtorrent).
     let multi = info.get(b"files").is_some();
     let name = torrent_name(info, multi.then_some(info_hash), notes)?;
@@ -297,9 +314,83 @@ fn parse_info(
             ),
         ));
     }
-    if hybrid {
+    let v2 = if hybrid {
         hybrid::check_hybrid(info, &name, multi_file, piece_length, &layout.files)?;
+        let tree = info
+            .get(b"file tree")
+            .ok_or_else(|| Error::Missing("info.file tree".into()))?;
+        let leaves = v2::tree_leaves(tree)?;
+        Some(v2::v2_hashes(
+            &layout.files,
+            piece_length,
+            &leaves,
+            layers,
+            notes,
+        )?)
+    } else {
+        None
+    };
+    finish_info(
+        info,
+        name,
+        piece_length,
+        PieceHashes::new(hashes.to_vec()),
+        layout,
+        multi_file,
+        v2,
+    )
+}
+
+/// A v2-only torrent: the layout from `file tree` (see [`v2`]).
+fn parse_v2_only(
+    info: &Value<'_>,
+    info_hash: &InfoHash,
+    layers: Option<&Value<'_>>,
+    notes: &mut Vec<String>,
+) -> Result<ParsedInfo, Error> {
+    let tree = info
+        .get(b"file tree")
+        .ok_or_else(|| Error::Missing("info.file tree".into()))?;
+    let leaves = v2::tree_leaves(tree)?;
+    let multi = !(leaves.len() == 1 && tree.as_dict().is_some_and(|d| d.len() == 1));
+    let name = torrent_name(info, multi.then_some(info_hash), notes)?;
+    let piece_length = piece_length(info)?;
+    let (layout, multi_file) = v2::v2_layout(&name, piece_length, &leaves, notes)?;
+    if layout.total_length == 0 {
+        return Err(Error::invalid(
+            "info.file tree",
+            "total length is zero: the torrent has no data",
+        ));
     }
+    let pieces = layout.total_length.div_ceil(u64::from(piece_length));
+    if u32::try_from(pieces).is_err() {
+        return Err(Error::invalid(
+            "info.file tree",
+            format!("too many pieces ({pieces})"),
+        ));
+    }
+    let v2 = v2::v2_hashes(&layout.files, piece_length, &leaves, layers, notes)?;
+    finish_info(
+        info,
+        name,
+        piece_length,
+        PieceHashes::new(Vec::new()),
+        layout,
+        multi_file,
+        Some(v2),
+    )
+}
+
+/// Checks the paths once more and builds the [`ParsedInfo`].
+fn finish_info(
+    info: &Value<'_>,
+    name: String,
+    piece_length: u32,
+    pieces: PieceHashes,
+    layout: Layout,
+    multi_file: bool,
+    v2: Option<crate::V2Hashes>,
+) -> Result<ParsedInfo, Error> {
     // Defence in depth for the crate's security invariant.
     let paths = layout.files.iter().map(|f| &f.path);
     let links = layout.symlinks.iter().flat_map(|l| [&l.path, &l.target]);
@@ -314,11 +405,12 @@ fn parse_info(
         info: Info {
             name,
             piece_length,
-            pieces: PieceHashes::new(hashes.to_vec()),
+            pieces,
             files: layout.files,
             multi_file,
             private: info.get(b"private").and_then(Value::as_int) == Some(1),
-            total_length,
+            total_length: layout.total_length,
+            v2: v2.map(Arc::new),
         },
         attrs: layout.attrs,
         symlinks: layout.symlinks,

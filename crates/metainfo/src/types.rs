@@ -105,12 +105,175 @@ pub struct Info {
     pub private: bool,
     /// Length of the torrent's byte stream: all file lengths plus the pad files between them.
     pub total_length: u64,
+    /// BEP 52 hashes of a v2 or hybrid torrent (`None` for v1). A v2-only torrent has no
+    /// [`Info::pieces`] and is verified with these.
+    pub v2: Option<Arc<V2Hashes>>,
+}
+
+/// The BEP 52 hashes of one non-empty file of a v2 or hybrid torrent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct V2File {
+    /// Index of the file in [`Info::files`].
+    pub file: usize,
+    /// `pieces root`: the root of the file's Merkle tree.
+    pub root: crate::merkle::Hash256,
+    /// The file's piece layer (one hash per piece) for a file longer than a piece; `None` for a
+    /// file of one piece (its root is its piece's hash) or when the torrent left it out.
+    pub layer: Option<Arc<[crate::merkle::Hash256]>>,
+    /// The torrent's index of the file's first piece (v2 files start on a piece boundary).
+    pub first_piece: u32,
+    /// How many pieces the file has.
+    pub pieces: u32,
+}
+
+/// The most hashes one `hash request` is answered with (4096 hashes are 128 KiB).
+const MAX_HASHES_ANSWERED: u32 = 4096;
+
+/// The BEP 52 hashes of a torrent, one entry per non-empty file in piece order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct V2Hashes {
+    /// The files with data, in order.
+    pub files: Vec<V2File>,
+}
+
+impl V2Hashes {
+    /// The file piece `piece` belongs to.
+    pub fn file_of_piece(&self, piece: u32) -> Option<&V2File> {
+        let i = self.files.partition_point(|f| f.first_piece <= piece);
+        let f = self.files.get(i.checked_sub(1)?)?;
+        (piece < f.first_piece.saturating_add(f.pieces)).then_some(f)
+    }
+
+    /// The file with this `pieces root`.
+    pub fn file_by_root(&self, root: &crate::merkle::Hash256) -> Option<&V2File> {
+        self.files.iter().find(|f| &f.root == root)
+    }
+
+    /// The answer to a BEP 52 `hash request` for the file with `pieces_root`: `length` hashes
+    /// of its tree from layer `base_layer` (0 = blocks) at `index`, then the uncle hashes of
+    /// `proof_layers` layers above them, as libtorrent computes them. Only the piece layer is
+    /// kept, so only requests for that layer are answered; `None` means "reject".
+    pub fn hashes_for(
+        &self,
+        piece_length: u32,
+        pieces_root: &crate::merkle::Hash256,
+        base_layer: u32,
+        index: u32,
+        length: u32,
+        proof_layers: u32,
+    ) -> Option<Vec<crate::merkle::Hash256>> {
+        use crate::merkle::{pad_hash, root};
+        let blocks_per_piece = (piece_length / crate::BLOCK_SIZE).max(1);
+        let piece_level = blocks_per_piece.trailing_zeros();
+        let layer = self.file_by_root(pieces_root)?.layer.as_deref()?;
+        let width = layer.len().checked_next_power_of_two()?;
+        // Layers above the piece layer, the root's included.
+        let levels = width.trailing_zeros();
+        let bad = base_layer != piece_level
+            || length == 0
+            || !length.is_power_of_two()
+            || length > MAX_HASHES_ANSWERED
+            || !index.is_multiple_of(length)
+            || u64::from(index) + u64::from(length) > width as u64
+            || proof_layers > levels;
+        if bad {
+            return None;
+        }
+        let pad = pad_hash(piece_level);
+        let at = |i: usize| layer.get(i).copied().unwrap_or(pad);
+        let mut out: Vec<_> = (index as usize..(index + length) as usize)
+            .map(at)
+            .collect();
+        // The hash of node `pos` of level `level` above the piece layer.
+        let node = |level: u32, pos: usize| {
+            let span = 1usize << level;
+            let start = pos.saturating_mul(span);
+            let end = start.saturating_add(span).min(layer.len());
+            let leaves = layer.get(start..end).unwrap_or_default();
+            if leaves.is_empty() {
+                pad_hash(piece_level + level)
+            } else {
+                root(leaves, span, pad)
+            }
+        };
+        let base_tree_layers = i64::from(length.trailing_zeros()) - 1;
+        let mut pos = index as usize;
+        for i in 0..proof_layers {
+            pos /= 2;
+            let level = i + 1;
+            if i64::from(i) >= base_tree_layers {
+                if level >= levels {
+                    return None;
+                }
+                out.push(node(level, pos ^ 1));
+            }
+        }
+        Some(out)
+    }
+
+    /// True when every file longer than a piece has its piece layer.
+    pub fn complete(&self, piece_length: u32) -> bool {
+        self.files
+            .iter()
+            .all(|f| f.pieces <= 1 || f.layer.is_some())
+            && piece_length > 0
+    }
 }
 
 impl Info {
     /// Number of pieces.
     pub fn piece_count(&self) -> u32 {
+        if self.pieces.is_empty() && self.v2.is_some() {
+            let n = self
+                .total_length
+                .div_ceil(u64::from(self.piece_length.max(1)));
+            return u32::try_from(n).unwrap_or(u32::MAX);
+        }
         self.pieces.len() as u32
+    }
+
+    /// True when the torrent has v1 (SHA-1) piece hashes: a v1 or hybrid torrent.
+    pub fn has_v1(&self) -> bool {
+        !self.pieces.is_empty() || self.v2.is_none()
+    }
+
+    /// For a v2-only torrent: whether `data` (the whole piece `index`, pad bytes included)
+    /// matches its BEP 52 hash. `None` when the torrent has v1 hashes, which are what is
+    /// checked then.
+    pub fn v2_piece_matches(&self, index: u32, data: &[u8]) -> Option<bool> {
+        if self.has_v1() {
+            return None;
+        }
+        let v2 = self.v2.as_ref()?;
+        let Some(file) = v2.file_of_piece(index) else {
+            // A piece of nothing but pad bytes (cannot happen in a valid layout).
+            return Some(false);
+        };
+        let Some(entry) = self.files.get(file.file) else {
+            return Some(false);
+        };
+        let in_file = index - file.first_piece;
+        let start = u64::from(in_file) * u64::from(self.piece_length);
+        let len = entry
+            .length
+            .saturating_sub(start)
+            .min(u64::from(self.piece_length)) as usize;
+        let Some(part) = data.get(..len) else {
+            return Some(false);
+        };
+        let expected = crate::merkle::expected_piece_hash(
+            entry.length,
+            self.piece_length,
+            &file.root,
+            file.layer.as_deref(),
+            in_file,
+        );
+        let actual = if entry.length <= u64::from(self.piece_length) {
+            crate::merkle::small_file_root(part)
+        } else {
+            crate::merkle::piece_hash(part, self.piece_length)
+        };
+        Some(expected == Some(actual))
     }
 
     /// Length of piece `index` (the last piece may be short); 0 for an index out of range.
@@ -162,10 +325,11 @@ pub struct Symlink {
 /// A parsed and validated `.torrent` file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Metainfo {
-    /// SHA-1 of the raw `info` bytes as they appear in the file.
+    /// SHA-1 of the raw `info` bytes as they appear in the file; for a v2-only torrent the
+    /// first 20 bytes of [`Metainfo::info_hash_v2`] (what it is known by on the wire).
     pub info_hash: InfoHash,
-    /// For a hybrid torrent (BEP 52 `meta version` 2 with v1 `pieces`): SHA-256 of the raw
-    /// `info` bytes. Only the v1 part is used for now.
+    /// For a v2 or hybrid torrent (BEP 52 `meta version` 2): SHA-256 of the raw `info` bytes.
+    /// A v2-only torrent's [`Metainfo::info_hash`] is the first 20 bytes of this.
     pub info_hash_v2: Option<InfoHashV2>,
     /// The info dictionary, shared (the engine, storage and the daemon all hold it).
     pub info: Arc<Info>,
@@ -210,6 +374,23 @@ impl Metainfo {
         self
     }
 
+    /// The v1 info-hash, for a v1 or hybrid torrent.
+    pub fn info_hash_v1(&self) -> Option<InfoHash> {
+        self.info.has_v1().then_some(self.info_hash)
+    }
+
+    /// Every 20-byte hash the torrent is known by on trackers, the DHT and in handshakes: the
+    /// v1 info-hash, and the truncated v2 one of a hybrid (a v2-only torrent has just that).
+    pub fn swarm_hashes(&self) -> Vec<InfoHash> {
+        let mut out = vec![self.info_hash];
+        if let Some(v2) = &self.info_hash_v2
+            && v2.truncated() != self.info_hash
+        {
+            out.push(v2.truncated());
+        }
+        out
+    }
+
     /// The tracker tiers to use: `announce-list` when present and non-empty, else `[[announce]]`.
     pub fn tracker_tiers(&self) -> Vec<Vec<String>> {
         if !self.announce_list.iter().all(|t| t.is_empty()) {
@@ -226,11 +407,14 @@ impl Metainfo {
     /// The magnet URI (BEP 9; `btmh` for the v2 hash of a hybrid, BEP 52) with the name, the
     /// trackers and the web seeds.
     pub fn magnet_uri(&self) -> String {
-        let mut uri = format!("magnet:?xt=urn:btih:{}", self.info_hash.to_hex());
-        if let Some(v2) = &self.info_hash_v2 {
-            uri.push_str("&xt=urn:btmh:1220");
-            uri.push_str(&v2.to_hex());
+        let mut xts = Vec::new();
+        if let Some(v1) = self.info_hash_v1() {
+            xts.push(format!("xt=urn:btih:{}", v1.to_hex()));
         }
+        if let Some(v2) = &self.info_hash_v2 {
+            xts.push(format!("xt=urn:btmh:1220{}", v2.to_hex()));
+        }
+        let mut uri = format!("magnet:?{}", xts.join("&"));
         uri.push_str("&dn=");
         uri.push_str(&percent_encode(&self.info.name));
         for tracker in self.tracker_tiers().iter().flatten() {

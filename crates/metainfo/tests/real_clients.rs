@@ -125,6 +125,7 @@ fn our_torrents_load_in_real_clients_with_the_same_info_hash() {
         private: false,
         comment: Some("btmirror test".into()),
         web_seeds: Vec::new(),
+        version: metainfo::Version::V1,
     };
     for (source, files) in [(&single, 1), (&multi, 4)] {
         let bytes = create_torrent(source, &opts, &|_, _| {}).unwrap();

@@ -62,6 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         multi_file: false,
         private: false,
         total_length,
+        v2: None,
     };
     let storage = Storage::new(
         Arc::new(info),

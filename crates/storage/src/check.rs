@@ -107,6 +107,7 @@ impl Storage {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
+        self.check_files_without_layers(&shared.available, &mut have, cancel)?;
         tracing::debug!(
             pieces = count,
             have = have.count(),
@@ -114,6 +115,60 @@ impl Storage {
             "check finished"
         );
         Ok(have)
+    }
+
+    /// A v2-only torrent whose `.torrent` left out a file's piece layer cannot verify that
+    /// file's pieces one by one, but the whole file can be checked against its root: the layer
+    /// is computed from the data, and when it hashes to the root every piece of the file is good.
+    fn check_files_without_layers(
+        &self,
+        available: &[u64],
+        have: &mut Bitfield,
+        cancel: &AtomicBool,
+    ) -> Result<(), Error> {
+        let info = &self.info;
+        let Some(v2) = info.v2.as_ref().filter(|_| !info.has_v1()) else {
+            return Ok(());
+        };
+        let mut buf = Vec::new();
+        for f in v2
+            .files
+            .iter()
+            .filter(|f| f.pieces > 1 && f.layer.is_none())
+        {
+            let Some(entry) = info.files.get(f.file) else {
+                continue;
+            };
+            if available.get(f.file).copied().unwrap_or(0) < entry.length {
+                continue;
+            }
+            let mut layer = Vec::with_capacity(f.pieces as usize);
+            for k in 0..f.pieces {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Cancelled);
+                }
+                let piece = f.first_piece + k;
+                let start = u64::from(k) * u64::from(info.piece_length);
+                let len = entry
+                    .length
+                    .saturating_sub(start)
+                    .min(u64::from(info.piece_length)) as usize;
+                buf.resize(len, 0);
+                match self.read_at(piece, 0, &mut buf) {
+                    Ok(()) => layer.push(metainfo::merkle::piece_hash(&buf, info.piece_length)),
+                    Err(e) if e.is_missing_data() => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            let whole = layer.len() == f.pieces as usize
+                && metainfo::merkle::root_from_layer(&layer, info.piece_length) == f.root;
+            if whole {
+                for k in 0..f.pieces {
+                    have.set(f.first_piece + k);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Per file: how many of its bytes are on disk (a regular file's length, at most the

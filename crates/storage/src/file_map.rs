@@ -134,6 +134,7 @@ mod tests {
             multi_file: true,
             private: false,
             total_length: offset,
+            v2: None,
         }
     }
 

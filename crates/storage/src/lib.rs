@@ -1,6 +1,7 @@
 //! Torrent data on disk: mapping pieces onto files, reading and writing them with positioned
 //! I/O (`pread`/`pwrite`, never `mmap`, so a file truncated behind our back gives an error instead
-//! of a `SIGBUS`), verifying SHA-1 piece hashes, and persisting resume data.
+//! of a `SIGBUS`), verifying piece hashes (SHA-1 for v1 and hybrid torrents, per-file SHA-256 Merkle trees for
+//! v2-only ones, BEP 52), and persisting resume data.
 //!
 //! The API is synchronous and thread-safe: the async engine keeps a [`Storage`] behind an `Arc` and
 //! calls it through `tokio::task::spawn_blocking`. This crate knows nothing about peers, sockets or
@@ -36,8 +37,13 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
     Sha1::digest(data).into()
 }
 
-/// True when `data` hashes to the SHA-1 the torrent lists for `piece` (false for an unknown piece).
+/// True when `data` (the whole piece, pad bytes included) hashes to what the torrent lists for
+/// `piece`: its SHA-1 for a v1 or hybrid torrent, the SHA-256 Merkle hash of the piece's part of
+/// its file for a v2-only one (BEP 52). False for an unknown piece.
 pub fn piece_hash_matches(info: &Info, piece: u32, data: &[u8]) -> bool {
+    if let Some(v2) = info.v2_piece_matches(piece, data) {
+        return v2;
+    }
     info.pieces
         .get(piece as usize)
         .is_some_and(|expected| expected == sha1(data))
@@ -79,6 +85,7 @@ mod tests {
             multi_file: false,
             private: false,
             total_length: 5,
+            v2: None,
         };
         assert!(piece_hash_matches(&info, 0, b"hello"));
         assert!(!piece_hash_matches(&info, 0, b"hellO"));

@@ -47,6 +47,7 @@ fn padded() -> (Arc<Info>, Vec<u8>) {
         multi_file: true,
         private: false,
         total_length: total,
+        v2: None,
     };
     (Arc::new(info), data)
 }

@@ -47,6 +47,7 @@ impl Fixture {
             multi_file: files.len() > 1,
             private: false,
             total_length: offset,
+            v2: None,
         };
         Self {
             info: Arc::new(info),

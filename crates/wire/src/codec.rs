@@ -19,7 +19,7 @@ const PREFIX_LEN: usize = 4;
 /// Length of a `Piece` frame before its data: prefix, id, index, begin.
 pub const PIECE_HEADER_LEN: usize = 13;
 
-/// Message ids (BEP 3, BEP 5, BEP 6, BEP 10).
+/// Message ids (BEP 3, BEP 5, BEP 6, BEP 10, BEP 52).
 mod id {
     pub const CHOKE: u8 = 0;
     pub const UNCHOKE: u8 = 1;
@@ -37,7 +37,13 @@ mod id {
     pub const REJECT_REQUEST: u8 = 16;
     pub const ALLOWED_FAST: u8 = 17;
     pub const EXTENDED: u8 = 20;
+    pub const HASH_REQUEST: u8 = 21;
+    pub const HASHES: u8 = 22;
+    pub const HASH_REJECT: u8 = 23;
 }
+
+/// Length of the head of a hash request, hashes or hash reject: root and four numbers.
+const HASH_HEAD_LEN: usize = 48;
 
 /// `tokio_util::codec` Decoder/Encoder for [`Message`] (after the handshake).
 ///
@@ -115,6 +121,26 @@ fn parse(frame: Bytes) -> Result<Message, Error> {
         id::CANCEL => Message::Cancel(block_request(fixed(id, body)?)),
         id::REJECT_REQUEST => Message::RejectRequest(block_request(fixed(id, body)?)),
         id::BITFIELD => Message::Bitfield(frame.slice(1..)),
+        id::HASH_REQUEST => Message::HashRequest(hash_request(fixed(id, body)?)),
+        id::HASH_REJECT => Message::HashReject(hash_request(fixed(id, body)?)),
+        id::HASHES => {
+            let Some((head, rest)) = body.split_first_chunk::<HASH_HEAD_LEN>() else {
+                return Err(Error::Malformed {
+                    id,
+                    reason: "hashes shorter than its header",
+                });
+            };
+            if rest.len() % 32 != 0 {
+                return Err(Error::Malformed {
+                    id,
+                    reason: "hashes not a multiple of 32 bytes",
+                });
+            }
+            Message::Hashes {
+                request: hash_request(*head),
+                hashes: frame.slice(1 + HASH_HEAD_LEN..),
+            }
+        }
         id::PIECE => {
             let Some((head, _)) = body.split_first_chunk::<8>() else {
                 return Err(Error::Malformed {
@@ -168,6 +194,36 @@ fn block_request(b: [u8; 12]) -> BlockRequest {
         begin: b.get_u32(),
         length: b.get_u32(),
     }
+}
+
+/// The head of a hash request, hashes or hash reject.
+fn hash_request(b: [u8; HASH_HEAD_LEN]) -> crate::HashRequest {
+    let (root, mut rest) = b.split_at(32);
+    let mut pieces_root = [0u8; 32];
+    pieces_root.copy_from_slice(root);
+    crate::HashRequest {
+        pieces_root,
+        base_layer: rest.get_u32(),
+        index: rest.get_u32(),
+        length: rest.get_u32(),
+        proof_layers: rest.get_u32(),
+    }
+}
+
+/// Writes a hash request or reject with `extra` more payload bytes to follow.
+fn put_hash_head(
+    id: u8,
+    r: &crate::HashRequest,
+    extra: usize,
+    dst: &mut BytesMut,
+) -> Result<(), Error> {
+    header(id, HASH_HEAD_LEN + extra, dst)?;
+    dst.put_slice(&r.pieces_root);
+    dst.put_u32(r.base_layer);
+    dst.put_u32(r.index);
+    dst.put_u32(r.length);
+    dst.put_u32(r.proof_layers);
+    Ok(())
 }
 
 /// Writes the 13-byte header of a `Piece` message carrying `data_len` bytes (prefix, id 7,
@@ -256,6 +312,12 @@ impl Encoder<&Message> for Codec {
                 dst.reserve(PIECE_HEADER_LEN + data.len());
                 encode_piece_header(*index, *begin, data_len, dst);
                 dst.extend_from_slice(data);
+            }
+            Message::HashRequest(r) => put_hash_head(id::HASH_REQUEST, r, 0, dst)?,
+            Message::HashReject(r) => put_hash_head(id::HASH_REJECT, r, 0, dst)?,
+            Message::Hashes { request, hashes } => {
+                put_hash_head(id::HASHES, request, hashes.len(), dst)?;
+                dst.put_slice(hashes);
             }
             Message::Extended { id: ext, payload } => {
                 header(id::EXTENDED, 1 + payload.len(), dst)?;

@@ -22,6 +22,9 @@ const PROTOCOL: &[u8; 20] = b"\x13BitTorrent protocol";
 /// Reserved byte and bit of the BEP 10 extension protocol.
 const EXTENDED_BIT: (usize, u8) = (5, 0x10);
 
+/// Reserved byte and bit of BitTorrent v2 (BEP 52).
+const V2_BIT: (usize, u8) = (7, 0x10);
+
 /// Reserved byte and bit of the BEP 6 fast extension.
 const FAST_BIT: (usize, u8) = (7, 0x04);
 
@@ -50,6 +53,17 @@ impl Handshake {
             info_hash,
             peer_id,
         }
+    }
+
+    /// Also advertises BitTorrent v2 (BEP 52), for a v2 or hybrid torrent.
+    pub fn with_v2(mut self) -> Self {
+        self.reserved[V2_BIT.0] |= V2_BIT.1;
+        self
+    }
+
+    /// Whether the sender supports BitTorrent v2 (BEP 52).
+    pub fn supports_v2(&self) -> bool {
+        self.reserved[V2_BIT.0] & V2_BIT.1 != 0
     }
 
     /// The 68 wire bytes.

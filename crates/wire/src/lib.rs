@@ -21,7 +21,7 @@ pub use handshake::{
     HANDSHAKE_HEAD_LEN, HANDSHAKE_LEN, Handshake, read_handshake, read_handshake_head,
     read_peer_id, supports_dht, supports_extended, supports_fast, write_handshake,
 };
-pub use message::{BlockRequest, Message, validate_bitfield};
+pub use message::{BlockRequest, HashRequest, Message, validate_bitfield};
 pub use metadata::{
     MAX_METADATA_SIZE, METADATA_EXTENSION, METADATA_PIECE_LEN, MetadataAssembler, MetadataError,
     MetadataMessage, metadata_piece, metadata_piece_count,

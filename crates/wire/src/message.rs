@@ -14,6 +14,21 @@ pub struct BlockRequest {
     pub length: u32,
 }
 
+/// The fields of a BEP 52 `hash request`, also the head of `hashes` and `hash reject`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HashRequest {
+    /// The file's `pieces root`.
+    pub pieces_root: [u8; 32],
+    /// The tree layer the hashes are from (0 = 16 KiB blocks).
+    pub base_layer: u32,
+    /// Index of the first hash in that layer.
+    pub index: u32,
+    /// How many hashes.
+    pub length: u32,
+    /// How many layers of proof (uncle hashes) above them.
+    pub proof_layers: u32,
+}
+
 /// One peer wire message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -56,6 +71,18 @@ pub enum Message {
     RejectRequest(BlockRequest),
     /// id 17 (BEP 6)
     AllowedFast(u32),
+    /// id 21 (BEP 52): asks for hashes of a file's Merkle tree.
+    HashRequest(HashRequest),
+    /// id 22 (BEP 52): the hashes asked for, then the proof hashes; `hashes` is a multiple of
+    /// 32 bytes (checked by the codec).
+    Hashes {
+        /// What they answer.
+        request: HashRequest,
+        /// The hashes, 32 bytes each.
+        hashes: Bytes,
+    },
+    /// id 23 (BEP 52): the sender will not answer this hash request.
+    HashReject(HashRequest),
     /// id 20 (BEP 10): extended message id and its payload.
     Extended {
         /// Extended message id (0 = extension handshake).
@@ -102,6 +129,7 @@ mod tests {
             multi_file: false,
             private: false,
             total_length,
+            v2: None,
         }
     }
 

@@ -15,7 +15,7 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lt_client.py"
 ///
 /// Debian's python3-libtorrent only works with Debian's own python; a `python3` earlier on the
 /// PATH (pyenv, venv) usually lacks the module.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     std::env::var_os("BTMIRROR_E2E_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/python3"))

@@ -15,6 +15,7 @@ fn info(total: u64, piece_length: u32) -> Info {
         multi_file: false,
         private: false,
         total_length: total,
+        v2: None,
     }
 }
 

@@ -128,6 +128,7 @@ mod tests {
             multi_file: false,
             private: false,
             total_length: total,
+            v2: None,
         };
         let mut bits = Bitfield::new(pieces);
         for &i in have {

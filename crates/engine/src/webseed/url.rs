@@ -70,6 +70,7 @@ mod tests {
             multi_file: multi,
             private: false,
             total_length: 1,
+            v2: None,
         }
     }
 

@@ -208,3 +208,47 @@ fn trackerless_and_dot_path() {
     assert_eq!(m.announce, None);
     assert!(m.tracker_tiers().is_empty());
 }
+
+#[test]
+fn v2_and_hybrid_align_files_to_pieces_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("t");
+    fs::create_dir_all(root.join("d")).unwrap();
+    let a = data(40_000, 1);
+    let b = data(1, 2);
+    let c = data(16_384, 3);
+    fs::write(root.join("a"), &a).unwrap();
+    fs::write(root.join("d/b"), &b).unwrap();
+    fs::write(root.join("d/c"), &c).unwrap();
+    fs::write(root.join("e"), b"").unwrap();
+    let pl = 16 * 1024u32;
+    for version in [Version::V2, Version::Hybrid] {
+        let o = CreateOptions {
+            piece_length: Some(pl),
+            version,
+            ..opts()
+        };
+        let m = Metainfo::from_bytes(&create_torrent(&root, &o, &|_, _| {}).unwrap()).unwrap();
+        assert!(m.info_hash_v2.is_some());
+        assert_eq!(m.info.has_v1(), version == Version::Hybrid);
+        let offsets: Vec<u64> = m.info.files.iter().map(|f| f.offset).collect();
+        assert_eq!(offsets, [0, 49_152, 65_536, 81_920], "{version:?}");
+        assert_eq!(m.info.piece_count(), 5);
+        assert_eq!(m.pad_files, 2, "after a and d/b");
+        let v2 = m.info.v2.as_ref().unwrap();
+        assert_eq!(v2.files.len(), 3);
+        assert!(v2.complete(pl));
+        // The stream, pads as zeros, verifies piece by piece whichever hashes are used.
+        let mut stream = vec![0u8; 81_920];
+        stream[..40_000].copy_from_slice(&a);
+        stream[49_152] = b[0];
+        stream[65_536..].copy_from_slice(&c);
+        for (i, piece) in stream.chunks(pl as usize).enumerate() {
+            let ok = match m.info.v2_piece_matches(i as u32, piece) {
+                Some(ok) => ok,
+                None => m.info.pieces.get(i) == Some(Sha1::digest(piece).into()),
+            };
+            assert!(ok, "{version:?} piece {i}");
+        }
+    }
+}

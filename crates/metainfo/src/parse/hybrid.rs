@@ -75,7 +75,8 @@ fn v2_files(
         let mut path = dir.clone();
         let clean = sanitize_path("info.file tree", &[key])?;
         path.extend(clean.components);
-        let leaf = node.len() == 1 && node.get(b"").is_some();
+        // As in `v2::tree_leaves`: a dictionary with a `""` key is a file.
+        let leaf = node.get(b"").is_some();
         if !leaf {
             stack.push((node.iter().collect::<Vec<_>>().into_iter(), path));
             continue;

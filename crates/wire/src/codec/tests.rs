@@ -56,7 +56,27 @@ fn every_message() -> Vec<Message> {
             id: 3,
             payload: Bytes::new(),
         },
+        Message::HashRequest(hr()),
+        Message::HashReject(hr()),
+        Message::Hashes {
+            request: hr(),
+            hashes: Bytes::from(vec![7u8; 64]),
+        },
+        Message::Hashes {
+            request: hr(),
+            hashes: Bytes::new(),
+        },
     ]
+}
+
+fn hr() -> crate::HashRequest {
+    crate::HashRequest {
+        pieces_root: [9; 32],
+        base_layer: 2,
+        index: 512,
+        length: 512,
+        proof_layers: u32::MAX,
+    }
 }
 
 fn encode(msg: &Message) -> BytesMut {
@@ -227,7 +247,7 @@ fn max_len_frame_accepted() {
 #[test]
 fn wrong_length_per_id_rejected() {
     // (id, payload length after the id): exact, except a minimum for Piece and Extended.
-    let exact: [(u8, usize); 15] = [
+    let exact: [(u8, usize); 18] = [
         (0, 0),
         (1, 0),
         (2, 0),
@@ -243,10 +263,16 @@ fn wrong_length_per_id_rejected() {
         (17, 4),
         (7, 8),  // minimum only: shorter is malformed
         (20, 1), // minimum only
+        (21, 48),
+        (23, 48),
+        (22, 48), // minimum, then whole hashes
     ];
     for (id, n) in exact {
         let at_least = matches!(id, 7 | 20);
         for len in 0..=n + 3 {
+            if id == 22 && len > n {
+                continue;
+            }
             let mut frame = BytesMut::new();
             frame.put_u32(1 + len as u32);
             frame.put_u8(id);
@@ -262,8 +288,19 @@ fn wrong_length_per_id_rejected() {
 }
 
 #[test]
+fn hashes_must_be_whole() {
+    for extra in [1usize, 31, 33] {
+        let mut frame = BytesMut::new();
+        frame.put_u32(1 + 48 + extra as u32);
+        frame.put_u8(22);
+        frame.put_bytes(0, 48 + extra);
+        malformed(&frame, 22);
+    }
+}
+
+#[test]
 fn unknown_ids_rejected() {
-    for id in (10..=12).chain([18, 19]).chain(21..=255) {
+    for id in (10..=12).chain([18, 19]).chain(24..=255) {
         malformed(&[0, 0, 0, 1, id], id);
         malformed(&[0, 0, 0, 5, id, 0, 0, 0, 0], id);
     }

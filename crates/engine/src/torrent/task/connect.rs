@@ -29,8 +29,8 @@ impl TorrentTask {
         {
             return;
         }
-        let handshake = Handshake::new(self.meta.info_hash, self.ctx.peer_id)
-            .with_dht(self.ctx.dht.is_some() && !self.meta.info.private);
+        // Answered under the hash the peer asked for (a hybrid is known by two).
+        let handshake = self.handshake(inc.info_hash);
         let events = self.shared.events.clone();
         let span = tracing::debug_span!("handshake", addr = %inc.addr);
         let cancel = self.peers_cancel.clone();
@@ -45,6 +45,7 @@ impl TorrentTask {
                     addr,
                     reserved,
                     permit,
+                    ..
                 } = inc;
                 let r = tokio::time::timeout(CONNECT_TIMEOUT, async {
                     wire::write_handshake(&mut stream.io, &handshake).await?;
@@ -67,6 +68,17 @@ impl TorrentTask {
         );
     }
 
+    /// Our handshake under `info_hash`, with the BEP 52 bit for a v2 or hybrid torrent.
+    fn handshake(&self, info_hash: metainfo::InfoHash) -> Handshake {
+        let h = Handshake::new(info_hash, self.ctx.peer_id)
+            .with_dht(self.ctx.dht.is_some() && !self.meta.info.private);
+        if self.meta.info_hash_v2.is_some() {
+            h.with_v2()
+        } else {
+            h
+        }
+    }
+
     pub(super) fn add_candidates(&mut self, addrs: Vec<SocketAddr>) {
         self.swarm.add_candidates(addrs);
         self.connect_some();
@@ -87,8 +99,8 @@ impl TorrentTask {
             };
             let permit = ConnPermit::outgoing(global);
             self.swarm.dialing(addr);
-            let handshake = Handshake::new(self.meta.info_hash, self.ctx.peer_id)
-                .with_dht(self.ctx.dht.is_some() && !self.meta.info.private);
+            let handshake = self.handshake(self.meta.info_hash);
+            let hashes = self.meta.swarm_hashes();
             let events = self.shared.events.clone();
             let span = tracing::debug_span!("dial", %addr);
             let cancel = self.peers_cancel.clone();
@@ -107,7 +119,7 @@ impl TorrentTask {
                     counters: &ctx.setups,
                 };
                 let ev = match encryption::dial(addr, &handshake, &how).await {
-                    Ok((stream, theirs)) if theirs.info_hash == handshake.info_hash => {
+                    Ok((stream, theirs)) if hashes.contains(&theirs.info_hash) => {
                         Event::Handshaken(Handshaken {
                             stream,
                             addr,

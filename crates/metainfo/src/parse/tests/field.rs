@@ -222,11 +222,21 @@ fn trailing_bytes_and_v2_only_and_hybrid() {
     assert_eq!(m.info_hash_v2, None);
 
     let v2_only = b"d4:infod9:file treed1:xd0:d6:lengthi1e11:pieces root32:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaeee12:meta versioni2e4:name1:x12:piece lengthi16384eee";
-    let err = Metainfo::from_bytes(v2_only).unwrap_err();
+    let m = Metainfo::from_bytes(v2_only).unwrap();
+    let v2 = m.info_hash_v2.expect("v2 hash");
     assert_eq!(
-        err.to_string(),
-        "BitTorrent v2-only torrents are not supported yet"
+        m.info_hash,
+        v2.truncated(),
+        "known by its truncated v2 hash"
     );
+    assert_eq!(m.info_hash_v1(), None);
+    assert_eq!(m.swarm_hashes(), [v2.truncated()]);
+    assert!(!m.info.has_v1());
+    assert_eq!((m.info.piece_count(), m.info.total_length), (1, 16384));
+    assert!(m.magnet_uri().starts_with("magnet:?xt=urn:btmh:1220"));
+    let v2s = m.info.v2.as_ref().unwrap();
+    assert_eq!(v2s.files.len(), 1);
+    assert_eq!(v2s.files[0].root, [b'a'; 32]);
     let v3 = b"d4:infod12:meta versioni3e4:name1:xee";
     assert!(matches!(
         Metainfo::from_bytes(v3),
@@ -268,4 +278,88 @@ fn magnet_uri_lists_name_trackers_and_web_seeds() {
             m.info_hash
         )
     );
+}
+
+#[test]
+fn v2_only_multi_file_is_laid_out_on_piece_boundaries_and_verified_by_merkle_trees() {
+    use crate::merkle::{piece_hash, root_from_layer, small_file_root};
+    let pl = 16384u32;
+    let big: Vec<u8> = (0..40_000u32).map(|i| (i % 253) as u8).collect();
+    let small = b"hello".to_vec();
+    let layer: Vec<[u8; 32]> = big.chunks(pl as usize).map(|c| piece_hash(c, pl)).collect();
+    let big_root = root_from_layer(&layer, pl);
+    let small_root = small_file_root(&small);
+    let mut e = bencode::Encoder::new();
+    e.dict(|d| {
+        d.entry(b"info", |v| {
+            v.dict(|i| {
+                i.entry(b"file tree", |v| {
+                    v.dict(|t| {
+                        t.entry(b"a", |v| {
+                            v.dict(|a| {
+                                a.entry(b"", |v| {
+                                    v.dict(|f| {
+                                        f.entry(b"length", |v| v.int(big.len() as i64));
+                                        f.entry(b"pieces root", |v| v.bytes(&big_root));
+                                    })
+                                })
+                            })
+                        });
+                        t.entry(b"b", |v| {
+                            v.dict(|b| {
+                                b.entry(b"", |v| {
+                                    v.dict(|f| {
+                                        f.entry(b"length", |v| v.int(small.len() as i64));
+                                        f.entry(b"pieces root", |v| v.bytes(&small_root));
+                                    })
+                                })
+                            })
+                        });
+                        t.entry(b"c", |v| {
+                            v.dict(|c| {
+                                c.entry(b"", |v| v.dict(|f| f.entry(b"length", |v| v.int(0))))
+                            })
+                        });
+                    })
+                });
+                i.entry(b"meta version", |v| v.int(2));
+                i.entry(b"name", |v| v.bytes(b"t"));
+                i.entry(b"piece length", |v| v.int(i64::from(pl)));
+            })
+        });
+        d.entry(b"piece layers", |v| {
+            v.dict(|l| l.entry(&big_root, |v| v.bytes(&layer.concat())))
+        });
+    });
+    let m = Metainfo::from_bytes(&e.finish()).unwrap();
+    let files: Vec<(String, u64, u64)> = m
+        .info
+        .files
+        .iter()
+        .map(|f| (f.path.display().to_string(), f.length, f.offset))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("t/a".into(), 40_000, 0),
+            ("t/b".into(), 5, 49152),
+            ("t/c".into(), 0, 65536)
+        ]
+    );
+    assert_eq!(m.info.total_length, 65536);
+    assert_eq!(m.info.piece_count(), 4);
+    let v2 = m.info.v2.as_ref().unwrap();
+    assert_eq!(v2.file_of_piece(2).map(|f| f.file), Some(0));
+    assert_eq!(v2.file_of_piece(3).map(|f| f.file), Some(1));
+    let mut piece2 = big[32768..].to_vec();
+    piece2.resize(pl as usize, 0);
+    assert_eq!(m.info.v2_piece_matches(2, &piece2), Some(true));
+    assert_eq!(m.info.v2_piece_matches(0, &big[..16384]), Some(true));
+    assert_eq!(m.info.v2_piece_matches(1, &big[..16384]), Some(false));
+    let mut piece3 = small.clone();
+    piece3.resize(pl as usize, 0);
+    assert_eq!(m.info.v2_piece_matches(3, &piece3), Some(true));
+    piece3[0] = b'j';
+    assert_eq!(m.info.v2_piece_matches(3, &piece3), Some(false));
+    assert!(m.notes.is_empty(), "{:?}", m.notes);
 }
