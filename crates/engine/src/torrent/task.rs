@@ -486,7 +486,8 @@ impl TorrentTask {
         self.tick_dht(now);
     }
 
-    /// BEP 5: a public torrent looks itself up in the DHT and announces there at start, again
+    /// BEP 5: a public torrent (a hybrid under both of its hashes) looks itself up in the DHT
+    /// and announces there at start, again
     /// soon while a download is starving (20 s, doubling to 10 min), and otherwise every 25
     /// to 30 minutes. The DHT task queues the lookups of many torrents.
     fn tick_dht(&mut self, now: Instant) {
@@ -498,12 +499,10 @@ impl TorrentTask {
         }
         let starving = self.state == TorrentState::Downloading
             && self.swarm.peers().count() < crate::STARVING_PEERS;
-        dht.get_peers(
-            self.meta.info_hash,
-            Some(self.ctx.announce_port),
-            starving,
-            peers.clone(),
-        );
+        // A hybrid is in two swarms: looked up and announced under both hashes.
+        for hash in self.meta.swarm_hashes() {
+            dht.get_peers(hash, Some(self.ctx.announce_port), starving, peers.clone());
+        }
         let pause = if starving {
             let step = self.dht_step;
             self.dht_step = (step * 2).min(crate::dht_node::MAX_STARVING_STEP);
