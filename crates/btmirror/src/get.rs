@@ -285,6 +285,12 @@ impl Follow<'_> {
                 }
                 changed = stats.changed() => {
                     if changed.is_err() {
+                        // The session is a child of `shutdown`: a stop can end the torrent
+                        // before this loop sees the cancellation itself.
+                        if shutdown.is_cancelled() {
+                            let s = stats.borrow().clone();
+                            return self.interrupted(&s);
+                        }
                         bail!("the torrent stopped unexpectedly");
                     }
                     let s = stats.borrow_and_update().clone();
@@ -298,7 +304,8 @@ impl Follow<'_> {
 
     /// Interrupted: fine once the data is complete (seeding), else an error saying how far it got.
     fn interrupted(&self, s: &TorrentStats) -> anyhow::Result<()> {
-        if s.state != TorrentState::Seeding {
+        // (The last stats may already say `paused`: the session stops with the command.)
+        if !self.announced_complete && s.state != TorrentState::Seeding {
             bail!(
                 "interrupted at {:.1}% ({} of {})",
                 s.progress * 100.0,
