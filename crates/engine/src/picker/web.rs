@@ -57,6 +57,13 @@ impl Picker {
         out
     }
 
+    /// True when a web seed found nothing to fetch only because the piece buffers are all in use
+    /// (pieces are still missing): it should wait for space, not stop.
+    pub fn web_waits_for_room(&self) -> bool {
+        self.active.len() + self.verifying >= self.max_active
+            && self.states.contains(&PieceState::Missing)
+    }
+
     /// Marks every block of active piece `i` requested once more, where it has fewer than
     /// `limit` requests and is not done yet.
     fn take_whole_piece(&mut self, i: u32, limit: u8) -> WebPick {
@@ -154,6 +161,29 @@ mod tests {
             reqs.iter().all(|r| run.iter().all(|w| w.index != r.index)),
             "a peer was given a block a web seed holds (not endgame yet)"
         );
+    }
+
+    #[test]
+    fn a_full_buffer_budget_means_wait_for_room_not_done() {
+        let mut p = picker(8, &[]);
+        p.set_buffer_budget(2 * 32768);
+        let mut taken = 0;
+        loop {
+            let run = p.pick_web_run(8);
+            if run.is_empty() {
+                break;
+            }
+            taken += run.len();
+        }
+        assert_eq!(taken, 2, "the budget holds two pieces");
+        assert!(
+            p.web_waits_for_room(),
+            "pieces are missing: the web seed must wait"
+        );
+        // Nothing missing (all taken or had): an empty pick means done.
+        let mut q = picker(2, &[]);
+        while !q.pick_web_run(8).is_empty() {}
+        assert!(!q.web_waits_for_room());
     }
 
     #[test]

@@ -35,8 +35,22 @@ impl Fetcher {
     /// Fetches runs of pieces until none is left to fetch (`Ok`) or a request fails.
     pub(crate) async fn run(self) -> Result<(), WebSeedError> {
         let per_run = (self.run_bytes / u64::from(self.shared.info.piece_length).max(1)).max(1);
+        let mut space = self.shared.space_freed();
         loop {
-            let picks = self.shared.picker().pick_web_run(per_run as usize);
+            // Seen before picking: space freed after the pick wakes the wait below at once.
+            space.borrow_and_update();
+            let (picks, wait) = {
+                let mut picker = self.shared.picker();
+                let picks = picker.pick_web_run(per_run as usize);
+                let wait = picks.is_empty() && picker.web_waits_for_room();
+                (picks, wait)
+            };
+            if wait {
+                // Every piece buffer is in use: go on the moment a verified piece frees one
+                // (stopping here left the web seed idle until the next tick, a second later).
+                let _ = tokio::time::timeout(Duration::from_secs(1), space.changed()).await;
+                continue;
+            }
             if picks.is_empty() {
                 return Ok(());
             }
