@@ -40,6 +40,25 @@ fn feed_table(url: &str, watch: &Path, extra: &str) -> String {
     )
 }
 
+/// An nginx serving `dir/www` (with the subdirectory `sub`), and an empty watch dir.
+struct Site {
+    server: Nginx,
+    www: std::path::PathBuf,
+    watch: std::path::PathBuf,
+}
+
+impl Site {
+    fn start(dir: &Path, sub: &str) -> Site {
+        let (www, conf) = (dir.join("www"), dir.join("nginx"));
+        std::fs::create_dir_all(www.join(sub)).unwrap();
+        std::fs::create_dir_all(&conf).unwrap();
+        let server = Nginx::start(&www, &conf).unwrap();
+        let watch = dir.join("watch");
+        std::fs::create_dir_all(&watch).unwrap();
+        Site { server, www, watch }
+    }
+}
+
 /// Rewrites the daemon's config and sends SIGHUP.
 fn reload(daemon: &Daemon, config: &str) {
     std::fs::write(&daemon.config, config).unwrap();
@@ -52,13 +71,8 @@ fn a_feed_fills_the_watch_dir_and_a_failing_one_changes_nothing() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
-    let (www, conf) = (d.path().join("www"), d.path().join("nginx"));
-    std::fs::create_dir_all(www.join("bt-cd")).unwrap();
-    std::fs::create_dir_all(&conf).unwrap();
-    let server = Nginx::start(&www, &conf).unwrap();
+    let Site { server, www, watch } = Site::start(d.path(), "bt-cd");
     let tracker = Tracker::start(d.path());
-    let watch = d.path().join("watch");
-    std::fs::create_dir_all(&watch).unwrap();
 
     // The release, seeded by `btmirror get`, and listed by the server with two others: one the
     // glob leaves, one whose name the operator already has in the watch dir.
@@ -227,12 +241,7 @@ fn feeds_follow_releases_and_failing_feeds_change_nothing() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
-    let (www, conf) = (d.path().join("www"), d.path().join("nginx"));
-    std::fs::create_dir_all(www.join("r")).unwrap();
-    std::fs::create_dir_all(&conf).unwrap();
-    let server = Nginx::start(&www, &conf).unwrap();
-    let watch = d.path().join("watch");
-    std::fs::create_dir_all(&watch).unwrap();
+    let Site { server, www, watch } = Site::start(d.path(), "r");
     let nowhere = "http://127.0.0.1:1/announce";
     let put = |name: &str, data: &[u8]| {
         let (t, hash) = make_torrent(name, data, 16384, nowhere);
@@ -346,12 +355,7 @@ fn a_feed_of_ten_thousand_entries_is_taken_without_blocking_the_daemon() {
         return;
     }
     let d = tempfile::tempdir().unwrap();
-    let (www, conf) = (d.path().join("www"), d.path().join("nginx"));
-    std::fs::create_dir_all(www.join("r")).unwrap();
-    std::fs::create_dir_all(&conf).unwrap();
-    let server = Nginx::start(&www, &conf).unwrap();
-    let watch = d.path().join("watch");
-    std::fs::create_dir_all(&watch).unwrap();
+    let Site { server, www, watch } = Site::start(d.path(), "r");
     let mut list = String::new();
     for i in 0..10_000 {
         list.push_str(&format!("r/big-{i:05}-arm64.iso.torrent\n"));
