@@ -172,11 +172,7 @@ fn retire(
     why: &'static str,
 ) -> Stop {
     stopping.insert(running.handle.info_hash());
-    let s = running.handle.stats();
-    *retired = retired.plus(Transferred {
-        uploaded: s.uploaded,
-        downloaded: s.downloaded,
-    });
+    *retired = retired.plus(Transferred::from(&running.handle.stats()));
     Stop {
         running,
         why,

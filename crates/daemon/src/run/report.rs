@@ -47,20 +47,16 @@ pub fn build(reg: &Registry, session: &engine::Session) -> StatusReport {
 /// lifetime counters are the daemon's (kept across restarts), not the current torrents'.
 fn totals(reg: &Registry, torrents: &[TorrentStatus]) -> Totals {
     let mut t = Totals::sum(torrents);
-    let run = session_bytes(reg, &t);
+    let run = reg.retired.plus(Transferred {
+        uploaded: t.uploaded,
+        downloaded: t.downloaded,
+    });
     t.uploaded = run.uploaded;
     t.downloaded = run.downloaded;
     let life = reg.lifetime_before.plus(run);
     t.lifetime_uploaded = life.uploaded;
     t.lifetime_downloaded = life.downloaded;
     t
-}
-
-fn session_bytes(reg: &Registry, sum: &Totals) -> Transferred {
-    reg.retired.plus(Transferred {
-        uploaded: sum.uploaded,
-        downloaded: sum.downloaded,
-    })
 }
 
 /// The daemon's lifetime bytes now: before this run, plus this run's (running and stopped
@@ -70,15 +66,10 @@ pub fn lifetime(reg: &Registry) -> Transferred {
         .entries
         .values()
         .filter_map(|e| match &e.slot {
-            Slot::Running(r) => Some(r.handle.stats()),
+            Slot::Running(r) => Some(Transferred::from(&r.handle.stats())),
             _ => None,
         })
-        .fold(reg.retired, |t, s| {
-            t.plus(Transferred {
-                uploaded: s.uploaded,
-                downloaded: s.downloaded,
-            })
-        });
+        .fold(reg.retired, Transferred::plus);
     reg.lifetime_before.plus(run)
 }
 

@@ -30,6 +30,16 @@ impl Transferred {
     }
 }
 
+impl From<&engine::TorrentStats> for Transferred {
+    /// A torrent's bytes of this run.
+    fn from(s: &engine::TorrentStats) -> Self {
+        Self {
+            uploaded: s.uploaded,
+            downloaded: s.downloaded,
+        }
+    }
+}
+
 /// The file's path in `state_dir`.
 pub fn path(state_dir: &Path) -> PathBuf {
     state_dir.join(TOTALS_FILE)
