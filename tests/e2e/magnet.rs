@@ -1,11 +1,13 @@
 //! Magnet links with `btmirror get`: the metadata comes from a btmirror seed over BEP 9
 //! (found through the magnet's tracker, or its `x.pe` peer alone), then the data; a second
 //! `get` of the same magnet fetches no metadata; libtorrent gets the metadata from a btmirror
-//! seed; a malformed magnet is one line and exit 2.
+//! seed, also a `btmirror run` daemon that keeps no raw info dictionary in memory;
+//! a malformed magnet is one line and exit 2.
 
 use std::ffi::OsStr;
+use std::time::Duration;
 
-use btmirror_e2e::{Btmirror, Libtorrent, Swarm, TRANSFER_TIMEOUT, free_port};
+use btmirror_e2e::{Btmirror, Libtorrent, Proc, Swarm, TRANSFER_TIMEOUT, free_port};
 
 use crate::{PIECE, SIZE};
 
@@ -69,6 +71,39 @@ fn libtorrent_gets_the_metadata_from_a_btmirror_seed() {
     leech.wait_done(TRANSFER_TIMEOUT);
     swarm.assert_complete(&dir);
     seed.terminate();
+}
+
+/// A daemon's torrents come from files, so their raw info dictionaries are not kept in memory:
+/// it is read again from the `.torrent` when a magnet peer asks for it.
+#[test]
+fn libtorrent_gets_the_metadata_from_a_btmirror_run_daemon_that_reads_it_again() {
+    let swarm = Swarm::single_file("magnet-lt-run", SIZE, PIECE);
+    let watch = swarm.seed_dir("watch");
+    let name = swarm.torrent.path.file_name().expect("a torrent file name");
+    std::fs::copy(&swarm.torrent.path, watch.join(name)).expect("copy the torrent");
+    let seed_port = free_port();
+    let scratch = swarm.empty_dir("run-state");
+    let mut cmd = Btmirror::command();
+    cmd.arg("run")
+        .arg(&watch)
+        .arg("--state-dir")
+        .arg(&scratch)
+        .arg("--port")
+        .arg(seed_port.to_string())
+        .arg("--bind")
+        .arg("127.0.0.1");
+    let mut daemon = Proc::spawn("btmirror run", &mut cmd, &scratch.join("run.log"));
+    swarm.wait_for_seeds(1, &mut daemon);
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&dn={}&x.pe=127.0.0.1:{seed_port}",
+        swarm.torrent.info_hash.hex(),
+        swarm.torrent.name
+    );
+    let dir = swarm.empty_dir("lt");
+    let mut leech = Libtorrent::leech_magnet(&magnet, &dir, free_port());
+    leech.wait_done(TRANSFER_TIMEOUT);
+    swarm.assert_complete(&dir);
+    daemon.terminate(Duration::from_secs(10));
 }
 
 #[test]

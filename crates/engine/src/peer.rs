@@ -156,6 +156,7 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         next_pex_at: Instant::now(),
         their_metadata_id: None,
         metadata_served: 0,
+        metadata: None,
         hashes_served: 0,
         hash_work: 0,
         shared,
@@ -202,6 +203,9 @@ struct Peer {
     their_metadata_id: Option<u8>,
     /// `ut_metadata` requests answered so far.
     metadata_served: u32,
+    /// The raw info dictionary, once the peer asked for it (shared with every other peer that
+    /// holds it; read again from the `.torrent` when no one did).
+    metadata: Option<Bytes>,
     /// BEP 52 `hash request`s answered so far.
     hashes_served: u32,
     /// Hashing those answers cost, in piece-layer hashes (see [`HASH_WORK_BUDGET`]).
@@ -529,15 +533,32 @@ impl Peer {
         ) else {
             return;
         };
-        let reply = if self.metadata_served < MAX_METADATA_REQUESTS {
-            self.metadata_served += 1;
-            wire::metadata_piece(&self.shared.metadata, piece)
-        } else {
-            wire::MetadataMessage::Reject { piece }
+        if self.metadata.is_none() && self.metadata_served < MAX_METADATA_REQUESTS {
+            self.metadata = self
+                .shared
+                .metadata
+                .load()
+                .map(|b| Bytes::from_owner(SharedBytes(b)));
+        }
+        let reply = match &self.metadata {
+            Some(info) if self.metadata_served < MAX_METADATA_REQUESTS => {
+                self.metadata_served += 1;
+                wire::metadata_piece(info, piece)
+            }
+            _ => wire::MetadataMessage::Reject { piece },
         };
         let _ = self.send(Message::Extended {
             id,
             payload: reply.encode(),
         });
+    }
+}
+
+/// A shared byte slice as the owner of a [`Bytes`] (served without a second copy).
+struct SharedBytes(Arc<[u8]>);
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }

@@ -208,8 +208,9 @@ impl Start {
         let shared = Arc::new(TorrentShared::new(
             self.ctx,
             self.meta.info.clone(),
-            // Shared with the metainfo, not copied: 20 bytes per piece of a torrent's memory.
-            bytes::Bytes::from_owner(InfoBytes(self.meta.info_bytes.clone())),
+            // Shared with the metainfo and released with it: 20 bytes per piece of a torrent's
+            // memory, loaded again only while a magnet peer asks for it.
+            self.meta.info_bytes.clone(),
             self.storage,
             have,
             &self.opts,
@@ -327,15 +328,5 @@ impl TorrentHandle {
 
     pub(crate) async fn deliver_incoming(&self, inc: Incoming) {
         let _ = self.cmd.send(Command::Incoming(inc)).await;
-    }
-}
-
-/// The raw info dictionary as the owner of a [`bytes::Bytes`] (served to `ut_metadata` peers
-/// without a second copy).
-struct InfoBytes(Arc<[u8]>);
-
-impl AsRef<[u8]> for InfoBytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
     }
 }

@@ -165,7 +165,7 @@ async fn a_v2_torrent_without_piece_layers_seeds_complete_data_and_refuses_to_do
     let (session, meta, dir) = seed(Version::V2).await;
     session.remove_torrent(meta.info_hash).await;
     // The same info dictionary without `piece layers`.
-    let bare = [&b"d4:info"[..], &meta.info_bytes, b"e"].concat();
+    let bare = [&b"d4:info"[..], &meta.info_bytes.to_vec(), b"e"].concat();
     let bare = Arc::new(Metainfo::from_bytes(&bare).unwrap());
     assert_eq!(bare.info_hash, meta.info_hash);
     let add = |m: Arc<Metainfo>, d: std::path::PathBuf| {

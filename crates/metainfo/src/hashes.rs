@@ -1,12 +1,14 @@
-//! [`PieceHashes`]: the SHA-1 of every piece, which a seeding torrent need not keep in memory.
+//! What a seeding torrent need not keep in memory: [`PieceHashes`], the SHA-1 of every piece,
+//! and [`InfoBytes`], the raw info dictionary (20 bytes per piece each).
 //!
-//! Only a data check, a download or a re-verify needs the hashes. When the torrent came from a
-//! file ([`crate::Metainfo::with_hash_source`]) they can be [released](PieceHashes::release)
-//! and are read again from that file the next time something asks for one.
+//! Only a data check, a download or a re-verify needs the hashes, and only a peer that started
+//! from a magnet link needs the raw dictionary. When the torrent came from a file
+//! ([`crate::Metainfo::with_hash_source`]) both are released and read again from that file the
+//! next time something asks.
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 /// Reads the hashes again (`None` when the source is gone or no longer the same torrent).
 pub type HashLoader = Arc<dyn Fn() -> Option<Vec<[u8; 20]>> + Send + Sync>;
@@ -88,14 +90,135 @@ impl PieceHashes {
     }
 }
 
+/// The `.torrent` at `path` parsed again, when its info-hash is still `expected`.
+fn reparse(path: &std::path::Path, expected: crate::InfoHash) -> Option<crate::Metainfo> {
+    let bytes = std::fs::read(path).ok()?;
+    let meta = crate::Metainfo::from_bytes(&bytes).ok()?;
+    (meta.info_hash == expected).then_some(meta)
+}
+
 /// A loader that parses the `.torrent` at `path` again and accepts it only when its info-hash
 /// is still `expected`.
 pub(crate) fn file_loader(path: PathBuf, expected: crate::InfoHash) -> HashLoader {
-    Arc::new(move || {
-        let bytes = std::fs::read(&path).ok()?;
-        let meta = crate::Metainfo::from_bytes(&bytes).ok()?;
-        (meta.info_hash == expected).then(|| meta.info.pieces.to_vec())
-    })
+    Arc::new(move || reparse(&path, expected).map(|m| m.info.pieces.to_vec()))
+}
+
+/// Reads the raw info dictionary again (`None` when the source is gone or another torrent).
+pub type InfoBytesLoader = Arc<dyn Fn() -> Option<Arc<[u8]>> + Send + Sync>;
+
+/// The raw `info` dictionary as it appears in the `.torrent` (what BEP 9 serves to peers that
+/// started from a magnet link); read again from its file on demand when released.
+///
+/// A released dictionary that somebody loaded stays shared, not loaded twice, for as long as
+/// any holder keeps its `Arc`; it leaves memory with the last one.
+pub struct InfoBytes {
+    len: usize,
+    held: RwLock<Option<Arc<[u8]>>>,
+    lent: Mutex<Option<Weak<[u8]>>>,
+    reload: Option<InfoBytesLoader>,
+}
+
+impl InfoBytes {
+    /// Bytes held in memory, with no source to reload them from (never released).
+    pub fn new(bytes: Arc<[u8]>) -> Self {
+        Self {
+            len: bytes.len(),
+            held: RwLock::new(Some(bytes)),
+            lent: Mutex::new(None),
+            reload: None,
+        }
+    }
+
+    /// Length in bytes (known without loading).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for an empty dictionary (never the case for a parsed torrent).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sets where released bytes are read again from.
+    pub fn set_loader(&mut self, loader: InfoBytesLoader) {
+        self.reload = Some(loader);
+    }
+
+    /// The bytes, read again when released; `None` when they cannot be (the file is gone, or
+    /// is another torrent now). Keep the `Arc` only as long as it is needed.
+    pub fn load(&self) -> Option<Arc<[u8]>> {
+        if let Some(b) = self.held.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Some(b.clone());
+        }
+        let mut lent = self.lent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = lent.as_ref().and_then(Weak::upgrade) {
+            return Some(b);
+        }
+        let fresh = (self.reload.as_ref()?)().filter(|b| b.len() == self.len)?;
+        *lent = Some(Arc::downgrade(&fresh));
+        Some(fresh)
+    }
+
+    /// Drops the bytes from memory when they can be read again; true when they were dropped.
+    pub fn release(&self) -> bool {
+        if self.reload.is_none() {
+            return false;
+        }
+        let mut held = self.held.write().unwrap_or_else(|p| p.into_inner());
+        held.take().is_some()
+    }
+
+    /// True while the bytes are in memory (held, or lent to somebody).
+    pub fn is_loaded(&self) -> bool {
+        self.held
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+            || self
+                .lent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .is_some_and(|w| w.strong_count() > 0)
+    }
+
+    /// A copy of the bytes (empty when they cannot be loaded).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.load().map(|b| b.to_vec()).unwrap_or_default()
+    }
+}
+
+/// A loader of the raw info dictionary from the `.torrent` at `path` (see [`file_loader`]).
+pub(crate) fn file_info_loader(path: PathBuf, expected: crate::InfoHash) -> InfoBytesLoader {
+    Arc::new(move || reparse(&path, expected).and_then(|m| m.info_bytes.load()))
+}
+
+impl Clone for InfoBytes {
+    fn clone(&self) -> Self {
+        Self {
+            len: self.len,
+            held: RwLock::new(self.held.read().unwrap_or_else(|p| p.into_inner()).clone()),
+            lent: Mutex::new(self.lent.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+            reload: self.reload.clone(),
+        }
+    }
+}
+
+impl PartialEq for InfoBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.load() == other.load()
+    }
+}
+
+impl Eq for InfoBytes {}
+
+impl fmt::Debug for InfoBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InfoBytes")
+            .field("len", &self.len)
+            .field("loaded", &self.is_loaded())
+            .finish()
+    }
 }
 
 impl From<Vec<[u8; 20]>> for PieceHashes {
@@ -190,5 +313,31 @@ mod tests {
             None,
             "another file gives no hashes"
         );
+    }
+
+    #[test]
+    fn the_raw_info_dictionary_is_read_again_shared_while_held_and_gone_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("d.bin");
+        std::fs::write(&data, vec![7u8; 100_000]).unwrap();
+        let bytes =
+            crate::create_torrent(&data, &crate::CreateOptions::default(), &|_, _| {}).unwrap();
+        let file = dir.path().join("d.torrent");
+        std::fs::write(&file, &bytes).unwrap();
+        let plain = crate::Metainfo::from_bytes(&bytes).unwrap();
+        let meta = crate::Metainfo::from_bytes(&bytes)
+            .unwrap()
+            .with_hash_source(file.clone());
+        assert!(!meta.info_bytes.is_loaded(), "released until needed");
+        assert_eq!(meta.info_bytes.len(), plain.info_bytes.len());
+        let a = meta.info_bytes.load().unwrap();
+        assert_eq!(*a, *plain.info_bytes.load().unwrap());
+        let b = meta.info_bytes.load().unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "one copy while somebody holds it");
+        drop((a, b));
+        assert!(!meta.info_bytes.is_loaded(), "gone with the last holder");
+        std::fs::write(&file, b"d4:infod4:name1:xee").unwrap();
+        assert_eq!(meta.info_bytes.load(), None, "another file gives nothing");
+        assert!(!plain.info_bytes.release(), "without a source they stay");
     }
 }

@@ -23,7 +23,7 @@ mod types;
 pub use bitfield::Bitfield;
 pub use create::{CreateOptions, Version, create_torrent};
 pub use error::Error;
-pub use hashes::{HashLoader, PieceHashes};
+pub use hashes::{HashLoader, InfoBytes, InfoBytesLoader, PieceHashes};
 pub use parse::torrent_from_metadata;
 pub use types::{
     FileAttrs, FileEntry, Info, InfoHash, InfoHashV2, Metainfo, PeerId, Symlink, V2File, V2Hashes,

@@ -23,7 +23,9 @@ use std::sync::Arc;
 use bencode::{Dict, Value};
 use sha1::{Digest, Sha1};
 
-use crate::{Error, FileAttrs, FileEntry, Info, InfoHash, InfoHashV2, Metainfo, PieceHashes};
+use crate::{
+    Error, FileAttrs, FileEntry, Info, InfoBytes, InfoHash, InfoHashV2, Metainfo, PieceHashes,
+};
 use files::{Layout, parse_files};
 use sanitize::{climbing, sanitize_element};
 
@@ -88,7 +90,7 @@ impl Metainfo {
             info: Arc::new(parsed.info),
             announce,
             announce_list,
-            info_bytes: Arc::from(raw_info),
+            info_bytes: InfoBytes::new(Arc::from(raw_info)),
             url_list: url_list(top),
             comment: lossy_text(top, b"comment"),
             created_by: lossy_text(top, b"created by"),

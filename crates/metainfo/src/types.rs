@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::PieceHashes;
+use crate::{InfoBytes, PieceHashes};
 
 /// SHA-1 of the raw bytes of a torrent's `info` dictionary: the torrent's identity.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -333,8 +333,9 @@ pub struct Metainfo {
     pub info_hash_v2: Option<InfoHashV2>,
     /// The info dictionary, shared (the engine, storage and the daemon all hold it).
     pub info: Arc<Info>,
-    /// The raw `info` dictionary as it appears in the file (what BEP 9 serves to magnet users).
-    pub info_bytes: Arc<[u8]>,
+    /// The raw `info` dictionary as it appears in the file (what BEP 9 serves to magnet users;
+    /// may be released from memory, see [`InfoBytes`]).
+    pub info_bytes: InfoBytes,
     /// `announce` URL, if any.
     pub announce: Option<String>,
     /// BEP 12 `announce-list` tiers (empty when absent). Trackers that are not valid UTF-8 are dropped.
@@ -360,13 +361,17 @@ pub struct Metainfo {
 }
 
 impl Metainfo {
-    /// Lets the piece hashes be released from memory (a seeding torrent does not need them) and
-    /// read again from the `.torrent` at `path` when something does; a file that changed into
-    /// another torrent gives no hashes.
+    /// Lets the piece hashes and the raw info dictionary be released from memory (a seeding
+    /// torrent does not need them) and read again from the `.torrent` at `path` when something
+    /// does; a file that changed into another torrent gives neither.
     ///
-    /// They are released at once: whatever needs them first (a data check, a download) loads
-    /// them, so many torrents parsed together never hold all their hashes at the same time.
+    /// They are released at once: whatever needs them first (a data check, a download, a peer
+    /// that started from a magnet link) loads them, so many torrents parsed together never
+    /// hold all of them at the same time.
     pub fn with_hash_source(mut self, path: PathBuf) -> Self {
+        let info_loader = crate::hashes::file_info_loader(path.clone(), self.info_hash);
+        self.info_bytes.set_loader(info_loader);
+        self.info_bytes.release();
         let loader = crate::hashes::file_loader(path, self.info_hash);
         let pieces = &mut Arc::make_mut(&mut self.info).pieces;
         pieces.set_loader(loader);

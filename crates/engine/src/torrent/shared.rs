@@ -20,8 +20,9 @@ use crate::read_cache::TorrentCache;
 pub(crate) struct TorrentShared {
     pub ctx: Arc<SessionCtx>,
     pub info: Arc<Info>,
-    /// The raw info dictionary, served to peers that start from a magnet link (BEP 9).
-    pub metadata: bytes::Bytes,
+    /// The raw info dictionary, served to peers that start from a magnet link (BEP 9); read
+    /// from the `.torrent` again while one asks, when the torrent came from a file.
+    pub metadata: metainfo::InfoBytes,
     pub storage: Arc<Storage>,
     picker: Mutex<Picker>,
     pub cache: TorrentCache,
@@ -44,7 +45,7 @@ impl TorrentShared {
     pub(crate) fn new(
         ctx: Arc<SessionCtx>,
         info: Arc<Info>,
-        metadata: bytes::Bytes,
+        metadata: metainfo::InfoBytes,
         storage: Arc<Storage>,
         have: Bitfield,
         opts: &AddOptions,

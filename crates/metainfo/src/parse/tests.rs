@@ -446,7 +446,7 @@ fn torrent_from_metadata_keeps_the_info_hash_and_the_magnets_trackers() {
         web_seeds: vec!["http://w/".into()],
         ..Default::default()
     };
-    let file = crate::torrent_from_metadata(&original.info_bytes, &magnet);
+    let file = crate::torrent_from_metadata(&original.info_bytes.to_vec(), &magnet);
     let m = Metainfo::from_bytes(&file).unwrap();
     assert_eq!(m.info_hash, original.info_hash);
     assert_eq!(m.info, original.info);
