@@ -28,8 +28,9 @@
 #   --out FILE          also append RESULT/MEDIAN lines to FILE (default: a temp file)
 #   --tmpfs             put the scratch data on tmpfs (/dev/shm) instead of the disk
 #   --slow-disk MS      put it on a loop device behind device-mapper `delay` (MS per I/O, ~8
-#                       like a 7200 rpm disk; bench/slow-disk.sh), set up and torn down here;
-#                       root only, and it says so when the kernel cannot
+#                       like a 7200 rpm disk), or without dm-delay under the cgroup blkio
+#                       throttle at 1000/MS IOPS and 150 MB/s (bench/slow-disk.sh); set up and
+#                       torn down here; root only, and it says so when the kernel cannot
 #
 # The data goes to the machine's disk by default (TMPDIR, else /tmp; a tmpfs TMPDIR is refused
 # without --tmpfs), and as root the page cache is emptied before each pair so the seeder reads
@@ -84,7 +85,7 @@ if [[ -n "${SLOW_MS:-}" ]]; then
     die "no slow disk (see above)"
   trap 'slow_disk_down "$SLOW_MNT"' EXIT
   export TMPDIR=$SLOW_MNT
-  echo "scratch data on a slow disk: $SLOW_MS ms per I/O ($SLOW_MNT)" >&2
+  echo "scratch data on a slow disk: $SLOW_MS ms per I/O ($SLOW_MNT; see above for how)" >&2
 elif [[ "${TMPFS:-0}" == 1 ]]; then
   export TMPDIR=/dev/shm
 else
