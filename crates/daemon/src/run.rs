@@ -193,7 +193,9 @@ impl Daemon {
         let (resume_dir, lock_file) = open_state(&settings)?;
         let mut session_cfg = settings.session_config();
         if settings.dht {
-            session_cfg.dht_nodes = dht_nodes::load(&settings.state_dir);
+            let saved = dht_nodes::load(&settings.state_dir);
+            session_cfg.dht_nodes = saved.nodes;
+            session_cfg.dht_external_ip = saved.external_ip;
         }
         let session = Session::start(session_cfg, CancellationToken::new())
             .await

@@ -100,6 +100,9 @@ pub struct SessionConfig {
     pub dht_bootstrap: Vec<String>,
     /// DHT nodes saved from an earlier run, tried first.
     pub dht_nodes: Vec<SocketAddr>,
+    /// Our public IP as the DHT reported it at an earlier run: the node id is a BEP 42 id for
+    /// it from the start (see [`crate::DhtSaved`]).
+    pub dht_external_ip: Option<std::net::IpAddr>,
 }
 
 impl Default for SessionConfig {
@@ -141,6 +144,7 @@ impl Default for SessionConfig {
             dht: true,
             dht_bootstrap: Vec::new(),
             dht_nodes: Vec::new(),
+            dht_external_ip: None,
         }
     }
 }

@@ -11,7 +11,7 @@
 //! bootstrap address is built in.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use metainfo::InfoHash;
@@ -78,16 +78,27 @@ enum DhtCommand {
         urgent: bool,
         peers: mpsc::Sender<Vec<SocketAddr>>,
     },
-    Nodes(oneshot::Sender<Vec<SocketAddr>>),
+    Nodes(oneshot::Sender<DhtSaved>),
 }
 
 /// The handle torrents and the session hold. Cheap to clone; every call is non-blocking.
+/// What a DHT node keeps across restarts (the daemon's `dht_nodes` file).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DhtSaved {
+    /// Good nodes of the routing tables, best first.
+    pub nodes: Vec<SocketAddr>,
+    /// Our public IP as the nodes that answered report it (BEP 42), when they agree.
+    pub external_ip: Option<IpAddr>,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct DhtHandle {
     tx: mpsc::Sender<DhtCommand>,
     stats: watch::Receiver<DhtStats>,
     /// The UDP port we answer KRPC on (sent in `port` messages).
     pub port: u16,
+    /// The node's id.
+    pub id: dht::NodeId,
 }
 
 impl DhtHandle {
@@ -115,11 +126,12 @@ impl DhtHandle {
         });
     }
 
-    /// The good nodes of the routing tables, best first (empty when the task is gone).
-    pub async fn nodes(&self) -> Vec<SocketAddr> {
+    /// The good nodes of the routing tables, best first, and our public address as the nodes
+    /// report it (empty when the task is gone).
+    pub async fn nodes(&self) -> DhtSaved {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(DhtCommand::Nodes(tx)).await.is_err() {
-            return Vec::new();
+            return DhtSaved::default();
         }
         rx.await.unwrap_or_default()
     }
@@ -135,10 +147,14 @@ pub(crate) fn start(
     udp: &UdpEndpoint,
     listen: SocketAddr,
     saved: &[SocketAddr],
+    external_ip: Option<IpAddr>,
     bootstrap: &[String],
     cancel: CancellationToken,
 ) -> DhtHandle {
     let mut cfg = dht::Config::default();
+    // The address the nodes reported at the last run: a BEP 42 node id for it from the start
+    // (loopback and private addresses are exempt and keep a random one).
+    cfg.public_ip = external_ip;
     // A socket bound to IPv4 cannot reach IPv6 nodes.
     cfg.ipv6 = listen.is_ipv6();
     let now = std::time::Instant::now();
@@ -158,6 +174,7 @@ pub(crate) fn start(
         tx: tx.clone(),
         stats,
         port: listen.port(),
+        id: node.id(),
     };
     for a in saved {
         node.add_node(*a);
@@ -290,7 +307,10 @@ impl DhtTask {
                 }
             }
             DhtCommand::Nodes(reply) => {
-                let _ = reply.send(self.node.save_nodes());
+                let _ = reply.send(DhtSaved {
+                    nodes: self.node.save_nodes(),
+                    external_ip: self.node.external_addr().map(|a| a.ip()),
+                });
             }
         }
     }

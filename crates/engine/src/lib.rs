@@ -41,7 +41,7 @@ pub mod udp;
 mod webseed;
 
 pub use ctx::{AddOptions, SessionConfig};
-pub use dht_node::DhtStats;
+pub use dht_node::{DhtSaved, DhtStats};
 pub use encryption::{EncryptionCounters, EncryptionPolicy, UnknownPolicy};
 pub use error::{AddError, SessionError, error_chain};
 pub use magnet::{FetchError, FetchProgress, MetadataFetch};

@@ -64,6 +64,7 @@ impl Session {
                 &udp,
                 listen_addr,
                 &cfg.dht_nodes,
+                cfg.dht_external_ip,
                 &cfg.dht_bootstrap,
                 cancel.child_token(),
             )
@@ -133,13 +134,18 @@ impl Session {
         self.ctx.dht.as_ref().map(|d| d.stats())
     }
 
-    /// The good nodes of the DHT's routing tables, best first, for saving (empty when the DHT
-    /// is off).
-    pub async fn dht_nodes(&self) -> Vec<SocketAddr> {
+    /// What the DHT keeps across restarts: the good nodes of its routing tables, best first,
+    /// and our public IP as the nodes report it (nothing when the DHT is off).
+    pub async fn dht_saved(&self) -> crate::DhtSaved {
         match &self.ctx.dht {
             Some(d) => d.nodes().await,
-            None => Vec::new(),
+            None => crate::DhtSaved::default(),
         }
+    }
+
+    /// The DHT node's id, when the DHT is on.
+    pub fn dht_node_id(&self) -> Option<[u8; 20]> {
+        self.ctx.dht.as_ref().map(|d| d.id.0)
     }
 
     /// Tells the DHT node of a node (a no-op when the DHT is off).

@@ -94,7 +94,23 @@ async fn the_dht_can_be_turned_off() {
     };
     let s = Session::start(cfg, CancellationToken::new()).await.unwrap();
     assert!(s.dht_stats().is_none());
-    assert!(s.dht_nodes().await.is_empty());
+    assert!(s.dht_saved().await.nodes.is_empty());
+}
+
+/// The public address saved at the last run (BEP 42) gives the node an id valid for it from
+/// the start; no datagram is sent (no bootstrap node).
+#[tokio::test]
+async fn a_saved_external_address_gives_a_bep42_node_id() {
+    let ip: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+    let cfg = SessionConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        dht_external_ip: Some(ip),
+        ..SessionConfig::default()
+    };
+    let s = Session::start(cfg, CancellationToken::new()).await.unwrap();
+    let id = dht::NodeId(s.dht_node_id().expect("the DHT is on"));
+    assert!(dht::bep42_valid(&id, ip), "a BEP 42 id for {ip}");
+    s.shutdown(Duration::from_secs(5)).await;
 }
 
 /// A session that only routes (no torrent), the bootstrap node of the others.
@@ -159,7 +175,7 @@ async fn a_trackerless_torrent_is_downloaded_through_the_dht() {
     );
     assert!(leech.dht_stats().unwrap().peers_found >= 1);
     // the table's good nodes are there to be saved
-    let nodes = leech.dht_nodes().await;
+    let nodes = leech.dht_saved().await.nodes;
     assert!(!nodes.is_empty() && nodes.iter().all(|a| a.ip().is_loopback()));
     for s in [leech, seed, router] {
         s.shutdown(Duration::from_secs(5)).await;
