@@ -147,6 +147,51 @@ async fn single_file_seed_to_leecher() {
     assert!(seed.is_finished() && leech.is_finished());
 }
 
+/// A v1 torrent of `data` in pieces of `piece` bytes, bencoded by hand (`btmirror make` only
+/// writes powers of two; old clients wrote any length).
+fn odd_piece_torrent(name: &str, data: &[u8], piece: usize) -> Arc<Metainfo> {
+    use sha1::Digest as _;
+    let announce = "http://127.0.0.1:1/announce";
+    let mut pieces = Vec::new();
+    for chunk in data.chunks(piece) {
+        pieces.extend_from_slice(&sha1::Sha1::digest(chunk));
+    }
+    let mut b = format!(
+        "d8:announce{}:{announce}4:infod6:lengthi{}e4:name{}:{name}12:piece lengthi{piece}e6:pieces{}:",
+        announce.len(),
+        data.len(),
+        name.len(),
+        pieces.len()
+    )
+    .into_bytes();
+    b.extend_from_slice(&pieces);
+    b.extend_from_slice(b"ee");
+    Arc::new(Metainfo::from_bytes(&b).unwrap())
+}
+
+/// Pieces that are no power of two and no multiple of the 16 KiB block (every piece ends in a
+/// short block) are checked, served and downloaded like any others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_piece_length_that_is_no_power_of_two_transfers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("seed").join("odd.bin");
+    write_random(&file, 2_000_003, 7);
+    let data = std::fs::read(&file).unwrap();
+    let meta = odd_piece_torrent("odd.bin", &data, 3 * 16384 + 5);
+    assert_eq!(meta.info.piece_length, 49_157);
+    let a = session().await;
+    let seed = a
+        .add_torrent(meta.clone(), dir.path().join("seed"), AddOptions::default())
+        .unwrap();
+    wait_state(&seed, TorrentState::Seeding, 20).await;
+    let leech_dir = dir.path().join("leech");
+    let (b, leech) = leech(&meta, leech_dir.clone(), a.listen_addr()).await;
+    wait_state(&leech, TorrentState::Seeding, 60).await;
+    same_tree(&file, &leech_dir.join("odd.bin"));
+    a.shutdown(Duration::from_secs(5)).await;
+    b.shutdown(Duration::from_secs(5)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_file_to_three_leechers_that_trade() {
     let dir = tempfile::tempdir().unwrap();

@@ -274,7 +274,7 @@ fn parse_info(
     // A directory name sanitised away becomes the info-hash; a file name cannot (libtorrent).
     let multi = info.get(b"files").is_some();
     let name = torrent_name(info, multi.then_some(info_hash), notes)?;
-    let piece_length = piece_length(info)?;
+    let piece_length = piece_length(info, hybrid)?;
     let pieces = info
         .get(b"pieces")
         .ok_or_else(|| Error::Missing("info.pieces".into()))?;
@@ -356,7 +356,7 @@ fn parse_v2_only(
     let leaves = v2::tree_leaves(tree)?;
     let multi = !(leaves.len() == 1 && tree.as_dict().is_some_and(|d| d.len() == 1));
     let name = torrent_name(info, multi.then_some(info_hash), notes)?;
-    let piece_length = piece_length(info)?;
+    let piece_length = piece_length(info, true)?;
     let (layout, multi_file) = v2::v2_layout(&name, piece_length, &leaves, notes)?;
     if layout.total_length == 0 {
         return Err(Error::invalid(
@@ -457,16 +457,28 @@ fn torrent_name(
     Ok(name)
 }
 
-fn piece_length(info: &Value<'_>) -> Result<u32, Error> {
+/// `piece length`: for BitTorrent v2 (and hybrids) a power of two in 16 KiB..=64 MiB, as BEP 52
+/// says; for v1 any length up to 64 MiB, as libtorrent loads them (old clients wrote lengths
+/// such as 1,000,000 or 3 MiB; blocks simply end at each piece's end).
+fn piece_length(info: &Value<'_>, v2: bool) -> Result<u32, Error> {
     let piece_length = int(info, b"piece length", "info.piece length")?;
+    let valid = |pl: &u32| {
+        if v2 {
+            pl.is_power_of_two() && (MIN_PIECE_LENGTH..=MAX_PIECE_LENGTH).contains(pl)
+        } else {
+            (1..=MAX_PIECE_LENGTH).contains(pl)
+        }
+    };
     u32::try_from(piece_length)
         .ok()
-        .filter(|pl| pl.is_power_of_two() && (MIN_PIECE_LENGTH..=MAX_PIECE_LENGTH).contains(pl))
+        .filter(valid)
         .ok_or_else(|| {
-            Error::invalid(
-                "info.piece length",
-                format!("{piece_length} is not a power of two in 16 KiB..=64 MiB"),
-            )
+            let want = if v2 {
+                "a power of two in 16 KiB..=64 MiB (BitTorrent v2)"
+            } else {
+                "in 1 byte..=64 MiB"
+            };
+            Error::invalid("info.piece length", format!("{piece_length} is not {want}"))
         })
 }
 

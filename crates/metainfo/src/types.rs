@@ -93,7 +93,7 @@ pub struct FileEntry {
 pub struct Info {
     /// The suggested name (file name, or directory name for a multi-file torrent); a safe single component.
     pub name: String,
-    /// Bytes per piece: a power of two in 16 KiB..=64 MiB.
+    /// Bytes per piece: up to 64 MiB; for v2 and hybrid torrents a power of two of at least 16 KiB.
     pub piece_length: u32,
     /// The SHA-1 of every piece, in order (may be released from memory; see [`PieceHashes`]).
     pub pieces: PieceHashes,
