@@ -1,7 +1,8 @@
 //! Trackerless torrents through a private DHT on 127.0.0.1 (issue 12): python3-libtorrent
 //! sessions (`tests/scripts/lt_dht_peer.py`, bootstrap replaced, LSD/UPnP/NAT-PMP off) and
 //! btmirror, every node bootstrapping from a loopback node only. The torrents have no tracker
-//! and the magnets no `tr` or `x.pe`: every peer comes from the DHT.
+//! and the magnets no `tr` or `x.pe`: every peer comes from the DHT. A daemon killed (-9) while
+//! it looks for a magnet's metadata completes it after a restart.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -300,4 +301,127 @@ fn run_fetches_a_watched_magnet_with_only_xt_and_dn_through_the_dht() {
         daemon.failure("did not fetch the magnet's data")
     );
     daemon.terminate(Duration::from_secs(10));
+}
+
+#[test]
+fn a_libtorrent_magnet_gets_metadata_and_data_from_a_btmirror_run_seed_found_in_the_dht() {
+    let scratch = Scratch::new("dht-lt-magnet");
+    let (file, torrent, hash) = trackerless(&scratch, "dht-lt-magnet");
+    let (mut router, boot) = router(&scratch);
+    let mut daemon = run_seed(&scratch, &file, &torrent, &boot);
+    wait_announced(&mut router);
+
+    // Only xt and dn: no tracker, no peer address; the metadata comes from the btmirror seed.
+    let magnet = format!("magnet:?xt=urn:btih:{hash}&dn=dht-lt-magnet.bin");
+    let dir = scratch.dir("leech");
+    let done = scratch.path().join("leech.done");
+    let mut leech = lt(
+        "libtorrent magnet leech",
+        &[
+            OsStr::new("leech"),
+            OsStr::new(&magnet),
+            dir.as_os_str(),
+            OsStr::new(&free_port().to_string()),
+            OsStr::new(&boot),
+            done.as_os_str(),
+        ],
+        &scratch.path().join("leech.log"),
+    );
+    leech.wait_for_log(TRANSFER_TIMEOUT, "DONE", |l| l == "DONE");
+    assert_eq!(
+        sha256_file(&dir.join("dht-lt-magnet.bin")),
+        sha256_file(&file),
+        "SHA-256 of the download"
+    );
+    daemon.terminate(Duration::from_secs(10));
+}
+
+/// The state of the torrent `name` in a daemon's `status --json`, if it is listed.
+fn torrent_state(state_dir: &Path, name: &str) -> Option<String> {
+    let out = Btmirror::command()
+        .arg("status")
+        .arg("--json")
+        .arg("--state-dir")
+        .arg(state_dir)
+        .output()
+        .ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    json["torrents"].as_array()?.iter().find_map(|t| {
+        (t["name"].as_str()? == name).then(|| t["state"].as_str().map(str::to_owned))?
+    })
+}
+
+#[test]
+fn a_daemon_killed_while_fetching_a_magnets_metadata_completes_it_after_a_restart() {
+    let scratch = Scratch::new("dht-kill-magnet");
+    let (file, torrent, hash) = trackerless(&scratch, "dht-kill-magnet");
+    let (mut router, boot) = router(&scratch);
+    let watch = scratch.dir("watch");
+    let state = scratch.dir("state");
+    std::fs::write(
+        watch.join("dht-kill-magnet.magnet"),
+        format!("magnet:?xt=urn:btih:{hash}&dn=dht-kill-magnet.bin\n"),
+    )
+    .expect("write the .magnet");
+    let daemon_cmd = || {
+        let mut cmd = Btmirror::command();
+        cmd.arg("run")
+            .arg(&watch)
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--port")
+            .arg(free_port().to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dht-bootstrap")
+            .arg(&boot);
+        cmd
+    };
+    // No seed yet: the daemon looks for the metadata in the DHT, and is killed doing so.
+    let mut first = Proc::spawn(
+        "btmirror run",
+        &mut daemon_cmd(),
+        &scratch.path().join("run1.log"),
+    );
+    let fetching = btmirror_e2e::poll_until(TRANSFER_TIMEOUT, Duration::from_millis(250), || {
+        (torrent_state(&state, "dht-kill-magnet.bin").as_deref() == Some("metadata")).then_some(())
+    });
+    assert!(
+        fetching.is_some(),
+        "{}",
+        first.failure("never showed the magnet fetching its metadata")
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    first.signal(nix::sys::signal::Signal::SIGKILL);
+    first.wait_exit(Duration::from_secs(10));
+
+    let _seed = lt(
+        "libtorrent seed",
+        &[
+            OsStr::new("seed"),
+            torrent.as_os_str(),
+            file.parent().unwrap_or(Path::new(".")).as_os_str(),
+            OsStr::new(&free_port().to_string()),
+            OsStr::new(&boot),
+        ],
+        &scratch.path().join("seed.log"),
+    );
+    wait_announced(&mut router);
+    let mut second = Proc::spawn(
+        "btmirror run",
+        &mut daemon_cmd(),
+        &scratch.path().join("run2.log"),
+    );
+    let want = sha256_file(&file);
+    let data = watch.join("dht-kill-magnet.bin");
+    let got = btmirror_e2e::poll_until(TRANSFER_TIMEOUT, Duration::from_millis(250), || {
+        (data.metadata().is_ok_and(|m| m.len() == DHT_SIZE) && sha256_file(&data) == want)
+            .then_some(())
+    });
+    assert!(
+        got.is_some(),
+        "{}",
+        second.failure("did not complete the magnet after the restart")
+    );
+    second.terminate(Duration::from_secs(10));
 }
