@@ -164,18 +164,43 @@ fn run_seed(scratch: &Scratch, file: &Path, torrent: &Path, boot: &str) -> Proc 
     let name = file.file_name().unwrap_or_default();
     std::fs::copy(file, watch.join(name)).expect("copy the data");
     std::fs::copy(torrent, watch.join("t.torrent")).expect("copy the torrent");
+    let mut cmd = run_command(&watch, &scratch.dir("state"), boot);
+    Proc::spawn("btmirror run", &mut cmd, &scratch.path().join("run.log"))
+}
+
+/// `btmirror run WATCH` on 127.0.0.1 with its state in `state`, bootstrapping from `boot` only.
+fn run_command(watch: &Path, state: &Path, boot: &str) -> Command {
     let mut cmd = Btmirror::command();
     cmd.arg("run")
-        .arg(&watch)
+        .arg(watch)
         .arg("--state-dir")
-        .arg(scratch.dir("state"))
+        .arg(state)
         .arg("--port")
         .arg(free_port().to_string())
         .arg("--bind")
         .arg("127.0.0.1")
         .arg("--dht-bootstrap")
         .arg(boot);
-    Proc::spawn("btmirror run", &mut cmd, &scratch.path().join("run.log"))
+    cmd
+}
+
+/// A libtorrent leecher of `source` (a `.torrent` or a magnet) into `dir`, bootstrapping from
+/// `boot`; returns once it reports the download complete.
+fn lt_leech_until_done(scratch: &Scratch, name: &str, source: &OsStr, dir: &Path, boot: &str) {
+    let done = scratch.path().join("leech.done");
+    let mut leech = lt(
+        name,
+        &[
+            OsStr::new("leech"),
+            source,
+            dir.as_os_str(),
+            OsStr::new(&free_port().to_string()),
+            OsStr::new(boot),
+            done.as_os_str(),
+        ],
+        &scratch.path().join("leech.log"),
+    );
+    leech.wait_for_log(TRANSFER_TIMEOUT, "DONE", |l| l == "DONE");
 }
 
 #[test]
@@ -187,20 +212,13 @@ fn a_libtorrent_leecher_finds_a_btmirror_run_seed_in_the_dht() {
     wait_announced(&mut router);
 
     let dir = scratch.dir("leech");
-    let done = scratch.path().join("leech.done");
-    let mut leech = lt(
+    lt_leech_until_done(
+        &scratch,
         "libtorrent leech",
-        &[
-            OsStr::new("leech"),
-            torrent.as_os_str(),
-            dir.as_os_str(),
-            OsStr::new(&free_port().to_string()),
-            OsStr::new(&boot),
-            done.as_os_str(),
-        ],
-        &scratch.path().join("leech.log"),
+        torrent.as_os_str(),
+        &dir,
+        &boot,
     );
-    leech.wait_for_log(TRANSFER_TIMEOUT, "DONE", |l| l == "DONE");
     assert_eq!(
         sha256_file(&dir.join("dht-run.bin")),
         sha256_file(&file),
@@ -277,17 +295,7 @@ fn run_fetches_a_watched_magnet_with_only_xt_and_dn_through_the_dht() {
         format!("magnet:?xt=urn:btih:{hash}&dn=dht-run-magnet.bin\n"),
     )
     .expect("write the .magnet");
-    let mut cmd = Btmirror::command();
-    cmd.arg("run")
-        .arg(&watch)
-        .arg("--state-dir")
-        .arg(scratch.dir("state"))
-        .arg("--port")
-        .arg(free_port().to_string())
-        .arg("--bind")
-        .arg("127.0.0.1")
-        .arg("--dht-bootstrap")
-        .arg(&boot);
+    let mut cmd = run_command(&watch, &scratch.dir("state"), &boot);
     let mut daemon = Proc::spawn("btmirror run", &mut cmd, &scratch.path().join("run.log"));
     let want = sha256_file(&file);
     let got = btmirror_e2e::poll_until(TRANSFER_TIMEOUT, Duration::from_millis(250), || {
@@ -314,20 +322,8 @@ fn a_libtorrent_magnet_gets_metadata_and_data_from_a_btmirror_run_seed_found_in_
     // Only xt and dn: no tracker, no peer address; the metadata comes from the btmirror seed.
     let magnet = format!("magnet:?xt=urn:btih:{hash}&dn=dht-lt-magnet.bin");
     let dir = scratch.dir("leech");
-    let done = scratch.path().join("leech.done");
-    let mut leech = lt(
-        "libtorrent magnet leech",
-        &[
-            OsStr::new("leech"),
-            OsStr::new(&magnet),
-            dir.as_os_str(),
-            OsStr::new(&free_port().to_string()),
-            OsStr::new(&boot),
-            done.as_os_str(),
-        ],
-        &scratch.path().join("leech.log"),
-    );
-    leech.wait_for_log(TRANSFER_TIMEOUT, "DONE", |l| l == "DONE");
+    let name = "libtorrent magnet leech";
+    lt_leech_until_done(&scratch, name, OsStr::new(&magnet), &dir, &boot);
     assert_eq!(
         sha256_file(&dir.join("dht-lt-magnet.bin")),
         sha256_file(&file),
@@ -363,20 +359,7 @@ fn a_daemon_killed_while_fetching_a_magnets_metadata_completes_it_after_a_restar
         format!("magnet:?xt=urn:btih:{hash}&dn=dht-kill-magnet.bin\n"),
     )
     .expect("write the .magnet");
-    let daemon_cmd = || {
-        let mut cmd = Btmirror::command();
-        cmd.arg("run")
-            .arg(&watch)
-            .arg("--state-dir")
-            .arg(&state)
-            .arg("--port")
-            .arg(free_port().to_string())
-            .arg("--bind")
-            .arg("127.0.0.1")
-            .arg("--dht-bootstrap")
-            .arg(&boot);
-        cmd
-    };
+    let daemon_cmd = || run_command(&watch, &state, &boot);
     // No seed yet: the daemon looks for the metadata in the DHT, and is killed doing so.
     let mut first = Proc::spawn(
         "btmirror run",

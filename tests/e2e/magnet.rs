@@ -61,15 +61,7 @@ fn libtorrent_gets_the_metadata_from_a_btmirror_seed() {
     let seed_port = free_port();
     let mut seed = Btmirror::get(&swarm.torrent, &swarm.seed_dir("seed"), seed_port, &[]);
     swarm.wait_for_seeds(1, &mut seed.proc);
-    let magnet = format!(
-        "magnet:?xt=urn:btih:{}&dn={}&x.pe=127.0.0.1:{seed_port}",
-        swarm.torrent.info_hash.hex(),
-        swarm.torrent.name
-    );
-    let dir = swarm.empty_dir("lt");
-    let mut leech = Libtorrent::leech_magnet(&magnet, &dir, free_port());
-    leech.wait_done(TRANSFER_TIMEOUT);
-    swarm.assert_complete(&dir);
+    libtorrent_fetches_by_magnet(&swarm, seed_port);
     seed.terminate();
 }
 
@@ -94,6 +86,13 @@ fn libtorrent_gets_the_metadata_from_a_btmirror_run_daemon_that_reads_it_again()
         .arg("127.0.0.1");
     let mut daemon = Proc::spawn("btmirror run", &mut cmd, &scratch.join("run.log"));
     swarm.wait_for_seeds(1, &mut daemon);
+    libtorrent_fetches_by_magnet(&swarm, seed_port);
+    daemon.terminate(Duration::from_secs(10));
+}
+
+/// A libtorrent leecher of `swarm`'s torrent from a magnet naming only the seed at `seed_port`;
+/// returns once its download is complete and checked.
+fn libtorrent_fetches_by_magnet(swarm: &Swarm, seed_port: u16) {
     let magnet = format!(
         "magnet:?xt=urn:btih:{}&dn={}&x.pe=127.0.0.1:{seed_port}",
         swarm.torrent.info_hash.hex(),
@@ -103,7 +102,6 @@ fn libtorrent_gets_the_metadata_from_a_btmirror_run_daemon_that_reads_it_again()
     let mut leech = Libtorrent::leech_magnet(&magnet, &dir, free_port());
     leech.wait_done(TRANSFER_TIMEOUT);
     swarm.assert_complete(&dir);
-    daemon.terminate(Duration::from_secs(10));
 }
 
 #[test]

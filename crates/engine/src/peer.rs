@@ -506,7 +506,7 @@ impl Peer {
             };
             let _ = self.shared.events.send(ev).await;
         } else if id == OUR_METADATA_ID && !private {
-            self.on_metadata(payload);
+            self.on_metadata(payload).await;
         } else if id == OUR_PEX_ID
             && !private
             && Instant::now() >= self.next_pex_at
@@ -526,7 +526,7 @@ impl Peer {
 
     /// BEP 9: a peer that started from a magnet link asks for our metadata; anything but a
     /// request (or past [`MAX_METADATA_REQUESTS`]) is ignored.
-    fn on_metadata(&mut self, payload: &Bytes) {
+    async fn on_metadata(&mut self, payload: &Bytes) {
         let (Some(id), Ok(wire::MetadataMessage::Request { piece })) = (
             self.their_metadata_id,
             wire::MetadataMessage::decode(payload),
@@ -534,10 +534,12 @@ impl Peer {
             return;
         };
         if self.metadata.is_none() && self.metadata_served < MAX_METADATA_REQUESTS {
-            self.metadata = self
-                .shared
-                .metadata
-                .load()
+            // Loading may read and parse the `.torrent` again: off the runtime.
+            let shared = self.shared.clone();
+            self.metadata = tokio::task::spawn_blocking(move || shared.metadata.load())
+                .await
+                .ok()
+                .flatten()
                 .map(|b| Bytes::from_owner(SharedBytes(b)));
         }
         let reply = match &self.metadata {
