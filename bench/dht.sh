@@ -263,7 +263,12 @@ EOF
         if want nodht; then
             lines+=("  the DHT's own cost: CPU $(awk -v a="$cpu_pct" -v b="$base_cpu" 'BEGIN { printf "%.2f", a - b }') % of a core, RSS $(awk -v a="$rss_end" -v b="$base_rss" 'BEGIN { printf "%+.1f", (a - b) / 1024 }') MiB")
         fi
+        # Announces finished in the window against what N torrents need: one each every
+        # 25 minutes (the daemon's re-announce period; 25-30 min with jitter).
+        ann=$(jq -n --argjson a "$dht_start" --argjson b "$dht_end" '($b.announces // 0) - ($a.announces // 0)' 2>/dev/null || echo '?')
+        sent=$(jq -n --argjson a "$dht_start" --argjson b "$dht_end" '($b.sent // 0) - ($a.sent // 0)' 2>/dev/null || echo '?')
         lines+=(
+            "  announces finished in the window: $ann ($(awk -v a="$ann" -v s="$DHT_SECS" 'BEGIN { printf "%.2f", a / s }')/s; $N torrents every 25 min need $(awk -v n="$N" 'BEGIN { printf "%.2f", n / 1500 }')/s), KRPC sent $(awk -v a="$sent" -v s="$DHT_SECS" 'BEGIN { printf "%.0f", a / s }')/s"
             "  status .dht at the window's start: $dht_start"
             "  status .dht at its end:            $dht_end"
             "  info-hashes stored in the swarm (sum over nodes): $hashes0 before the daemon, $hashes1 at the end"

@@ -323,6 +323,30 @@ fn render_dht(out: &mut String, dht: Option<&crate::control::protocol::DhtStatus
             "Peers other DHT nodes announced to us.",
             d.stored_peers,
         ),
+        (
+            "btmirror_dht_announces_total",
+            "counter",
+            "DHT announces (lookup and announce_peer) finished since the daemon started.",
+            d.announces,
+        ),
+        (
+            "btmirror_dht_query_rate",
+            "gauge",
+            "The DHT's outgoing query limit (queries a second), fitted to the announcing torrents.",
+            d.query_rate,
+        ),
+        (
+            "btmirror_dht_sent_total",
+            "counter",
+            "KRPC datagrams sent since the daemon started.",
+            d.sent,
+        ),
+        (
+            "btmirror_dht_received_total",
+            "counter",
+            "KRPC datagrams received since the daemon started.",
+            d.received,
+        ),
     ] {
         family(out, name, kind, help);
         let _ = writeln!(out, "{name} {v}");

@@ -161,6 +161,10 @@ pub struct Node {
     external_votes: VecDeque<(IpAddr, SocketAddr)>,
     /// Some lookup changed since [`Node::advance_lookups`] last looked.
     lookups_dirty: bool,
+    /// A batch of queries is going out (see [`Node::poll_transmit`]).
+    sending: bool,
+    /// Queries allowed in flight (see [`Node::set_query_rate`]).
+    max_in_flight: usize,
     /// When to bootstrap again while the tables hold fewer than k nodes, and the back-off.
     rebootstrap: Option<(Instant, Duration)>,
     stats: Stats,
@@ -221,6 +225,8 @@ impl Node {
             rebootstrap: None,
             external_votes: VecDeque::new(),
             lookups_dirty: false,
+            sending: false,
+            max_in_flight: cfg.max_in_flight,
             stats: Stats::default(),
             rng,
             secret_rng,
@@ -231,6 +237,21 @@ impl Node {
     /// Our node id.
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// Changes the outgoing query rate (queries a second, sustained; twice that as the burst)
+    /// and with it the queries allowed in flight (what two seconds at that rate need, never
+    /// below [`Config::max_in_flight`]), so a lookup load that grows with the torrents is
+    /// served at the pace it needs.
+    pub fn set_query_rate(&mut self, per_second: f64) {
+        let rate = per_second.max(1.0);
+        self.outbound.set_rate(self.now, rate, 2.0 * rate);
+        self.max_in_flight = self.cfg.max_in_flight.max((2.0 * rate) as usize);
+    }
+
+    /// The outgoing query rate now (queries a second).
+    pub fn query_rate(&self) -> f64 {
+        self.outbound.rate()
     }
 
     /// Counters.
@@ -333,8 +354,13 @@ impl Node {
                 .any(|l| matches!(l.phase, Phase::Searching) && l.search.can_send());
         if !self.outbox.is_empty() {
             t = t.min(self.now);
-        } else if wants_send && self.txns.len() < self.cfg.max_in_flight {
-            t = t.min(self.outbound.next_token(self.now));
+        } else if wants_send && self.txns.len() < self.max_in_flight {
+            let n = if self.sending {
+                1.0
+            } else {
+                self.outbound.batch()
+            };
+            t = t.min(self.outbound.next_token(self.now, n));
         }
         Some(t)
     }
@@ -388,11 +414,23 @@ impl Node {
         if let Some(out) = self.outbox.pop_front() {
             return Some(out);
         }
-        if self.txns.len() >= self.cfg.max_in_flight || !self.outbound.available(self.now) {
+        // Queries go out in batches of a tenth of a second's budget, so a node at its rate
+        // limit wakes ten times a second, not once per query; a batch, once begun, goes on
+        // while tokens and queries last.
+        let need = if self.sending {
+            1.0
+        } else {
+            self.outbound.batch()
+        };
+        if self.txns.len() >= self.max_in_flight || !self.outbound.available(self.now, need) {
+            self.sending = false;
             return None;
         }
-        let next = self.queued.pop_front().or_else(|| self.next_lookup_query());
-        let q = next?;
+        let Some(q) = self.queued.pop_front().or_else(|| self.next_lookup_query()) else {
+            self.sending = false;
+            return None;
+        };
+        self.sending = true;
         self.outbound.try_take(self.now);
         Some(self.send_query(q))
     }

@@ -23,6 +23,20 @@ impl TokenBucket {
         }
     }
 
+    /// Changes the rate and the burst from `now` on (tokens saved so far are kept, up to the
+    /// new burst).
+    pub fn set_rate(&mut self, now: Instant, rate: f64, burst: f64) {
+        self.refill(now);
+        self.rate = rate;
+        self.burst = burst;
+        self.tokens = self.tokens.min(burst);
+    }
+
+    /// Tokens a second.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
     fn refill(&mut self, now: Instant) {
         let dt = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + dt * self.rate).min(self.burst);
@@ -40,18 +54,25 @@ impl TokenBucket {
         }
     }
 
-    /// Whether a token is available without taking it.
-    pub fn available(&mut self, now: Instant) -> bool {
+    /// Whether `n` tokens (at most the burst) are available, without taking any.
+    pub fn available(&mut self, now: Instant, n: f64) -> bool {
         self.refill(now);
-        self.tokens >= 1.0
+        self.tokens >= n.min(self.burst).max(1.0)
     }
 
-    /// When the next token will be there (now if one is).
-    pub fn next_token(&self, now: Instant) -> Instant {
-        if self.tokens >= 1.0 || self.rate <= 0.0 {
+    /// When `n` tokens (at most the burst) will be there (now if they are).
+    pub fn next_token(&self, now: Instant, n: f64) -> Instant {
+        let n = n.min(self.burst).max(1.0);
+        if self.tokens >= n || self.rate <= 0.0 {
             return now;
         }
-        now + Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+        now + Duration::from_secs_f64((n - self.tokens) / self.rate)
+    }
+
+    /// Tokens a sender should save up before it wakes to send them in one go: a tenth of a
+    /// second's worth (one wake-up per batch, not per token), at least one.
+    pub fn batch(&self) -> f64 {
+        (self.rate / 10.0).floor().clamp(1.0, self.burst.max(1.0))
     }
 
     fn is_full(&mut self, now: Instant) -> bool {
@@ -128,7 +149,15 @@ mod tests {
         assert_eq!((0..20).filter(|_| b.try_take(now)).count(), 5);
         let later = now + Duration::from_millis(500);
         assert_eq!((0..20).filter(|_| b.try_take(later)).count(), 5);
-        assert!(b.next_token(later) > later);
+        assert!(b.next_token(later, 1.0) > later);
+        // a batch of 3 tokens takes 0.3 s to save up at 10 a second
+        assert_eq!(b.batch(), 1.0);
+        let wait = b.next_token(later, 3.0) - later;
+        assert!((wait.as_secs_f64() - 0.3).abs() < 1e-6, "{wait:?}");
+        assert!(!b.available(later, 3.0));
+        assert!(b.available(later + wait, 3.0));
+        let fast = TokenBucket::new(now, 50.0, 100.0);
+        assert_eq!(fast.batch(), 5.0);
     }
 
     #[test]

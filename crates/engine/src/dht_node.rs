@@ -21,8 +21,21 @@ use tracing::{debug, info};
 
 use crate::udp::{Datagram, DatagramKind, UdpEndpoint, UdpSender};
 
-/// Lookups for torrents running at once; the rest wait in line.
+/// Lookups for torrents running at once at the base query rate; the rest wait in line. At a
+/// higher rate more run at once (a lookup waits on its slowest answers, not on the rate).
 pub(crate) const CONCURRENT_LOOKUPS: usize = 8;
+/// Most lookups for torrents running at once.
+const MAX_CONCURRENT_LOOKUPS: usize = 64;
+/// The outgoing query rate with few torrents (queries a second).
+const BASE_QUERY_RATE: f64 = 50.0;
+/// The highest outgoing query rate, whatever the number of torrents (queries a second).
+const MAX_QUERY_RATE: f64 = 400.0;
+/// Headroom of the rate over what the announces need, so the queue drains.
+const RATE_MARGIN: f64 = 1.3;
+/// Queries one announce is taken to cost until enough have finished to measure it.
+const QUERIES_PER_ANNOUNCE: f64 = 24.0;
+/// How often the query rate is fitted to the announcing torrents.
+const RATE_REVIEW: Duration = Duration::from_secs(10);
 /// Info-hashes waiting for a lookup at most (one per torrent or metadata fetch).
 const MAX_PENDING: usize = 20_000;
 /// KRPC datagrams that may wait between the router and the task.
@@ -47,6 +60,10 @@ pub struct DhtStats {
     pub queued_lookups: usize,
     /// Peers the lookups found (counted per lookup).
     pub peers_found: u64,
+    /// Announces (get_peers lookup, then announce_peer) that finished.
+    pub announces: u64,
+    /// The outgoing query limit now (queries a second), fitted to the announcing torrents.
+    pub query_rate: u64,
     /// KRPC datagrams sent.
     pub sent: u64,
     /// KRPC datagrams received.
@@ -188,8 +205,15 @@ pub(crate) fn start(
         running: HashMap::new(),
         pending: VecDeque::new(),
         peers_found: 0,
+        announces: 0,
         sent: 0,
         received: 0,
+        announcers: HashMap::new(),
+        concurrent: CONCURRENT_LOOKUPS,
+        next_rate_review: std::time::Instant::now() + RATE_REVIEW,
+        rate_sample: (0, 0),
+        lookups_done: 0,
+        queries_per_announce: QUERIES_PER_ANNOUNCE,
     };
     let span = tracing::info_span!("dht");
     tokio::spawn(tracing::Instrument::instrument(
@@ -240,14 +264,26 @@ struct DhtTask {
     running: HashMap<dht::LookupId, Running>,
     pending: VecDeque<Pending>,
     peers_found: u64,
+    announces: u64,
     sent: u64,
     received: u64,
+    /// Info-hashes that asked for an announce, and when they last did: their number sets the
+    /// query rate (see [`DhtTask::fit_rate`]).
+    announcers: HashMap<InfoHash, std::time::Instant>,
+    /// Lookups allowed to run at once (grows with the query rate).
+    concurrent: usize,
+    next_rate_review: std::time::Instant,
+    /// `(queries sent, lookups finished)` when the rate was last fitted, for the cost of one.
+    rate_sample: (u64, u64),
+    lookups_done: u64,
+    queries_per_announce: f64,
 }
 
 impl DhtTask {
     async fn run(mut self, cancel: CancellationToken) {
         let mut was_empty = true;
         loop {
+            self.fit_rate(std::time::Instant::now());
             self.start_lookups();
             self.flush().await;
             self.events();
@@ -255,13 +291,26 @@ impl DhtTask {
             let wake = self
                 .node
                 .next_timeout()
-                .unwrap_or_else(|| std::time::Instant::now() + Duration::from_secs(60));
+                .unwrap_or_else(|| std::time::Instant::now() + Duration::from_secs(60))
+                .min(self.next_rate_review);
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                Some(cmd) = self.commands.recv() => self.on_command(cmd),
+                Some(cmd) = self.commands.recv() => {
+                    self.on_command(cmd);
+                    while let Ok(cmd) = self.commands.try_recv() {
+                        self.on_command(cmd);
+                    }
+                }
                 Some(d) = self.inbox.recv() => {
+                    // Everything that has arrived, then one round of sends and events.
+                    let now = std::time::Instant::now();
                     self.received += 1;
-                    self.node.handle_datagram(std::time::Instant::now(), d.from, &d.payload);
+                    self.node.handle_datagram(now, d.from, &d.payload);
+                    for _ in 0..INBOX {
+                        let Ok(d) = self.inbox.try_recv() else { break };
+                        self.received += 1;
+                        self.node.handle_datagram(now, d.from, &d.payload);
+                    }
                 }
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
                     self.node.handle_timeout(std::time::Instant::now());
@@ -280,6 +329,9 @@ impl DhtTask {
                 urgent,
                 peers,
             } => {
+                if announce.is_some() {
+                    self.announcers.insert(info_hash, std::time::Instant::now());
+                }
                 if self.running.values().any(|r| r.info_hash == info_hash) {
                     return;
                 }
@@ -321,7 +373,7 @@ impl DhtTask {
         if v4 + v6 == 0 {
             return;
         }
-        while self.running.len() < CONCURRENT_LOOKUPS {
+        while self.running.len() < self.concurrent {
             let Some(p) = self.pending.pop_front() else {
                 return;
             };
@@ -376,6 +428,7 @@ impl DhtTask {
                     peers,
                     ..
                 } => {
+                    self.lookups_done += 1;
                     if let Some(r) = self.running.get(&lookup) {
                         debug!(info_hash = %r.info_hash, responders, peers, "DHT lookup done");
                         // a lookup without an announce ends here
@@ -386,12 +439,52 @@ impl DhtTask {
                 }
                 dht::Event::AnnounceDone { lookup, acked, .. } => {
                     if let Some(r) = self.running.remove(&lookup) {
+                        self.announces += 1;
                         debug!(info_hash = %r.info_hash, acked, "DHT announce done");
                     }
                 }
                 _ => {}
             }
         }
+    }
+
+    /// Fits the outgoing query rate to the torrents that announce: each announces once every
+    /// [`REANNOUNCE`], at the measured cost of an announce in queries, with
+    /// [`RATE_MARGIN`] to spare, between [`BASE_QUERY_RATE`] and [`MAX_QUERY_RATE`]. So 10,000
+    /// torrents are all announced within the period, and a daemon of a few torrents sends
+    /// no more than before. Torrents that stopped asking are forgotten after two periods.
+    fn fit_rate(&mut self, now: std::time::Instant) {
+        if now < self.next_rate_review {
+            return;
+        }
+        self.next_rate_review = now + RATE_REVIEW;
+        let forget = 2 * REANNOUNCE + Duration::from_secs(300);
+        self.announcers
+            .retain(|_, at| now.saturating_duration_since(*at) < forget);
+        let sent = self.node.stats().queries_sent;
+        let (sent0, done0) = self.rate_sample;
+        if self.lookups_done >= done0 + 20 {
+            // queries per lookup over the last reviews (refreshes and pings included)
+            let measured = (sent - sent0) as f64 / (self.lookups_done - done0) as f64;
+            self.queries_per_announce = measured.clamp(8.0, 128.0);
+            self.rate_sample = (sent, self.lookups_done);
+        }
+        let need = self.announcers.len() as f64 * self.queries_per_announce
+            / REANNOUNCE.as_secs_f64()
+            * RATE_MARGIN;
+        let rate = need.clamp(BASE_QUERY_RATE, MAX_QUERY_RATE);
+        if (rate - self.node.query_rate()).abs() >= 1.0 {
+            debug!(
+                rate,
+                announcers = self.announcers.len(),
+                per_announce = self.queries_per_announce,
+                "DHT query rate fitted"
+            );
+            self.node.set_query_rate(rate);
+        }
+        // a lookup runs for a few round trips whatever the rate: more at once at a higher rate
+        self.concurrent = ((rate / BASE_QUERY_RATE * CONCURRENT_LOOKUPS as f64) as usize)
+            .clamp(CONCURRENT_LOOKUPS, MAX_CONCURRENT_LOOKUPS);
     }
 
     fn publish(&mut self, was_empty: &mut bool) {
@@ -410,6 +503,8 @@ impl DhtTask {
             lookups: self.running.len(),
             queued_lookups: self.pending.len(),
             peers_found: self.peers_found,
+            announces: self.announces,
+            query_rate: self.node.query_rate().round() as u64,
             sent: self.sent,
             received: self.received,
             stored: self.node.stored_peers(),
@@ -439,10 +534,52 @@ mod tests {
             running: HashMap::new(),
             pending: VecDeque::new(),
             peers_found: 0,
+            announces: 0,
             sent: 0,
             received: 0,
+            announcers: HashMap::new(),
+            concurrent: CONCURRENT_LOOKUPS,
+            next_rate_review: std::time::Instant::now() + RATE_REVIEW,
+            rate_sample: (0, 0),
+            lookups_done: 0,
+            queries_per_announce: QUERIES_PER_ANNOUNCE,
         };
         (task, udp)
+    }
+
+    #[tokio::test]
+    async fn the_query_rate_follows_the_number_of_announcing_torrents() {
+        let (mut t, _udp) = task().await;
+        let (peers, _rx) = mpsc::channel(1);
+        let now = std::time::Instant::now();
+        let announce = |t: &mut DhtTask, n: u32| {
+            for i in 0..n {
+                let mut h = [0u8; 20];
+                h[..4].copy_from_slice(&i.to_be_bytes());
+                t.on_command(DhtCommand::GetPeers {
+                    info_hash: InfoHash(h),
+                    announce: Some(6881),
+                    urgent: false,
+                    peers: peers.clone(),
+                });
+            }
+        };
+        // A few torrents: the base rate and 8 lookups at once.
+        announce(&mut t, 100);
+        t.fit_rate(now + RATE_REVIEW);
+        assert_eq!((t.node.query_rate(), t.concurrent), (50.0, 8));
+        // 10,000 torrents at 24 queries an announce, every 25 minutes, 30 % spare: 208 a second.
+        announce(&mut t, 10_000);
+        t.fit_rate(now + 2 * RATE_REVIEW);
+        assert_eq!(t.node.query_rate().round(), 208.0);
+        assert_eq!(t.concurrent, 33);
+        // 110,000: capped.
+        announce(&mut t, 100_000);
+        t.fit_rate(now + 3 * RATE_REVIEW);
+        assert_eq!((t.node.query_rate(), t.concurrent), (400.0, 64));
+        // Torrents that stopped asking are forgotten after two periods: back to the base.
+        t.fit_rate(now + 2 * REANNOUNCE + Duration::from_secs(400));
+        assert_eq!((t.node.query_rate(), t.concurrent), (50.0, 8));
     }
 
     #[tokio::test]

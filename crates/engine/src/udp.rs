@@ -15,9 +15,6 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use utp::tokio_socket::{UtpSocket, UtpStream};
 
-/// How many non-uTP datagrams may wait between the uTP driver and the router.
-const ROUTER_QUEUE: usize = 1024;
-
 /// What a datagram is, judged by its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -95,8 +92,8 @@ struct Routes {
 }
 
 impl Routes {
-    fn deliver(&self, d: Datagram) {
-        let Some(slot) = classify(&d.payload).slot() else {
+    fn deliver(&self, payload: &[u8], from: SocketAddr) {
+        let Some(slot) = classify(payload).slot() else {
             self.counters.unrouted.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -104,7 +101,11 @@ impl Routes {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
-        match sink.map(|tx| tx.try_send(d)) {
+        let d = || Datagram {
+            from: canonical(from),
+            payload: payload.to_vec(),
+        };
+        match sink.map(|tx| tx.try_send(d())) {
             Some(Ok(())) => {
                 self.counters.routed[slot].fetch_add(1, Ordering::Relaxed);
             }
@@ -159,19 +160,13 @@ impl UdpEndpoint {
     /// Runs over an already bound socket.
     pub fn from_socket(socket: Arc<UdpSocket>, config: utp::Config) -> io::Result<Self> {
         let v6 = socket.local_addr()?.is_ipv6();
-        let (tx, mut rx) = mpsc::channel::<(Vec<u8>, SocketAddr)>(ROUTER_QUEUE);
-        let utp = UtpSocket::from_socket(socket.clone(), config, Some(tx))?;
         let routes = Arc::new(Routes::default());
         let r = routes.clone();
-        // ends when the uTP driver (the channel's only sender) stops with the last UtpSocket
-        tokio::spawn(async move {
-            while let Some((payload, from)) = rx.recv().await {
-                r.deliver(Datagram {
-                    from: canonical(from),
-                    payload,
-                });
-            }
-        });
+        // Routed on the uTP driver's task as they arrive: one hand-over to the consumer's
+        // channel, no task in between.
+        let sink: utp::tokio_socket::OtherDatagrams =
+            Box::new(move |payload: &[u8], from| r.deliver(payload, from));
+        let utp = UtpSocket::from_socket(socket.clone(), config, Some(sink))?;
         Ok(Self {
             utp,
             sender: UdpSender { socket, v6 },

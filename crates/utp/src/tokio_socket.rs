@@ -13,13 +13,17 @@ use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::UdpSocket;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::{Config, ConnectionHandle, Endpoint, Error, State, Transmit, is_utp_packet};
 
 /// Largest datagram we read.
 const MAX_DATAGRAM: usize = 65536;
+
+/// Takes the datagrams that are not uTP, called on the driver's task as each arrives (so it
+/// must not block: hand the bytes on with a `try_send` or the like).
+pub type OtherDatagrams = Box<dyn Fn(&[u8], SocketAddr) + Send + Sync>;
 
 #[derive(Default)]
 struct Wakers {
@@ -99,11 +103,11 @@ impl UtpSocket {
     }
 
     /// Drives uTP over an existing (possibly shared) socket. Datagrams that are not uTP go to
-    /// `others`, if given (dropped when it is full).
+    /// `others`, if given (dropped otherwise), straight from the driver: no task in between.
     pub fn from_socket(
         socket: Arc<UdpSocket>,
         config: Config,
-        others: Option<mpsc::Sender<(Vec<u8>, SocketAddr)>>,
+        others: Option<OtherDatagrams>,
     ) -> io::Result<Self> {
         let local_addr = socket.local_addr()?;
         let shared = Arc::new(Shared {
@@ -217,11 +221,7 @@ impl UtpSocket {
     }
 }
 
-async fn drive(
-    shared: Arc<Shared>,
-    socket: Arc<UdpSocket>,
-    others: Option<mpsc::Sender<(Vec<u8>, SocketAddr)>>,
-) {
+async fn drive(shared: Arc<Shared>, socket: Arc<UdpSocket>, others: Option<OtherDatagrams>) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut outgoing: Vec<Transmit> = Vec::new();
     loop {
@@ -248,8 +248,8 @@ async fn drive(
                 let Ok((len, from)) = received else { continue };
                 let datagram = &buf[..len];
                 if !is_utp_packet(datagram) {
-                    if let Some(tx) = &others {
-                        let _ = tx.try_send((datagram.to_vec(), from));
+                    if let Some(sink) = &others {
+                        sink(datagram, from);
                     }
                     continue;
                 }

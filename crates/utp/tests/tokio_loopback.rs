@@ -63,8 +63,11 @@ async fn shared_socket_forwards_other_datagrams() {
     let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let shared = std::sync::Arc::new(tokio::net::UdpSocket::bind(any).await.expect("bind"));
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let sink: utp::tokio_socket::OtherDatagrams = Box::new(move |d: &[u8], from| {
+        let _ = tx.try_send((d.to_vec(), from));
+    });
     let server =
-        UtpSocket::from_socket(shared.clone(), utp::Config::default(), Some(tx)).expect("driver");
+        UtpSocket::from_socket(shared.clone(), utp::Config::default(), Some(sink)).expect("driver");
     let addr = server.local_addr();
     let other = tokio::net::UdpSocket::bind(any).await.expect("bind");
     let dht = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe".to_vec();

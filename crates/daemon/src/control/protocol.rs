@@ -96,10 +96,21 @@ pub struct DhtStatus {
     pub nodes: u64,
     /// Torrents' lookups running and waiting for a slot.
     pub lookups: u64,
+    /// Of those, the ones waiting for a slot.
+    pub queued_lookups: u64,
+    /// Announces (a lookup, then announce_peer to the closest nodes) finished since the start.
+    pub announces: u64,
     /// Peers the lookups found since the start.
     pub peers_found: u64,
     /// Peers other nodes announced to us (stored for them).
     pub stored_peers: u64,
+    /// The outgoing query limit now (queries a second): fitted to the number of announcing
+    /// torrents, so each is announced every 25-30 minutes.
+    pub query_rate: u64,
+    /// KRPC datagrams sent since the start.
+    pub sent: u64,
+    /// KRPC datagrams received since the start.
+    pub received: u64,
 }
 
 impl DhtStatus {
@@ -110,8 +121,13 @@ impl DhtStatus {
             state: s.state().to_owned(),
             nodes: (s.nodes_v4 + s.nodes_v6) as u64,
             lookups: (s.lookups + s.queued_lookups) as u64,
+            queued_lookups: s.queued_lookups as u64,
+            announces: s.announces,
             peers_found: s.peers_found,
             stored_peers: s.stored.1 as u64,
+            query_rate: s.query_rate,
+            sent: s.sent,
+            received: s.received,
         })
     }
 }

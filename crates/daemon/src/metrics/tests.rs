@@ -299,8 +299,13 @@ fn the_dht_gets_its_series_when_it_runs() {
         state: "ready".into(),
         nodes: 12,
         lookups: 2,
+        queued_lookups: 1,
+        announces: 7,
         peers_found: 40,
         stored_peers: 3,
+        query_rate: 50,
+        sent: 120,
+        received: 110,
     });
     let text = render(&r);
     for line in [
@@ -308,6 +313,9 @@ fn the_dht_gets_its_series_when_it_runs() {
         "btmirror_dht_lookups 2",
         "btmirror_dht_peers_found_total 40",
         "btmirror_dht_stored_peers 3",
+        "btmirror_dht_announces_total 7",
+        "btmirror_dht_sent_total 120",
+        "btmirror_dht_received_total 110",
         "# TYPE btmirror_dht_peers_found_total counter",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");

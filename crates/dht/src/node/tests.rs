@@ -185,6 +185,64 @@ fn outgoing_queries_are_rate_limited_and_bounded_in_flight() {
 }
 
 #[test]
+fn queries_at_the_limit_go_out_in_batches_and_the_rate_can_be_raised() {
+    let start = Instant::now();
+    let mut c = cfg(15);
+    c.queries_per_second = 50.0;
+    c.query_burst = 10.0;
+    c.max_in_flight = 1000;
+    c.query_timeout = Duration::from_secs(60);
+    c.max_lookups = 300;
+    let mut node = Node::new(c, start);
+    for i in 1..=200 {
+        node.add_node(addr(i));
+    }
+    // Nothing answers: each lookup keeps 3 queries in flight, 750 in all.
+    for t in 0..250u8 {
+        node.start_find_node(NodeId([t; 20])).unwrap();
+    }
+    // The burst goes at once.
+    let mut now = start;
+    let burst = std::iter::from_fn(|| node.poll_transmit(now)).count();
+    assert_eq!(burst, 10);
+    // Then a tenth of a second's worth (5) at a time: nothing until 5 tokens are saved up.
+    let wake = node.next_timeout().unwrap();
+    assert!(
+        wake >= start + Duration::from_millis(99),
+        "{:?}",
+        wake - start
+    );
+    now = start + Duration::from_millis(50);
+    assert!(node.poll_transmit(now).is_none(), "one token is no batch");
+    let mut sizes = Vec::new();
+    while now < start + Duration::from_secs(2) {
+        now = node.next_timeout().unwrap().max(now);
+        let n = std::iter::from_fn(|| node.poll_transmit(now)).count();
+        if n > 0 {
+            sizes.push(n);
+        }
+    }
+    assert!(sizes.iter().all(|n| *n == 5), "{sizes:?}");
+    assert!((18..=20).contains(&sizes.len()), "{sizes:?}");
+    // Four times the rate: batches of 20, four times as many queries a second.
+    node.set_query_rate(200.0);
+    assert_eq!(node.query_rate(), 200.0);
+    let from = now;
+    let mut sent = 0;
+    while now < from + Duration::from_secs(2) {
+        now = node
+            .next_timeout()
+            .unwrap()
+            .max(now + Duration::from_millis(1));
+        sent += std::iter::from_fn(|| node.poll_transmit(now)).count();
+    }
+    assert!(
+        (380..=420).contains(&sent),
+        "{sent} queries in 2 s at 200/s"
+    );
+}
+
+#[test]
 fn malformed_packets_are_dropped() {
     let now = Instant::now();
     let mut node = Node::new(cfg(6), now);
