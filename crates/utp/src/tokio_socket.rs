@@ -246,16 +246,14 @@ async fn drive(shared: Arc<Shared>, socket: Arc<UdpSocket>, others: Option<Other
         tokio::select! {
             received = socket.recv_from(&mut buf) => {
                 let Ok((len, from)) = received else { continue };
-                let datagram = &buf[..len];
-                if !is_utp_packet(datagram) {
-                    if let Some(sink) = &others {
-                        sink(datagram, from);
-                    }
-                    continue;
-                }
+                // This datagram and every one already waiting, then one round of sends: the
+                // acks of a burst of data go out as one (as libtorrent defers its acks until
+                // the socket is drained), and a burst of acks releases data in one go.
                 let mut inner = shared.lock();
-                if let Some(handle) = inner.ep.handle_datagram(Instant::now(), from, datagram) {
-                    inner.wake(handle);
+                receive(&mut inner, &others, from, &buf[..len]);
+                for _ in 0..DRAIN {
+                    let Ok((len, from)) = socket.try_recv_from(&mut buf) else { break };
+                    receive(&mut inner, &others, from, &buf[..len]);
                 }
                 if inner.ep.has_incoming() {
                     shared.incoming.notify_one();
@@ -268,6 +266,28 @@ async fn drive(shared: Arc<Shared>, socket: Arc<UdpSocket>, others: Option<Other
             }
             () = shared.driver.notified() => {}
         }
+    }
+}
+
+/// Most datagrams read without waiting after a wake-up, before the driver sends again.
+const DRAIN: usize = 64;
+
+/// Hands one received datagram to the endpoint (waking its stream) or, if it is not uTP, to
+/// `others`.
+fn receive(
+    inner: &mut Inner,
+    others: &Option<OtherDatagrams>,
+    from: SocketAddr,
+    datagram: &[u8],
+) {
+    if !is_utp_packet(datagram) {
+        if let Some(sink) = others {
+            sink(datagram, from);
+        }
+        return;
+    }
+    if let Some(handle) = inner.ep.handle_datagram(Instant::now(), from, datagram) {
+        inner.wake(handle);
     }
 }
 
