@@ -121,6 +121,30 @@ fn get_downloads_a_trackerless_torrent_from_a_libtorrent_seed_found_in_the_dht()
         sha256_file(&file),
         "SHA-256 of the download"
     );
+
+    // `--state-dir` (the harness gives every `get` DIR.state) keeps the DHT's nodes: a second
+    // `get` with no bootstrap node at all finds the seed through the nodes the first saved.
+    let saved = scratch.path().join("leech.state").join("dht_nodes");
+    let nodes =
+        btmirror_e2e::poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
+            std::fs::read_to_string(&saved).ok()
+        })
+        .unwrap_or_else(|| panic!("{} was not written", saved.display()));
+    assert!(
+        nodes.lines().any(|l| l.starts_with("127.0.0.1:")),
+        "loopback nodes saved: {nodes:?}"
+    );
+    let again = scratch.dir("leech-again");
+    let again_state = scratch.path().join("leech-again.state");
+    std::fs::create_dir_all(&again_state).expect("state dir");
+    std::fs::write(again_state.join("dht_nodes"), &nodes).expect("saved nodes");
+    let mut leech = Btmirror::get_source(torrent.as_os_str(), &again, free_port(), &["--no-seed"]);
+    leech.wait_done(TRANSFER_TIMEOUT);
+    assert_eq!(
+        sha256_file(&again.join("dht-get.bin")),
+        sha256_file(&file),
+        "SHA-256 of the download from the saved nodes"
+    );
 }
 
 #[test]

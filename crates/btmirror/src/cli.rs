@@ -123,7 +123,8 @@ pub struct SessionOpts {
     #[arg(long, value_name = "ADDR", value_parser = units::parse_ip)]
     pub bind: Option<IpAddr>,
     /// Directory for resume data and the control socket [default: $STATE_DIRECTORY,
-    /// else /var/lib/btmirror for root, else $XDG_STATE_HOME/btmirror or ~/.local/state/btmirror].
+    /// else /var/lib/btmirror for root, else $XDG_STATE_HOME/btmirror or ~/.local/state/btmirror];
+    /// for get, only where its DHT nodes are kept (dht_nodes) [default: none].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Upload limit in bytes per second, e.g. 500KiB or 10MiB; 0 = unlimited.

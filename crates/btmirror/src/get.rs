@@ -93,6 +93,13 @@ async fn metadata_for(
 }
 
 /// Runs `btmirror get`.
+/// Saves the DHT's good nodes in `dir` (`--state-dir`), if given.
+async fn save_dht_nodes(session: &Session, dir: Option<&std::path::Path>) {
+    if let Some(dir) = dir {
+        daemon::dht_nodes::save_now(session, dir).await;
+    }
+}
+
 pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let source = if args
         .torrent
@@ -129,10 +136,21 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
         (false, false) => Transports::default(),
     };
     cfg.dht = !args.session.no_dht;
+    // With `--state-dir`, the DHT's good nodes are kept there across runs (`dht_nodes`, as the
+    // daemon keeps them): tried before the bootstrap list, saved at the end. Without it `get`
+    // writes nothing beside its data.
+    let nodes_dir = args.session.state_dir.clone().filter(|_| cfg.dht);
     if cfg.dht {
         let env = std::env::var_os("BTMIRROR_DHT_BOOTSTRAP");
         cfg.dht_bootstrap =
             daemon::dht_bootstrap(&args.session.dht_bootstrap, env.as_deref(), None)?;
+    }
+    if let Some(dir) = &nodes_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the state dir {}", dir.display()))?;
+        let saved = daemon::dht_nodes::load(dir);
+        cfg.dht_nodes = saved.nodes;
+        cfg.dht_external_ip = saved.external_ip;
     }
     let session = Session::start(cfg, shutdown.child_token())
         .await
@@ -144,6 +162,7 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
             match metadata_for(&session, m, &args.dir, &shutdown).await {
                 Ok(meta) => (meta, peers),
                 Err(e) => {
+                    save_dht_nodes(&session, nodes_dir.as_deref()).await;
                     session.shutdown(SHUTDOWN_DEADLINE).await;
                     return Err(e);
                 }
@@ -197,6 +216,7 @@ pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<(
         }
     }
     handle.stop().await;
+    save_dht_nodes(&session, nodes_dir.as_deref()).await;
     session.shutdown(SHUTDOWN_DEADLINE).await;
     let s = handle.stats();
     info!(

@@ -44,4 +44,5 @@ pub use error::UsageError;
 pub use run::config::{
     DEFAULT_BIND, DEFAULT_DHT_BOOTSTRAP, DEFAULT_PORT, RunOptions, dht_bootstrap, find_state_dir,
 };
+pub use run::dht_nodes;
 pub use run::{LogOutput, log_file, run};

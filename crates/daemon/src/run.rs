@@ -20,7 +20,7 @@
 //! hangup thus turns into a harmless reload.
 
 pub(crate) mod config;
-mod dht_nodes;
+pub mod dht_nodes;
 mod feeds;
 mod prepare;
 mod reconcile;

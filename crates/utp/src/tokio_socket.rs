@@ -274,12 +274,7 @@ const DRAIN: usize = 64;
 
 /// Hands one received datagram to the endpoint (waking its stream) or, if it is not uTP, to
 /// `others`.
-fn receive(
-    inner: &mut Inner,
-    others: &Option<OtherDatagrams>,
-    from: SocketAddr,
-    datagram: &[u8],
-) {
+fn receive(inner: &mut Inner, others: &Option<OtherDatagrams>, from: SocketAddr, datagram: &[u8]) {
     if !is_utp_packet(datagram) {
         if let Some(sink) = others {
             sink(datagram, from);
