@@ -92,7 +92,6 @@ async fn metadata_for(
     Ok(Arc::new(meta))
 }
 
-/// Runs `btmirror get`.
 /// Saves the DHT's good nodes in `dir` (`--state-dir`), if given.
 async fn save_dht_nodes(session: &Session, dir: Option<&std::path::Path>) {
     if let Some(dir) = dir {
@@ -100,6 +99,7 @@ async fn save_dht_nodes(session: &Session, dir: Option<&std::path::Path>) {
     }
 }
 
+/// Runs `btmirror get`.
 pub async fn run(args: GetArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let source = if args
         .torrent

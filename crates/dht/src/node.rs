@@ -249,6 +249,17 @@ impl Node {
         self.max_in_flight = self.cfg.max_in_flight.max((2.0 * rate) as usize);
     }
 
+    /// Tokens needed before the next query goes out. Queries go out in batches of a tenth of a
+    /// second's budget, so a node at its rate limit wakes ten times a second, not once per
+    /// query; a batch, once begun, goes on while tokens and queries last.
+    fn tokens_to_send(&self) -> f64 {
+        if self.sending {
+            1.0
+        } else {
+            self.outbound.batch()
+        }
+    }
+
     /// The outgoing query rate now (queries a second).
     pub fn query_rate(&self) -> f64 {
         self.outbound.rate()
@@ -355,12 +366,7 @@ impl Node {
         if !self.outbox.is_empty() {
             t = t.min(self.now);
         } else if wants_send && self.txns.len() < self.max_in_flight {
-            let n = if self.sending {
-                1.0
-            } else {
-                self.outbound.batch()
-            };
-            t = t.min(self.outbound.next_token(self.now, n));
+            t = t.min(self.outbound.next_token(self.now, self.tokens_to_send()));
         }
         Some(t)
     }
@@ -414,14 +420,7 @@ impl Node {
         if let Some(out) = self.outbox.pop_front() {
             return Some(out);
         }
-        // Queries go out in batches of a tenth of a second's budget, so a node at its rate
-        // limit wakes ten times a second, not once per query; a batch, once begun, goes on
-        // while tokens and queries last.
-        let need = if self.sending {
-            1.0
-        } else {
-            self.outbound.batch()
-        };
+        let need = self.tokens_to_send();
         if self.txns.len() >= self.max_in_flight || !self.outbound.available(self.now, need) {
             self.sending = false;
             return None;

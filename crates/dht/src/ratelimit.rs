@@ -57,12 +57,17 @@ impl TokenBucket {
     /// Whether `n` tokens (at most the burst) are available, without taking any.
     pub fn available(&mut self, now: Instant, n: f64) -> bool {
         self.refill(now);
-        self.tokens >= n.min(self.burst).max(1.0)
+        self.tokens >= self.within_burst(n)
+    }
+
+    /// `n`, but at least one token and at most the burst (more could never be saved up).
+    fn within_burst(&self, n: f64) -> f64 {
+        n.min(self.burst).max(1.0)
     }
 
     /// When `n` tokens (at most the burst) will be there (now if they are).
     pub fn next_token(&self, now: Instant, n: f64) -> Instant {
-        let n = n.min(self.burst).max(1.0);
+        let n = self.within_burst(n);
         if self.tokens >= n || self.rate <= 0.0 {
             return now;
         }

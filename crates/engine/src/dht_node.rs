@@ -196,25 +196,7 @@ pub(crate) fn start(
     for a in saved {
         node.add_node(*a);
     }
-    let task = DhtTask {
-        node,
-        sender: udp.sender(),
-        inbox,
-        commands: rx,
-        stats_tx,
-        running: HashMap::new(),
-        pending: VecDeque::new(),
-        peers_found: 0,
-        announces: 0,
-        sent: 0,
-        received: 0,
-        announcers: HashMap::new(),
-        concurrent: CONCURRENT_LOOKUPS,
-        next_rate_review: std::time::Instant::now() + RATE_REVIEW,
-        rate_sample: (0, 0),
-        lookups_done: 0,
-        queries_per_announce: QUERIES_PER_ANNOUNCE,
-    };
+    let task = DhtTask::new(node, udp.sender(), inbox, rx, stats_tx);
     let span = tracing::info_span!("dht");
     tokio::spawn(tracing::Instrument::instrument(
         task.run(cancel.clone()),
@@ -270,8 +252,6 @@ struct DhtTask {
     /// Info-hashes that asked for an announce, and when they last did: their number sets the
     /// query rate (see [`DhtTask::fit_rate`]).
     announcers: HashMap<InfoHash, std::time::Instant>,
-    /// Lookups allowed to run at once (grows with the query rate).
-    concurrent: usize,
     next_rate_review: std::time::Instant,
     /// `(queries sent, lookups finished)` when the rate was last fitted, for the cost of one.
     rate_sample: (u64, u64),
@@ -280,6 +260,45 @@ struct DhtTask {
 }
 
 impl DhtTask {
+    fn new(
+        node: dht::Node,
+        sender: UdpSender,
+        inbox: mpsc::Receiver<Datagram>,
+        commands: mpsc::Receiver<DhtCommand>,
+        stats_tx: watch::Sender<DhtStats>,
+    ) -> Self {
+        DhtTask {
+            node,
+            sender,
+            inbox,
+            commands,
+            stats_tx,
+            running: HashMap::new(),
+            pending: VecDeque::new(),
+            peers_found: 0,
+            announces: 0,
+            sent: 0,
+            received: 0,
+            announcers: HashMap::new(),
+            next_rate_review: std::time::Instant::now() + RATE_REVIEW,
+            rate_sample: (0, 0),
+            lookups_done: 0,
+            queries_per_announce: QUERIES_PER_ANNOUNCE,
+        }
+    }
+
+    /// Lookups allowed to run at once: a lookup lasts a few round trips whatever the rate, so
+    /// more run at once at a higher rate (8 at the base rate, at most 64).
+    fn concurrent(&self) -> usize {
+        ((self.node.query_rate() / BASE_QUERY_RATE * CONCURRENT_LOOKUPS as f64) as usize)
+            .clamp(CONCURRENT_LOOKUPS, MAX_CONCURRENT_LOOKUPS)
+    }
+
+    fn receive(&mut self, now: std::time::Instant, d: Datagram) {
+        self.received += 1;
+        self.node.handle_datagram(now, d.from, &d.payload);
+    }
+
     async fn run(mut self, cancel: CancellationToken) {
         let mut was_empty = true;
         loop {
@@ -304,12 +323,10 @@ impl DhtTask {
                 Some(d) = self.inbox.recv() => {
                     // Everything that has arrived, then one round of sends and events.
                     let now = std::time::Instant::now();
-                    self.received += 1;
-                    self.node.handle_datagram(now, d.from, &d.payload);
+                    self.receive(now, d);
                     for _ in 0..INBOX {
                         let Ok(d) = self.inbox.try_recv() else { break };
-                        self.received += 1;
-                        self.node.handle_datagram(now, d.from, &d.payload);
+                        self.receive(now, d);
                     }
                 }
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
@@ -373,7 +390,7 @@ impl DhtTask {
         if v4 + v6 == 0 {
             return;
         }
-        while self.running.len() < self.concurrent {
+        while self.running.len() < self.concurrent() {
             let Some(p) = self.pending.pop_front() else {
                 return;
             };
@@ -482,9 +499,6 @@ impl DhtTask {
             );
             self.node.set_query_rate(rate);
         }
-        // a lookup runs for a few round trips whatever the rate: more at once at a higher rate
-        self.concurrent = ((rate / BASE_QUERY_RATE * CONCURRENT_LOOKUPS as f64) as usize)
-            .clamp(CONCURRENT_LOOKUPS, MAX_CONCURRENT_LOOKUPS);
     }
 
     fn publish(&mut self, was_empty: &mut bool) {
@@ -525,25 +539,13 @@ mod tests {
         let udp = UdpEndpoint::bind("127.0.0.1:0".parse().unwrap(), utp::Config::default())
             .await
             .unwrap();
-        let task = DhtTask {
-            node: dht::Node::new(dht::Config::default(), std::time::Instant::now()),
-            sender: udp.sender(),
-            inbox: mpsc::channel(1).1,
-            commands: mpsc::channel(1).1,
-            stats_tx: watch::channel(DhtStats::default()).0,
-            running: HashMap::new(),
-            pending: VecDeque::new(),
-            peers_found: 0,
-            announces: 0,
-            sent: 0,
-            received: 0,
-            announcers: HashMap::new(),
-            concurrent: CONCURRENT_LOOKUPS,
-            next_rate_review: std::time::Instant::now() + RATE_REVIEW,
-            rate_sample: (0, 0),
-            lookups_done: 0,
-            queries_per_announce: QUERIES_PER_ANNOUNCE,
-        };
+        let task = DhtTask::new(
+            dht::Node::new(dht::Config::default(), std::time::Instant::now()),
+            udp.sender(),
+            mpsc::channel(1).1,
+            mpsc::channel(1).1,
+            watch::channel(DhtStats::default()).0,
+        );
         (task, udp)
     }
 
@@ -567,19 +569,19 @@ mod tests {
         // A few torrents: the base rate and 8 lookups at once.
         announce(&mut t, 100);
         t.fit_rate(now + RATE_REVIEW);
-        assert_eq!((t.node.query_rate(), t.concurrent), (50.0, 8));
+        assert_eq!((t.node.query_rate(), t.concurrent()), (50.0, 8));
         // 10,000 torrents at 24 queries an announce, every 25 minutes, 30 % spare: 208 a second.
         announce(&mut t, 10_000);
         t.fit_rate(now + 2 * RATE_REVIEW);
         assert_eq!(t.node.query_rate().round(), 208.0);
-        assert_eq!(t.concurrent, 33);
+        assert_eq!(t.concurrent(), 33);
         // 110,000: capped.
         announce(&mut t, 100_000);
         t.fit_rate(now + 3 * RATE_REVIEW);
-        assert_eq!((t.node.query_rate(), t.concurrent), (400.0, 64));
+        assert_eq!((t.node.query_rate(), t.concurrent()), (400.0, 64));
         // Torrents that stopped asking are forgotten after two periods: back to the base.
         t.fit_rate(now + 2 * REANNOUNCE + Duration::from_secs(400));
-        assert_eq!((t.node.query_rate(), t.concurrent), (50.0, 8));
+        assert_eq!((t.node.query_rate(), t.concurrent()), (50.0, 8));
     }
 
     #[tokio::test]

@@ -101,11 +101,13 @@ impl Routes {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_else(|poisoned| poisoned.into_inner().clone());
-        let d = || Datagram {
-            from: canonical(from),
-            payload: payload.to_vec(),
-        };
-        match sink.map(|tx| tx.try_send(d())) {
+        let sent = sink.map(|tx| {
+            tx.try_send(Datagram {
+                from: canonical(from),
+                payload: payload.to_vec(),
+            })
+        });
+        match sent {
             Some(Ok(())) => {
                 self.counters.routed[slot].fetch_add(1, Ordering::Relaxed);
             }
