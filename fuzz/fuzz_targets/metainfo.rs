@@ -78,7 +78,7 @@ fuzz_target!(|data: &[u8]| {
         let file = &info.files[f.file];
         assert_eq!(u64::from(f.first_piece) * pl, file.offset, "v2 files start on a piece");
         assert_eq!(u64::from(f.pieces), file.length.div_ceil(pl));
-        if let Some(layer) = &f.layer {
+        if let Some(layer) = f.layer() {
             assert_eq!(layer.len(), f.pieces as usize);
         }
         assert_eq!(v2.file_of_piece(f.first_piece).map(|g| g.file), Some(f.file));

@@ -81,6 +81,9 @@ pub(crate) enum PeerError {
     /// A bitfield of the wrong length or with spare bits set.
     #[error("malformed bitfield")]
     MalformedBitfield,
+    /// BEP 52 `hashes` that do not prove to the file's root.
+    #[error("sent piece-layer hashes that do not match the file's root")]
+    BadHashes,
     /// Have-all or have-none from a peer that did not announce the fast extension.
     #[error("have-all/have-none without the fast extension")]
     FastNotNegotiated,
@@ -159,13 +162,6 @@ pub(crate) enum TorrentError {
     /// The fsync after the download completed failed.
     #[error("syncing data to disk")]
     Sync(#[source] storage::Error),
-    /// A v2-only torrent whose `.torrent` lacks piece layers, with data missing: downloaded
-    /// pieces of those files could not be verified (btmirror does not fetch layers from peers).
-    #[error(
-        "the .torrent lacks the piece layers of {0} files, so their downloaded pieces cannot be \
-         verified; such a torrent is only seeded with its data complete in place"
-    )]
-    MissingPieceLayers(usize),
 }
 
 /// An error and its sources on one line (`outer: inner: root`): how every error of the

@@ -3,6 +3,7 @@
 //! serves requests from the read cache or the disk, and obeys the torrent's choke decisions.
 
 mod download;
+mod hashes;
 mod upload;
 mod writer;
 
@@ -159,6 +160,9 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         metadata: None,
         hashes_served: 0,
         hash_work: 0,
+        v2: wire::supports_v2(&reserved),
+        hash_asks: 0,
+        hashes_refused: false,
         shared,
         _permit: permit,
     };
@@ -210,6 +214,12 @@ struct Peer {
     hashes_served: u32,
     /// Hashing those answers cost, in piece-layer hashes (see [`HASH_WORK_BUDGET`]).
     hash_work: u64,
+    /// The peer speaks BitTorrent v2 (BEP 52): it may be asked for piece layers.
+    v2: bool,
+    /// Our `hash request`s it has not answered yet.
+    hash_asks: u32,
+    /// It rejected a `hash request` of ours: not asked again on this connection.
+    hashes_refused: bool,
     shared: Arc<TorrentShared>,
     _permit: ConnPermit,
 }
@@ -220,6 +230,9 @@ impl Peer {
         self.cancel.cancel();
         self.release_all();
         self.shared.picker().remove_peer(&self.has);
+        if let Some(mut f) = self.shared.hash_fetch() {
+            f.release(self.key, None);
+        }
         let _ = self
             .shared
             .events
@@ -415,57 +428,8 @@ impl Peer {
                 Ok(())
             }
             Message::HashRequest(r) => self.on_hash_request(r),
-            // We never ask for hashes: the piece layers come with the .torrent file.
-            Message::Hashes { .. } | Message::HashReject(_) => Ok(()),
-        }
-    }
-
-    /// BEP 52: answers a `hash request` from the piece layers we hold, or rejects it.
-    fn on_hash_request(&mut self, r: wire::HashRequest) -> Result<(), PeerError> {
-        let info = &self.shared.info;
-        // Uncles above the requested span cost up to the whole layer; the span itself its length.
-        let layer_len = info
-            .v2
-            .as_ref()
-            .and_then(|v2| v2.file_by_root(&r.pieces_root))
-            .and_then(|f| f.layer.as_ref())
-            .map_or(0, |l| l.len() as u64);
-        let cost = if r.proof_layers >= r.length.trailing_zeros() {
-            layer_len.saturating_mul(2)
-        } else {
-            u64::from(r.length)
-        };
-        let affordable = self.hashes_served < MAX_HASH_REQUESTS
-            && self.hash_work.saturating_add(cost) <= HASH_WORK_BUDGET;
-        let answer = info.v2.as_ref().filter(|_| affordable);
-        let hashes = answer.and_then(|v2| {
-            v2.hashes_for(
-                info.piece_length,
-                &r.pieces_root,
-                r.base_layer,
-                r.index,
-                r.length,
-                r.proof_layers,
-            )
-        });
-        tracing::debug!(
-            base = r.base_layer,
-            index = r.index,
-            length = r.length,
-            proof = r.proof_layers,
-            answered = hashes.is_some(),
-            "hash request"
-        );
-        match hashes {
-            Some(h) => {
-                self.hashes_served += 1;
-                self.hash_work = self.hash_work.saturating_add(cost);
-                self.send(Message::Hashes {
-                    request: r,
-                    hashes: Bytes::from(h.concat()),
-                })
-            }
-            None => self.send(Message::HashReject(r)),
+            Message::Hashes { request, hashes } => self.on_hashes(request, &hashes),
+            Message::HashReject(r) => self.on_hash_reject(r),
         }
     }
 

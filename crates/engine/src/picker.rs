@@ -24,6 +24,9 @@ pub const ENDGAME_DUPLICATES: u8 = 2;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PieceState {
     Missing,
+    /// Missing, and its hash is not known yet (a v2 file without its piece layer): wanted, but
+    /// not picked until the layer arrives ([`Picker::hashes_known`]).
+    NoHash,
     Active,
     Verifying,
     Have,
@@ -105,7 +108,7 @@ impl Picker {
     /// A picker for `info`, starting from the pieces in `have`.
     pub fn new(info: &Info, have: Bitfield, rng: fastrand::Rng) -> Self {
         let n = info.piece_count();
-        let states = (0..n)
+        let mut states: Vec<PieceState> = (0..n)
             .map(|i| {
                 if have.get(i) {
                     PieceState::Have
@@ -114,6 +117,17 @@ impl Picker {
                 }
             })
             .collect();
+        let unhashed = info.v2.iter().filter(|_| !info.has_v1()).flat_map(|v2| {
+            v2.files
+                .iter()
+                .filter(|f| f.needs_layer())
+                .flat_map(|f| f.first_piece..f.first_piece.saturating_add(f.pieces))
+        });
+        for i in unhashed {
+            if let Some(s @ PieceState::Missing) = states.get_mut(i as usize) {
+                *s = PieceState::NoHash;
+            }
+        }
         // Keep at most ~32 MiB of piece buffers in flight (small enough to stay warm in the
         // caches between receiving, hashing and writing), and at least 8 pieces.
         let max_active = ((32 << 20) / info.piece_length.max(1) as usize).max(8);
@@ -196,8 +210,18 @@ impl Picker {
     pub fn wants(&self, i: u32) -> bool {
         matches!(
             self.states.get(i as usize),
-            Some(PieceState::Missing | PieceState::Active)
+            Some(PieceState::Missing | PieceState::NoHash | PieceState::Active)
         )
+    }
+
+    /// The hashes of pieces `first..first + count` are known now: they can be picked.
+    pub fn hashes_known(&mut self, first: u32, count: u32) {
+        let end = first.saturating_add(count).min(self.piece_count);
+        for i in first..end {
+            if let Some(s @ PieceState::NoHash) = self.states.get_mut(i as usize) {
+                *s = PieceState::Missing;
+            }
+        }
     }
 
     /// Number of pieces a peer with `peer_has` has that we still want.

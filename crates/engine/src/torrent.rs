@@ -6,6 +6,7 @@
 
 mod check;
 pub(crate) mod event;
+pub(crate) mod hash_fetch;
 pub(crate) mod shared;
 mod swarm;
 mod task;
@@ -154,25 +155,6 @@ impl Start {
             &self.stats_tx,
         )
         .await;
-        // A v2-only torrent without all its piece layers can only seed complete data.
-        let missing_layers = self
-            .meta
-            .info
-            .v2
-            .as_ref()
-            .filter(|_| !self.meta.info.has_v1())
-            .map_or(0, |v2| {
-                v2.files
-                    .iter()
-                    .filter(|f| f.pieces > 1 && f.layer.is_none())
-                    .count()
-            });
-        let checked = match checked {
-            Ok(Some(have)) if missing_layers > 0 && !have.is_full() => Err(
-                crate::error::TorrentError::MissingPieceLayers(missing_layers),
-            ),
-            other => other,
-        };
         let have = match checked {
             Ok(Some(have)) => have,
             Ok(None) => {

@@ -124,8 +124,8 @@ async fn hash_requests_get_the_piece_layer_or_a_reject() {
     let (session, meta, _dir) = seed(Version::V2).await;
     assert_eq!(meta.info_hash_v1(), None);
     let v2 = meta.info.v2.clone().unwrap();
-    let big = v2.files.iter().find(|f| f.layer.is_some()).unwrap();
-    let layer = big.layer.clone().unwrap();
+    let big = v2.files.iter().find(|f| f.layer().is_some()).unwrap();
+    let layer = big.layer().unwrap().to_vec();
     let (mut c, theirs) = connect(&session, meta.info_hash).await;
     assert!(theirs.supports_v2());
     // A layer above the piece layer is not kept: rejected.
@@ -160,21 +160,34 @@ async fn hash_requests_get_the_piece_layer_or_a_reject() {
     assert_eq!(theirs.info_hash, meta.info_hash);
 }
 
+/// A v2-only torrent whose `.torrent` lacks its piece layers (as the metadata of a `btmh`
+/// magnet does): with its data in place the check takes the layers from the data and it seeds;
+/// with none, it asks a v2 peer for the layers (BEP 52 `hash request`s), proves them to the
+/// files' roots, and downloads. The downloaded bytes match the seed's.
 #[tokio::test]
-async fn a_v2_torrent_without_piece_layers_seeds_complete_data_and_refuses_to_download() {
+async fn a_v2_torrent_without_piece_layers_seeds_complete_data_and_downloads_with_hash_requests() {
     let (session, meta, dir) = seed(Version::V2).await;
-    session.remove_torrent(meta.info_hash).await;
     // The same info dictionary without `piece layers`.
     let bare = [&b"d4:info"[..], &meta.info_bytes.to_vec(), b"e"].concat();
     let bare = Arc::new(Metainfo::from_bytes(&bare).unwrap());
     assert_eq!(bare.info_hash, meta.info_hash);
-    let add = |m: Arc<Metainfo>, d: std::path::PathBuf| {
-        session
-            .add_torrent(m, d, AddOptions::default())
-            .unwrap()
-            .subscribe()
+    let v2 = bare.info.v2.as_ref().unwrap();
+    assert!(v2.files.iter().any(|f| f.needs_layer()));
+    // In place: seeds (a second session on the same data).
+    let cfg = || SessionConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..SessionConfig::default()
     };
-    let mut rx = add(bare.clone(), dir.path().into());
+    let other = Session::start(cfg(), CancellationToken::new())
+        .await
+        .unwrap();
+    let in_place = Arc::new(
+        Metainfo::from_bytes(&[&b"d4:info"[..], &meta.info_bytes.to_vec(), b"e"].concat()).unwrap(),
+    );
+    let mut rx = other
+        .add_torrent(in_place.clone(), dir.path().into(), AddOptions::default())
+        .unwrap()
+        .subscribe();
     tokio::time::timeout(
         Duration::from_secs(20),
         rx.wait_for(|s| s.state == TorrentState::Seeding),
@@ -182,23 +195,32 @@ async fn a_v2_torrent_without_piece_layers_seeds_complete_data_and_refuses_to_do
     .await
     .unwrap()
     .unwrap();
-    session.remove_torrent(bare.info_hash).await;
+    let layers = in_place.info.v2.as_ref().unwrap();
+    assert!(
+        layers.files.iter().all(|f| !f.needs_layer()),
+        "the check learnt the layers"
+    );
+    // Empty: downloads from the seed, with the layers from it.
     let empty = tempfile::tempdir().unwrap();
-    let mut rx = add(bare.clone(), empty.path().into());
-    let s = tokio::time::timeout(
-        Duration::from_secs(20),
-        rx.wait_for(|s| s.state == TorrentState::Error),
+    let leech = Session::start(cfg(), CancellationToken::new())
+        .await
+        .unwrap();
+    let h = leech
+        .add_torrent(bare.clone(), empty.path().into(), AddOptions::default())
+        .unwrap();
+    let mut rx = h.subscribe();
+    h.add_peers(vec![session.listen_addr()]).await;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        rx.wait_for(|s| s.state == TorrentState::Seeding),
     )
     .await
-    .unwrap()
-    .unwrap()
-    .clone();
-    assert!(
-        s.error
-            .as_deref()
-            .unwrap_or("")
-            .contains("lacks the piece layers"),
-        "{:?}",
-        s.error
-    );
+    .expect("downloaded in time")
+    .unwrap();
+    assert!(v2.files.iter().all(|f| !f.needs_layer()));
+    for p in ["a.bin", "one", "sub/b.bin"] {
+        let want = std::fs::read(dir.path().join("t").join(p)).unwrap();
+        let got = std::fs::read(empty.path().join("t").join(p)).unwrap();
+        assert!(want == got, "{p} differs");
+    }
 }

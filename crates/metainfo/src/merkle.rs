@@ -100,6 +100,28 @@ pub fn expected_piece_hash(
     layer?.get(index_in_file as usize).copied()
 }
 
+/// True when `hashes`, a run of nodes of one layer of a tree (its length a power of two,
+/// starting at node `index`, a multiple of that length), hash to `root` with `uncles`: the
+/// sibling of the run's subtree root, then of each ancestor, up to below the root. This is
+/// how a BEP 52 `hashes` message proves its hashes (libtorrent's layout).
+pub fn proves(root: &Hash256, index: u32, hashes: &[Hash256], uncles: &[Hash256]) -> bool {
+    let n = hashes.len();
+    if n == 0 || !n.is_power_of_two() || !(index as usize).is_multiple_of(n) {
+        return false;
+    }
+    let mut node = self::root(hashes, n, [0; 32]);
+    let mut pos = index as usize / n;
+    for uncle in uncles {
+        node = if pos.is_multiple_of(2) {
+            parent(&node, uncle)
+        } else {
+            parent(uncle, &node)
+        };
+        pos /= 2;
+    }
+    pos == 0 && node == *root
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,7 +172,7 @@ mod proof_tests {
             files: vec![V2File {
                 file: 0,
                 root: file_root,
-                layer: Some(layer.clone().into()),
+                layer: std::sync::OnceLock::from(std::sync::Arc::from(layer.clone())),
                 first_piece: 0,
                 pieces: 5,
             }],
@@ -170,6 +192,20 @@ mod proof_tests {
         let right = root(&[layer[4]], 4, pad);
         assert_eq!(got[3], right);
         assert_eq!(file_root, parent(&parent(&left, &pair), &right));
+        // What a requester checks of such answers.
+        assert!(proves(&file_root, 2, &got[..2], &got[2..]));
+        assert!(proves(&file_root, 0, &all, &[]));
+        assert!(!proves(&file_root, 0, &got[..2], &got[2..]), "wrong place");
+        assert!(
+            !proves(&file_root, 2, &got[..2], &got[2..3]),
+            "too few uncles"
+        );
+        assert!(
+            !proves(&file_root, 2, &got[..2], &[got[3], got[2]]),
+            "uncles swapped"
+        );
+        assert!(!proves(&file_root, 1, &got[..2], &got[2..]), "unaligned");
+        assert!(!proves(&file_root, 0, &all[..5], &[]), "not 2^n");
         // Bad requests are refused.
         assert!(
             v2.hashes_for(pl, &file_root, 0, 0, 8, 0).is_none(),

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::{InfoBytes, PieceHashes};
 
@@ -117,13 +117,43 @@ pub struct V2File {
     pub file: usize,
     /// `pieces root`: the root of the file's Merkle tree.
     pub root: crate::merkle::Hash256,
-    /// The file's piece layer (one hash per piece) for a file longer than a piece; `None` for a
-    /// file of one piece (its root is its piece's hash) or when the torrent left it out.
-    pub layer: Option<Arc<[crate::merkle::Hash256]>>,
+    /// The file's piece layer (one hash per piece) for a file longer than a piece; unset for a
+    /// file of one piece (its root is its piece's hash) or when the torrent left it out, until
+    /// it is learnt ([`Self::learn_layer`]: from the data on disk or from peers, BEP 52
+    /// `hash request`s). Set once, and only to a layer that hashes to [`Self::root`].
+    pub layer: OnceLock<Arc<[crate::merkle::Hash256]>>,
     /// The torrent's index of the file's first piece (v2 files start on a piece boundary).
     pub first_piece: u32,
     /// How many pieces the file has.
     pub pieces: u32,
+}
+
+impl V2File {
+    /// The piece layer, when known.
+    pub fn layer(&self) -> Option<&[crate::merkle::Hash256]> {
+        self.layer.get().map(|l| &**l)
+    }
+
+    /// True for a file longer than a piece whose piece layer is not known yet: its pieces
+    /// cannot be verified one by one.
+    pub fn needs_layer(&self) -> bool {
+        self.pieces > 1 && self.layer.get().is_none()
+    }
+
+    /// Takes `layer` as the file's piece layer when it has one hash per piece and hashes to the
+    /// file's root; false (and nothing changes) otherwise. Once set it stays.
+    pub fn learn_layer(&self, layer: Vec<crate::merkle::Hash256>, piece_length: u32) -> bool {
+        if self.layer.get().is_some() {
+            return true;
+        }
+        let fits = layer.len() == self.pieces as usize
+            && self.pieces > 1
+            && crate::merkle::root_from_layer(&layer, piece_length) == self.root;
+        if fits {
+            let _ = self.layer.set(layer.into());
+        }
+        fits
+    }
 }
 
 /// The most hashes one `hash request` is answered with (4096 hashes are 128 KiB).
@@ -165,7 +195,7 @@ impl V2Hashes {
         use crate::merkle::{pad_hash, root};
         let blocks_per_piece = (piece_length / crate::BLOCK_SIZE).max(1);
         let piece_level = blocks_per_piece.trailing_zeros();
-        let layer = self.file_by_root(pieces_root)?.layer.as_deref()?;
+        let layer = self.file_by_root(pieces_root)?.layer()?;
         let width = layer.len().checked_next_power_of_two()?;
         // Layers above the piece layer, the root's included.
         let levels = width.trailing_zeros();
@@ -213,10 +243,7 @@ impl V2Hashes {
 
     /// True when every file longer than a piece has its piece layer.
     pub fn complete(&self, piece_length: u32) -> bool {
-        self.files
-            .iter()
-            .all(|f| f.pieces <= 1 || f.layer.is_some())
-            && piece_length > 0
+        self.files.iter().all(|f| !f.needs_layer()) && piece_length > 0
     }
 }
 
@@ -265,7 +292,7 @@ impl Info {
             entry.length,
             self.piece_length,
             &file.root,
-            file.layer.as_deref(),
+            file.layer(),
             in_file,
         );
         let actual = if entry.length <= u64::from(self.piece_length) {

@@ -257,7 +257,7 @@ fn v2_piece_layers_hash_to_their_roots() {
     ] {
         let m = Metainfo::from_bytes(&std::fs::read(fixtures(dir).join(file)).unwrap()).unwrap();
         let v2 = m.info.v2.as_ref().expect(file);
-        let with_layer = v2.files.iter().filter(|f| f.layer.is_some()).count();
+        let with_layer = v2.files.iter().filter(|f| f.layer().is_some()).count();
         let needing = v2.files.iter().filter(|f| f.pieces > 1).count();
         if file.starts_with("v2_invalid_") {
             assert_eq!(with_layer, 0, "{file}: {:?}", m.notes);

@@ -131,11 +131,7 @@ impl Storage {
             return Ok(());
         };
         let mut buf = Vec::new();
-        for f in v2
-            .files
-            .iter()
-            .filter(|f| f.pieces > 1 && f.layer.is_none())
-        {
+        for f in v2.files.iter().filter(|f| f.needs_layer()) {
             let Some(entry) = info.files.get(f.file) else {
                 continue;
             };
@@ -160,9 +156,9 @@ impl Storage {
                     Err(e) => return Err(e),
                 }
             }
-            let whole = layer.len() == f.pieces as usize
-                && metainfo::merkle::root_from_layer(&layer, info.piece_length) == f.root;
-            if whole {
+            // A whole file that hashes to its root gives its layer to the torrent too, so its
+            // pieces can be served to v2 peers asking for hashes and verified from here on.
+            if f.learn_layer(layer, info.piece_length) {
                 for k in 0..f.pieces {
                     have.set(f.first_piece + k);
                 }

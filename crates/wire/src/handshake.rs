@@ -63,7 +63,7 @@ impl Handshake {
 
     /// Whether the sender supports BitTorrent v2 (BEP 52).
     pub fn supports_v2(&self) -> bool {
-        self.reserved[V2_BIT.0] & V2_BIT.1 != 0
+        supports_v2(&self.reserved)
     }
 
     /// The 68 wire bytes.
@@ -118,6 +118,11 @@ pub fn supports_dht(reserved: &[u8; 8]) -> bool {
 /// Whether `reserved` (from a handshake) advertises the BEP 6 fast extension.
 pub fn supports_fast(reserved: &[u8; 8]) -> bool {
     reserved[FAST_BIT.0] & FAST_BIT.1 != 0
+}
+
+/// Whether `reserved` (from a handshake) advertises BitTorrent v2 (BEP 52).
+pub fn supports_v2(reserved: &[u8; 8]) -> bool {
+    reserved[V2_BIT.0] & V2_BIT.1 != 0
 }
 
 /// Whether `reserved` (from a handshake) advertises the BEP 10 extension protocol.

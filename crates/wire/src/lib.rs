@@ -19,7 +19,7 @@ pub use codec::{Codec, MAX_MESSAGE_LEN, PIECE_HEADER_LEN, encode_piece_header};
 pub use extension::{EXTENSION_HANDSHAKE_ID, ExtensionHandshake};
 pub use handshake::{
     HANDSHAKE_HEAD_LEN, HANDSHAKE_LEN, Handshake, read_handshake, read_handshake_head,
-    read_peer_id, supports_dht, supports_extended, supports_fast, write_handshake,
+    read_peer_id, supports_dht, supports_extended, supports_fast, supports_v2, write_handshake,
 };
 pub use message::{BlockRequest, HashRequest, Message, validate_bitfield};
 pub use metadata::{

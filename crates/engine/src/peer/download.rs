@@ -39,6 +39,7 @@ impl Peer {
             self.am_interested = true;
             self.send(Message::Interested)?;
         }
+        self.ask_hashes()?;
         self.fill_requests()
     }
 
@@ -67,6 +68,7 @@ impl Peer {
             self.am_interested = true;
             self.send(Message::Interested)?;
         }
+        self.ask_hashes()?;
         self.fill_requests()
     }
 
@@ -179,6 +181,8 @@ impl Peer {
             self.snubbed_at = Some(now);
             self.counters.snubbed.store(true, Ordering::Relaxed);
         }
+        // Runs of hashes asked of a peer that went quiet are asked of another.
+        let _ = self.ask_hashes();
         if self.snubbed_at.is_some_and(|t| t.elapsed() > SNUB_RETRY) {
             self.snubbed_at = None;
             self.counters.snubbed.store(false, Ordering::Relaxed);

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::task::TaskTracker;
 
 use super::event::Event;
+use super::hash_fetch::HashFetch;
 use crate::ctx::{AddOptions, SessionCtx};
 use crate::picker::Picker;
 use crate::ratelimit::RateLimiter;
@@ -33,6 +34,9 @@ pub(crate) struct TorrentShared {
     pub events: mpsc::Sender<Event>,
     /// Verify-and-write jobs, awaited at shutdown so no verified piece is lost.
     pub jobs: TaskTracker,
+    /// The piece layers a v2-only torrent still lacks, asked of peers (`None` when it lacks
+    /// none).
+    pub hash_fetch: Option<Mutex<HashFetch>>,
     /// Serialises piece writes of this torrent (see `verify::spawn`).
     pub(super) write_lock: Mutex<()>,
     /// Bumped whenever a piece buffer is freed (a piece verified and written, or dropped): peers
@@ -53,7 +57,9 @@ impl TorrentShared {
     ) -> Self {
         let mut picker = Picker::new(&info, have, fastrand::Rng::new());
         picker.set_buffer_budget(ctx.cfg.piece_buffer_bytes);
+        let hash_fetch = HashFetch::new(&info).map(Mutex::new);
         Self {
+            hash_fetch,
             info,
             metadata,
             storage,
@@ -87,6 +93,31 @@ impl TorrentShared {
             p.recycle(buffer);
         }
         self.space.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Locks the piece-layer fetch, when there is one. Never hold the guard across an `.await`.
+    pub(crate) fn hash_fetch(&self) -> Option<MutexGuard<'_, HashFetch>> {
+        let m = self.hash_fetch.as_ref()?;
+        Some(m.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// File `v2_index`'s piece layer came from peers (proved to its root): it is set on the
+    /// torrent, the file's pieces can be picked, and peers waiting for something to request
+    /// are woken. False when the layer does not fit the file (a bug: it was proved).
+    pub(crate) fn layer_learnt(
+        &self,
+        v2_index: usize,
+        layer: Vec<metainfo::merkle::Hash256>,
+    ) -> bool {
+        let Some(f) = self.info.v2.as_ref().and_then(|v2| v2.files.get(v2_index)) else {
+            return false;
+        };
+        if !f.learn_layer(layer, self.info.piece_length) {
+            return false;
+        }
+        self.picker().hashes_known(f.first_piece, f.pieces);
+        self.space.send_modify(|n| *n = n.wrapping_add(1));
+        true
     }
 
     /// A receiver that changes whenever piece buffer space frees (see [`Self::piece_done`]).

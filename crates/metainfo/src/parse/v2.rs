@@ -235,7 +235,7 @@ pub(crate) fn v2_hashes(
     for ((index, file), root) in with_data.zip(roots) {
         let pieces = u32::try_from(file.length.div_ceil(pl)).map_err(|_| invalid())?;
         let first_piece = u32::try_from(file.offset / pl).map_err(|_| invalid())?;
-        let mut layer = None;
+        let layer = std::sync::OnceLock::new();
         if pieces > 1 {
             match layers.and_then(|l| l.get(&root)).and_then(Value::as_bytes) {
                 None => missing += 1,
@@ -243,7 +243,7 @@ pub(crate) fn v2_hashes(
                 Some(bytes) => {
                     let (hashes, _) = bytes.as_chunks::<32>();
                     if root_from_layer(hashes, piece_length) == root {
-                        layer = Some(Arc::from(hashes));
+                        let _ = layer.set(Arc::from(hashes));
                     } else {
                         wrong += 1;
                     }
