@@ -1,6 +1,10 @@
 //! BitTorrent v2 and hybrid torrents (BEP 52) made by python3-libtorrent of a tree with odd
 //! sizes, a 1-byte file and an empty one: btmirror seeds each to a libtorrent leecher and
-//! downloads each from a libtorrent seed (v1 too, as the control). SHA-256 of every file checked.
+//! downloads each from a libtorrent seed (v1 too, as the control); without piece layers (a
+//! stripped `.torrent`, a `btmh` magnet link) btmirror gets them from libtorrent with BEP 52
+//! hash requests. SHA-256 of every file checked.
+
+use std::ffi::OsStr;
 
 use btmirror_e2e::{Btmirror, Libtorrent, LtKind, Swarm, TRANSFER_TIMEOUT, free_port};
 
@@ -122,4 +126,46 @@ fn libtorrent_downloads_v2_by_magnet_from_btmirror_with_hash_requests() {
     leech.wait_done(TRANSFER_TIMEOUT);
     swarm.assert_complete(&dir);
     assert!(seed.terminate().success());
+}
+
+/// btmirror given a v2-only `.torrent` without its `piece layers` asks the libtorrent seed for
+/// them (BEP 52 `hash request`s), proves them to the files' roots and downloads.
+#[test]
+fn btmirror_downloads_v2_without_piece_layers_from_libtorrent_with_hash_requests() {
+    let swarm = Swarm::libtorrent("v2-lt-to-btm-bare", LtKind::V2, PIECE);
+    let mut seed = Libtorrent::seed(&swarm.torrent, &swarm.seed_dir("seed"), free_port());
+    swarm.wait_for_seeds(1, &mut seed.proc);
+    let bare = btmirror_e2e::Torrent {
+        path: swarm.torrent.path.with_extension("bare.torrent"),
+        ..swarm.torrent.clone()
+    };
+    btmirror_e2e::without_piece_layers(&swarm.torrent.path, &bare.path);
+    assert_eq!(
+        btmirror_e2e::info_hash_v2(&bare.path),
+        btmirror_e2e::info_hash_v2(&swarm.torrent.path)
+    );
+    let dir = swarm.empty_dir("leech");
+    let mut leech = Btmirror::get(&bare, &dir, free_port(), &["--no-seed"]);
+    leech.proc.wait_success(TRANSFER_TIMEOUT);
+    swarm.assert_complete(&dir);
+}
+
+/// btmirror given only a v2 magnet link (`urn:btmh:`) of a v2-only torrent finds the libtorrent
+/// seed under the truncated v2 hash, checks the metadata against the SHA-256, then gets the
+/// piece layers with hash requests and downloads.
+#[test]
+fn btmirror_downloads_v2_by_btmh_magnet_from_libtorrent() {
+    let swarm = Swarm::libtorrent("v2-lt-to-btm-btmh", LtKind::V2, PIECE);
+    let mut seed = Libtorrent::seed(&swarm.torrent, &swarm.seed_dir("seed"), free_port());
+    swarm.wait_for_seeds(1, &mut seed.proc);
+    let v2 = btmirror_e2e::info_hash_v2(&swarm.torrent.path);
+    let magnet = format!(
+        "magnet:?xt=urn:btmh:1220{v2}&dn={}&tr={}",
+        swarm.torrent.name,
+        swarm.announce_url()
+    );
+    let dir = swarm.empty_dir("leech");
+    let mut leech = Btmirror::get_source(OsStr::new(&magnet), &dir, free_port(), &["--no-seed"]);
+    leech.proc.wait_success(TRANSFER_TIMEOUT);
+    swarm.assert_complete(&dir);
 }

@@ -61,7 +61,7 @@ pub use process::{Proc, poll_until};
 pub use swarm::{Swarm, assert_same_content, same_content};
 pub use torrent::{
     InfoHash, LtKind, Torrent, aria2_info_hash, info_hash_v2, lt_make_torrent, make_torrent,
-    make_torrent_with_web_seeds, read_torrent,
+    make_torrent_with_web_seeds, read_torrent, without_piece_layers,
 };
 pub use tracker::{Opentracker, ScrapeCounts};
 

@@ -333,3 +333,27 @@ pub fn info_hash_v2(path: &Path) -> String {
     let info = root.get("info").expect("an info dictionary");
     hex(&Sha256::digest(&data[info.span.clone()]))
 }
+
+/// Writes the `.torrent` at `path` to `out` without its `piece layers` (as a v2 magnet link's
+/// metadata is): its `announce` and its raw `info` dictionary, so the info-hashes stay.
+///
+/// # Panics
+/// If the file cannot be read or written, or has no `announce` or `info`.
+pub fn without_piece_layers(path: &Path, out: &Path) {
+    let data =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let root = bencode::decode(&data).unwrap_or_else(|e| panic!("bad torrent: {e}"));
+    let span = |key: &str| {
+        let v = root.get(key).unwrap_or_else(|| panic!("no {key}"));
+        &data[v.span.clone()]
+    };
+    let bytes = [
+        &b"d8:announce"[..],
+        span("announce"),
+        b"4:info",
+        span("info"),
+        b"e",
+    ]
+    .concat();
+    std::fs::write(out, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
+}

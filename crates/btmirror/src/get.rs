@@ -47,16 +47,13 @@ async fn metadata_for(
     dir: &Path,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Arc<Metainfo>> {
-    let Some(hash) = magnet.info_hash else {
-        return Err(UsageError::new(
-            "the magnet link has no v1 info-hash (urn:btih:); v2-only torrents are not supported",
-        )
-        .into());
+    let Some(hash) = magnet.swarm_hash() else {
+        return Err(UsageError::new("the magnet link has no info-hash").into());
     };
     let saved = saved_metadata_path(dir, &hash);
     if let Ok(bytes) = std::fs::read(&saved)
         && let Ok(meta) = Metainfo::from_bytes(&bytes)
-        && meta.info_hash == hash
+        && meta.swarm_hashes().contains(&hash)
     {
         info!(file = %saved.display(), "metadata from an earlier fetch");
         return Ok(Arc::new(meta));

@@ -4,7 +4,8 @@
 //! [`MetadataFetch`] is the handle; its task gathers peers (the magnet's `x.pe`, its trackers,
 //! asked again with back-off while it has too few, and [`MetadataFetch::add_peers`]), talks
 //! to a few of them at once (`exchange.rs`), and ends with the first info dictionary that
-//! hashes to the info-hash, wrapped in a `.torrent` with the magnet's trackers and web seeds.
+//! hashes to the info-hash (the v1 one, or for a `btmh`-only link the v2 one: the swarm is then
+//! found under its first 20 bytes), wrapped in a `.torrent` with the magnet's trackers and web seeds.
 
 mod exchange;
 
@@ -46,9 +47,9 @@ pub struct FetchProgress {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
-    /// The magnet has only a v2 (`btmh`) hash; btmirror speaks v1 only.
-    #[error("the magnet link has no v1 info-hash (urn:btih:); v2-only torrents are not supported")]
-    NoV1Hash,
+    /// The magnet has no info-hash (a parsed [`Magnet`] always has one).
+    #[error("the magnet link has no info-hash")]
+    NoHash,
     /// Stopped before the metadata arrived (shutdown or [`MetadataFetch::stop`]).
     #[error("the metadata fetch was stopped")]
     Stopped,
@@ -120,7 +121,7 @@ pub(crate) fn spawn(
     cancel: CancellationToken,
     tasks: &tokio_util::task::TaskTracker,
 ) -> Result<MetadataFetch, FetchError> {
-    let info_hash = magnet.info_hash.ok_or(FetchError::NoV1Hash)?;
+    let info_hash = magnet.swarm_hash().ok_or(FetchError::NoHash)?;
     let magnet = Arc::new(magnet);
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (progress_tx, progress) = watch::channel(FetchProgress::default());
@@ -256,7 +257,14 @@ impl FetchTask {
         while active.len() < PARALLEL_PEERS
             && let Some(addr) = self.queue.pop_front()
         {
-            let (hash, id, port) = (self.info_hash, self.ctx.peer_id, self.ctx.announce_port);
+            let hash = exchange::Wanted {
+                info_hash: self.info_hash,
+                v2: match self.magnet.info_hash {
+                    Some(_) => None,
+                    None => self.magnet.info_hash_v2,
+                },
+            };
+            let (id, port) = (self.ctx.peer_id, self.ctx.announce_port);
             let ctx = self.ctx.clone();
             active.spawn(async move {
                 let r = exchange::fetch_from(addr, hash, id, port, &ctx).await;

@@ -160,7 +160,9 @@ pub(crate) fn spawn(shared: Arc<TorrentShared>, setup: PeerSetup, tasks: &TaskTr
         metadata: None,
         hashes_served: 0,
         hash_work: 0,
-        v2: wire::supports_v2(&reserved),
+        // libtorrent sets the v2 bit only towards v1 peers of a hybrid; a connection under a
+        // v2-only torrent's hash is v2 whatever the bit says.
+        v2: wire::supports_v2(&reserved) || !shared.info.has_v1(),
         hash_asks: 0,
         hashes_refused: false,
         shared,

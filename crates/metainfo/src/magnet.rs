@@ -15,7 +15,7 @@ use crate::InfoHash;
 pub struct Magnet {
     /// The v1 info-hash (`urn:btih:`).
     pub info_hash: Option<InfoHash>,
-    /// The v2 info-hash (`urn:btmh:1220…`, SHA-256), kept for when v2 is supported.
+    /// The v2 info-hash (`urn:btmh:1220…`, SHA-256).
     pub info_hash_v2: Option<[u8; 32]>,
     /// Display name (`dn`).
     pub name: Option<String>,
@@ -119,6 +119,13 @@ impl Magnet {
             return Err(MagnetError::UnsupportedXt(xt.to_string()));
         }
         Ok(())
+    }
+
+    /// The 20-byte hash the torrent's swarm is found under (trackers, DHT, handshakes): the v1
+    /// info-hash, else the v2 one truncated (BEP 52). Every parsed magnet has one.
+    pub fn swarm_hash(&self) -> Option<InfoHash> {
+        self.info_hash
+            .or_else(|| self.info_hash_v2.map(|h| crate::InfoHashV2(h).truncated()))
     }
 
     /// The URI again: parsing it gives back an equal `Magnet`.
@@ -319,6 +326,8 @@ mod tests {
         assert_eq!(Magnet::parse(&m.to_uri()).unwrap(), m);
         let only_v2 = Magnet::parse(&format!("magnet:?xt=urn:btmh:{v2}")).unwrap();
         assert_eq!(only_v2.info_hash, None);
+        assert_eq!(only_v2.swarm_hash().unwrap().0, [0xab; 20]);
+        assert_eq!(m.swarm_hash(), m.info_hash);
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub enum MetadataError {
     /// A piece whose index, length or `total_size` does not fit what we expect.
     #[error("metadata piece {0} does not fit the announced size")]
     BadPiece(u32),
-    /// All pieces arrived but their SHA-1 is not the info-hash.
+    /// All pieces arrived but their SHA-1 (SHA-256 for a v2 hash) is not the info-hash.
     #[error("metadata does not hash to the info-hash")]
     HashMismatch,
 }
@@ -155,6 +155,8 @@ pub enum MetadataError {
 #[derive(Debug)]
 pub struct MetadataAssembler {
     info_hash: InfoHash,
+    /// The v2 info-hash to check instead of the SHA-1 (a magnet link with only `btmh`).
+    info_hash_v2: Option<[u8; 32]>,
     size: usize,
     buf: Vec<u8>,
     /// Per piece: received, and requested (not yet answered).
@@ -172,11 +174,19 @@ impl MetadataAssembler {
         let n = metadata_piece_count(size) as usize;
         Ok(Self {
             info_hash,
+            info_hash_v2: None,
             size,
             buf: vec![0; size],
             have: vec![false; n],
             requested: vec![false; n],
         })
+    }
+
+    /// A fetch checked against a v2 info-hash (the SHA-256 of the info dictionary, BEP 52)
+    /// instead of `info_hash`.
+    pub fn with_v2(mut self, info_hash_v2: [u8; 32]) -> Self {
+        self.info_hash_v2 = Some(info_hash_v2);
+        self
     }
 
     /// The size this fetch expects.
@@ -218,7 +228,11 @@ impl MetadataAssembler {
         if !self.have.iter().all(|&h| h) {
             return Ok(None);
         }
-        if Sha1::digest(&self.buf).as_slice() != self.info_hash.0 {
+        let matches = match &self.info_hash_v2 {
+            Some(v2) => metainfo::merkle::sha256(&self.buf) == *v2,
+            None => Sha1::digest(&self.buf).as_slice() == self.info_hash.0,
+        };
+        if !matches {
             self.have.iter_mut().for_each(|h| *h = false);
             self.requested.iter_mut().for_each(|r| *r = false);
             return Err(MetadataError::HashMismatch);

@@ -41,9 +41,6 @@ pub enum PrepareError {
     /// A `.magnet` file that does not hold a usable magnet URI.
     #[error("not a usable magnet link")]
     Magnet(#[from] metainfo::magnet::MagnetError),
-    /// A magnet link with only a v2 (`btmh`) hash.
-    #[error("the magnet link has no v1 info-hash (urn:btih:); v2-only torrents are not supported")]
-    MagnetV2Only,
     /// Not an error: a `.magnet` whose metadata is not in the state directory yet. The
     /// reconciler fetches it (BEP 9) and reads the file again when it is there.
     #[error("its metadata is not fetched yet")]
@@ -77,10 +74,12 @@ fn read_magnet(path: &Path, resume_dir: &Path) -> Result<Metainfo, PrepareError>
         return Err(PrepareError::Empty);
     }
     let magnet = metainfo::magnet::Magnet::parse(uri)?;
-    let hash = magnet.info_hash.ok_or(PrepareError::MagnetV2Only)?;
+    let hash = magnet
+        .swarm_hash()
+        .ok_or(metainfo::magnet::MagnetError::MissingHash)?;
     if let Ok(bytes) = std::fs::read(metadata_path(resume_dir, &hash))
         && let Ok(meta) = Metainfo::from_bytes(&bytes)
-        && meta.info_hash == hash
+        && meta.swarm_hashes().contains(&hash)
     {
         return Ok(meta);
     }

@@ -51,15 +51,25 @@ pub(crate) enum ExchangeError {
     Bad(#[source] MetadataError),
 }
 
-/// Fetches the info dictionary of `info_hash` from the peer at `addr`, connecting over the
+/// The torrent whose info dictionary is wanted.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Wanted {
+    /// The hash of its swarm (handshakes).
+    pub info_hash: InfoHash,
+    /// Its v2 info-hash, checked instead of the SHA-1 when the magnet has no v1 hash.
+    pub v2: Option<[u8; 32]>,
+}
+
+/// Fetches the info dictionary of `wanted` from the peer at `addr`, connecting over the
 /// session's transports as its encryption policy says.
 pub(crate) async fn fetch_from(
     addr: SocketAddr,
-    info_hash: InfoHash,
+    wanted: Wanted,
     peer_id: PeerId,
     listen_port: u16,
     ctx: &SessionCtx,
 ) -> Result<Vec<u8>, ExchangeError> {
+    let info_hash = wanted.info_hash;
     let ours = Handshake::new(info_hash, peer_id).with_dht(ctx.dht.is_some());
     let order = ctx.cfg.transports.dial_order(false);
     let how = encryption::Dialing {
@@ -89,6 +99,9 @@ pub(crate) async fn fetch_from(
     framed.send(ours.to_message()).await?;
     let (their_id, size) = wait_for_extensions(&mut framed).await?;
     let mut asm = MetadataAssembler::new(info_hash, u64::from(size)).map_err(ExchangeError::Bad)?;
+    if let Some(v2) = wanted.v2 {
+        asm = asm.with_v2(v2);
+    }
     let mut inflight = 0;
     loop {
         while inflight < PIPELINE

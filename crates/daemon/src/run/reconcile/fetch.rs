@@ -58,7 +58,7 @@ pub(super) fn start_fetch(
     // The same torrent: a fetch still running, or one that just finished and is being saved
     // (the save asks for a rescan), goes on.
     if let Slot::Fetching(f) = &e.slot
-        && Some(f.info_hash()) == magnet.info_hash
+        && Some(f.info_hash()) == magnet.swarm_hash()
     {
         e.read_stamp = Some(stamp);
         e.retry = None;
