@@ -164,16 +164,34 @@ fn a_v2_file_without_its_piece_layer_checks_as_a_whole_against_its_root() {
     );
     let all = m.info.piece_count();
     assert_eq!(check(&s), all);
-    // A damaged byte in z.bin (19 pieces) costs the whole file: its pieces cannot be told apart.
+    // Whole files that hash to their roots give the torrent their layers.
+    assert!(v2.complete(16_384), "the check learnt the layers");
+    // A damaged byte in z.bin (19 pieces): with the layer now known it costs one piece; in a
+    // torrent still without it, the whole file (its pieces cannot be told apart).
     let z = dir.path().join("t/z.bin");
     let mut data = fs::read(&z).unwrap();
     data[200_000] ^= 1;
     fs::write(&z, &data).unwrap();
-    let z_pieces = v2
-        .files
-        .iter()
-        .find(|f| m.info.files[f.file].path.ends_with("z.bin"))
-        .unwrap()
-        .pieces;
-    assert_eq!(check(&s), all - z_pieces);
+    assert_eq!(check(&s), all - 1);
+    let fresh = Metainfo::from_bytes(&fs::read(&stripped).unwrap()).unwrap();
+    let s = Storage::new(
+        Arc::new((*fresh.info).clone()),
+        dir.path().into(),
+        Arc::new(FdCache::new(8)),
+    );
+    let z_file = |m: &Metainfo| {
+        let v2 = m.info.v2.clone().unwrap();
+        let i = v2
+            .files
+            .iter()
+            .position(|f| m.info.files[f.file].path.ends_with("z.bin"))
+            .unwrap();
+        (v2, i)
+    };
+    let (fresh_v2, i) = z_file(&fresh);
+    assert_eq!(check(&s), all - fresh_v2.files[i].pieces);
+    assert!(
+        fresh_v2.files[i].needs_layer(),
+        "a damaged file gives no layer"
+    );
 }
